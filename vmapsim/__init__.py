@@ -1,0 +1,17 @@
+"""vmapsim: evidence for the review of "mm/vmalloc: migrate vmap_area indexing to the maple tree".
+
+The package models today's vmalloc allocator (Linux 6.18 and, as a baseline, 6.8), the maple
+tree, the maple-tree designs under review, RCU, an interleaving explorer that runs the real
+code paths, a calibrated multi-CPU performance model, and capture/replay of real kernel
+traces.  The notebooks in ``notebooks/`` walk a reviewer through the thread's questions.
+
+Modules (one concept each):
+
+* ``params``, ``errors`` -- parameter checks and the errors a user is meant to read
+* ``cli`` -- ``python -m vmapsim {capture,replay,explore,simulate}``
+"""
+from .errors import CaptureError, ParameterError, TraceError, VmapsimError
+
+__version__ = "0.1.0"
+
+__all__ = ["VmapsimError", "ParameterError", "TraceError", "CaptureError", "__version__"]

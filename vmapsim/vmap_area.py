@@ -4,7 +4,8 @@ A :class:`VmapArea` is one kernel ``struct vmap_area`` (include/linux/vmalloc.h)
 range ``[va_start, va_end)`` (the end is exclusive and includes the guard page) plus ``flags``.
 In the kernel the same object is, at any time, in exactly one place: the global free tree, a
 node's busy tree, a node's lazy tree, a node's pool, or a purge list.  The rb-tree fields
-(``rb_left``, ``rb_right``, ``rb_parent``, ``rb_red``) and ``subtree_max_size`` are used only
+(``rb_left``, ``rb_right``, ``rb_parent``, ``rb_red``), the address-ordered list links
+(``prev``, ``next``: the kernel's ``va->list``) and ``subtree_max_size`` are used only
 while the object is linked in an :class:`vmapsim.rbtree.RBTree`; like the kernel (where
 ``subtree_max_size`` shares a union with ``vm``) the object is reused across those places.
 
@@ -77,7 +78,7 @@ class VmapArea:
     """
 
     __slots__ = ("va_start", "va_end", "flags", "vm", "subtree_max_size",
-                 "rb_left", "rb_right", "rb_parent", "rb_red", "seq")
+                 "rb_left", "rb_right", "rb_parent", "rb_red", "prev", "next", "seq")
 
     def __init__(self, va_start: int = 0, va_end: int = 0, flags: int = 0, vm: bool = False):
         self.va_start = va_start
@@ -87,6 +88,7 @@ class VmapArea:
         self.subtree_max_size = 0
         self.rb_left = self.rb_right = self.rb_parent = None
         self.rb_red = False
+        self.prev = self.next = None
         self.seq = 0
 
     @property

@@ -23,9 +23,12 @@ core; everything else is priced here:
   CPU ``tlb_ipi_handler_ns``; ``call_rcu`` costs ``call_rcu_ns`` and queues its bytes for a grace
   period.
 
-Deliberate simplification: all state changes of an operation happen when the CPU starts it;
-its steps then decide how long it takes.  Two CPUs therefore never see a half-done operation,
-which is what the locks guarantee in the kernel anyway.
+Deliberate simplification: all state changes of an operation happen at once, when its CPU
+finished its previous operation (not necessarily in global time order: CPUs may start
+operations up to one operation's length apart from the time order); its steps then decide how
+long it takes.  Two CPUs therefore never see a half-done operation, which is what the locks
+guarantee in the kernel anyway; only the order in which addresses are handed out can differ
+from a time-ordered execution.
 
 Step kinds (first field):
 ``WORK (0, ns)``, ``SPIN (1, lock, work_ns, written, visited)``, ``MUTEX (2, lock)``,
@@ -92,54 +95,65 @@ class Pricer:
         With *rcu_free*, index bytes freed under a lock are not freed at once but queued with
         ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects).
         """
-        n = len(holds)
-        i = 0
-        mutexes = []
-        deferred = 0
-        deferred_count = 0
-        while i < n:
-            h = holds[i]
-            lock, kind = h.lock, h.kind
+        ids = self.lock_ids
+        visit = self._visit + self.miss_ns
+        write, alloc, free = self._write, self._alloc, self._free
+        lock_ns = self.lock_ns
+        append = out.append
+        deferred = deferred_count = 0
+        mutexes = None
+        for i, h in enumerate(holds):
+            kind = h.kind
             if kind == "mutex":
-                inner_v = inner_w = inner_a = inner_f = 0
-                for g in holds[i + 1:]:
-                    inner_v += g.visited
-                    inner_w += g.written
-                    inner_a += g.alloc_bytes
-                    inner_f += g.free_bytes
-                lid = self.lock_id(lock)
-                out.append((MUTEX, lid))
-                own = self.work_ns(h.visited - inner_v, h.written - inner_w,
-                                   h.alloc_bytes - inner_a, h.free_bytes - inner_f)
-                if own > 0:
-                    out.append((WORK, own))
-                mutexes.append(lid)
-                i += 1
+                mutexes = mutexes or []
+                self._mutex_steps(holds, i, out, mutexes)
                 continue
             free_b = h.free_bytes
             if rcu_free and free_b:
                 deferred += free_b
                 deferred_count += max(1, free_b // INDEX_BLOCK)
                 free_b = 0
-            w = self.work_ns(h.visited, h.written, h.alloc_bytes, free_b)
+            w = h.visited * visit + h.written * write + h.alloc_bytes * alloc + free_b * free
+            lock = h.lock
             if lock is None:
-                out.append((WORK, w))
-            elif kind == "spin":
-                out.append((SPIN, self.lock_id(lock), w + self.lock_ns, h.written, h.visited))
+                append((WORK, w))
+                continue
+            lid = ids.get(lock)
+            if lid is None:
+                lid = self.lock_id(lock)
+            if kind == "spin":
+                append((SPIN, lid, w + lock_ns, h.written, h.visited))
             elif kind == "rcu":
-                out.append((RCU_READ, self.lock_id(lock), w + self.costs.rcu_read_ns, h.visited))
+                append((RCU_READ, lid, w + self.costs.rcu_read_ns, h.visited))
             elif kind == "trylock-failed":
-                out.append((TRYFAIL, self.lock_id(lock)))
+                append((TRYFAIL, lid))
             else:                                   # unknown kinds are priced as spinlocks
-                out.append((SPIN, self.lock_id(lock), w + self.lock_ns, h.written, h.visited))
-            i += 1
+                append((SPIN, lid, w + lock_ns, h.written, h.visited))
         for kind, value in events:
             if kind == "tlb_flush":
-                out.append((FLUSH, self.flush_ns))
+                append((FLUSH, self.flush_ns))
             elif kind == "call_rcu":
-                nbytes = int(value or 0)
-                out.append((CALL_RCU, nbytes, 1))
+                append((CALL_RCU, int(value or 0), 1))
         if deferred:
-            out.append((CALL_RCU, deferred, deferred_count))
-        for lid in reversed(mutexes):
-            out.append((UNLOCK, lid))
+            append((CALL_RCU, deferred, deferred_count))
+        if mutexes:
+            for lid in reversed(mutexes):
+                append((UNLOCK, lid))
+
+    def _mutex_steps(self, holds, i, out, mutexes) -> None:
+        """A mutex hold wraps every later hold of the operation: its own work is its count
+        minus theirs."""
+        h = holds[i]
+        inner_v = inner_w = inner_a = inner_f = 0
+        for g in holds[i + 1:]:
+            inner_v += g.visited
+            inner_w += g.written
+            inner_a += g.alloc_bytes
+            inner_f += g.free_bytes
+        lid = self.lock_id(h.lock)
+        out.append((MUTEX, lid))
+        own = self.work_ns(h.visited - inner_v, h.written - inner_w,
+                           h.alloc_bytes - inner_a, h.free_bytes - inner_f)
+        if own > 0:
+            out.append((WORK, own))
+        mutexes.append(lid)

@@ -337,20 +337,19 @@ class Simulation:
         ipi_ns = self.costs.tlb_ipi_handler_ns
         local_rmw = self.machine.rmw_ns[0]
         rcu = self.rcu
-        heappush, heappop = heapq.heappush, heapq.heappop
-        while heap:
-            t, _, c = heappop(heap)
+        heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
+        seq = n
+        item = heappop(heap)
+        while item is not None:
+            t, _, c = item
+            item = None
             if debt[c]:
                 t += debt[c]
                 debt[c] = 0.0
             steps, pos = steps_of[c], pos_of[c]
+            top = heap[0][0] if heap else INF
             while True:
                 if pos >= len(steps):
-                    if heap and t > heap[0][0]:          # starting an op changes shared state
-                        pos_of[c] = pos
-                        self.seq += 1
-                        heappush(heap, (t, self.seq, c))
-                        break
                     if not self._next(c, t):
                         break
                     steps, pos = steps_of[c], 0
@@ -361,10 +360,10 @@ class Simulation:
                     t += s[1]
                     pos += 1
                     continue
-                if heap and t > heap[0][0]:              # shared resource: wait for our turn
+                if t > top:                              # shared resource: wait for our turn
                     pos_of[c] = pos
-                    self.seq += 1
-                    heappush(heap, (t, self.seq, c))
+                    seq += 1
+                    item = heappushpop(heap, (t, seq, c))
                     break
                 if k == SPIN or k == ATOMIC:
                     lid = s[1]
@@ -435,8 +434,9 @@ class Simulation:
                         wake = t + MUTEX_WAKE_NS
                         wait_ns[lid] += wake - since
                         contended[lid] += 1
-                        self.seq += 1
-                        heappush(heap, (wake, self.seq, w))
+                        seq += 1
+                        heappush(heap, (wake, seq, w))
+                        top = heap[0][0]
                 elif k == FLUSH:
                     t += s[1]
                     for o in range(n):
@@ -448,6 +448,9 @@ class Simulation:
                 elif k == "drain_done":
                     self.drain_queued = False
                 pos += 1
+            if item is None and heap:
+                item = heappop(heap)
+        self.seq = seq
         st = self.stats
         st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0
         st.lock_names = list(self.pricer.lock_names)

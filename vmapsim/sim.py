@@ -69,7 +69,6 @@ class RunStats:
     rcu_backlog_max: int = 0
     rcu_bytes_max: int = 0
     rcu_completed: int = 0
-    design_ops: int = 0
 
 
 class Simulation:
@@ -112,11 +111,14 @@ class Simulation:
         self.owner_of = {}                 # addr -> cpu
         self.live = []                     # addresses, for non-owner lookups
         self.live_index = {}
+        self.track_live = spec.name == "lookup"       # only non-owner lookups need the registry
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
         self.seq = 0
         self._ops_since_footprint = 0
+        self.acct = design.acct
+        self.record_steps = self.pricer.record_steps
         self._update_footprint()
         self._grow()
 
@@ -141,12 +143,16 @@ class Simulation:
 
     def _live_add(self, addr, cpu, pages):
         self.sizes[addr] = pages
+        if not self.track_live:
+            return
         self.owner_of[addr] = cpu
         self.live_index[addr] = len(self.live)
         self.live.append(addr)
 
     def _live_del(self, addr):
         pages = self.sizes.pop(addr)
+        if not self.track_live:
+            return pages
         self.owner_of.pop(addr)
         i = self.live_index.pop(addr)
         last = self.live.pop()
@@ -157,9 +163,8 @@ class Simulation:
 
     # ------------------------------------------------------------------ operations
     def _record(self, out, rcu_free=False):
-        a = self.design.acct
-        self.pricer.record_steps(a.holds, a.events, out, rcu_free)
-        self.stats.design_ops += 1
+        a = self.acct
+        self.record_steps(a.holds, a.events, out, rcu_free)
 
     def _exec(self, c, op, t):
         """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``; False when the op
@@ -171,7 +176,8 @@ class Simulation:
             addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, cpu=c)
             out.append((WORK, (costs.vmalloc_base_ns + pages * costs.vmalloc_page_ns)
                         * self.pricer.scale))
-            self._record(out, self.rcu_free)
+            a = self.acct
+            self.record_steps(a.holds, a.events, out, self.rcu_free)
             if addr is None:
                 self.stats.failures += 1
             else:
@@ -186,7 +192,6 @@ class Simulation:
                 d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
                 owner = kind == "find" or self.owner_of.get(addr) == c
                 self.lookup.find_steps(d.acct.holds, owner, self.owner_of.get(addr, c), c, out)
-                self.stats.design_ops += 1
                 self.find_pending[c] = t
             self.result[c] = None
         elif kind == "kvfree_rcu":
@@ -210,7 +215,8 @@ class Simulation:
             self.result[c] = None
         else:
             raise ValueError(f"unknown workload operation {op!r}")
-        self._grow()
+        if len(self.pricer.lock_names) != len(self.free_at):
+            self._grow()
         self.steps[c] = out
         self.pos[c] = 0
         self._ops_since_footprint += 1
@@ -221,10 +227,11 @@ class Simulation:
     def _vfree(self, c, addr, out):
         d, costs = self.design, self.costs
         pages = self._live_del(addr)
+        a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
         va = d.find_unlink_vmap_area(addr, cpu=c)
-        self._record(out, self.rcu_free)
+        record(a.holds, a.events, out, rcu_free)
         drain = d.free_vmap_area_noflush(va, cpu=c)
-        self._record(out, self.rcu_free)
+        record(a.holds, a.events, out, rcu_free)
         out.append((ATOMIC, self.lazy_line))                # atomic_long_add_return(vmap_lazy_nr)
         out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale))
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -365,34 +372,40 @@ class Simulation:
                     seq += 1
                     item = heappushpop(heap, (t, seq, c))
                     break
-                if k == SPIN or k == ATOMIC:
-                    lid = s[1]
+                if k == SPIN:
+                    _, lid, work, written, v = s
                     o = owner[lid]
                     fa = free_at[lid]
-                    if k == SPIN:
-                        work, written = s[2], s[3]
-                    else:
-                        work, written = local_rmw, 0
                     if fa > t:
                         wait_ns[lid] += fa - t
                         contended[lid] += 1
-                        start = fa
+                        t = fa
                         work *= slow
-                    else:
-                        start = t
-                    if o >= 0 and o != c:
-                        cost = work + rmw[o][c]
-                        if k == SPIN:
-                            lw = last_written[lid]
-                            v = s[4]
-                            cost += overlap * (v if v < lw else lw) * transfer[o][c]
-                    else:
-                        cost = work
-                    t = start + cost
+                    if o != c and o >= 0:
+                        lw = last_written[lid]
+                        work += rmw[o][c] + overlap * (v if v < lw else lw) * transfer[o][c]
+                    t += work
                     free_at[lid] = t
                     owner[lid] = c
                     last_written[lid] = written
-                    hold_ns[lid] += cost
+                    hold_ns[lid] += work
+                    acq[lid] += 1
+                elif k == ATOMIC:
+                    lid = s[1]
+                    o = owner[lid]
+                    fa = free_at[lid]
+                    work = local_rmw
+                    if fa > t:
+                        wait_ns[lid] += fa - t
+                        contended[lid] += 1
+                        t = fa
+                    if o != c and o >= 0:
+                        work = rmw[o][c]
+                    t += work
+                    free_at[lid] = t
+                    owner[lid] = c
+                    last_written[lid] = 0
+                    hold_ns[lid] += work
                     acq[lid] += 1
                 elif k == RCU_READ or k == SEQ_READ:
                     lid = s[1]

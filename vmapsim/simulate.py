@@ -53,7 +53,6 @@ class SimResult:
     purges: int
     failures: int
     seq_retries: int
-    design_ops: int
     online_cpus: int
     loops: int
     extrapolated_topology: bool
@@ -144,7 +143,7 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         lock_wait_fraction={k: v / total for k, v in sorted(fam_wait.items())},
         rcu_backlog_max=int(st.rcu_backlog_max), rcu_bytes_max=int(st.rcu_bytes_max),
         find_latency_us=_pct(st.find_latencies), purges=st.purges, failures=st.failures,
-        seq_retries=st.seq_retries, design_ops=st.design_ops, online_cpus=online_cpus,
+        seq_retries=st.seq_retries, online_cpus=online_cpus,
         loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
         summaries=st.summaries, lock_detail=detail)
 

@@ -134,10 +134,22 @@ def make_machine(machine: str = "threadripper-3970x", **overrides) -> Machine:
     d.pop("title", None)
     m = Machine(id=machine, title=data[machine]["title"], **d)
     if overrides:
+        overrides = dict(overrides)
+        scale = overrides.pop("line_scale", None)
         valid = {f.name for f in fields(Machine)} - {"id", "title", "sources"}
-        for k in overrides:
-            check_choice("machine parameter", k, sorted(valid))
+        for k, v in overrides.items():
+            check_choice("machine parameter", k, sorted(valid | {"line_scale"}))
+            if k in ("transfer_ns", "rmw_ns"):
+                v = tuple(check_float(k, x, lo=0.0) for x in v)
+                if len(v) != 6:
+                    raise ParameterError(f"{k} needs 6 values (distances 0..5), got {len(v)}")
+                overrides[k] = v
         m = replace(m, **overrides)
+        if scale is not None:
+            scale = check_float("line_scale", scale, lo=0.0)
+            m = replace(m, transfer_ns=tuple(x * scale for x in m.transfer_ns),
+                        rmw_ns=(m.rmw_ns[0],) + tuple(x * scale for x in m.rmw_ns[1:]),
+                        extra_socket_transfer_ns=m.extra_socket_transfer_ns * scale)
     return m
 
 

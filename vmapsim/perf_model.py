@@ -75,14 +75,21 @@ class Pricer:
             self.lock_names.append(name)
         return i
 
-    def set_footprint(self, index_bytes: int) -> None:
-        """Capacity misses: the share of node visits that miss L2 (and then the LLC)."""
+    def set_footprint(self, index_bytes: int, node_bytes: int = 72) -> None:
+        """Capacity misses from the index size: a walk of depth ``log2(nodes)`` finds its top
+        ``log2(cache / node)`` levels cached (they are on every path); the levels below miss
+        L2 (and, past the LLC's share, the LLC).  The miss cost is spread over the visits."""
+        from math import log2
         m = self.machine
-        if index_bytes <= 0:
+        nodes = index_bytes / node_bytes if node_bytes else 0
+        if nodes <= 2:
             self.miss_ns = 0.0
             return
-        p_l2 = max(0.0, 1.0 - m.l2_bytes / index_bytes)
-        p_llc = max(0.0, 1.0 - m.llc_bytes / index_bytes)
+        depth = log2(nodes)
+        l2_levels = log2(max(2.0, m.l2_bytes / node_bytes))
+        llc_levels = log2(max(2.0, m.llc_bytes / node_bytes))
+        p_l2 = max(0.0, depth - l2_levels) / depth
+        p_llc = max(0.0, depth - llc_levels) / depth
         self.miss_ns = p_l2 * m.llc_hit_ns + p_llc * m.dram_ns
 
     def work_ns(self, visited: int, written: int, alloc_bytes: int, free_bytes: int) -> float:

@@ -105,7 +105,7 @@ def replay_workload(spec, rng, worker: int):
     base = 0
     alloc_k = sum(1 for o in ops[:start] if o[0] == "alloc")
     i = start
-    for _ in range(spec.loops):
+    for counted in [False] * spec.warmup + [True] * spec.loops:
         op = ops[i]
         if op[0] == "alloc":
             p = yield ("alloc", op[1], op[2])
@@ -116,7 +116,7 @@ def replay_workload(spec, rng, worker: int):
             p = addr_of.pop((base, op[1]), None) or addr_of.pop((base - 1, op[1]), None)
             if p is not None:
                 yield ("free", p)
-        yield ("end", True)
+        yield ("end", counted)
         i += 1
         if i == n:
             i, base, alloc_k = 0, base + 1, 0

@@ -64,6 +64,8 @@ class RunStats:
     worker_ns: list = field(default_factory=list)
     summaries: list = field(default_factory=list)       # (worker, test, passed, failed, xfailed, repeat, loops, usec)
     failures: int = 0
+    window_ns: float = 0.0                              # lock statistics' measurement window
+    window_wait_ns: list = field(default_factory=list)
     purges: int = 0
     seq_retries: int = 0
     rcu_backlog_max: int = 0
@@ -95,6 +97,8 @@ class Simulation:
         self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
         self.mutex_holder, self.mutex_waiters = {}, {}
         self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
+        self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
+        self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
         self.steps = [[] for _ in range(ncpu)]
         self.pos = [0] * ncpu
@@ -106,6 +110,13 @@ class Simulation:
         self.test_counts = [dict() for _ in range(ncpu)]
         self.done = [False] * ncpu
         self.find_pending = [None] * ncpu
+        # measurement: without warm-up the whole run; with it, from the moment every CPU runs
+        # counted iterations to the moment the first one finishes (all CPUs busy, steady state)
+        self.warmup = spec.warmup
+        self.warm_end = [None] * ncpu
+        self.n_warm = 0
+        self.window = [None, None]
+        self.clock_end = 0.0
         # shared registries
         self.sizes = {}                    # addr -> pages (live areas)
         self.owner_of = {}                 # addr -> cpu
@@ -174,14 +185,15 @@ class Simulation:
         if kind == "alloc":
             pages, align = op[1], op[2]
             addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, cpu=c)
-            out.append((WORK, (costs.vmalloc_base_ns + pages * costs.vmalloc_page_ns)
-                        * self.pricer.scale))
             a = self.acct
             self.record_steps(a.holds, a.events, out, self.rcu_free)
             if addr is None:
                 self.stats.failures += 1
             else:
                 self._live_add(addr, c, pages)
+                out.append((WORK, (costs.vmalloc_base_ns + pages * costs.vmalloc_page_ns)
+                            * self.pricer.scale + self._pte_lines(addr, pages, c)))
+                out.append((ATOMIC, self.pages_line))      # atomic_long_add(nr_vmalloc_pages)
             self.result[c] = addr
         elif kind == "free":
             self._vfree(c, op[1], out)
@@ -232,11 +244,23 @@ class Simulation:
         record(a.holds, a.events, out, rcu_free)
         drain = d.free_vmap_area_noflush(va, cpu=c)
         record(a.holds, a.events, out, rcu_free)
+        out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale
+                    + self._pte_lines(addr, pages, c)))
+        out.append((ATOMIC, self.pages_line))               # atomic_long_sub(nr_vmalloc_pages)
         out.append((ATOMIC, self.lazy_line))                # atomic_long_add_return(vmap_lazy_nr)
-        out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale))
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
             self.drain_queued = True
             self.kwork[c].append((0.0, "drain", None))
+
+    def _counters(self):
+        return (list(self.wait_ns), list(self.acq))
+
+    def _warm_done(self, c):
+        """CPU *c* starts its first counted iteration; when all have, the window opens."""
+        self.warm_end[c] = self.iter_start[c]
+        self.n_warm += 1
+        if self.n_warm == self.n and self.warmup:
+            self.window[0] = (max(self.warm_end), self._counters())
 
     def _hand_over_drain(self, c):
         """A finished worker's queued drain moves to a CPU that is still running."""
@@ -248,6 +272,20 @@ class Simulation:
                 self.kwork[o].extend(drains)
                 return
         self.drain_queued = False
+
+    def _pte_lines(self, addr, pages, c):
+        """Cost of writing the PTEs of ``[addr, addr + pages)``: one line transfer for each
+        page-table cache line (8 PTEs = 32 KiB of address space) another CPU wrote last
+        (vmap_pages_range() on vmalloc, vunmap_range_noflush() on vfree)."""
+        owner = self.pte_owner
+        tr = self.transfer
+        cost = 0.0
+        for line in range(addr >> 15, ((addr + pages * PAGE_SIZE - 1) >> 15) + 1):
+            o = owner.get(line)
+            if o is not None and o != c:
+                cost += tr[o][c]
+            owner[line] = c
+        return cost
 
     def _pick_other(self, c):
         live = self.live
@@ -290,19 +328,26 @@ class Simulation:
             if self.kwork[c] and self._kworker(c, t):
                 return True
             if self.find_pending[c] is not None:
-                st.find_latencies.append(t - self.find_pending[c])
+                if self.warm_end[c] is not None:
+                    st.find_latencies.append(t - self.find_pending[c])
                 self.find_pending[c] = None
             try:
                 op = gen.send(self.result[c])
             except StopIteration:
                 self.done[c] = True
                 self._hand_over_drain(c)
-                st.worker_ns.append(t)
+                w0 = self.warm_end[c]
+                self.clock_end = max(self.clock_end, t)
+                st.worker_ns.append(t - (w0 if w0 is not None else t))
+                if self.window[1] is None and self.window[0] is not None and self.warmup:
+                    self.window[1] = (t, self._counters())
                 return False
             self.result[c] = None
             k = op[0]
             if k == "end":
                 if op[1]:
+                    if self.warm_end[c] is None:
+                        self._warm_done(c)
                     st.ops += 1
                     st.latencies.append(t - self.iter_start[c])
                 self.iter_start[c] = t
@@ -469,6 +514,16 @@ class Simulation:
         st.lock_names = list(self.pricer.lock_names)
         st.lock_wait_ns, st.lock_hold_ns = list(wait_ns), list(hold_ns)
         st.lock_acq, st.lock_contended = list(acq), list(contended)
+        k = len(wait_ns)
+        if self.window[0] is not None and self.window[1] is not None \
+                and self.window[1][0] > self.window[0][0]:
+            (t0, (w0, a0)), (t1, (w1, a1)) = self.window
+            st.window_ns = t1 - t0
+            st.window_wait_ns = [w1[i] - w0[i] if i < len(w0) else w1[i] for i in range(len(w1))]
+            st.window_wait_ns += [0.0] * (k - len(st.window_wait_ns))
+        else:
+            st.window_ns = max(self.clock_end, 1e-9)
+            st.window_wait_ns = list(wait_ns)
         st.rcu_backlog_max, st.rcu_bytes_max = rcu.max_count, rcu.max_bytes
         st.rcu_completed = rcu.completed
         for c in range(n):

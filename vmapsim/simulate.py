@@ -98,14 +98,15 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
              costs: dict | None = None, run_test_mask: int | None = None, nr_pages: int = 0,
              test_repeat_count: int = 1, sequential_test_order: bool = False,
              setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
-             live_per_cpu: int = 64) -> SimResult:
+             live_per_cpu: int = 64, warmup: int = 0,
+             machine_params: dict | None = None) -> SimResult:
     """Run the performance model once (see the module docstring); deterministic for *seed*."""
     from .design import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
     seed = check_int("seed", seed)
     lookup = check_choice("lookup", lookup, PROTOCOLS)
-    m = make_machine(check_choice("machine", machine, machine_names()))
+    m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
     c = make_costs(**(costs or {}))
     extrapolated = cpus > m.hw_threads
     if online_cpus is None:
@@ -115,21 +116,21 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
                      test_repeat_count=test_repeat_count,
                      sequential_test_order=sequential_test_order, online_cpus=online_cpus,
                      setup_scale=setup_scale, lookups=lookups, owner_fraction=owner_fraction,
-                     live_per_cpu=live_per_cpu)
+                     live_per_cpu=live_per_cpu, warmup=warmup)
     d = make_design(design, possible_cpus=online_cpus, online_cpus=online_cpus, seed=seed)
     t0 = time.perf_counter()
     sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
                      xfail=XFAIL)
     st = sim.run()
     wall = time.perf_counter() - t0
-    total = cpus * st.sim_ns if st.sim_ns else 1.0
+    total = cpus * st.window_ns
     fam_wait, detail = {}, {}
-    for name, w, h, a, k in zip(st.lock_names, st.lock_wait_ns, st.lock_hold_ns, st.lock_acq,
-                                st.lock_contended):
+    for name, w, h, a, k, ww in zip(st.lock_names, st.lock_wait_ns, st.lock_hold_ns,
+                                    st.lock_acq, st.lock_contended, st.window_wait_ns):
         if not a:
             continue
         f = lock_family(name)
-        fam_wait[f] = fam_wait.get(f, 0.0) + w
+        fam_wait[f] = fam_wait.get(f, 0.0) + ww
         e = detail.setdefault(f, {"acquisitions": 0, "contended": 0, "hold_ns": 0.0, "wait_ns": 0.0})
         e["acquisitions"] += a
         e["contended"] += k
@@ -174,6 +175,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--online-cpus", default=None, help="num_online_cpus() of the simulated machine")
     parser.add_argument("--setup-scale", default="1.0",
                         help="shrink the setup of full_fit/long_busy_list (1.0 = kernel sizes)")
+    parser.add_argument("--warmup", default="0",
+                        help="uncounted loop iterations per CPU before the counted ones (steady state)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                         help="override a cost constant of data/perf/costs.json (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -204,7 +207,8 @@ def run(args) -> int:
                  loops=args.loops, machine=args.machine, seed=args.seed,
                  online_cpus=None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1),
                  costs=_cost_overrides(args.cost), run_test_mask=mask,
-                 nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale)
+                 nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale,
+                 warmup=check_int("warmup", args.warmup, lo=0))
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:

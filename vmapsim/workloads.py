@@ -82,6 +82,7 @@ class WorkloadSpec:
     sequential_test_order: bool = False
     online_cpus: int = 1
     setup_scale: float = 1.0
+    warmup: int = 0                     # uncounted iterations before the counted ones
     lookups: int = 4                    # lookup workload: find_vmap_area() calls per iteration
     owner_fraction: float = 0.5         # ... of which by the area's owner
     live_per_cpu: int = 64              # ... live areas each worker keeps
@@ -116,18 +117,20 @@ def workload_names() -> list[str]:
 def make_spec(workload: str, loops: int = 10_000, *, run_test_mask: int | None = None,
               nr_pages: int = 0, test_repeat_count: int = 1, sequential_test_order: bool = False,
               online_cpus: int = 1, setup_scale: float = 1.0, lookups: int = 4,
-              owner_fraction: float = 0.5, live_per_cpu: int = 64) -> WorkloadSpec:
+              owner_fraction: float = 0.5, live_per_cpu: int = 64, warmup: int = 0) -> WorkloadSpec:
     """Validate a workload name and its parameters (errors name the parameter)."""
     loops = check_int("loops", loops, lo=1)
     nr_pages = check_int("nr_pages", nr_pages, lo=0, hi=1 << 20)
     test_repeat_count = check_int("test_repeat_count", test_repeat_count, lo=1)
     setup_scale = check_float("setup_scale", setup_scale, lo=1e-6, hi=1.0)
     online_cpus = check_int("online_cpus", online_cpus, lo=1, hi=65535)
-    spec = WorkloadSpec(workload, loops, DEFAULT_MASK, nr_pages, test_repeat_count,
-                        bool(sequential_test_order), online_cpus, setup_scale,
-                        check_int("lookups", lookups, lo=0, hi=10_000),
-                        check_float("owner_fraction", owner_fraction, lo=0.0, hi=1.0),
-                        check_int("live_per_cpu", live_per_cpu, lo=1, hi=1 << 20))
+    spec = WorkloadSpec(
+        workload, loops=loops, nr_pages=nr_pages, test_repeat_count=test_repeat_count,
+        sequential_test_order=bool(sequential_test_order), online_cpus=online_cpus,
+        setup_scale=setup_scale, warmup=check_int("warmup", warmup, lo=0),
+        lookups=check_int("lookups", lookups, lo=0, hi=10_000),
+        owner_fraction=check_float("owner_fraction", owner_fraction, lo=0.0, hi=1.0),
+        live_per_cpu=check_int("live_per_cpu", live_per_cpu, lo=1, hi=1 << 20))
     if workload in UNSUPPORTED:
         raise ParameterError(f"workload {workload!r} is not modelled: {UNSUPPORTED[workload]}; "
                              f"valid workload values: {', '.join(workload_names())}")
@@ -136,6 +139,9 @@ def make_spec(workload: str, loops: int = 10_000, *, run_test_mask: int | None =
         spec.trace = load_mix(workload[len("trace:"):])
         return spec
     check_choice("workload", workload, workload_names())
+    if workload == "test_vmalloc" and spec.warmup:
+        raise ParameterError("warmup applies to a single test, lookup or trace workload, "
+                             "not to the whole test_vmalloc suite")
     if workload == "test_vmalloc":
         mask = DEFAULT_MASK if run_test_mask is None else check_int("run_test_mask", run_test_mask,
                                                                     lo=1, hi=(1 << 12) - 1)
@@ -157,12 +163,12 @@ def make_spec(workload: str, loops: int = 10_000, *, run_test_mask: int | None =
 # ----------------------------------------------------------------------------- test cases
 def fix_size_alloc_test(spec, rng):
     pages = spec.nr_pages if spec.nr_pages > 0 else 1
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         p = yield ("alloc", pages, PAGE_SIZE)
         if p is None:
             return False
         yield ("free", p)
-        yield ("end", True)
+        yield ("end", counted)
     return True
 
 
@@ -191,13 +197,13 @@ def full_fit_alloc_test(spec, rng):
         if j is not None:
             yield ("free", j)
     ok = True
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         tmp = yield ("alloc", 1, PAGE_SIZE)
         if tmp is None:
             ok = False
             break
         yield ("free", tmp)
-        yield ("end", True)
+        yield ("end", counted)
     for p in ptr:
         if p is not None:
             yield ("free", p)
@@ -215,7 +221,7 @@ def long_busy_list_alloc_test(spec, rng):
     for _ in range(n):
         ptr.append((yield ("alloc", 1, PAGE_SIZE)))
     ok = True
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         p1 = yield ("alloc", 100, PAGE_SIZE)
         if p1 is None:
             ok = False
@@ -227,7 +233,7 @@ def long_busy_list_alloc_test(spec, rng):
             break
         yield ("free", p1)
         yield ("free", p2)
-        yield ("end", True)
+        yield ("end", counted)
     for p in ptr:
         if p is not None:
             yield ("free", p)
@@ -236,28 +242,28 @@ def long_busy_list_alloc_test(spec, rng):
 
 
 def random_size_alloc_test(spec, rng):
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         n = rng.randint(1, 100)             # get_random_u32_inclusive(1, 100)
         p = yield ("alloc", n, PAGE_SIZE)
         if p is None:
             return False
         yield ("free", p)
-        yield ("end", True)
+        yield ("end", counted)
     return True
 
 
 def fix_align_alloc_test(spec, rng):
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         p = yield ("alloc", 5, THREAD_ALIGN << 1)
         if p is None:
             return False
         yield ("free", p)
-        yield ("end", True)
+        yield ("end", counted)
     return True
 
 
 def random_size_align_alloc_test(spec, rng):
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         rnd = rng.getrandbits(8)            # get_random_u8(): one byte drives both
         align = 1 << (rnd % 23)
         size = (rnd % 10) + 1
@@ -265,7 +271,7 @@ def random_size_align_alloc_test(spec, rng):
         if p is None:
             return False
         yield ("free", p)
-        yield ("end", True)
+        yield ("end", counted)
     return True
 
 
@@ -304,16 +310,24 @@ def pcpu_alloc_test(spec, rng):
 
 
 def kvfree_rcu_1_arg_vmalloc_test(spec, rng):
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         p = yield ("alloc", 1, PAGE_SIZE)
         if p is None:
             return False
         yield ("kvfree_rcu", p)
-        yield ("end", True)
+        yield ("end", counted)
     return True
 
 
 kvfree_rcu_2_arg_vmalloc_test = kvfree_rcu_1_arg_vmalloc_test   # same address-space traffic
+
+
+def _iters(spec):
+    """The loop of a test: ``warmup`` uncounted iterations, then ``loops`` counted ones."""
+    for _ in range(spec.warmup):
+        yield False
+    for _ in range(spec.loops):
+        yield True
 
 
 def _pages_for(nbytes: int) -> int:
@@ -333,7 +347,7 @@ def lookup_workload(spec, rng):
         p = yield ("alloc", rng.randint(1, 4), PAGE_SIZE)
         if p is not None:
             live.append(p)
-    for _ in range(spec.loops):
+    for counted in _iters(spec):
         for _ in range(spec.lookups):
             if live and rng.random() < spec.owner_fraction:
                 yield ("find", live[rng.randrange(len(live))])
@@ -344,7 +358,7 @@ def lookup_workload(spec, rng):
         p = yield ("alloc", rng.randint(1, 4), PAGE_SIZE)
         if p is not None:
             live.append(p)
-        yield ("end", True)
+        yield ("end", counted)
     for p in live:
         yield ("free", p)
     return True

@@ -75,12 +75,19 @@ class ReplayMixin:
                     pos = self._index_in(lst, addr)
                     if pos is not None:
                         # the kernel's pool was longer: what is in front of addr had been decayed
+                        # (copies of unknown-node areas in front were simply never in this pool)
                         front = lst[pos + 1:]
+                        taken = lst[pos]
                         del lst[pos:]
                         if not lst:
                             del vn.pool[idx]
+                        if taken.dual is not None:
+                            self._resolve_dual(taken)
+                        front = [v for v in front if v.dual is None or not self._drop_copy(v)]
                         self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
                         source = "pool-behind-head"
+                    else:
+                        self._drop_copies_from(vn, idx)
         if source is None:
             block = self.free.find(addr)
             if block is not None and block.va_end >= end:
@@ -99,6 +106,18 @@ class ReplayMixin:
         va = VmapArea(addr, end, va_flags | vn_id, True)
         self._insert_busy(va)
         return source
+
+    def _drop_copies_from(self, vn, idx):
+        """The kernel's pool for this class did not give what the model's holds: the copies of
+        unknown-node areas in it were not on this node."""
+        lst = vn.pool.get(idx)
+        if not lst:
+            return
+        keep = [v for v in lst if v.dual is None or not self._drop_copy(v)]
+        if keep:
+            lst[:] = keep
+        else:
+            del vn.pool[idx]
 
     @staticmethod
     def _index_in(lst, addr):
@@ -150,6 +169,9 @@ class ReplayMixin:
                     lst[:] = keep
                     if not lst:
                         del vn.pool[idx]
+                    for va in gone:
+                        if va.dual is not None:
+                            self._resolve_dual(va)
                     self._give_back_outside(gone, addr, end)
             for tree, lazy in ((vn.busy, False), (vn.lazy, True)):
                 va = tree.find_exceed(addr)

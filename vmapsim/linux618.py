@@ -80,7 +80,7 @@ class Linux618(ReplayMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
-    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16")
+    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync=False)
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -306,6 +306,7 @@ class Linux618(ReplayMixin, Design):
     def _resolve_dual(self, va: VmapArea) -> None:
         """*va* (a copy of an unknown-node area) was taken: drop its copies from the other pools."""
         idx = _va_pool_idx(va.va_end - va.va_start)
+        self._ncopies -= len(va.dual)
         for c in va.dual:
             if c is va:
                 continue
@@ -324,8 +325,10 @@ class Linux618(ReplayMixin, Design):
         group = va.dual
         group.remove(va)
         va.dual = None
+        self._ncopies -= 1
         if len(group) == 1:
             group[0].dual = None
+            self._ncopies -= 1
         return bool(group)
 
     def _reclaim_list_global(self, vas) -> None:
@@ -521,6 +524,8 @@ class Linux618(ReplayMixin, Design):
                             continue
                     spans.append((va.va_start, va.va_end, "pool"))
         assert lazy_pages == self.vmap_lazy_nr, f"vmap_lazy_nr {self.vmap_lazy_nr} != {lazy_pages}"
+        ncopies = sum(1 for vn in self.nodes for lst in vn.pool.values() for va in lst if va.dual)
+        assert ncopies == self._ncopies, f"copy count {self._ncopies} != {ncopies}"
         spans.sort()
         for (s1, e1, k1), (s2, e2, k2) in zip(spans, spans[1:]):
             assert e1 <= s2, f"{k1} {s1:#x}-{e1:#x} overlaps {k2} {s2:#x}-{e2:#x}"

@@ -7,15 +7,16 @@ performs a kernel side effect (the misaligned pool head rotation of ``node_pool_
 from __future__ import annotations
 
 from .design import VN_UNKNOWN
-from .vmap_area import PAGE_SHIFT, SIZEOF_VMAP_AREA, VmapArea, encode_vn_id
+from .vmap_area import MAX_VA_SIZE_PAGES, PAGE_SHIFT, PAGE_SIZE, SIZEOF_VMAP_AREA, VmapArea, encode_vn_id
 from .vmap_tree import va_clip
 
 __all__ = ["ReplayMixin"]
 
 
 def _pool_idx(size: int) -> int:
-    from .linux618 import _va_pool_idx
-    return _va_pool_idx(size)
+    """mm/vmalloc.c size_to_va_pool() index, -1 without a pool (same rule as linux618)."""
+    idx = (size - 1) // PAGE_SIZE
+    return idx if idx < MAX_VA_SIZE_PAGES else -1
 
 
 class ReplayMixin:
@@ -84,7 +85,10 @@ class ReplayMixin:
                         if taken.dual is not None:
                             self._resolve_dual(taken)
                         front = [v for v in front if v.dual is None or not self._drop_copy(v)]
-                        self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
+                        if self.params["pool_resync"]:
+                            self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
+                        elif front:
+                            vn.pool.setdefault(idx, []).extend(front)
                         source = "pool-behind-head"
                     else:
                         self._drop_copies_from(vn, idx)

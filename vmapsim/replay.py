@@ -28,13 +28,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .capture import MARKERS
-from .design import VN_UNKNOWN, available_designs, make_design
+from .design import VN_UNKNOWN, Design, available_designs, make_design
 from .errors import TraceError
 from .params import check_choice
 from .trace import ALLOC, FREE, MARK, PURGE, find_file, read_meta, read_snapshot, read_trace
 from .vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START, nr_vmap_nodes_for
+from .vmap_tree import lowest_fit_reference
 
 __all__ = ["replay", "ReplayResult", "MISS_CAUSES", "add_arguments", "run"]
+
+#: seconds within which a later allocation of another task taking a mispredicted address makes
+#: the earlier miss "late-traced"
+LATE_WINDOW = 0.02
 
 #: cause -> explanation (the keys of ``misses_by_cause``)
 MISS_CAUSES = {
@@ -53,6 +58,8 @@ MISS_CAUSES = {
                    "(cond_resched() runs before the tracepoint)",
     "model-state-wrong": "the kernel's range is busy or lazy in the model (an event the trace lacks)",
     "predicted-failure": "the model found no space",
+    "kernel-pool-reuse": "the kernel reused a purged area of this size from a per-node pool; the design "
+                         "has no pool entry for it (designs without pools, or a different pool policy)",
 }
 
 
@@ -220,10 +227,15 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     count_mismatch = 0
     failed = 0
     last_nr_lazy = None
-    late: dict[int, tuple] = {}              # reserved addr -> (pid, size, ts)
+    late: dict[int, tuple] = {}              # mispredicted addr -> (pid, ts, record index)
+    purged: set = set()                      # (start, size) of purged areas (pool candidates)
+    sizes = {s: e - s for s, e, _ in before.busy}       # busy start -> size (from the trace)
+    lazy_fifo = deque((s, e - s) for s, e, _ in before.lazy)
+    no_pools = type(d).pools is Design.pools
     moments: list = []                      # model (busy, lazy) before each final-window event
     records, purges, lazyrec = res.records, res.purges, res.lazy
     can_stage = hasattr(d, "purge_begin")
+    no_pools = type(d).pools is Design.pools
 
     def push_due(ts):
         for k, (batch, t0, t1, total) in list(pending.items()):
@@ -268,8 +280,14 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
             addr, size = e.addr, e.size
             choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
             pred = choice.addr
-            if pred in late and late[pred][0] != e.pid and late[pred][1] == size:
-                pass
+            lt = late.pop(addr, None)
+            if lt is not None and lt[0] != e.pid and e.ts - lt[1] < LATE_WINDOW:
+                # an earlier miss of another task predicted this very address: that task's event
+                # was logged before ours although its search came after ours
+                r = records[lt[2]]
+                misses[r[7]] -= 1
+                misses["late-traced"] += 1
+                records[lt[2]] = r[:7] + ("late-traced",)
             hit = where_pending.get(addr)
             pushed_now = False
             if hit is not None:
@@ -282,22 +300,29 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                     where_pending.pop(va.va_start, None)
                 d.purge_push(batch, node, addr + 1)
                 pushed_now = True
+            free_before = None
+            if pred != addr and choice.source == "free" and e.align > PAGE_SIZE:
+                free_before = d.free_ranges()
             src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
             res.allocs += 1
             cause = ""
             if pred == addr:
                 res.matched += 1
             else:
-                cause = _cause(choice, src, e, pushed_now, late, pred)
+                cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
+                               free_before)
                 misses[cause] += 1
-                if choice.source == "free" and pred is not None and src.startswith("free"):
-                    late[pred] = (e.pid, size, e.ts)
+                if choice.source == "free" and pred is not None and src == "free":
+                    late[pred] = (e.pid, e.ts, len(records))
+            purged.discard((addr, size))
+            sizes[addr] = size
             records.append((e.ts, e.cpu, addr, size, e.align, -1 if pred is None else pred, src, cause))
         elif kind == FREE:
             hint = None
             if last_nr_lazy is not None and e.nr_lazy > last_nr_lazy:
                 hint = (e.nr_lazy - last_nr_lazy) * PAGE_SIZE
             last_nr_lazy = e.nr_lazy
+            lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
             r = d.apply_free(e.addr, e.cpu, hint)
             if r != "ok":
                 unknown_frees += 1
@@ -307,6 +332,8 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
             lazyrec.append((e.ts, e.nr_lazy))
         elif kind == PURGE:
             last_nr_lazy = None
+            for _ in range(min(e.npurged, len(lazy_fifo))):
+                purged.add(lazy_fifo.popleft())
             if can_stage and i in pending:
                 batch = pending.pop(i)[0]
                 for lst in batch.lists.values():
@@ -352,17 +379,17 @@ def _compare_final(moments, after) -> set:
     want_busy = frozenset((s, e) for s, e, _ in after.busy)
     want_lazy = frozenset((s, e) for s, e, _ in after.lazy)
     bdiff = [len(want_busy ^ b) for b, _ in moments]
-    best = None
-    for t1, db in enumerate(bdiff):
-        if best is not None and db > best[0]:
-            continue
-        for t2 in range(t1, len(moments)):
-            dl = len(want_lazy ^ moments[t2][1])
-            if best is None or db + dl < best[0] + best[1]:
-                best = (db, dl, t1, t2)
-            if db + dl == 0:
-                return set()
-    _, _, t1, t2 = best
+    ldiff = [len(want_lazy ^ lz) for _, lz in moments]
+    best, t1_best, best_pair = None, 0, None
+    for t2 in range(len(moments)):
+        if bdiff[t2] < bdiff[t1_best]:
+            t1_best = t2
+        cost = bdiff[t1_best] + ldiff[t2]
+        if best is None or cost < best:
+            best, best_pair = cost, (t1_best, t2)
+    t1, t2 = best_pair
+    if best == 0:
+        return set()
     return set(want_busy ^ moments[t1][0]) | set(want_lazy ^ moments[t2][1])
 
 
@@ -370,9 +397,9 @@ def _exists(directory, name):
     return (directory / name).exists() or (directory / (name + ".gz")).exists()
 
 
-def _cause(choice, src, e, pushed_now, late, pred) -> str:
-    if pred is not None and pred in late and late[pred][0] != e.pid:
-        return "late-traced"
+def _cause(choice, src, e, pushed_now, pool_reuse, free_before=None) -> str:
+    if pool_reuse:
+        return "kernel-pool-reuse"
     if pushed_now:
         return "purge-timing"
     if choice.source == "fail":
@@ -388,7 +415,13 @@ def _cause(choice, src, e, pushed_now, late, pred) -> str:
         return "purge-timing"
     if src in ("pool", "pool-behind-head"):
         return "purge-timing"
-    return "aligned-search-shape" if e.align > PAGE_SIZE else "free-tree-state"
+    if e.align > PAGE_SIZE and src == "free" and free_before is not None:
+        # the kernel rule on the model's free space: any exact fit at or below the lowest block
+        # of size >= size+align-1 may be met on the descent, depending on the tree's shape
+        ref = lowest_fit_reference(free_before, e.size, e.align, e.vstart, e.vend)
+        if ref is None or e.addr <= ref:
+            return "aligned-search-shape"
+    return "free-tree-state"
 
 
 def add_arguments(parser) -> None:

@@ -134,28 +134,30 @@ def read_trace(path) -> Trace:
             first_other = first_other or lineno
             continue
         ev, body = em.group("ev"), em.group("body")
-        base = dict(ts=ts, cpu=cpu, pid=pid, comm=m.group("comm").strip(), line=lineno)
+        comm = m.group("comm").strip()
         if ev == "alloc_vmap_area":
             f = _ALLOC.match(body)
             if not f:
                 raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
-            events.append(Event(kind=ALLOC, addr=int(f.group(1)), size=int(f.group(2)),
-                                align=int(f.group(3)), vstart=int(f.group(4), 16),
-                                vend=int(f.group(5), 16), failed=int(f.group(6)), **base))
+            a, sz, al, vs, ve, fl = f.groups()
+            events.append(Event(ts, cpu, pid, comm, ALLOC, lineno, int(a), int(sz), int(al),
+                                int(vs, 16), int(ve, 16), int(fl)))
         elif ev == "free_vmap_area_noflush":
             f = _FREE.match(body)
             if not f:
                 raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
-            events.append(Event(kind=FREE, addr=int(f.group(1), 16), nr_lazy=int(f.group(2)),
-                                nr_lazy_max=int(f.group(3)), **base))
+            a, nl, nm = f.groups()
+            events.append(Event(ts, cpu, pid, comm, FREE, lineno, int(a, 16), 0, 0, 0, 0, 0,
+                                int(nl), int(nm)))
         elif ev == "purge_vmap_area_lazy":
             f = _PURGE.match(body)
             if not f:
                 raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
-            events.append(Event(kind=PURGE, addr=int(f.group(1), 16), vend=int(f.group(2), 16),
-                                npurged=int(f.group(3)), **base))
+            a, b, n = f.groups()
+            events.append(Event(ts, cpu, pid, comm, PURGE, lineno, int(a, 16), 0, 0, 0, int(b, 16),
+                                0, 0, 0, int(n)))
         elif ev == "tracing_mark_write":
-            events.append(Event(kind=MARK, text=body.strip(), **base))
+            events.append(Event(ts, cpu, pid, comm, MARK, lineno, text=body.strip()))
         else:
             if ev not in foreign:
                 foreign[ev] = lineno

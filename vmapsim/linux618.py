@@ -60,12 +60,13 @@ class VmapNode:
 class PurgeBatch:
     """A purge between its start (pools decayed, lazy lists detached) and its end (all pushed)."""
 
-    __slots__ = ("lists", "start", "end", "full", "npurged")
+    __slots__ = ("lists", "start", "end", "full", "npurged", "gen")
 
-    def __init__(self, lists, start, end, full):
+    def __init__(self, lists, start, end, full, gen=0):
         self.lists = lists          # node id -> remaining purge list (address order)
         self.start, self.end, self.full = start, end, full
         self.npurged = 0
+        self.gen = gen
 
 
 def _va_pool_idx(size: int) -> int:
@@ -79,7 +80,7 @@ class Linux618(ReplayMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
-    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16")
+    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync=False)
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -99,6 +100,8 @@ class Linux618(ReplayMixin, Design):
         self.vmap_lazy_nr = 0
         self._preloaded = [False] * self.possible_cpus
         self._lazy_seq = 0
+        self._purge_gen = 0
+        self._ncopies = 0
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
         self.acct.begin("init", -1)
 
@@ -138,6 +141,8 @@ class Linux618(ReplayMixin, Design):
             lst.pop()
             if not lst:
                 del vn.pool[idx]
+            if va.dual is not None:
+                self._resolve_dual(va)
         else:
             lst.pop()
             lst.insert(0, va)
@@ -259,12 +264,25 @@ class Linux618(ReplayMixin, Design):
             acct.written += 1
             acct.unlock(h)
             n = len(lst)
+            copies = sum(1 for va in lst if va.dual is not None) if self._ncopies else 0
+            if copies:
+                # each copy is in one kernel pool only: it counts 1/nodes towards the length
+                n = n - copies + copies // self.nr_nodes
             k = n if full else n >> 2
             if old_rule and not full and n < 4:
                 # before v6.16 the count was tested after a first removal: short pools emptied
                 k = n
-            for _ in range(k):
-                merge_or_add_vmap_area(decay, lst.pop())
+            step = 1.0 / self.nr_nodes
+            left = float(k) if not full else float(len(lst))
+            while lst and left > 1e-9:
+                va = lst.pop()
+                if va.dual is not None:
+                    left -= step
+                    if self._drop_copy(va):
+                        continue
+                else:
+                    left -= 1
+                merge_or_add_vmap_area(decay, va)
             if lst:
                 h = acct.lock(vn.pool_lock)
                 acct.written += 1
@@ -272,6 +290,46 @@ class Linux618(ReplayMixin, Design):
             else:
                 del vn.pool[idx]
         self._reclaim_list_global(decay.detach_all())
+
+    @staticmethod
+    def _pool_push_sorted(lst, va) -> None:
+        """Push *va*, keeping this purge's pushes in address order when a copy of an unknown-node
+        area (pushed out of turn, with its owner's batch) is on top: the kernel pushes each node's
+        batch in address order, so the highest address of the batch is the head."""
+        gen = va.seq
+        i = len(lst)
+        while i > 0 and lst[i - 1].seq == gen and lst[i - 1].va_start > va.va_start \
+                and (lst[i - 1].dual is not None or va.dual is not None):
+            i -= 1
+        lst.insert(i, va)
+
+    def _resolve_dual(self, va: VmapArea) -> None:
+        """*va* (a copy of an unknown-node area) was taken: drop its copies from the other pools."""
+        idx = _va_pool_idx(va.va_end - va.va_start)
+        self._ncopies -= len(va.dual)
+        for c in va.dual:
+            if c is va:
+                continue
+            for vn in self.nodes:
+                lst = vn.pool.get(idx)
+                if lst and c in lst:
+                    lst.remove(c)
+                    if not lst:
+                        del vn.pool[idx]
+                    break
+            c.dual = None
+        va.dual = None
+
+    def _drop_copy(self, va: VmapArea) -> bool:
+        """Remove copy *va* from its group; True if other copies remain (so nothing is freed)."""
+        group = va.dual
+        group.remove(va)
+        va.dual = None
+        self._ncopies -= 1
+        if len(group) == 1:
+            group[0].dual = None
+            self._ncopies -= 1
+        return bool(group)
 
     def _reclaim_list_global(self, vas) -> None:
         """mm/vmalloc.c reclaim_list_global(): merge a list into the free tree under its lock."""
@@ -319,7 +377,8 @@ class Linux618(ReplayMixin, Design):
             helpers = max(1, min(self.vmap_lazy_nr // self.lazy_max_pages(), len(lists))) - 1
             if helpers:
                 acct.events.append(("purge_helpers", helpers))
-        return PurgeBatch(lists, start, end, full_pool_decay)
+        self._purge_gen += 1
+        return PurgeBatch(lists, start, end, full_pool_decay, self._purge_gen)
 
     def purge_push(self, batch: PurgeBatch, node: int, upto: int | None = None) -> None:
         """mm/vmalloc.c purge_vmap_node() for *node*'s list, or its entries below *upto* only."""
@@ -349,9 +408,27 @@ class Linux618(ReplayMixin, Design):
             idx = _va_pool_idx(size)
             if 0 <= vn_id < self.nr_nodes and not vn.skip_populate and idx >= 0:
                 h = acct.lock(vn.pool_lock)
-                vn.pool.setdefault(idx, []).append(va)
+                lst = vn.pool.get(idx)
+                va.seq = -batch.gen
+                if lst is None:
+                    vn.pool[idx] = [va]
+                elif lst[-1].dual is None:
+                    lst.append(va)
+                else:
+                    self._pool_push_sorted(lst, va)
                 acct.written += 1
                 acct.unlock(h)
+            elif va.flags & VN_UNKNOWN and not vn.skip_populate and idx >= 0 and self.nr_nodes > 1:
+                # unknown vn_id (pre-trace area): the kernel pushed it into one node's pool; keep
+                # a copy in every node's pool until an allocation shows which (replay only)
+                group = [va] + [VmapArea(va.va_start, va.va_end, va.flags, True)
+                                for _ in range(self.nr_nodes - 1)]
+                others = [n for n in self.nodes if n is not vn]
+                self._ncopies += len(group)
+                for c, n in zip(group, [vn] + others):
+                    c.dual = group
+                    c.seq = -batch.gen
+                    self._pool_push_sorted(n.pool.setdefault(idx, []), c)
             else:
                 local.append(va)
         self.vmap_lazy_nr -= pages
@@ -441,8 +518,14 @@ class Linux618(ReplayMixin, Design):
                 assert lst, f"empty pool list kept for node {vn.id} idx {idx}"
                 for va in lst:
                     assert _va_pool_idx(va.va_end - va.va_start) == idx, f"{va!r} in wrong pool {idx}"
+                    if va.dual is not None:
+                        assert va in va.dual and len(va.dual) > 1, f"broken copy group of {va!r}"
+                        if va is not va.dual[0]:
+                            continue
                     spans.append((va.va_start, va.va_end, "pool"))
         assert lazy_pages == self.vmap_lazy_nr, f"vmap_lazy_nr {self.vmap_lazy_nr} != {lazy_pages}"
+        ncopies = sum(1 for vn in self.nodes for lst in vn.pool.values() for va in lst if va.dual)
+        assert ncopies == self._ncopies, f"copy count {self._ncopies} != {ncopies}"
         spans.sort()
         for (s1, e1, k1), (s2, e2, k2) in zip(spans, spans[1:]):
             assert e1 <= s2, f"{k1} {s1:#x}-{e1:#x} overlaps {k2} {s2:#x}-{e2:#x}"

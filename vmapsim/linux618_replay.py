@@ -7,15 +7,16 @@ performs a kernel side effect (the misaligned pool head rotation of ``node_pool_
 from __future__ import annotations
 
 from .design import VN_UNKNOWN
-from .vmap_area import PAGE_SHIFT, SIZEOF_VMAP_AREA, VmapArea, encode_vn_id
+from .vmap_area import MAX_VA_SIZE_PAGES, PAGE_SHIFT, PAGE_SIZE, SIZEOF_VMAP_AREA, VmapArea, encode_vn_id
 from .vmap_tree import va_clip
 
 __all__ = ["ReplayMixin"]
 
 
 def _pool_idx(size: int) -> int:
-    from .linux618 import _va_pool_idx
-    return _va_pool_idx(size)
+    """mm/vmalloc.c size_to_va_pool() index, -1 without a pool (same rule as linux618)."""
+    idx = (size - 1) // PAGE_SIZE
+    return idx if idx < MAX_VA_SIZE_PAGES else -1
 
 
 class ReplayMixin:
@@ -75,12 +76,22 @@ class ReplayMixin:
                     pos = self._index_in(lst, addr)
                     if pos is not None:
                         # the kernel's pool was longer: what is in front of addr had been decayed
+                        # (copies of unknown-node areas in front were simply never in this pool)
                         front = lst[pos + 1:]
+                        taken = lst[pos]
                         del lst[pos:]
                         if not lst:
                             del vn.pool[idx]
-                        self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
+                        if taken.dual is not None:
+                            self._resolve_dual(taken)
+                        front = [v for v in front if v.dual is None or not self._drop_copy(v)]
+                        if self.params["pool_resync"]:
+                            self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
+                        elif front:
+                            vn.pool.setdefault(idx, []).extend(front)
                         source = "pool-behind-head"
+                    else:
+                        self._drop_copies_from(vn, idx)
         if source is None:
             block = self.free.find(addr)
             if block is not None and block.va_end >= end:
@@ -99,6 +110,18 @@ class ReplayMixin:
         va = VmapArea(addr, end, va_flags | vn_id, True)
         self._insert_busy(va)
         return source
+
+    def _drop_copies_from(self, vn, idx):
+        """The kernel's pool for this class did not give what the model's holds: the copies of
+        unknown-node areas in it were not on this node."""
+        lst = vn.pool.get(idx)
+        if not lst:
+            return
+        keep = [v for v in lst if v.dual is None or not self._drop_copy(v)]
+        if keep:
+            lst[:] = keep
+        else:
+            del vn.pool[idx]
 
     @staticmethod
     def _index_in(lst, addr):
@@ -150,6 +173,9 @@ class ReplayMixin:
                     lst[:] = keep
                     if not lst:
                         del vn.pool[idx]
+                    for va in gone:
+                        if va.dual is not None:
+                            self._resolve_dual(va)
                     self._give_back_outside(gone, addr, end)
             for tree, lazy in ((vn.busy, False), (vn.lazy, True)):
                 va = tree.find_exceed(addr)

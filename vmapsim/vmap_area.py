@@ -73,12 +73,14 @@ def nr_vmap_nodes_for(possible_cpus: int) -> int:
 class VmapArea:
     """One ``struct vmap_area``; also the node type of :class:`vmapsim.rbtree.RBTree`.
 
-    ``seq`` is a model-only field: the order in which areas entered a lazy tree (the kernel does
-    not need it; replay uses it to decide which lazy areas a purge had already detached).
+    ``seq`` and ``dual`` are model-only fields: ``seq`` is the order in which areas entered a lazy
+    tree (replay uses it to decide which lazy areas a purge had already detached); ``dual`` links
+    the copies of an area whose node is unknown and that therefore sits in every node's pool
+    until the trace shows which node had it (see ``Linux618.purge_push``).
     """
 
     __slots__ = ("va_start", "va_end", "flags", "vm", "subtree_max_size",
-                 "rb_left", "rb_right", "rb_parent", "rb_red", "prev", "next", "seq")
+                 "rb_left", "rb_right", "rb_parent", "rb_red", "prev", "next", "seq", "dual")
 
     def __init__(self, va_start: int = 0, va_end: int = 0, flags: int = 0, vm: bool = False):
         self.va_start = va_start
@@ -90,6 +92,7 @@ class VmapArea:
         self.rb_red = False
         self.prev = self.next = None
         self.seq = 0
+        self.dual = None
 
     @property
     def size(self) -> int:

@@ -49,6 +49,9 @@ REZKI_SOURCE = ('U. Rezki, "[PATCH 0/9] Mitigate a vmap lock contention" v1, 202
                 'AMD Threadripper 3970X (perf-anchors.md (c)2)')
 TOLERANCE = 0.25
 ONLINE = 64
+#: busy areas present before the test (assumed: a 64-thread desktop has on the order of 2,000
+#: /proc/vmallocinfo entries, mostly kernel stacks; the 2-CPU VM of data/traces/ has 460-3,250)
+PREFILL = 2000
 
 
 def warmup_for(jobs: int, online: int = ONLINE) -> int:
@@ -86,7 +89,7 @@ def calibration_points(design: str = "linux-6.18", *, jobs=JOBS, loops_total: in
     published = dict(zip(JOBS, REZKI_2023[design]))
     configs = [dict(design=design, cpus=j, workload="fix_size_alloc_test",
                     loops=max(300, loops_total // j), warmup=warmup_for(j),
-                    machine="threadripper-3970x", online_cpus=ONLINE, seed=seed,
+                    machine="threadripper-3970x", online_cpus=ONLINE, seed=seed, prefill=PREFILL,
                     costs=dict(costs or {}), machine_params=dict(machine_params or {}))
                for j in jobs]
     table = sweep(configs, processes=processes)

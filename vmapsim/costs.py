@@ -165,8 +165,10 @@ class Costs:
     vmalloc_page_ns: float
     vfree_base_ns: float
     vfree_page_ns: float
-    shared_lines_per_op: float
+    remote_lines_per_op: float
     spinner_slowdown: float
+    handoff_extra_ns: float
+    handoff_extra_queue: float
     rcu_read_ns: float
     call_rcu_ns: float
     grace_period_ms: float

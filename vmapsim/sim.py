@@ -35,6 +35,7 @@ The run is deterministic: every tie in time is broken by a sequence number.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 import random
 import re
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ class Simulation:
         self.lookup = LookupPricer(lookup, self.pricer, machine)
         self.rcu_free = self.lookup.rcu_free
         self.transfer, self.rmw = machine.matrices(ncpu)
+        # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
+        self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
         self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
         self.xfail = xfail
@@ -95,6 +98,7 @@ class Simulation:
         # per-lock state (grown by _grow as the pricer interns names)
         self.free_at, self.owner, self.last_written = [], [], []
         self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
+        self.queue = []                    # per lock: release times of holders queued ahead
         self.mutex_holder, self.mutex_waiters = {}, {}
         self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
         self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
@@ -144,6 +148,7 @@ class Simulation:
             self.hold_ns.extend([0.0] * k)
             self.acq.extend([0] * k)
             self.contended.extend([0] * k)
+            self.queue.extend(deque() for _ in range(k))
 
     def _update_footprint(self):
         try:
@@ -245,7 +250,7 @@ class Simulation:
         drain = d.free_vmap_area_noflush(va, cpu=c)
         record(a.holds, a.events, out, rcu_free)
         out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale
-                    + self._pte_lines(addr, pages, c)))
+                    + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
         out.append((ATOMIC, self.pages_line))               # atomic_long_sub(nr_vmalloc_pages)
         out.append((ATOMIC, self.lazy_line))                # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -305,8 +310,9 @@ class Simulation:
                 del kw[i]
                 out = []
                 if what == "drain":
-                    self.design.purge_vmap_area_lazy(cpu=c)
+                    purged = self.design.purge_vmap_area_lazy(cpu=c)
                     self._record(out, self.rcu_free)
+                    out.append((WORK, purged * self.costs.purge_per_area_ns * self.pricer.scale))
                     out.append((WORK, 0.0))
                     out.append(("drain_done",))
                     self.stats.purges += 1
@@ -385,6 +391,8 @@ class Simulation:
         transfer, rmw = self.transfer, self.rmw
         overlap = self.costs.coherence_overlap
         slow = 1.0 + self.costs.spinner_slowdown
+        hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
+        queue = self.queue
         call_rcu_ns = self.costs.call_rcu_ns
         ipi_ns = self.costs.tlb_ipi_handler_ns
         local_rmw = self.machine.rmw_ns[0]
@@ -424,13 +432,21 @@ class Simulation:
                     if fa > t:
                         wait_ns[lid] += fa - t
                         contended[lid] += 1
-                        t = fa
                         work *= slow
+                        if hx:
+                            q = queue[lid]
+                            while q and q[0] <= t:
+                                q.popleft()
+                            w = len(q) / hq
+                            work += hx / (1.0 + w * w)
+                        t = fa
                     if o != c and o >= 0:
                         lw = last_written[lid]
                         work += rmw[o][c] + overlap * (v if v < lw else lw) * transfer[o][c]
                     t += work
                     free_at[lid] = t
+                    if hx:
+                        queue[lid].append(t)
                     owner[lid] = c
                     last_written[lid] = written
                     hold_ns[lid] += work

@@ -98,7 +98,7 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
              costs: dict | None = None, run_test_mask: int | None = None, nr_pages: int = 0,
              test_repeat_count: int = 1, sequential_test_order: bool = False,
              setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
-             live_per_cpu: int = 64, warmup: int = 0,
+             live_per_cpu: int = 64, warmup: int = 0, prefill: int = 0,
              machine_params: dict | None = None) -> SimResult:
     """Run the performance model once (see the module docstring); deterministic for *seed*."""
     from .design import make_design
@@ -118,6 +118,7 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
                      setup_scale=setup_scale, lookups=lookups, owner_fraction=owner_fraction,
                      live_per_cpu=live_per_cpu, warmup=warmup)
     d = make_design(design, possible_cpus=online_cpus, online_cpus=online_cpus, seed=seed)
+    _prefill(d, check_int("prefill", prefill, lo=0, hi=10_000_000), online_cpus)
     t0 = time.perf_counter()
     sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
                      xfail=XFAIL)
@@ -149,6 +150,17 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         summaries=st.summaries, lock_detail=detail)
 
 
+def _prefill(design, n: int, online: int) -> None:
+    """Occupy the address space as a running system does before the test starts: *n*
+    kernel-stack-like areas (16 KiB + guard page, aligned 16 KiB: THREAD_SIZE/THREAD_ALIGN on
+    x86-64; kernel_clone() stacks are the most common vmallocinfo entry in every trace of
+    data/traces/), allocated round-robin from the online CPUs.  Untimed."""
+    from .vmap_area import PAGE_SIZE
+    for i in range(n):
+        if design.alloc_vmap_area(5 * PAGE_SIZE, 4 * PAGE_SIZE, cpu=i % online) is None:
+            raise ParameterError(f"prefill {n} does not fit in the address space")
+
+
 def summary_lines(r: SimResult) -> list[str]:
     """test_vmalloc-style lines: ``Summary: <test> passed: .. failed: .. xfailed: .. repeat: ..
     loops: .. avg: .. usec`` per worker and test (the kernel's pr_info format)."""
@@ -175,6 +187,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--online-cpus", default=None, help="num_online_cpus() of the simulated machine")
     parser.add_argument("--setup-scale", default="1.0",
                         help="shrink the setup of full_fit/long_busy_list (1.0 = kernel sizes)")
+    parser.add_argument("--prefill", default="0",
+                        help="busy kernel-stack-like areas present before the test (a running system's)")
     parser.add_argument("--warmup", default="0",
                         help="uncounted loop iterations per CPU before the counted ones (steady state)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
@@ -208,7 +222,8 @@ def run(args) -> int:
                  online_cpus=None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1),
                  costs=_cost_overrides(args.cost), run_test_mask=mask,
                  nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale,
-                 warmup=check_int("warmup", args.warmup, lo=0))
+                 warmup=check_int("warmup", args.warmup, lo=0),
+                 prefill=check_int("prefill", args.prefill, lo=0))
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:

@@ -52,9 +52,9 @@ REZKI_SOURCE = ('U. Rezki, "[PATCH 0/9] Mitigate a vmap lock contention" v1, 202
                 'AMD Threadripper 3970X (perf-anchors.md (c)2)')
 TOLERANCE = 0.25
 ONLINE = 64
-#: busy areas present before the test (assumed: a 64-thread desktop has on the order of 2,000
+#: busy areas present before the test (assumed: a 64-thread desktop has thousands of
 #: /proc/vmallocinfo entries, mostly kernel stacks; the 2-CPU VM of data/traces/ has 460-3,250)
-PREFILL = 2000
+PREFILL = 4000
 
 
 def cycle_loops(jobs: int, online: int = ONLINE) -> int:
@@ -88,7 +88,8 @@ class CalibrationPoint:
 
 def calibration_points(design: str = "linux-6.18", *, jobs=JOBS, cycles: float = 1.0,
                        costs: dict | None = None, machine_params: dict | None = None,
-                       seed: int = 0, processes: int = 1) -> list[CalibrationPoint]:
+                       seed: int = 0, processes: int = 1,
+                       prefill: int | None = None) -> list[CalibrationPoint]:
     """Run the calibration workload at each job count of *jobs* for *design*.
 
     Each point counts *cycles* lazy-purge cycles (:func:`cycle_loops` loops per job), so the
@@ -99,7 +100,8 @@ def calibration_points(design: str = "linux-6.18", *, jobs=JOBS, cycles: float =
     published = dict(zip(JOBS, REZKI_2023[design]))
     configs = [dict(design=design, cpus=j, workload="fix_size_alloc_test",
                     loops=max(1, int(cycles * cycle_loops(j))), warmup=warmup_for(j),
-                    machine="threadripper-3970x", online_cpus=ONLINE, seed=seed, prefill=PREFILL,
+                    machine="threadripper-3970x", online_cpus=ONLINE, seed=seed,
+                    prefill=PREFILL if prefill is None else prefill,
                     costs=dict(costs or {}), machine_params=dict(machine_params or {}))
                for j in jobs]
     table = sweep(configs, processes=processes)
@@ -139,3 +141,45 @@ def fit(designs=("linux-6.8", "linux-6.18"), grid: dict | None = None, *, jobs=J
         if err < best[1]:
             best = (params, err)
     return best[0], best[1], results
+
+
+CALIBRATION_FILE = "perf/calibration.json"
+
+
+def write_table(path=None, *, processes: int = 1) -> dict:
+    """Run the full calibration with the constants in ``data/perf`` and write the table
+    (``python -m vmapsim.calibrate``); returns it."""
+    import json
+    import time
+
+    from .paths import DATA_DIR
+    t0 = time.perf_counter()
+    out = {"source": REZKI_SOURCE, "machine": "threadripper-3970x", "online_cpus": ONLINE,
+           "prefill": PREFILL, "tolerance": TOLERANCE, "points": []}
+    for d in REZKI_2023:
+        for p in calibration_points(d, processes=processes):
+            out["points"].append({"design": d, "jobs": p.jobs, "published_us": p.published_us,
+                                  "model_us": round(p.model_us, 4), "ratio": round(p.ratio, 4),
+                                  "within": p.within})
+    out["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    path = path or DATA_DIR / CALIBRATION_FILE
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    return out
+
+
+def load_table(path=None) -> dict:
+    import json
+
+    from .paths import DATA_DIR
+    with open(path or DATA_DIR / CALIBRATION_FILE) as f:
+        return json.load(f)
+
+
+if __name__ == "__main__":
+    import sys
+    table = write_table(processes=int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    for p in table["points"]:
+        print(f"{p['design']:11s} {p['jobs']:3d} jobs: published {p['published_us']:6.3f} us, "
+              f"model {p['model_us']:6.3f} us ({p['ratio'] - 1:+.0%}) {'ok' if p['within'] else 'OUT'}")

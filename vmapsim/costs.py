@@ -168,7 +168,7 @@ class Costs:
     remote_lines_per_op: float
     spinner_slowdown: float
     handoff_extra_ns: float
-    fabric_load_per_cpu: float
+    load_slowdown: float
     handoff_extra_queue: float
     rcu_read_ns: float
     call_rcu_ns: float

@@ -1,7 +1,7 @@
 """Replaying a real trace's operation mix in the performance model (``--workload trace:<name>``).
 
-A trace in ``data/traces/`` (captured by ``vmapsim capture``, issue 4) is a tracefs log of the
-``vmalloc`` events.  The performance model does not replay addresses (``vmapsim replay`` does
+A trace in ``data/traces/<name>/`` (captured by ``vmapsim capture``, issue 4) holds a tracefs
+log of the ``vmalloc`` events (``trace.txt[.gz]``, parsed by :mod:`vmapsim.trace`).  The performance model does not replay addresses (``vmapsim replay`` does
 that); it replays the *operation mix*: the sequence of ``alloc_vmap_area`` requests (size,
 alignment, whether the request spans the whole vmalloc range) and of
 ``free_vmap_area_noflush`` events, each free matched to the allocation it releases.  Every
@@ -15,19 +15,12 @@ ones (the Design interface's ``alloc_vmap_area`` gets the default range).
 """
 from __future__ import annotations
 
-import gzip
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import ParameterError, TraceError
 from .paths import TRACES_DIR
 from .vmap_area import PAGE_SIZE
-
-_ALLOC = re.compile(r"alloc_vmap_area:\s+va_start=(?:0x)?([0-9a-fA-F]+)\s+size=(\d+)\s+align=(\d+)"
-                    r"\s+vstart=(?:0x)?([0-9a-fA-F]+)\s+vend=(?:0x)?([0-9a-fA-F]+)\s+failed=(\d+)")
-_FREE = re.compile(r"free_vmap_area_noflush:\s+va_start=(?:0x)?([0-9a-fA-F]+)")
-_SUFFIXES = (".trace", ".trace.gz", ".txt", ".txt.gz")
 
 
 @dataclass(frozen=True)
@@ -40,58 +33,45 @@ class OpMix:
     frees: int
 
 
-def trace_files() -> dict:
-    """name -> path of every trace in ``data/traces/``."""
+def trace_dirs() -> dict:
+    """name -> directory of every capture in ``data/traces/`` (a directory with trace.txt[.gz])."""
     out = {}
     if TRACES_DIR.is_dir():
-        for p in sorted(TRACES_DIR.rglob("*")):
-            for suf in _SUFFIXES:
-                if p.name.endswith(suf) and p.is_file():
-                    out[p.name[: -len(suf)]] = p
+        for d in sorted(TRACES_DIR.iterdir()):
+            if d.is_dir() and ((d / "trace.txt").exists() or (d / "trace.txt.gz").exists()):
+                out[d.name] = d
     return out
 
 
 def trace_names() -> list[str]:
-    return list(trace_files())
-
-
-def _open(path):
-    return gzip.open(path, "rt", errors="replace") if str(path).endswith(".gz") else \
-        open(path, errors="replace")
+    return list(trace_dirs())
 
 
 @lru_cache(maxsize=8)
 def load_mix(name: str) -> OpMix:
-    """Parse the trace *name* into its operation mix (unknown names list the valid ones)."""
-    files = trace_files()
-    if name not in files:
+    """Parse the capture *name* (``vmapsim.trace.read_trace``) into its operation mix."""
+    from .trace import ALLOC, FREE, find_file, read_trace
+    dirs = trace_dirs()
+    if name not in dirs:
         raise ParameterError(f"unknown trace {name!r}; valid trace names: "
-                             f"{', '.join(files) or '(none in data/traces/)'}")
-    path = files[name]
+                             f"{', '.join(dirs) or '(none in data/traces/)'}")
+    tr = read_trace(find_file(dirs[name], "trace.txt"))
     ops, live, allocs, frees = [], {}, 0, 0
-    with _open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if "alloc_vmap_area:" in line:
-                m = _ALLOC.search(line)
-                if not m:
-                    raise TraceError(path, lineno, "malformed alloc_vmap_area event")
-                start, size, align, _, _, failed = m.groups()
-                if int(failed):
-                    continue
-                pages = max(1, int(size) // PAGE_SIZE - 1)     # size includes the guard page
-                live[int(start, 16)] = allocs
-                ops.append(("alloc", pages, max(PAGE_SIZE, int(align))))
-                allocs += 1
-            elif "free_vmap_area_noflush:" in line:
-                m = _FREE.search(line)
-                if not m:
-                    raise TraceError(path, lineno, "malformed free_vmap_area_noflush event")
-                k = live.pop(int(m.group(1), 16), None)
-                if k is not None:
-                    ops.append(("free", k))
-                    frees += 1
+    for ev in tr.events:
+        if ev.kind == ALLOC:
+            if ev.failed:
+                continue
+            pages = max(1, ev.size // PAGE_SIZE - 1)     # size includes the guard page
+            live[ev.addr] = allocs
+            ops.append(("alloc", pages, max(PAGE_SIZE, ev.align)))
+            allocs += 1
+        elif ev.kind == FREE:
+            k = live.pop(ev.addr, None)
+            if k is not None:
+                ops.append(("free", k))
+                frees += 1
     if not allocs:
-        raise TraceError(path, 0, "no alloc_vmap_area events")
+        raise TraceError(dirs[name], 0, "no alloc_vmap_area events")
     return OpMix(name, tuple(ops), allocs, frees)
 
 

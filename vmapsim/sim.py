@@ -88,11 +88,8 @@ class Simulation:
         self.lookup = LookupPricer(lookup, self.pricer, machine)
         self.rcu_free = self.lookup.rcu_free
         self.transfer, self.rmw = machine.matrices(ncpu)
-        load = 1.0 + costs.fabric_load_per_cpu * (ncpu - 1)
-        if load != 1.0:
-            self.transfer = [[x * load for x in row] for row in self.transfer]
-            self.rmw = [[x if i == j else x * load for j, x in enumerate(row)]
-                        for i, row in enumerate(self.rmw)]
+        #: empirical stretch of each CPU's own work with n busy CPUs (costs.json load_slowdown)
+        self.stretch = 1.0 + costs.load_slowdown * (ncpu ** 0.5 - 1.0)
         # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
         self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
@@ -441,6 +438,8 @@ class Simulation:
         overlap = self.costs.coherence_overlap
         slow = 1.0 + self.costs.spinner_slowdown
         hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
+        stretch = self.stretch
+        hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
         queue = self.queue
         call_rcu_ns = self.costs.call_rcu_ns
         ipi_ns = self.costs.tlb_ipi_handler_ns
@@ -466,7 +465,7 @@ class Simulation:
                 s = steps[pos]
                 k = s[0]
                 if k == WORK:
-                    t += s[1]
+                    t += s[1] * stretch
                     pos += 1
                     continue
                 if t > top:                              # shared resource: wait for our turn
@@ -486,8 +485,8 @@ class Simulation:
                             q = queue[lid]
                             while q and q[0] <= t:
                                 q.popleft()
-                            w = len(q) / hq
-                            work += hx / (1.0 + w * w)
+                            if len(q) >= 2:          # a queue, not a two-CPU ping-pong
+                                work += hx_n
                         t = fa
                     if o != c and o >= 0:
                         lw = last_written[lid]

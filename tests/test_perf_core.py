@@ -37,10 +37,10 @@ def test_one_cpu_time_is_the_sum_of_priced_steps():
 
 
 def test_global_lock_serialises_and_waits_grow_with_cpus():
-    rs = [run(cpus=n) for n in (1, 4, 16)]
+    rs = [run(cpus=n) for n in (1, 8, 32)]
     per_op = [r.latency_us["mean"] for r in rs]
     assert per_op[0] < per_op[1] < per_op[2]
-    waits = [r.lock_wait_fraction.get("vmap_area_lock", 0) for r in rs]
+    waits = [sum(r.lock_wait_fraction.values()) for r in rs]
     assert waits[0] == 0 < waits[1] < waits[2]
     # a single lock: aggregate throughput cannot grow like the CPU count
     assert rs[2].ops_per_sec < 4 * rs[0].ops_per_sec

@@ -143,8 +143,13 @@ def mas_anode_descend(mas, size):
     slots = node.slots
     gaps = node.gaps
     offset = mas.offset
-    mn = mas_safe_min(mas, pivots, offset)
     data_end = node.end
+    if offset > data_end:
+        # The kernel computes a (garbage) minimum from one past the pivots and then loops
+        # zero times; the walk then skips the node.
+        mas.offset = offset
+        return False
+    mn = mas_safe_min(mas, pivots, offset)
     npiv = MT_PIVOTS[ntype]
     found = False
     index = mas.index

@@ -28,18 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import check_choice, check_int
+from .vmap_area import VMAP_ZONE_PAGES, fls, nr_vmap_nodes_for  # noqa: F401 (fls re-exported)
 
 DESIGNS = ("linux-6.18", "linux-6.8")
-MAX_NODES = 128          # mm/vmalloc.c:vmap_init_nodes
-ZONE_PAGES = 16          # mm/vmalloc.c:vmap_init_nodes, "(1 << 4) * PAGE_SIZE"
 LAZY_UNIT = 32 << 20     # mm/vmalloc.c:lazy_max_pages, 32 MiB per fls() step
-POOL_MAX_PAGES = 256     # mm/vmalloc.c:MAX_VA_SIZE_PAGES
 MAX_CPUS = 8192          # CONFIG_NR_CPUS upper bound of x86_64
-
-
-def fls(x: int) -> int:
-    """Find last set bit, 1-based, as the kernel's ``fls()``: fls(0)=0, fls(1)=1, fls(8)=4."""
-    return int(x).bit_length()
 
 
 @dataclass(frozen=True)
@@ -90,12 +83,12 @@ def vmap_node_geometry(cpus: int = 8, design: str = "linux-6.18", online_cpus: i
         return Geometry(design, cpus, online, page_size, 1, 0, lazy, False,
                         ("vmap_area_lock", "free_vmap_area_lock", "purge_vmap_area_lock",
                          "vmap_purge_lock"))
-    nodes = min(max(cpus, 1), MAX_NODES)
+    nodes = nr_vmap_nodes_for(cpus)
     locks = ["free_vmap_area_lock", "vmap_purge_lock"]
     for n in range(nodes):
         locks += [f"vn[{n}].busy.lock", f"vn[{n}].lazy.lock", f"vn[{n}].pool_lock"]
     return Geometry(design, cpus, online, page_size, nodes,
-                    ZONE_PAGES * page_size if nodes > 1 else 0, lazy, nodes > 1, tuple(locks))
+                    VMAP_ZONE_PAGES * page_size if nodes > 1 else 0, lazy, nodes > 1, tuple(locks))
 
 
 def geometry_sweep(cpus=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), design: str = "linux-6.18"):
@@ -110,6 +103,36 @@ def geometry_sweep(cpus=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), design: s
 
 
 # --------------------------------------------------------------------------- notebook map
+
+#: the designs under review: name -> (issue, one-line description)
+DESIGN_NOTES = {
+    "linux-6.8": (4, "before the vmap_node rework (6.9): one busy rb-tree under vmap_area_lock, "
+                     "one augmented free rb-tree under free_vmap_area_lock"),
+    "linux-6.18": (4, "today: busy and lazy rb-trees per vmap_node (possible CPUs, at most 128; "
+                      "16-page zones), per-node size-class pools, one global augmented free rb-tree"),
+    "rfc-maple-busy": (5, "6.18 with each node's busy rb-tree replaced by a maple tree, the free "
+                          "rb-tree kept: the first step of the split Rezki asked for"),
+    "rfc-v1": (5, "the series as posted: global occupied maple tree as the hot-path index, free "
+                  "maple tree on slow paths, lazy list, retry list, per-CPU 64 MB bump chunks"),
+    "maple-nofree": (5, "where the thread converged: no free tree; free space is the gaps of the "
+                        "maple tree(s), found with empty_area"),
+}
+
+
+def design_map() -> list[tuple[str, str, str]]:
+    """(name, status, description) per registered design; status says whether this build has it."""
+    from . import design
+
+    names = design.design_names()
+    available = set(design.available_designs())
+    rows = []
+    for name in names + [n for n in DESIGN_NOTES if n not in names]:
+        issue, text = DESIGN_NOTES.get(name, (None, ""))
+        status = "implemented" if name in available else (
+            f"coming (issue {issue})" if issue else "coming")
+        rows.append((name, status, text))
+    return rows
+
 
 #: every notebook of the review, in reading order: (name, what it answers)
 NOTEBOOKS = (
@@ -153,7 +176,7 @@ def plot_geometry(g: Geometry, sweep=None, zones: int = 48):
     ax1b.set_ylabel("lazy_max_pages (MiB)", color="C1")
     ax1.set_title(f"{g.design}: {g.cpus} CPUs -> {g.nr_vmap_nodes} nodes, "
                   f"lazy {g.lazy_max_bytes >> 20} MiB", fontsize=10)
-    zone = g.zone_bytes or ZONE_PAGES * g.page_size
+    zone = g.zone_bytes or VMAP_ZONE_PAGES * g.page_size
     owners = g.node_of(np.arange(zones) * zone)
     ax2.imshow(owners[None, :], aspect="auto", cmap="tab20", vmin=0, vmax=max(19, owners.max()))
     ax2.set_yticks([])

@@ -687,3 +687,33 @@ def test_check_fuzzer_sequences():
             else:
                 mt.load(op[1])
             mt.validate()
+
+
+def test_empty_area_needs_alloc_range_tree():
+    """Kernel fact (checked on the 6.12 harness): without MT_FLAGS_ALLOC_RANGE, range_64 internal
+    nodes carry no gaps, so ``mas_empty_area`` cannot descend once the tree has two levels."""
+    for alloc, expect in ((False, None), (True, 0)):
+        mt = MapleTree(alloc_range=alloc)
+        for i in (1, 5, 13, 3, 7, 9, 11, 15):
+            mt.insert(i, 0)
+        assert mt.height() == 2
+        if expect is None:
+            with pytest.raises(MapleBusy):
+                mt.empty_area(0, 2, 1)
+        else:
+            assert mt.empty_area(0, 2, 1) == expect
+
+
+def test_insert_full_range_over_single_leaf_overwrites():
+    """Kernel quirk (checked on the 6.12 harness): ``mtree_insert_range(0, ULONG_MAX)`` on a
+    one-leaf tree is a ``wr_new_root`` store, which ``mas_insert`` does not check for
+    existing entries: it succeeds and replaces them.  Over a deeper tree it is -EEXIST."""
+    mt = MapleTree()
+    mt.store(5, 7)
+    mt.insert_range(0, ULONG_MAX, 9)
+    assert mt.load(5) == 9 and mt.height() == 1
+    mt = MapleTree()
+    for i in range(40):
+        mt.store(i * 3, i)
+    with pytest.raises(MapleExists):
+        mt.insert_range(0, ULONG_MAX, 9)

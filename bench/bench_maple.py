@@ -25,7 +25,6 @@ import json
 import random
 import sys
 import time
-from bisect import bisect_left
 
 from sortedcontainers import SortedList
 

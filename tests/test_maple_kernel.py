@@ -4,6 +4,8 @@ Each test names the kernel function it comes from.  ``xa_mk_value(x)`` is the Py
 kernel pointers (``&tree``, ``ptr``) are plain Python objects.  Allocation tables hold
 ``/proc/self/maps`` byte addresses shifted right by 12, exactly as the kernel test does.
 """
+import os
+
 import pytest
 
 from vmapsim.maple import ULONG_MAX, XA_ZERO_ENTRY, MapleBusy, MapleExists, MapleTree
@@ -717,3 +719,35 @@ def test_insert_full_range_over_single_leaf_overwrites():
         mt.store(i * 3, i)
     with pytest.raises(MapleExists):
         mt.insert_range(0, ULONG_MAX, 9)
+
+
+def test_check_spanning_store_height():
+    """``check_spanning_store_height`` (radix-tree maple.c, 64-bit): singletons until height 3,
+    then one store over [90, 140] collapses the tree to height 2."""
+    mt = MapleTree(alloc_range=True)
+    index = 0
+    while mt.height() != 3:
+        mt.store(index, index)
+        index += 1
+    mt.store_range(90, 140, index)
+    assert mt.height() == 2
+    mt.validate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("VMAPSIM_FAST") == "1", reason="about 30 s; run without VMAPSIM_FAST")
+def test_check_collapsing_rebalance():
+    """``check_collapsing_rebalance`` (radix-tree maple.c): build a height-6 tree of overlapping
+    ranges, then erase every entry from the right with ``mas_erase``/``mas_prev``."""
+    mt = MapleTree(alloc_range=True)
+    i = 0
+    while mt.height() < 6:
+        mt.store_range(i, i + 10, i)
+        i += 9
+    mas = mt.state(ULONG_MAX)
+    while True:
+        mas.erase()
+        if mas.prev(0) is None:
+            break
+    mt.validate()
+    assert list(mt) == [] and mt.height() == 0

@@ -21,8 +21,8 @@ iteration over ``(first, last, entry)`` (:meth:`MapleTree.items`, ``iter(mt)``),
 cached position that survives concurrent writes (it re-walks when it meets a dead node).
 
 Structure: the modules ``maple_node`` (nodes, constants, stats), ``maple_state`` (``ma_state``
-and walks), ``maple_write`` (store types, in-node stores), ``maple_bnode`` (split,
-rebalance, spanning store, subtree replacement), ``maple_gaps`` (gap tracking, empty-area
+and walks), ``maple_write`` (store types, in-node stores), ``maple_bnode`` (big nodes,
+split), ``maple_rebalance`` (rebalance, spanning store, subtree replacement), ``maple_gaps`` (gap tracking, empty-area
 searches), ``maple_iter`` (next/prev/find) and ``maple_validate``.  Kernel version: the
 write design of v6.12 to v6.19 (``enum store_type``, vacant/sufficient heights in
 ``mas_prealloc_calc``), read from linux-next (6.19-rc) and checked node for node against the
@@ -186,7 +186,7 @@ class MapleTree:
 
     def destroy(self) -> None:
         """``mtree_destroy``: free every node; the tree keeps its flags."""
-        from .maple_bnode import mte_destroy_walk
+        from .maple_rebalance import mte_destroy_walk
         root = self._root
         self._acc.store_root(self, None)
         if root.__class__ is Node:

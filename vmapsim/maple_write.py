@@ -6,7 +6,8 @@ Ports of ``lib/maple_tree.c`` (v6.12..v6.19 write design, ``enum store_type``):
 ``mas_wr_store_type``, ``mas_prealloc_calc``, ``mas_wr_store_entry`` and the in-node
 stores: exact fit, ``mas_wr_append``, ``mas_wr_slot_store``, ``mas_wr_node_store``,
 ``mas_store_root``/``mas_root_expand``, ``mas_new_root``; ``mas_insert``, ``mas_store``
-and ``mas_erase``.  Splits, rebalances and spanning stores are in :mod:`vmapsim.maple_bnode`.
+and ``mas_erase``.  Splits are in :mod:`vmapsim.maple_bnode`; rebalances and spanning stores in
+:mod:`vmapsim.maple_rebalance`.
 
 Stores to reachable nodes go through the access layer, one store per pivot/slot/metadata
 word, in the kernel's order: in non-RCU mode ``mas_wr_node_store`` builds the node in a stack
@@ -291,7 +292,7 @@ def mas_wr_preallocate(wr, entry):
 # ------------------------------------------------------------------ in-node stores
 def mas_replace_node(mas, old, new_height):
     """``mas_replace_node``: ``mas_put_in_tree`` then free the old node (RCU-deferred)."""
-    from .maple_bnode import mas_put_in_tree
+    from .maple_rebalance import mas_put_in_tree
     mas_put_in_tree(mas, old, new_height)
     mas.tree._free_node(old, True)
 
@@ -472,7 +473,7 @@ def mas_store_root(mas, entry):
 
 
 def mas_new_root(mas, entry):
-    from .maple_bnode import mte_destroy_walk
+    from .maple_rebalance import mte_destroy_walk
     tree = mas.tree
     acc = tree._acc
     root = tree._root
@@ -497,7 +498,7 @@ def mas_new_root(mas, entry):
 
 def mas_wr_store_entry(wr):
     """``mas_wr_store_entry``: carry out the write chosen by :func:`mas_wr_store_type`."""
-    from . import maple_bnode
+    from . import maple_bnode, maple_rebalance
     mas = wr.mas
     new_end = mas_wr_new_end(wr)
     st = mas.store_type
@@ -514,7 +515,7 @@ def mas_wr_store_entry(wr):
     elif st == WR_NODE_STORE:
         mas_wr_node_store(wr, new_end)
     elif st == WR_SPANNING_STORE:
-        maple_bnode.mas_wr_spanning_store(wr)
+        maple_rebalance.mas_wr_spanning_store(wr)
     elif st == WR_SPLIT_STORE or st == WR_REBALANCE:
         maple_bnode.mas_wr_bnode(wr)
     elif st == WR_NEW_ROOT:

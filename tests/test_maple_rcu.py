@@ -272,3 +272,22 @@ def test_counting_access_counts_and_fast_default():
     assert acc.counts == {("load", "root"): 1, ("load", "parent"): 1, ("store", "slot"): 1}
     mt.set_access(None)
     assert mt.access is FAST
+
+
+def test_prealloc_calc_values():
+    """``mas_prealloc_calc``: a leaf split under a root with room needs 2 * 1 + 1 nodes (left,
+    right, new parent) and uses exactly that; root-entry and new-root stores need 0 or 1."""
+    mt = MapleTree(alloc_range=True)
+    for i in range(40):
+        mt.store_range(i * 10, i * 10 + 5, i)
+    assert (mt.height(), mt.node_count()) == (2, 7)
+    assert mt.preallocate(3, 3, "x") == ("split_store", 3)
+    s0 = mt.stats.snapshot()
+    mt.store_range(3, 3, "x")
+    d = mt.stats.since(s0)
+    assert (d.allocated, d.freed) == (3, 2) and mt.node_count() == 8
+    empty = MapleTree()
+    assert empty.preallocate(0, 0, 1) == ("store_root", 0)         # lone entry lives in ma_root
+    assert empty.preallocate(5, 5, 1) == ("store_root", 1)         # expands into a leaf
+    # overwriting everything is found to be a spanning store at the root: the worst case
+    assert mt.preallocate(0, ULONG_MAX, 4) == ("spanning_store", 3 * mt.height() + 1)

@@ -97,26 +97,49 @@ def mas_is_span_wr(wr):
 
 
 def mas_wr_walk(wr):
-    """``mas_wr_walk``: walk to the leaf; False when the write spans nodes."""
+    """``mas_wr_walk``: walk to the leaf; False when the write spans nodes.
+
+    ``mas_wr_walk_descend``, ``mas_wr_node_walk`` and ``mas_is_span_wr`` inlined (hot path).
+    """
     mas = wr.mas
     stats = mas.tree.stats
+    index = mas.index
+    last = mas.last
     while True:
-        mas_wr_walk_descend(wr)
+        node = mas.node
+        ntype = node.type
+        wr.type = ntype
+        wr.node = node
+        pivots = wr.pivots = node.pivots
+        count = mas.end = node.end
+        off = mas.offset
+        if off < count:
+            off = bisect_left(pivots, index, off, count)
+        r_max = wr.r_max = pivots[off] if off < count else mas.max
+        r_min = wr.r_min = pivots[off - 1] + 1 if off else mas.min
+        wr.offset_end = mas.offset = off
+        slots = wr.slots = node.slots
         stats.visited += 1
-        if mas_is_span_wr(wr):
-            return False
-        wr.content = wr.slots[mas.offset]
-        if wr.type == MAPLE_LEAF_64:
+        leaf = node.leaf
+        if last >= r_max:                                   # mas_is_span_wr
+            mx = mas.max if leaf else r_max
+            if last > mx or (last == mx and wr.entry is None and last != ULONG_MAX):
+                return False
+        content = wr.content = slots[off]
+        if leaf:
             return True
-        ntype = wr.type
-        if mas.end < MT_SLOTS[ntype] - 1:
+        if count < MT_SLOTS[ntype] - 1:
             wr.vacant_height = mas.depth + 1
-        if is_root_node(mas.node):
-            if mas.end > 2:
+        if node.parent.__class__ is not Node:
+            if count > 2:
                 wr.sufficient_height = 1
-        elif mas.end > MT_MIN_SLOTS[ntype] + 1:
+        elif count > MT_MIN_SLOTS[ntype] + 1:
             wr.sufficient_height = mas.depth + 1
-        mas_wr_walk_traverse(wr)
+        mas.max = r_max
+        mas.min = r_min
+        mas.node = content
+        mas.offset = 0
+        mas.depth += 1
 
 
 def mas_wr_walk_index(wr):

@@ -191,7 +191,8 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     if fast is not None:
         os.environ["VMAPSIM_FAST"] = "1" if fast else "0"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            extra_arguments=["--colors=nocolor"],
+                            extra_arguments=["--colors=nocolor",
+                                             "--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     failure = None
     try:

@@ -4,7 +4,8 @@ A :class:`VmapArea` is one kernel ``struct vmap_area`` (include/linux/vmalloc.h)
 range ``[va_start, va_end)`` (the end is exclusive and includes the guard page) plus ``flags``.
 In the kernel the same object is, at any time, in exactly one place: the global free tree, a
 node's busy tree, a node's lazy tree, a node's pool, or a purge list.  The rb-tree fields
-(``rb_left``, ``rb_right``, ``rb_parent``, ``rb_red``) and ``subtree_max_size`` are used only
+(``rb_left``, ``rb_right``, ``rb_parent``, ``rb_red``), the address-ordered list links
+(``prev``, ``next``: the kernel's ``va->list``) and ``subtree_max_size`` are used only
 while the object is linked in an :class:`vmapsim.rbtree.RBTree`; like the kernel (where
 ``subtree_max_size`` shares a union with ``vm``) the object is reused across those places.
 
@@ -72,12 +73,14 @@ def nr_vmap_nodes_for(possible_cpus: int) -> int:
 class VmapArea:
     """One ``struct vmap_area``; also the node type of :class:`vmapsim.rbtree.RBTree`.
 
-    ``seq`` is a model-only field: the order in which areas entered a lazy tree (the kernel does
-    not need it; replay uses it to decide which lazy areas a purge had already detached).
+    ``seq`` and ``dual`` are model-only fields: ``seq`` is the order in which areas entered a lazy
+    tree (replay uses it to decide which lazy areas a purge had already detached); ``dual`` links
+    the copies of an area whose node is unknown and that therefore sits in every node's pool
+    until the trace shows which node had it (see ``Linux618.purge_push``).
     """
 
     __slots__ = ("va_start", "va_end", "flags", "vm", "subtree_max_size",
-                 "rb_left", "rb_right", "rb_parent", "rb_red", "seq")
+                 "rb_left", "rb_right", "rb_parent", "rb_red", "prev", "next", "seq", "dual")
 
     def __init__(self, va_start: int = 0, va_end: int = 0, flags: int = 0, vm: bool = False):
         self.va_start = va_start
@@ -87,7 +90,9 @@ class VmapArea:
         self.subtree_max_size = 0
         self.rb_left = self.rb_right = self.rb_parent = None
         self.rb_red = False
+        self.prev = self.next = None
         self.seq = 0
+        self.dual = None
 
     @property
     def size(self) -> int:

@@ -62,3 +62,11 @@ def executed_or_fail(run_notebook):
         pytest.fail(failure, pytrace=False)  # outside the except: no chained traceback
 
     return run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (``item.rep_call``) so fixtures can see a failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

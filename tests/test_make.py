@@ -60,3 +60,12 @@ def test_make_without_python_says_so(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "vmapsim needs Python 3.11 or newer: '/nonexistent/python3.11' not found" in proc.stdout
+
+
+def test_make_lab_opens_the_notebooks_directory():
+    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
+    line = [ln for ln in dry.stdout.splitlines() if "jupyter lab" in ln]
+    assert line and "--notebook-dir=notebooks" in line[0]
+    import os
+
+    assert ("--allow-root" in line[0]) == (os.geteuid() == 0)

@@ -81,3 +81,40 @@ def test_nb_check_passes_on_the_repository():
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "nb.py"), "check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+# str.splitlines() also splits on these, so a "line" must not contain them
+_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_line = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=_BREAKS),
+                max_size=30)
+
+
+@st.composite
+def _cells(draw):
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["code", "markdown"]))
+        lines = draw(st.lists(_line, min_size=1, max_size=4))
+        if kind == "code":
+            lines = [ln for ln in lines if not ln.lstrip().startswith(("%", "!", "# %%"))]
+            lines = [ln for ln in lines if ln.strip()] or ["x = 1"]
+        else:
+            lines = [ln.strip() or "text" for ln in lines]
+        tags = draw(st.sampled_from([[], ["parameters"]]))
+        out.append((kind, "\n".join(lines), tags))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(_cells())
+def test_build_pull_build_is_a_fixed_point(cells):
+    nb = nbformat.v4.new_notebook(cells=[
+        (nbformat.v4.new_code_cell if k == "code" else nbformat.v4.new_markdown_cell)(
+            source=s, metadata={"tags": t} if t else {}) for k, s, t in cells])
+    text = to_source(nb)
+    built = nbformat.reads(build_notebook(text), as_version=4)
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in built.cells] == [
+        (k, s, t) for k, s, t in cells]
+    assert build_notebook(to_source(built)) == build_notebook(text)

@@ -71,3 +71,18 @@ def test_plot_geometry_returns_a_figure():
     fig = overview.plot_geometry(overview.vmap_node_geometry(cpus=8))
     assert "8 CPUs -> 8 nodes" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 3, 8, 100, 128, 1000])
+def test_agrees_with_the_allocator_model_constants(cpus):
+    from vmapsim import vmap_area
+
+    g = overview.vmap_node_geometry(cpus=cpus)
+    assert g.lazy_max_pages == vmap_area.lazy_max_pages(cpus)
+    assert g.nr_vmap_nodes == vmap_area.nr_vmap_nodes_for(cpus)
+
+
+def test_design_map_covers_every_design_under_review():
+    rows = {n: s for n, s, _ in overview.design_map()}
+    assert set(overview.DESIGN_NOTES) <= set(rows)
+    assert all(s == "implemented" or s.startswith("coming") for s in rows.values())

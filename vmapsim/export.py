@@ -119,6 +119,7 @@ def to_html(nb, title: str | None = None, exclude_input: bool = True) -> str:
 
     flat = nbformat.from_dict(flatten_widgets(nb))
     exporter = HTMLExporter(template_name="lab", exclude_input=exclude_input,
+                            exclude_output_prompt=True,
                             extra_loaders=[jinja2.DictLoader({"vmapsim_offline.html.j2":
                                                               OFFLINE_TEMPLATE})])
     exporter.template_file = "vmapsim_offline.html.j2"

@@ -105,6 +105,9 @@ def read_trace(path) -> Trace:
         fh.close()
     except (OSError, EOFError) as exc:
         raise TraceError(path, 0, f"cannot read: {exc}") from None
+    if lines and not lines[-1].endswith("\n") and lines[-1].strip():
+        raise TraceError(path, len(lines), f"truncated line {lines[-1].strip()[:60]!r} "
+                                           "(the file ends in the middle of a line)")
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -199,6 +202,8 @@ def read_snapshot(path, nr_nodes: int = 1) -> Snapshot:
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if lineno == len(lines) and not line.endswith("\n"):
+            raise TraceError(path, lineno, f"truncated vmallocinfo line: {line.strip()[:80]!r}")
         m = _SNAP.match(line.strip())
         if not m:
             what = "truncated" if lineno == len(lines) and not line.endswith("\n") else "malformed"

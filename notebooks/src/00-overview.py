@@ -61,17 +61,16 @@ print(f"cpus={cpus} design={design} fast={FAST}")
 # %% [markdown]
 # ## The designs under review
 #
-# | name | what it is | status in vmapsim |
-# |---|---|---|
-# | `linux-6.8` | before the vmap_node rework: one busy rb-tree under `vmap_area_lock`, one augmented free rb-tree under `free_vmap_area_lock` | issue 4 |
-# | `linux-6.18` | today: busy and lazy rb-trees per `vmap_node` (count from possible CPUs, 16-page zones), per-node size-class pools, one global augmented free rb-tree | issue 4 |
-# | `rfc-maple-busy` | 6.18 with each node's busy rb-tree replaced by a maple tree; the free rb-tree kept (the first step of the split Rezki asked for) | issue 5 |
-# | `rfc-v1` | the series as posted: global occupied maple tree as the hot-path index, free maple tree on slow paths, lazy list, retry list, per-CPU 64 MB bump chunks | issue 5 |
-# | `maple-nofree` | where the thread converged: no free tree; free space is the gaps of the maple tree(s), found with `empty_area` | issue 5 |
-#
-# Every design is created by name (`design.make_design(name)`), and every notebook that compares
-# designs takes the name as a parameter.
-#
+# Every allocator design is created by name (`vmapsim.design.make_design(name)`), and every
+# notebook that compares designs takes the name as a parameter. The status column is computed
+# from this checkout.
+
+# %%
+rows = overview.design_map()
+table = "\n".join(f"| `{n}` | {s} | {t} |" for n, s, t in rows)
+display(Markdown("| design | status | what it is |\n|---|---|---|\n" + table))
+
+# %% [markdown]
 # ## Map of the notebooks
 
 # %%

@@ -19,7 +19,7 @@ from .perf_rcu import backlog_estimate
 __all__ = ["calibration", "plot_calibration", "cover_letter_cases", "cover_letter_comparison",
            "scaling", "plot_scaling", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
            "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
-           "COVER_LETTER_X86", "available_perf_designs"]
+           "COVER_LETTER_X86", "available_perf_designs", "steady_warmup"]
 
 PERF_DESIGNS = ("linux-6.8", "linux-6.18", "rfc-maple-busy", "rfc-v1", "maple-nofree")
 
@@ -125,17 +125,32 @@ def cover_letter_comparison(*, cases=None, loops: int = 2000, setup_scale: float
 
 
 # --------------------------------------------------------------------------- scaling grid
+def steady_warmup(cpus: int, online: int | None = None, pages_per_op: int = 2) -> int:
+    """Warm-up loops per CPU covering two lazy-purge cycles (``lazy_max_pages()`` of *online*
+    CPUs, *pages_per_op* pages freed per loop), so a run starts with the pools filled."""
+    from .vmap_area import lazy_max_pages
+    return 2 * lazy_max_pages(online or cpus) // pages_per_op // cpus
+
+
 def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64, 128),
-            workload: str = "fix_size_alloc_test", loops: int = 1000, warmup: int = 0,
-            machine: str = "xeon-8176-8s", seed: int = 0, client=None,
+            workload: str = "fix_size_alloc_test", loops: int = 1000, steady: bool = True,
+            machine: str = "threadripper-3970x", seed: int = 0, client=None,
             processes: int | None = None, progress: bool = False, **extra):
-    """A sweep of every design x lookup protocol over *cpus* on one workload (a SweepTable)."""
+    """A sweep of every design x lookup protocol over *cpus* on one workload (a SweepTable).
+
+    Each run models a machine with exactly that many CPUs online (``online_cpus = cpus``:
+    ``lazy_max_pages()`` and the vmap nodes follow); with *steady* the single-test workloads
+    first run two untimed purge cycles (:func:`steady_warmup`).
+    """
     from .sweep import sweep
     designs = list(designs or available_perf_designs())
     for p in lookups:
         check_choice("lookup", p, PROTOCOLS)
-    configs = [dict(design=d, lookup=p, cpus=n, workload=workload, loops=loops, warmup=warmup,
-                    machine=machine, seed=seed, **extra)
+    warm = steady and (workload in ("fix_size_alloc_test", "random_size_alloc_test",
+                                    "fix_align_alloc_test", "random_size_align_alloc_test",
+                                    "lookup") or workload.startswith("trace:"))
+    configs = [dict(design=d, lookup=p, cpus=n, online_cpus=n, workload=workload, loops=loops,
+                    warmup=steady_warmup(n) if warm else 0, machine=machine, seed=seed, **extra)
                for d in designs for p in lookups for n in cpus]
     return sweep(configs, client=client, processes=processes, progress=progress)
 
@@ -217,7 +232,7 @@ def plot_rcu_backlog(bl: dict, measured=None):
 
 
 # --------------------------------------------------------------------------- sensitivity
-def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 300,
+def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
                 workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
                 node_visit_ns: float | None = None, grace_period_ms: float | None = None,
                 handoff_extra_ns: float | None = None, lookup: str = "spinlock",

@@ -40,6 +40,7 @@ FAST = report.setup()
 # %% tags=["parameters"]
 # Parameters: `tools/report.py 04-scaling -p name=value` or the test suite may override these.
 cpus_list = [1, 4, 16] if FAST else [1, 2, 4, 8, 16, 32, 64, 128]
+steady = not FAST                         # two untimed purge cycles before each grid run
 loops = 60 if FAST else 1000              # counted loops per CPU of the scaling grid
 machine = "threadripper-3970x"            # machine profile (the calibrated one; > 64 CPUs
                                           # extrapolate it as extra sockets) or "xeon-8176-8s"
@@ -131,7 +132,7 @@ if cover[0].rfc_us is None:
 
 # %%
 grid = scaling.scaling(designs=designs, cpus=cpus_list, loops=loops, machine=machine,
-                       seed=seed, processes=2, progress=True)
+                       steady=steady, seed=seed, processes=2, progress=True)
 print(report.text_table(("design", "cpus", "us/op", "M ops/s", "lock wait"),
                         [(r["design"], r["cpus"], round(r["us_per_op"], 3),
                           round(r["ops_per_sec"] / 1e6, 3), f"{r['lock_wait_total']:.0%}")
@@ -140,7 +141,8 @@ scaling.plot_scaling(grid, title=f"fix_size_alloc_test, {machine}")
 
 # %%
 proto = scaling.scaling(designs=designs, lookups=lookups, cpus=cpus_list, loops=loops,
-                        workload="lookup", machine=machine, seed=seed, processes=2)
+                        workload="lookup", machine=machine, steady=steady, seed=seed,
+                        processes=2)
 print(report.text_table(("design", "lookup", "cpus", "find us", "us/iter", "RCU backlog"),
                         [(r["design"], r["lookup"], r["cpus"], round(r["find_us"], 3),
                           round(r["us_per_op"], 3), r["rcu_backlog_max"])
@@ -153,7 +155,7 @@ from vmapsim.perf_trace import trace_names
 if trace in trace_names():
     trace_grid = scaling.scaling(designs=designs, lookups=lookups[:1], cpus=cpus_list,
                                  loops=loops, workload=f"trace:{trace}", machine=machine,
-                                 seed=seed, processes=2)
+                                 steady=steady, seed=seed, processes=2)
     print(report.text_table(("design", "cpus", "us/op", "M ops/s"),
                             [(r["design"], r["cpus"], round(r["us_per_op"], 3),
                               round(r["ops_per_sec"] / 1e6, 3)) for r in trace_grid.records]))

@@ -18,6 +18,9 @@ from .rcu import Violation
 
 __all__ = ["Execution"]
 
+#: op kinds whose enabledness depends on the state (World.enabled); all others always run
+_BLOCKING = frozenset(("spin_lock", "sync_wait", "seq_begin", "wait_eq"))
+
 
 class Execution:
     """Run a scenario one chosen step at a time.
@@ -82,7 +85,9 @@ class Execution:
     def _compute_enabled(self) -> list[int]:
         w = self.world
         pend = self.pending
-        en = [t for t in range(self.n - 1) if not self.done[t] and w.enabled(t, pend[t])]
+        done = self.done
+        en = [t for t in range(self.n - 1)
+              if not done[t] and (pend[t].kind not in _BLOCKING or w.enabled(t, pend[t]))]
         if w.rcu.callbacks:
             cbop = w.cb_op()
             if cbop is not None:

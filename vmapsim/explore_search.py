@@ -42,6 +42,7 @@ class SearchOut:
     complete: bool = False
     violation: Execution | None = None
     outcomes: set = field(default_factory=set)
+    kinds: set = field(default_factory=set)
     limit_hit: str | None = None
     bound_reached: int | None = None
 
@@ -51,6 +52,7 @@ class SearchOut:
         self.budget_hits += other.budget_hits
         self.pruned += other.pruned
         self.outcomes |= other.outcomes
+        self.kinds |= other.kinds
 
 
 def _dep(fair: bool):
@@ -75,7 +77,9 @@ def _tally(out: SearchOut, ex: Execution) -> bool:
     """Account a completed execution; True when the search should stop (violation)."""
     out.executions += 1
     if ex.violation is not None:
-        out.violation = ex
+        if out.violation is None:
+            out.violation = ex
+        out.kinds.add(ex.violation.kind)
         return True
     if ex.budget_hit:
         out.budget_hits += 1
@@ -162,6 +166,7 @@ def bounded(sc, *, bound: int, max_executions: int | None = None, deadline: floa
             break
         out = dfs(sc, bound=k, max_executions=left, deadline=deadline, **opts)
         total.add(out)
+        total.pruned = out.pruned          # what the last (largest) bound had to cut
         total.bound_reached = k
         if out.violation is not None:
             total.violation = out.violation

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 
 from .params import check_choice, check_int
 
-__all__ = ["PROTOCOLS", "RECLAIM", "BUSY", "DEAD", "Found", "Protocol", "make_protocol",
+__all__ = ["PROTOCOLS", "RECLAIM", "BUSY", "DEAD", "Found", "Protocol", "make_protocol", "SequentialEnv",
            "vmap_area_fields"]
 
 PROTOCOLS = ("spinlock", "rcu-readonce", "rcu-trylock-retry", "rcu-refcount", "seqcount")
@@ -372,3 +372,177 @@ def make_protocol(name: str, **options) -> Protocol:
     names list the valid ones."""
     check_choice("protocol", name, PROTOCOLS)
     return _CLASSES[name](**options)
+
+
+class SequentialEnv:
+    """A reference context that runs protocols at full speed, one call at a time, and
+    counts their cost (the shape issue 7's performance model needs).
+
+    ``counts`` is a :class:`collections.Counter` of primitive costs -- ``rcu_sections``,
+    ``spin_lock``, ``spin_trylock``, ``spin_trylock_failed``, ``refcount_inc_not_zero``,
+    ``refcount_inc_not_zero_failed``, ``refcount_dec``, ``seq_begin``, ``tree_walks``,
+    ``tree_nodes`` (from ``tree.stats.visited`` when the tree keeps it, else 1 per walk),
+    ``tree_stores``, ``reads``, ``writes``, ``alloc``, ``call_rcu``, ``kfree``,
+    ``synchronize_rcu``, ``cpu_relax`` -- plus every protocol event under its own name
+    (``trylock``, ``trylock_fail``, ``retry``, ``fallback``...).  Objects are
+    anything with a ``fields`` dict (:class:`vmapsim.rcu.Obj`); trees are a
+    :class:`vmapsim.explore_world.RangeIndex` or a :class:`vmapsim.maple.MapleTree`.
+    There is no concurrency here: a ``spin_lock`` on a held lock or a wait that cannot
+    be satisfied raises ``RuntimeError`` (nobody else could make progress).
+    """
+
+    explores = False
+
+    def __init__(self, holder: str = "T"):
+        from collections import Counter
+        self.counts = Counter()
+        self.holder = holder
+        self.deferred: list = []
+        self.freed: list = []
+
+    # memory and lifetime
+    def read(self, obj, field, text=None):
+        self.counts["reads"] += 1
+        return obj.fields[field]
+
+    def write(self, obj, field, value, text=None):
+        self.counts["writes"] += 1
+        obj.fields[field] = value
+
+    def alloc(self, kind, cache=None, name=None, **fields):
+        from .rcu import Obj
+        self.counts["alloc"] += 1
+        return Obj(name or kind, fields, cache=cache, kind=kind)
+
+    def kfree(self, obj, text=None):
+        self.counts["kfree"] += 1
+        self.freed.append(obj)
+
+    kmem_cache_free = kfree
+
+    def call_rcu(self, obj, text=None):
+        self.counts["call_rcu"] += 1
+        self.deferred.append(obj)
+
+    def recycle(self, obj, text=None):
+        self.counts["recycle"] += 1
+
+    def rcu_read_lock(self):
+        self.counts["rcu_sections"] += 1
+
+    def rcu_read_unlock(self):
+        pass
+
+    def synchronize_rcu(self):
+        self.counts["synchronize_rcu"] += 1
+        self.freed.extend(self.deferred)
+        self.deferred.clear()
+
+    # locks, refcounts, seqcounts
+    def spin_lock(self, obj, field="lock"):
+        self.counts["spin_lock"] += 1
+        if obj.fields[field] is not None:
+            raise RuntimeError(f"spin_lock on a held lock ({field}) in a sequential run")
+        obj.fields[field] = self.holder
+
+    def spin_unlock(self, obj, field="lock"):
+        obj.fields[field] = None
+
+    def spin_trylock(self, obj, field="lock"):
+        self.counts["spin_trylock"] += 1
+        if obj.fields[field] is not None:
+            self.counts["spin_trylock_failed"] += 1
+            return False
+        obj.fields[field] = self.holder
+        return True
+
+    def refcount_inc_not_zero(self, obj, field="refcnt"):
+        self.counts["refcount_inc_not_zero"] += 1
+        if obj.fields[field] == 0:
+            self.counts["refcount_inc_not_zero_failed"] += 1
+            return False
+        obj.fields[field] += 1
+        return True
+
+    def refcount_dec_and_test(self, obj, field="refcnt"):
+        self.counts["refcount_dec"] += 1
+        obj.fields[field] -= 1
+        return obj.fields[field] == 0
+
+    def refcount_set(self, obj, value, field="refcnt"):
+        obj.fields[field] = value
+
+    def read_seqcount_begin(self, obj, field="seq"):
+        self.counts["seq_begin"] += 1
+        if obj.fields[field] % 2:
+            raise RuntimeError("read_seqcount_begin with a writer in progress in a sequential run")
+        return obj.fields[field]
+
+    def read_seqcount_retry(self, obj, start, field="seq"):
+        return obj.fields[field] != start
+
+    def write_seqcount_begin(self, obj, field="seq"):
+        obj.fields[field] += 1
+
+    write_seqcount_end = write_seqcount_begin
+
+    def wait_until_eq(self, obj, field, value, text=None):
+        if obj.fields[field] != value:
+            raise RuntimeError(f"waiting for {field} == {value!r} in a sequential run")
+
+    def cpu_relax(self):
+        self.counts["cpu_relax"] += 1
+
+    # the tree
+    def _visited(self, tree, fn):
+        st = getattr(tree, "stats", None)
+        before = st.visited if st is not None else 0
+        out = fn()
+        self.counts["tree_nodes"] += (st.visited - before) if st is not None else 1
+        return out
+
+    def tree_walk(self, tree, index):
+        self.counts["tree_walks"] += 1
+        if getattr(tree, "kind", None) == "index":
+            self.counts["tree_nodes"] += 1
+            return tree.lookup(index)
+        return self._visited(tree, lambda: tree.walk(index)[0])
+
+    def tree_load(self, tree, index):
+        self.counts["tree_walks"] += 1
+        if getattr(tree, "kind", None) == "index":
+            self.counts["tree_nodes"] += 1
+            from .explore_world import _zero_like
+            entry = tree.lookup(index)
+            return None if _zero_like(entry) else entry
+        return self._visited(tree, lambda: tree.load(index))
+
+    def tree_store_range(self, tree, first, last, entry):
+        self.counts["tree_stores"] += 1
+        if getattr(tree, "kind", None) == "index":
+            ranges = [r for r in tree.fields["map"] if r[1] < first or r[0] > last]
+            if entry is not None:
+                ranges.append((first, last, entry))
+            tree.fields["map"] = tuple(sorted(ranges, key=lambda r: r[0]))
+            return None
+        return tree.store_range(first, last, entry)
+
+    def tree_erase(self, tree, index):
+        self.counts["tree_stores"] += 1
+        if getattr(tree, "kind", None) == "index":
+            for r in tree.fields["map"]:
+                if r[0] <= index <= r[1]:
+                    tree.fields["map"] = tuple(x for x in tree.fields["map"] if x is not r)
+                    return r[2]
+            return None
+        return tree.erase(index)
+
+    def event(self, name):
+        self.counts[name] += 1
+
+    def note(self, text):
+        pass
+
+    def check(self, cond, message):
+        if not cond:
+            raise AssertionError(message)

@@ -188,6 +188,22 @@ class RcuModel:
         self.callbacks.remove(item)
         self.retire(item[0])
 
+    def validate(self) -> None:
+        """Assert the model's invariants (AssertionError names the broken one)."""
+        for t, d in self.depth.items():
+            assert d >= 0, f"negative nesting depth for thread {t}"
+            assert (d > 0) == (t in self.section), f"thread {t}: depth {d} but section map disagrees"
+        open_ids = set(self.section.values())
+        assert len(open_ids) == len(self.section), "two threads share a section id"
+        ids = [gp.id for gp in self.gps]
+        assert len(ids) == len(set(ids)), "duplicate grace period id"
+        for gp in self.gps:
+            assert gp.waits <= open_ids, f"GP#{gp.id} waits for a section that already ended"
+            if self.broken_gp:
+                assert not gp.waits, "broken_gp model has a waiting grace period"
+        for gp, _, _ in self.callbacks:
+            assert gp in self.gps, f"callback of GP#{gp.id} lost its grace period"
+
 
 class Heap:
     """Named objects with KASAN-style poisoning and type-safe caches.

@@ -74,6 +74,10 @@ class Entry:
 
 CATALOGUE: dict[str, Entry] = {}
 
+#: issue 6's order
+ORDER = ("A1 A2 B1 B2 C1 C2 C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
+         "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem").split()
+
 
 def register(id: str, summary: str, builder: Callable, expected: str, *,
              outcomes=None, lkmm_extra=None, note: str = "", **knobs) -> None:
@@ -82,8 +86,30 @@ def register(id: str, summary: str, builder: Callable, expected: str, *,
                           frozenset(lkmm_extra) if lkmm_extra else None, note)
 
 
+_BUILDER_MODULES = ("scenarios_lookup", "scenarios_tree")
+
+
 def _load_all() -> None:
-    from . import scenarios_lookup, scenarios_tree  # noqa: F401  (they register)
+    if getattr(_load_all, "done", False):
+        return
+    import importlib
+    for m in _BUILDER_MODULES:
+        importlib.import_module(f"{__package__}.{m}")
+    order = {k: i for i, k in enumerate(ORDER)}
+    items = sorted(CATALOGUE.items(), key=lambda kv: order.get(kv[0], len(order)))
+    CATALOGUE.clear()
+    CATALOGUE.update(items)
+    _load_all.done = True
+
+
+def __getattr__(name):
+    """The builders (``lookup_race``, ``index_race``...) are reachable as ``scenarios.X``."""
+    import importlib
+    for m in _BUILDER_MODULES:
+        mod = importlib.import_module(f"{__package__}.{m}")
+        if name in getattr(mod, "__all__", ()):
+            return getattr(mod, name)
+    raise AttributeError(name)
 
 
 def ids() -> list[str]:

@@ -1,0 +1,94 @@
+"""`make report`: execute every notebook and write build/report/<name>.html and <name>.txt.
+
+    python tools/report.py [NAME ...] [-p name=value ...] [--out DIR]
+
+Each notebook runs in a fresh kernel with its default parameters (``-p`` overrides, values are
+Python literals; ``VMAPSIM_FAST=1`` in the environment gives the quick variant).  The executed
+notebook is kept in ``build/executed/`` for inspection.  A notebook that fails is reported with
+its failing cell, the others still run, and the exit status is 1.
+"""
+import argparse
+import ast
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vmapsim.export import ExportError, summary_text, to_html  # noqa: E402
+from vmapsim.notebook import NotebookFailed, execute  # noqa: E402
+
+
+def _param(text: str):
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"parameter must look like name=value, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value  # a bare word is a string: -p design=rfc-v1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="notebooks to run (NN-name); default: all")
+    ap.add_argument("-p", dest="params", action="append", type=_param, default=[],
+                    help="override a parameter, e.g. -p cpus=64")
+    ap.add_argument("--out", default=str(ROOT / "build" / "report"))
+    args = ap.parse_args(argv)
+
+    nb_dir = ROOT / "notebooks"
+    paths = ([nb_dir / (Path(n).name.removesuffix(".ipynb") + ".ipynb") for n in args.names]
+             or sorted(nb_dir.glob("*.ipynb")))
+    missing = [str(p.relative_to(ROOT)) for p in paths if not p.exists()]
+    if missing:
+        print(f"make report: no such notebook: {', '.join(missing)}")
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    executed_dir = ROOT / "build" / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(args.params)
+
+    import nbformat
+
+    failed, written = [], []
+    for path in paths:
+        name = path.stem
+        t0 = time.perf_counter()
+        print(f"running {path.relative_to(ROOT)} ...", flush=True)
+        try:
+            nb = execute(path, params=params, label=str(path.relative_to(ROOT)))
+        except NotebookFailed as exc:
+            failed.append(exc.headline)
+            print(f"FAILED {exc}\n", flush=True)
+            continue
+        nbformat.write(nb, executed_dir / path.name)
+        try:
+            text = summary_text(nb)
+        except ExportError as exc:
+            failed.append(f"{path.relative_to(ROOT)}: {exc}")
+            print(f"FAILED {path.relative_to(ROOT)}: {exc}", flush=True)
+            continue
+        html_path, txt_path = out / f"{name}.html", out / f"{name}.txt"
+        html_path.write_text(to_html(nb, title=f"vmapsim {name}"))
+        txt_path.write_text(text)
+        written += [html_path, txt_path]
+        print(f"  {time.perf_counter() - t0:.1f} s, {html_path.stat().st_size // 1024} KiB html",
+              flush=True)
+
+    if written:
+        print("\nreport written:")
+        for p in written:
+            print(f"  {p}")
+    if failed:
+        print(f"\nmake report: {len(failed)} of {len(paths)} notebook(s) failed:")
+        for line in failed:
+            print(f"  {line}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,7 +24,7 @@ def test_json_keys(capsys):
 
 
 def test_json_outcomes(capsys):
-    assert main(["explore", "B1", "--json", "--strategy", "bounded", "--bound", "3"]) == 0
+    assert main(["explore", "B1", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["verdict"] == "outcomes" and d["outcomes"] == ["C", "CD", "D", "none"]
     assert d["counterexample"] is None and d["exhaustive"] is True

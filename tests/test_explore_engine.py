@@ -87,9 +87,10 @@ def test_sleep_sets_keep_outcomes_and_violations(prog, kfree):
     assert red.executions <= plain.executions
 
 
-@pytest.mark.parametrize("sid", ["A2", "B1", "B2", "C3", "C4-gp", "D1", "G1-fair", "H", "H-ref"])
+@pytest.mark.parametrize("sid", ["A1", "F1-cow", "F2-filter", "C3", "C4-gp", "D1", "G1-fair", "H",
+                                 "H-ref", "B1-slot", "B2-slot", "A2-slot"])
 def test_sleep_sets_agree_on_catalogue(sid):
-    sc = scenarios.get(sid)
+    sc = scenarios.get(sid[:-5], tree_mode="slot") if sid.endswith("-slot") else scenarios.get(sid)
     a, b = dfs(sc, sleep=True, stop_on_violation=False), dfs(sc, sleep=False, stop_on_violation=False)
     assert (a.outcomes, a.kinds) == (b.outcomes, b.kinds)
     assert a.executions < b.executions
@@ -103,7 +104,7 @@ def test_bounded_is_fewest_preemptions_first():
 
 
 def test_bounded_reports_exhaustive_only_when_nothing_pruned():
-    small = explore("A1", strategy="bounded", bound=3)
+    small = explore("C2", strategy="bounded", bound=3)
     assert small.verdict == "never" and small.exhaustive and small.pruned == 0
     cut = explore("D1", strategy="bounded", bound=1)
     assert cut.verdict == "never" and not cut.exhaustive and cut.pruned > 0
@@ -227,10 +228,33 @@ def test_grace_period_waits_only_for_preexisting_readers():
     assert {"0/1", "1/1", "0/2"} <= out.outcomes and not out.kinds
 
 
+@pytest.mark.parametrize("sid", ["E2-rcu", "F1-cow"])
+def test_broken_grace_period_is_caught(sid):
+    """Self-test of the checker: if a grace period did not wait for pre-existing readers,
+    the maple tree's RCU-mode node reclamation would be unsafe, and the explorer must say so."""
+    assert explore(sid).verdict == "never"
+    bad = explore(sid, broken_gp=True)
+    assert bad.verdict == "violation" and bad.violation_kind == "use-after-free", bad.summary()
+    assert ".N" in bad.violation                     # a maple node, read after its free
+
+
 def test_broken_grace_period_breaks_refcount_protocol():
     assert explore("D2").verdict == "never"
     bad = explore("D2", broken_gp=True)
     assert bad.verdict == "violation" and bad.violation_kind == "use-after-free"
+
+
+def test_maple_trace_has_tree_drawing_data():
+    r = explore("F1-inplace")
+    step = r.counterexample[-1]
+    tree = step["trees"]["mt"]
+    assert tree["root"] and tree["nodes"][0]["leaf"] is True
+    assert any(k.startswith("mt.N") for k in step["objects"])
+    cow = replay("F1-cow", [])            # W runs first: copy-on-write, publish, mark dead
+    marked = [e for e in cow.counterexample if e["objects"].get("mt.N1") == "live (dead)"]
+    assert marked and marked[0]["op"] == "store mark mt.N1 dead"
+    final = cow.counterexample[-1]["trees"]["mt"]
+    assert final["root"] == "mt.N2" and final["nodes"][0]["slots"] == ["NULL", "Y", "NULL", "X", "NULL"]
 
 
 def test_replay_records_step_through_data():

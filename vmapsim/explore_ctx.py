@@ -148,6 +148,7 @@ class ThreadCtx:
         env = self.env
         parent = getcurrent()
         g = greenlet(lambda: fn(env, *args, **kwargs), parent=parent)
+        g.vmapsim_thread = True
         saved = env._parent
         env._parent = parent
         try:

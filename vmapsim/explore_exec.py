@@ -131,6 +131,7 @@ class Execution:
         if preempt:
             self.preemptions += 1
         w.step = idx
+        w.tid = tid
         w.notes = []
         self.schedule.append(tid)
         self.last = tid

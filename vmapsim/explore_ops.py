@@ -120,6 +120,7 @@ _FOOTPRINT = {
     "ix_store": lambda op: (((op.obj, "map"), True),),
     "ix_erase": lambda op: (((op.obj, "map"), True),),
     "atomic": _whole,
+    "mem": lambda op: (),          # maple-tree access: footprint set by explore_maple
     "nop": lambda op: (),
 }
 

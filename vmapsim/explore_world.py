@@ -82,6 +82,8 @@ class World:
         self.held: dict[int, list] = {}
         self.foreign: dict[int, Obj] = {}      # id(foreign object) -> shadow Obj (maple nodes)
         self.walked: dict[int, tuple] = {}     # tid -> (entry, its generation) at its last walk
+        self.tid: int | None = None            # thread whose step is running (None in setup)
+        self.snapshot_extra: dict = {}         # name -> callable adding to snapshots
 
     # -- helpers --------------------------------------------------------------------------
     def obj(self, name: str, kind: str = "", cache: str | None = None, **fields) -> Obj:
@@ -173,11 +175,11 @@ class World:
         self.G.fields[op.field] = op.val
 
     def _op_read(self, tid, op):
-        self.touch(tid, op.obj, f"reads {getattr(op.obj, 'name', 'NULL')}.{op.field}")
+        self.touch(tid, op.obj, f"reads {_name(op.obj)}.{op.field}")
         return op.obj.fields[op.field]
 
     def _op_write(self, tid, op):
-        self.touch(tid, op.obj, f"writes {getattr(op.obj, 'name', 'NULL')}.{op.field}")
+        self.touch(tid, op.obj, f"writes {_name(op.obj)}.{op.field}")
         op.obj.fields[op.field] = op.val
 
     def _op_alloc(self, tid, op):
@@ -325,6 +327,11 @@ class World:
     def _op_nop(self, tid, op):
         return op.val
 
+    def _op_mem(self, tid, op):
+        """A maple-tree access: check the node; the access itself runs after the switch."""
+        self.touch(tid, op.obj, ("reads " if op.val == "load" else "writes ")
+                   + f"{op.obj.name}.{op.field}")
+
     # -- slot-model index -----------------------------------------------------------------
     def record_walk(self, tid: int, entry) -> None:
         """Remember which incarnation of an object a thread's walk returned (ghost state
@@ -373,11 +380,25 @@ class World:
                 "gps": [gp.as_dict(names) for gp in rcu.gps],
                 "pending_cb": [f"GP#{gp.id}: {p.describe()}" for gp, p, _ in rcu.callbacks],
             },
-            "objects": {o.name: o.label() for o in self.heap.objects.values()
+            "objects": {o.name: _label(o) for o in self.heap.objects.values()
                         if o.kind not in ("index", "globals")},
             "locks": {f"{o.name}.{f}": names(t) for t, lst in sorted(self.held.items())
                       for o, f in lst},
+            **({"trees": {k: fn() for k, fn in self.snapshot_extra.items()}}
+               if self.snapshot_extra else {}),
         }
+
+
+def _name(o) -> str:
+    return "NULL" if o is None else getattr(o, "name", None) or repr(o)
+
+
+def _label(o) -> str:
+    lab = o.label()
+    node = o.fields.get("_node") if o.kind == "maple_node" else None
+    if node is not None and getattr(node, "parent", None) is node:
+        lab += " (dead)"
+    return lab
 
 
 _EXEC = {k[4:]: v for k, v in vars(World).items() if k.startswith("_op_")}

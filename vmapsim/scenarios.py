@@ -76,7 +76,8 @@ CATALOGUE: dict[str, Entry] = {}
 
 #: issue 6's order
 ORDER = ("A1 A2 B1 B2 C1 C2 C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
-         "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem").split()
+         "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
+         "I1-store-gfp").split()
 
 
 def register(id: str, summary: str, builder: Callable, expected: str, *,
@@ -86,7 +87,7 @@ def register(id: str, summary: str, builder: Callable, expected: str, *,
                           frozenset(lkmm_extra) if lkmm_extra else None, note)
 
 
-_BUILDER_MODULES = ("scenarios_lookup", "scenarios_tree")
+_BUILDER_MODULES = ("scenarios_lookup", "scenarios_tree", "scenarios_alloc")
 
 
 def _load_all() -> None:
@@ -104,6 +105,8 @@ def _load_all() -> None:
 
 def __getattr__(name):
     """The builders (``lookup_race``, ``index_race``...) are reachable as ``scenarios.X``."""
+    if name.startswith("__"):
+        raise AttributeError(name)
     import importlib
     for m in _BUILDER_MODULES:
         mod = importlib.import_module(f"{__package__}.{m}")

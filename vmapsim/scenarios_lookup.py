@@ -302,7 +302,14 @@ register("G2", "two readers, exclusive trylock, no writer: a trylock fails anywa
          "violation", protocol="rcu-trylock-retry", readers=2, writer=False, no_fail=True)
 register("G2-shared", "two readers with a shared reference (refcount): no failure", lookup_race,
          "never", protocol="rcu-refcount", readers=2, writer=False, no_fail=True)
+_H_NOTE = ("Kernel version: in 6.18 (and the mm tree of January 2026) vrealloc() shrinks in "
+           "place without freeing pages (it zeroes the tail and updates vm->requested_size), so "
+           "this race needs the 2026 patch 'mm/vmalloc: free unused pages on vrealloc() shrink' "
+           "(with 'use physical page count in vread_iter()'), seen in 2026 trees.  That the new "
+           "nr_pages is published under vn->busy.lock before the tail pages are freed is taken "
+           "from the design digest and was not verified against the patch text.  On 6.18 the "
+           "same hazard exists with vfree(), which frees every page after unlinking the area.")
 register("H", "lockless vread vs vrealloc shrink: reads a freed tail page", vread_vs_shrink,
-         "violation", reader="lockless")
+         "violation", reader="lockless", note=_H_NOTE)
 register("H-ref", "vread holding a reference that the shrink waits for", vread_vs_shrink,
-         "never", reader="ref")
+         "never", reader="ref", note=_H_NOTE)

@@ -84,6 +84,10 @@ class ReplayResult:
     purges: list = field(default_factory=list)
     #: per free event: (ts, nr_lazy)
     lazy: list = field(default_factory=list)
+    #: with ``sample_every``: (ts, busy, lazy, free ranges, pool entries) of the model
+    samples: list = field(default_factory=list)
+    #: nr_lazy_max reported by the trace's free events (lazy_max_pages() of the traced kernel)
+    lazy_max: int = 0
     meta: dict = field(default_factory=dict)
 
     @property
@@ -160,8 +164,12 @@ def _plan_purges(events, i0, i1, initial_lazy, skip):
     return starts, warnings
 
 
-def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResult:
-    """Replay the capture in *directory* under *design* (see the module docstring)."""
+def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
+           **design_params) -> ReplayResult:
+    """Replay the capture in *directory* under *design* (see the module docstring).
+
+    *sample_every* > 0 also records, every that many events, ``(ts, busy, lazy, free ranges,
+    pool entries)`` counts of the model in ``ReplayResult.samples``."""
     design = check_choice("design", design, available_designs())
     directory = Path(directory)
     if not directory.is_dir():
@@ -216,6 +224,7 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
         elif e.kind == PURGE:
             warnings.append("a purge ran while the first snapshot was read")
     lmax = {e.nr_lazy_max for e in events if e.kind == FREE}
+    res.lazy_max = max(lmax) if lmax else 0
     if lmax and lmax != {d.lazy_max_pages()}:
         warnings.append(f"trace lazy_max_pages {sorted(lmax)} differs from the model's "
                         f"{d.lazy_max_pages()} (online CPUs {online})")
@@ -267,8 +276,12 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                 d.purge_push(batch, node, upto)
                 done += step
 
+    samples = res.samples
     for i in range(ib0, ia1):
         e = events[i]
+        if sample_every and (i - ib0) % sample_every == 0:
+            m = d.index_memory()
+            samples.append((e.ts, m.busy_areas, m.lazy_areas, m.free_ranges, m.pool_entries))
         if can_stage and i in starts:
             for k in starts[i]:
                 pe = events[k]
@@ -369,6 +382,11 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     # ---------------------------------------------------------------- final state
     moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
     real = _compare_final(moments, after)
+    late_frees = {x for x in real if x in moments[-1][0] and x in {(s, e) for s, e, _ in after.lazy}}
+    if late_frees:
+        warnings.append(f"{len(late_frees)} late free(s): busy in the model, lazy in vmallocinfo.after "
+                        "(freed after tracing stopped, before the snapshot was read)")
+        real -= late_frees
     res.final_state_equal = not real
     if len(moments) > 1:
         warnings.append(f"{len(moments) - 1} event(s) happened while the final snapshot was read: the "

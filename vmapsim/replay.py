@@ -14,6 +14,14 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   pool decays and the ``num_purged`` oldest lazy areas are detached; the pool pushes (``purge_vmap_node()``) are spread over the
   time until the event, node by node in address order; if the kernel hands out an area still
   waiting to be pushed, that node's pushes up to it are done at once;
+* a range the model predicted is *held* (reserved as busy, for at most :data:`PHANTOM_TTL`) when
+  the kernel refused it :data:`STRIKES` times in a row: for aligned requests this means the
+  kernel's free-tree descent does not meet that block (the tree's shape, unknowable from a
+  snapshot, differs from the model's); for page-aligned requests it is done only when the
+  kernel's choice is exactly the lowest fit once the range is taken (an allocation the trace has
+  not shown holds it).  A later allocation or free of that range confirms it (``late-traced``,
+  ``untraced-alloc``); a clash releases it.  The same evidence rule applies to pools: an entry
+  the kernel skipped at the head is held busy (``pool_resync="limbo"``);
 * events logged while a snapshot was being read (between the capture's ``trace_marker``
   lines) are applied only if the snapshot does not already show their effect; areas they touch
   are not compared in the final state.
@@ -29,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .capture import MARKERS
-from .design import VN_UNKNOWN, Design, available_designs, make_design
+from .design import VN_UNKNOWN, Choice, Design, available_designs, make_design
 from .errors import TraceError
 from .params import check_choice
 from .trace import ALLOC, FREE, MARK, PURGE, find_file, read_meta, read_snapshot, read_trace
@@ -41,6 +49,10 @@ __all__ = ["replay", "ReplayResult", "MISS_CAUSES", "add_arguments", "run"]
 #: seconds within which a later allocation of another task taking a mispredicted address makes
 #: the earlier miss "late-traced"
 LATE_WINDOW = 0.02
+#: a range reserved for an allocation the trace has not shown is given back after this long
+PHANTOM_TTL = 5.0
+#: consecutive explained refusals of the same predicted range before it is reserved
+STRIKES = 2
 #: duration of a purge (decay, detach, flush, pushes) assumed when placing its start: the digest's
 #: 0.07-0.57 ms for 0-5000 areas measured on this machine's traces
 PURGE_BASE = 70e-6
@@ -63,6 +75,8 @@ MISS_CAUSES = {
                    "(cond_resched() runs before the tracepoint)",
     "model-state-wrong": "the kernel's range is busy or lazy in the model (an event the trace lacks)",
     "predicted-failure": "the model found no space",
+    "untraced-alloc": "the model's choice was held by an allocation that has no trace event (its free "
+                      "appears later); the replay then reserves the range",
     "kernel-pool-reuse": "the kernel reused a purged area of this size from a per-node pool; the design "
                          "has no pool entry for it (designs without pools, or a different pool policy)",
 }
@@ -249,7 +263,9 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
     count_mismatch = 0
     failed = 0
     last_nr_lazy = None
-    late: dict[int, tuple] = {}              # mispredicted addr -> (pid, ts, record index)
+    phantoms: dict[int, tuple] = {}          # reserved start -> (end, pid, ts, record index)
+    refused: dict[int, tuple] = {}           # predicted start -> (times refused in a row, record)
+    can_reserve = hasattr(d, "reserve_range")
     purged: set = set()                      # (start, size) of purged areas (pool candidates)
     sizes = {s: e - s for s, e, _ in before.busy}       # busy start -> size (from the trace)
     lazy_fifo = deque((s, e - s) for s, e, _ in before.lazy)
@@ -295,6 +311,10 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
         if pending:
             push_due(e.ts)
         if i >= ia0:
+            if phantoms:                   # inferences, not areas: never compared with a snapshot
+                for p_addr in list(phantoms):
+                    d.release_range(p_addr)
+                phantoms.clear()
             moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
         if i in skip:
             continue
@@ -304,16 +324,25 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
                 failed += 1
                 continue
             addr, size = e.addr, e.size
+            if phantoms:
+                for p_addr in [p for p, ph in phantoms.items() if e.ts - ph[2] > PHANTOM_TTL]:
+                    d.release_range(p_addr)
+                    del phantoms[p_addr]
             choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
+            for p_addr, ph in phantoms.items():
+                # a range held for a task whose event has not been logged: this may be that event
+                if ph[1] != e.pid and e.ts - ph[2] < LATE_WINDOW and ph[0] - p_addr == size \
+                        and p_addr % e.align == 0 and e.vstart <= p_addr and ph[0] <= e.vend:
+                    choice = Choice(p_addr, "free", choice.node)
+                    break
             pred = choice.addr
-            lt = late.pop(addr, None)
-            if lt is not None and lt[0] != e.pid and e.ts - lt[1] < LATE_WINDOW:
-                # an earlier miss of another task predicted this very address: that task's event
-                # was logged before ours although its search came after ours
-                r = records[lt[2]]
-                misses[r[7]] -= 1
-                misses["late-traced"] += 1
-                records[lt[2]] = r[:7] + ("late-traced",)
+            if phantoms:
+                for p_addr in [p for p, ph in phantoms.items() if p < addr + size and addr < ph[0]]:
+                    ph = phantoms.pop(p_addr)
+                    d.release_range(p_addr)
+                    if p_addr == addr and ph[1] != e.pid:
+                        # the earlier miss was this allocation's range, logged late
+                        _reclassify(records, misses, ph[3], "late-traced")
             hit = where_pending.get(addr)
             pushed_now = False
             if hit is not None:
@@ -327,19 +356,30 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
                 d.purge_push(batch, node, addr + 1)
                 pushed_now = True
             free_before = None
-            if pred != addr and choice.source == "free" and e.align > PAGE_SIZE:
+            if pred != addr and choice.source == "free":
                 free_before = d.free_ranges()
             src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
             res.allocs += 1
             cause = ""
             if pred == addr:
                 res.matched += 1
+                refused.clear()
             else:
                 cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
                                free_before)
                 misses[cause] += 1
-                if choice.source == "free" and pred is not None and src == "free":
-                    late[pred] = (e.pid, e.ts, len(records))
+                if can_reserve and choice.source == "free" and pred is not None and src == "free" \
+                        and (e.align > PAGE_SIZE or _explained_by_taking(free_before, pred, e)):
+                    # refused twice in a row: something the trace does not show holds the range
+                    if refused.get(pred, (0,))[0] >= STRIKES - 1:
+                        d.reserve_range(pred, pred + size)
+                        phantoms[pred] = (pred + size, e.pid, e.ts,
+                                          refused.get(pred, (0, len(records)))[1])
+                        refused.clear()
+                    else:
+                        refused[pred] = (refused.get(pred, (0,))[0] + 1, len(records))
+                else:
+                    refused.clear()
             purged.discard((addr, size))
             sizes[addr] = size
             records.append((e.ts, e.cpu, addr, size, e.align, -1 if pred is None else pred, src, cause))
@@ -348,6 +388,10 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0,
             if last_nr_lazy is not None and e.nr_lazy > last_nr_lazy:
                 hint = (e.nr_lazy - last_nr_lazy) * PAGE_SIZE
             last_nr_lazy = e.nr_lazy
+            ph = phantoms.pop(e.addr, None)
+            if ph is not None:
+                # something held the reserved range: an allocation with no trace event
+                _reclassify(records, misses, ph[3], "untraced-alloc")
             lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
             r = d.apply_free(e.addr, e.cpu, hint)
             if r != "ok":
@@ -422,6 +466,37 @@ def _compare_final(moments, after) -> set:
     if best == 0:
         return set()
     return set(want_busy ^ moments[t1][0]) | set(want_lazy ^ moments[t2][1])
+
+
+def _reclassify(records, misses, idx, cause):
+    r = records[idx]
+    if r[7] and r[7] != cause:
+        misses[r[7]] -= 1
+        if not misses[r[7]]:
+            del misses[r[7]]
+        misses[cause] += 1
+        records[idx] = r[:7] + (cause,)
+
+
+def _explained_by_taking(free, p, e) -> bool:
+    """Would the kernel rule have chosen ``e.addr`` had ``[p, p + e.size)`` been taken already?"""
+    q = p + e.size
+    rest = []
+    for s, t in free:
+        if t <= p or s >= q:
+            rest.append((s, t))
+        else:
+            if s < p:
+                rest.append((s, p))
+            if q < t:
+                rest.append((q, t))
+    exact = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=False)
+    if e.align <= PAGE_SIZE:
+        return exact == e.addr
+    bound = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=True)
+    inside = any(s <= e.addr and e.addr + e.size <= t for s, t in rest)
+    return inside and exact is not None and exact <= e.addr and (bound is None or e.addr <= bound) \
+        and exact == e.addr
 
 
 def _exists(directory, name):

@@ -135,10 +135,13 @@ class Accounting:
     operation, so a consumer may keep the references.
     """
 
-    __slots__ = ("op", "cpu", "holds", "events", "visited", "written", "alloc_bytes", "free_bytes")
+    __slots__ = ("op", "cpu", "holds", "events", "visited", "written", "alloc_bytes", "free_bytes",
+                 "enabled")
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         self.visited = self.written = self.alloc_bytes = self.free_bytes = 0
+        #: False: no Hold records are made (replay, which only needs addresses); counters still run
+        self.enabled = enabled
         self.begin("init", -1)
 
     def begin(self, op: str, cpu: int) -> None:
@@ -146,11 +149,15 @@ class Accounting:
         self.op, self.cpu, self.holds, self.events = op, cpu, [], []
 
     def lock(self, name, kind: str = "spin") -> Hold:
+        if not self.enabled:
+            return _NO_HOLD
         h = Hold(name, kind, -self.visited, -self.written, -self.alloc_bytes, -self.free_bytes)
         self.holds.append(h)
         return h
 
     def unlock(self, h: Hold) -> None:
+        if h is _NO_HOLD:
+            return
         h.visited += self.visited
         h.written += self.written
         h.alloc_bytes += self.alloc_bytes
@@ -163,6 +170,9 @@ class Accounting:
     def summary(self) -> list[tuple]:
         """The current record as plain tuples (for tests and printing)."""
         return [h.as_tuple() for h in self.holds]
+
+
+_NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ class Linux618(ReplayMixin, Design):
         acct = self.acct
         acct.alloc_bytes += alloc
         acct.free_bytes += free
-        acct.holds.append(_hold_none(alloc, free))
+        if acct.enabled:
+            acct.holds.append(_hold_none(alloc, free))
 
     def _eligible(self, vstart: int, vend: int) -> bool:
         return vstart == self.vmalloc_start and vend == self.vmalloc_end and self.nr_nodes > 1

@@ -80,7 +80,7 @@ class Linux618(ReplayMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
-    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync=False)
+    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="limbo")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -90,6 +90,9 @@ class Linux618(ReplayMixin, Design):
         self.nr_nodes = n = int(n)
         if not 1 <= n <= 128:
             raise ParameterError(f"nr_vmap_nodes must be in 1..128, got {n}")
+        if self.params["pool_resync"] not in ("keep", "free", "limbo"):
+            raise ParameterError(f"unknown pool_resync {self.params['pool_resync']!r}; "
+                                 "valid pool_resync values: keep, free, limbo")
         if self.params["decay_rule"] not in ("6.16", "6.9"):
             raise ParameterError(f"unknown decay_rule {self.params['decay_rule']!r}; "
                                  "valid decay_rule values: 6.16, 6.9")
@@ -114,7 +117,8 @@ class Linux618(ReplayMixin, Design):
         acct = self.acct
         acct.alloc_bytes += alloc
         acct.free_bytes += free
-        acct.holds.append(_hold_none(alloc, free))
+        if acct.enabled:
+            acct.holds.append(_hold_none(alloc, free))
 
     def _eligible(self, vstart: int, vend: int) -> bool:
         return vstart == self.vmalloc_start and vend == self.vmalloc_end and self.nr_nodes > 1

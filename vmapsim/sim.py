@@ -270,6 +270,17 @@ class Simulation:
         warm = [0] * n
         active = list(range(n))
         target = self.warmup
+        was = d.acct.enabled
+        d.acct.enabled = False                        # no lock records needed: nothing is timed
+        try:
+            self._fast_forward_loop(d, warm, active, target)
+        finally:
+            d.acct.enabled = was
+        self.warmup = 0                               # measure the whole timed run
+        self.warm_end = [0.0] * n
+        self.n_warm = n
+
+    def _fast_forward_loop(self, d, warm, active, target):
         while active:
             still = []
             for c in active:
@@ -299,9 +310,6 @@ class Simulation:
                     raise ValueError("warm-up outlived its test")
                 still.append(c)
             active = still
-        self.warmup = 0                               # measure the whole timed run
-        self.warm_end = [0.0] * n
-        self.n_warm = n
 
     def _counters(self):
         return (list(self.wait_ns), list(self.acq))

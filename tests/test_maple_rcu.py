@@ -339,3 +339,12 @@ def test_greenlet_threads_step_through_the_access_layer():
                         assert not rcu, f"RCU reader saw {got!r} (old {old!r}, new {new!r})"
                         torn += 1
         assert torn, f"no schedule exposed the in-place rewrite of [{first}, {last}]"
+
+
+def test_nodes_needed_erase():
+    mt = _tree(rcu=False, n=300)
+    assert mt.nodes_needed_erase(7) == 0                       # inside a NULL range
+    need = mt.nodes_needed_erase(1003)
+    s0 = mt.stats.snapshot()
+    assert mt.erase(1003) == 100
+    assert mt.stats.since(s0).allocated <= need

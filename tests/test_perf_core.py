@@ -211,3 +211,14 @@ def test_lookup_costs_run_the_shared_protocol_code():
     out = []
     LookupPricer("spinlock", pricer, make_machine()).find_steps(holds, (0x1000, 0x3000), 0x1800, 5, 0, out)
     assert [s[0] for s in out] == [SPIN] and out[0][4] == 7       # one hold, 7 nodes visited
+
+
+def test_trace_mix_replay_and_unknown_trace():
+    from vmapsim.perf_trace import load_mix, trace_names
+    assert "mixed-s11" in trace_names()
+    mix = load_mix("mixed-s11")
+    assert mix.allocs > 1000 and mix.frees > 1000
+    r = simulate(design="linux-6.18", cpus=2, workload="trace:mixed-s11", loops=200)
+    assert r.ops == 400 and r.failures == 0
+    with pytest.raises(ParameterError, match="unknown trace 'nope'; valid trace names: .*mixed-s11"):
+        simulate(design="linux-6.18", cpus=1, workload="trace:nope")

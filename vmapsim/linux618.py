@@ -46,9 +46,9 @@ class VmapNode:
     __slots__ = ("id", "busy", "lazy", "pool", "skip_populate",
                  "busy_lock", "lazy_lock", "pool_lock")
 
-    def __init__(self, i: int, acct):
+    def __init__(self, i: int, acct, busy=None):
         self.id = i
-        self.busy = RBTree(False, acct)
+        self.busy = RBTree(False, acct) if busy is None else busy
         self.lazy = RBTree(False, acct)
         self.pool: dict[int, list[VmapArea]] = {}
         self.skip_populate = False
@@ -99,7 +99,7 @@ class Linux618(ReplayMixin, Design):
         self.zone = VMAP_ZONE_PAGES * PAGE_SIZE if n > 1 else 1
         acct = self.acct
         self.free = RBTree(True, acct)
-        self.nodes = [VmapNode(i, acct) for i in range(n)]
+        self.nodes = [VmapNode(i, acct, self.new_busy_index(i)) for i in range(n)]
         self.vmap_lazy_nr = 0
         self._preloaded = [False] * self.possible_cpus
         self._lazy_seq = 0
@@ -109,6 +109,15 @@ class Linux618(ReplayMixin, Design):
         self.acct.begin("init", -1)
 
     # ------------------------------------------------------------------ helpers
+    def new_busy_index(self, node: int):
+        """The index of node *node*'s busy areas (``vn->busy.root``): an :class:`RBTree` here.
+
+        A design that keeps 6.18's policy but indexes busy areas differently (``rfc-maple-busy``)
+        overrides this; the object must offer ``insert(va)``, ``find(addr)``, ``unlink(va)``,
+        ``find_exceed(addr)``, iteration in address order with ``va.next`` links, ``count`` and
+        ``validate()``, and count its work into ``self.acct``."""
+        return RBTree(False, self.acct)
+
     def addr_to_node_id(self, addr: int) -> int:
         return (addr // self.zone) % self.nr_nodes
 

@@ -198,6 +198,9 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     if meta.get("clean_pools", "1") != "1":
         warnings.append("pools were not drained at the start (clean_pools=0): pool entries "
                         "invisible in vmallocinfo will cause misses")
+    if meta.get("external_drop_caches", "0") not in ("0", ""):
+        warnings.append(f"someone wrote to drop_caches {meta['external_drop_caches']} time(s) during "
+                        "the capture: the shrinker drained the pools without a trace event")
     if meta.get("lost_events", "0") not in ("0", ""):
         warnings.append(f"the trace buffer lost {meta['lost_events']} events")
     nodes = nr_vmap_nodes_for(possible)

@@ -419,7 +419,13 @@ class RetrySweep:
 
     @property
     def max_rel_error(self) -> float:
-        return max(r.rel_error for r in self.runs if r.f > 0)
+        return self.max_rel_error_from(0.0)
+
+    def max_rel_error_from(self, fmin: float) -> float:
+        """Largest relative error over the points with ``f > 0`` and ``f >= fmin`` (at small
+        ``f`` the mean is small and its relative sampling error large)."""
+        errs = [r.rel_error for r in self.runs if r.f > 0 and r.f >= fmin]
+        return max(errs) if errs else 0.0
 
     def rows(self):
         return [(f"{r.f:.2f}", f"{r.mean:.3f}", f"{r.se:.3f}", f"{r.analytic:.3f}",

@@ -38,7 +38,8 @@ fs = [0.0, 0.3, 0.6, 0.9] if FAST else [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 
 hold = 0.05                          # writer's mean lock hold, in reader retry gaps
 long_holds = [5.0] if FAST else [1.0, 5.0]   # longer holds, to show where the formula stops
 max_retries = 64                     # retries before the locked fallback (sweep)
-tolerance = 0.15 if FAST else 0.05   # max relative error allowed, measured vs f/(1-f)
+z_tolerance = 4.0                    # measured vs f/(1-f): at most this many standard errors
+tolerance = 0.2 if FAST else 0.1     # ... and at most this relative error for f >= 0.2
 areas = 16384                        # live areas for the memory arithmetic (M25: ~16K)
 seed = 0
 
@@ -153,7 +154,9 @@ for h, sw in zip(long_holds, longs):
 retry_stats.plot_retry_sweep(sweep, extra=longs)
 
 # %% [markdown]
-# With short holds the measurement follows `f/(1-f)` within a few standard errors at every `f`:
+# With short holds the measurement follows `f/(1-f)` within a few standard errors at every `f`
+# (the claims below assert at most `z_tolerance` standard errors, and a relative error bound
+# for `f >= 0.2`, where the mean is large enough for a relative bound to mean something):
 # each retry lands in a fresh lock state. When the writer holds the lock for several retry gaps,
 # one hold costs several consecutive failures and the formula underestimates, most at small `f`
 # (rare but long holds). For `vmap_area` the only lock holder besides readers is the area's own
@@ -211,11 +214,11 @@ for rid in ("R1", "R1b", "R2", "R2b", "R3", "R5", "R6"):
                "x == ('violation', 'never', True)", f"vmapsim explore {r.without} / {r.with_}")
 claims.add("trylock-retry counterexample with pool reuse needs only 1 preemption",
            pool.preemptions, "x == 1", "mm/vmalloc.c: node_pool_add_va/node_pool_del_va")
-claims.add(f"G3, hold {hold} gap: measured failures/lookup within {tolerance:.0%} of "
-           "f/(1-f) at every f > 0 (max relative error)", round(sweep.max_rel_error, 4),
-           f"x <= {tolerance}", "rcu.md 6 (G3)")
-claims.add("G3: ... and within 4 standard errors at every f (max z)", round(sweep.max_z, 2),
-           "x <= 4", "rcu.md 6 (G3)")
+claims.add(f"G3, hold {hold} gap: measured failures/lookup within {z_tolerance:g} standard "
+           "errors of f/(1-f) at every f (max z)", round(sweep.max_z, 2), f"x <= {z_tolerance}",
+           "rcu.md 6 (G3)")
+claims.add(f"G3: ... and within {tolerance:.0%} of it at every f >= 0.2 (max relative error)",
+           round(sweep.max_rel_error_from(0.2), 4), f"x <= {tolerance}", "rcu.md 6 (G3)")
 claims.add("the simulated writer holds the lock a fraction f of the time (max |held - f|)",
            round(max(abs(r.held_fraction - r.f) for r in sweep.runs), 4), "x <= 0.02",
            "retry_stats.WriterTimeline")
@@ -239,7 +242,8 @@ report.summary(
           ("rcu_head in union with list + refcount", f"{lay_by['rcu_head in union with list + refcount_t'].size}"),
           ("pool reuse without GP, trylock+recheck", by_id["R1b"].without_verdict),
           ("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict),
-          ("G3 max rel. error vs f/(1-f), short holds", f"{sweep.max_rel_error:.1%}"),
+          ("G3 short holds: max |error| in std errors", f"{sweep.max_z:.1f}"),
+          ("G3 short holds: max rel. error, f >= 0.2", f"{sweep.max_rel_error_from(0.2):.1%}"),
           (f"G3 measured/formula, holds of {long_holds[-1]} gaps, f={long5.f}",
            f"{long5.mean / long5.analytic:.1f}x")],
     conclusion="Trylock-and-retry is sound only with all of: the area freed after a grace "

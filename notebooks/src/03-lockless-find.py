@@ -41,7 +41,7 @@ step_scenario = "C1"        # counterexample shown first by the step-through wid
 tree_areas = 3              # other areas in the maple tree of the step-through scenarios
 cost_areas = 1000           # areas in the tree used to count each protocol's operations
 perf_cpus = [1, 4] if FAST else [1, 16]   # CPUs for the performance model's lookup workload
-perf_loops = 60 if FAST else 400          # iterations per CPU (4 find_vmap_area() each)
+perf_loops = 60 if FAST else 200          # iterations per CPU (4 find_vmap_area() each)
 # protocol columns of the safety matrix (FAST leaves out the slowest, seqcount copy-out)
 matrix_protocols = [p[0] for p in review_explore.MATRIX_PROTOCOLS][: 5 if FAST else 6]
 seed = 0

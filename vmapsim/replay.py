@@ -14,6 +14,9 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   pool decays and the ``num_purged`` oldest lazy areas are detached; the pool pushes (``purge_vmap_node()``) are spread over the
   time until the event, node by node in address order; if the kernel hands out an area still
   waiting to be pushed, that node's pushes up to it are done at once;
+* a design whose policy differs from 6.18 may name its own misses: if it has
+  ``explain_miss(choice, src, event, cause) -> cause``, replay calls it for every miss with the
+  cause replay would give (see :mod:`vmapsim.design_compare`);
 * events logged while a snapshot was being read (between the capture's ``trace_marker``
   lines) are applied only if the snapshot does not already show their effect; areas they touch
   are not compared in the final state.
@@ -249,6 +252,7 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     records, purges, lazyrec = res.records, res.purges, res.lazy
     can_stage = hasattr(d, "purge_begin")
     no_pools = type(d).pools is Design.pools
+    explain = getattr(d, "explain_miss", None)
 
     def push_due(ts):
         for k, (batch, t0, t1, total) in list(pending.items()):
@@ -324,6 +328,9 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
             else:
                 cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
                                free_before)
+                if explain is not None:
+                    # a design whose policy differs from 6.18 names its own differences
+                    cause = explain(choice, src, e, cause)
                 misses[cause] += 1
                 if choice.source == "free" and pred is not None and src == "free":
                     late[pred] = (e.pid, e.ts, len(records))

@@ -187,14 +187,14 @@ class Linux618(ReplayMixin, Design):
         if va is not None:
             addr = va.va_start
         else:
-            self._slab(alloc=SIZEOF_VMAP_AREA)
+            self._slab(alloc=self.sizeof_vmap_area)
             va = VmapArea()
             addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:
                 self._purge(True, cpu)
                 addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
                 if addr is None:
-                    self._slab(free=SIZEOF_VMAP_AREA)
+                    self._slab(free=self.sizeof_vmap_area)
                     return None
         va.va_start, va.va_end = addr, addr + size
         va.flags = va_flags | vn_id

@@ -24,9 +24,10 @@ require there be none.
 from __future__ import annotations
 
 from .design import Choice
+from .errors import ParameterError
 from .vmap_area import PAGE_SIZE
 
-__all__ = ["ReferenceReplayMixin", "DESIGN_MISS_CAUSES"]
+__all__ = ["ReferenceReplayMixin", "DESIGN_MISS_CAUSES", "check_replayable"]
 
 #: cause -> explanation, for the causes a design names itself
 DESIGN_MISS_CAUSES = {
@@ -47,6 +48,15 @@ DESIGN_MISS_CAUSES = {
 }
 
 
+def check_replayable(design) -> None:
+    """Replay applies the kernel's choices: a design must not fail allocations on its own."""
+    for k in ("nowait_fail", "atomic_fail", "kvzalloc_fail"):
+        if design.params.get(k):
+            raise ParameterError(f"{k}={design.params[k]} cannot be replayed: replay applies the "
+                                 f"kernel's choices, so node-allocation failures must be 0 "
+                                 f"(use the workload experiments of vmapsim.free_tree instead)")
+
+
 class ReferenceReplayMixin:
     """Keeps a ``linux-6.18`` model beside the design during replay (see module docstring).
 
@@ -62,6 +72,7 @@ class ReferenceReplayMixin:
 
     # ------------------------------------------------------------------ forwarded calls
     def load_state(self, busy, lazy):
+        check_replayable(self)
         busy, lazy = list(busy), list(lazy)
         super().load_state(busy, lazy)
         self._ref = self._make_reference()

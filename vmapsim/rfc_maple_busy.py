@@ -15,6 +15,7 @@ the free tree still needs it) and the busy trees add 256 B maple nodes.
 """
 from __future__ import annotations
 
+from .design_compare import check_replayable
 from .linux618 import Linux618
 from .maple_busy import MAPLE_PARAMS, MapleBusyMixin
 from .vmap_area import SIZEOF_VMAP_AREA
@@ -35,6 +36,10 @@ class RfcMapleBusy(MapleBusyMixin, Linux618):
         self._setup_maple()
         self._setup_busy()
         self.acct.begin("init", -1)
+
+    def load_state(self, busy, lazy):
+        check_replayable(self)
+        super().load_state(busy, lazy)
 
     def index_memory(self):
         m = super().index_memory()

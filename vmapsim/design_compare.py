@@ -33,10 +33,11 @@ __all__ = ["ReferenceReplayMixin", "DESIGN_MISS_CAUSES", "check_replayable"]
 DESIGN_MISS_CAUSES = {
     "bump-chunk": "rfc-v1 serves this request from a per-CPU 64 MB bump chunk (patches 10-12), "
                   "before the pools and the gap search; the kernel used its pool or free tree",
-    "exact-aligned-gap": "aligned request: the design takes the lowest gap that holds "
-                         "size+align-1 (mas_empty_area padded by align-1), while the kernel's "
-                         "rb-tree descent took a smaller block that fits exactly on its path (or, "
-                         "with aligned_search=exact, the design takes the lowest aligned fit)",
+    "exact-aligned-gap": "aligned request: the design takes the lowest gap whose part inside "
+                         "[vstart, vend) holds size+align-1 (mas_empty_area padded by align-1), "
+                         "while the kernel's rb-tree descent took a smaller block that fits exactly "
+                         "on its path, or a block straddling vstart that it measures whole (with "
+                         "aligned_search=exact the design takes the lowest aligned fit instead)",
     "lazy-list-order": "rfc-v1's lazy queue is a list walked in free order at purge (patch 08): "
                        "pools are refilled in free order, not address order, so the pool head, the "
                        "entries decay releases and then the free space differ from 6.18's",

@@ -4,6 +4,8 @@ Each test names the kernel function it comes from.  ``xa_mk_value(x)`` is the Py
 kernel pointers (``&tree``, ``ptr``) are plain Python objects.  Allocation tables hold
 ``/proc/self/maps`` byte addresses shifted right by 12, exactly as the kernel test does.
 """
+import os
+
 import pytest
 
 from vmapsim.maple import ULONG_MAX, XA_ZERO_ENTRY, MapleBusy, MapleExists, MapleTree
@@ -687,3 +689,65 @@ def test_check_fuzzer_sequences():
             else:
                 mt.load(op[1])
             mt.validate()
+
+
+def test_empty_area_needs_alloc_range_tree():
+    """Kernel fact (checked on the 6.12 harness): without MT_FLAGS_ALLOC_RANGE, range_64 internal
+    nodes carry no gaps, so ``mas_empty_area`` cannot descend once the tree has two levels."""
+    for alloc, expect in ((False, None), (True, 0)):
+        mt = MapleTree(alloc_range=alloc)
+        for i in (1, 5, 13, 3, 7, 9, 11, 15):
+            mt.insert(i, 0)
+        assert mt.height() == 2
+        if expect is None:
+            with pytest.raises(MapleBusy):
+                mt.empty_area(0, 2, 1)
+        else:
+            assert mt.empty_area(0, 2, 1) == expect
+
+
+def test_insert_full_range_over_single_leaf_overwrites():
+    """Kernel quirk (checked on the 6.12 harness): ``mtree_insert_range(0, ULONG_MAX)`` on a
+    one-leaf tree is a ``wr_new_root`` store, which ``mas_insert`` does not check for
+    existing entries: it succeeds and replaces them.  Over a deeper tree it is -EEXIST."""
+    mt = MapleTree()
+    mt.store(5, 7)
+    mt.insert_range(0, ULONG_MAX, 9)
+    assert mt.load(5) == 9 and mt.height() == 1
+    mt = MapleTree()
+    for i in range(40):
+        mt.store(i * 3, i)
+    with pytest.raises(MapleExists):
+        mt.insert_range(0, ULONG_MAX, 9)
+
+
+def test_check_spanning_store_height():
+    """``check_spanning_store_height`` (radix-tree maple.c, 64-bit): singletons until height 3,
+    then one store over [90, 140] collapses the tree to height 2."""
+    mt = MapleTree(alloc_range=True)
+    index = 0
+    while mt.height() != 3:
+        mt.store(index, index)
+        index += 1
+    mt.store_range(90, 140, index)
+    assert mt.height() == 2
+    mt.validate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("VMAPSIM_FAST") == "1", reason="about 30 s; run without VMAPSIM_FAST")
+def test_check_collapsing_rebalance():
+    """``check_collapsing_rebalance`` (radix-tree maple.c): build a height-6 tree of overlapping
+    ranges, then erase every entry from the right with ``mas_erase``/``mas_prev``."""
+    mt = MapleTree(alloc_range=True)
+    i = 0
+    while mt.height() < 6:
+        mt.store_range(i, i + 10, i)
+        i += 9
+    mas = mt.state(ULONG_MAX)
+    while True:
+        mas.erase()
+        if mas.prev(0) is None:
+            break
+    mt.validate()
+    assert list(mt) == [] and mt.height() == 0

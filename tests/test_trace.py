@@ -107,6 +107,14 @@ def test_bad_snapshots_name_file_line_and_problem(tmp_path, text, problem):
     assert "vmallocinfo.before" in str(exc.value)
 
 
+def test_area_freed_while_the_snapshot_was_read_is_a_warning(tmp_path):
+    text = SNAP + "0xffffc90000010000-0xffffc90000015000   20480 unpurged vm_area\n"
+    s = read_snapshot(_write(tmp_path, "vmallocinfo.after", text), 2)
+    assert (0xffffc90000010000, 0xffffc90000015000) not in {(a, b) for a, b, _ in s.busy}
+    assert (0xffffc90000010000, 0xffffc90000015000) in {(a, b) for a, b, _ in s.lazy}
+    assert "listed busy and again lazy" in s.warnings[0]
+
+
 def test_meta(tmp_path):
     assert read_meta(_write(tmp_path, "meta", "mode=fork\nseed=3\n")) == {"mode": "fork", "seed": "3"}
     with pytest.raises(TraceError, match="meta2:2: expected key=value"):

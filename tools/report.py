@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.export import ExportError, summary_text, to_html  # noqa: E402
-from vmapsim.notebook import NotebookFailed, execute  # noqa: E402
+from vmapsim.notebook import NotebookFailed, cell_seconds, execute  # noqa: E402
 
 
 def _param(text: str):
@@ -75,8 +75,9 @@ def main(argv=None) -> int:
         html_path.write_text(to_html(nb, title=f"vmapsim {name}"))
         txt_path.write_text(text)
         written += [html_path, txt_path]
-        print(f"  {time.perf_counter() - t0:.1f} s, {html_path.stat().st_size // 1024} KiB html",
-              flush=True)
+        slowest = max(cell_seconds(nb), key=lambda c: c[1], default=(0, 0.0))
+        print(f"  {time.perf_counter() - t0:.1f} s (slowest: cell {slowest[0]}, {slowest[1]:.1f} s), "
+              f"{html_path.stat().st_size // 1024} KiB html", flush=True)
 
     if written:
         print("\nreport written:")

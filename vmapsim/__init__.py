@@ -9,6 +9,8 @@ Modules (one concept each):
 
 * ``params``, ``errors`` -- parameter checks and the errors a user is meant to read
 * ``cli`` -- ``python -m vmapsim {capture,replay,explore,simulate}``
+* ``maple`` (+ ``maple_*`` parts) -- a faithful port of ``lib/maple_tree.c``, RCU mode included
+* ``access`` -- the shared-memory access layer the maple tree reads and publishes through
 """
 from .errors import CaptureError, ParameterError, TraceError, VmapsimError
 

@@ -17,7 +17,8 @@ As root on Linux with tracefs and the ``vmalloc:*`` events (v6.9+), it
 Output directory: ``vmallocinfo.before``, ``trace.txt``, ``vmallocinfo.after``, ``kernel``
 (``uname -r``), ``meta`` (``key=value`` lines: ``mode``, ``seed``, ``clean_pools``,
 ``possible_cpus``, and extra facts: ``online_cpus``, ``seconds``, ``trace_clock``,
-``lost_events``, ``workload_*`` counts).
+``lost_events``, ``external_drop_caches`` (pool drains by others during the workload, from
+/proc/vmstat ``drop_slab``), ``workload_*`` counts).
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ from .params import check_choice, check_float, check_int
 __all__ = ["capture", "add_arguments", "run", "cpu_list_count", "MARKERS"]
 
 TRACEFS = Path("/sys/kernel/tracing")
+PROC = Path("/proc")
+CPU_DIR = Path("/sys/devices/system/cpu")
 EVENTS = ("alloc_vmap_area", "free_vmap_area_noflush", "purge_vmap_area_lazy")
 BUFFER_KB = 131072
 #: trace_marker texts; the replay uses them to find the snapshot windows.
@@ -94,7 +97,7 @@ def _check_environment(settings: _Settings) -> None:
     if os.geteuid() != 0:
         raise CaptureError("capture needs root (tracefs, kptr_restrict and drop_caches are root-only)")
     if not (TRACEFS / "events").is_dir():
-        if "tracefs" not in Path("/proc/filesystems").read_text():
+        if "tracefs" not in (PROC / "filesystems").read_text():
             raise CaptureError("this kernel has no tracefs (CONFIG_TRACING off)")
         r = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
                            capture_output=True, text=True)
@@ -128,12 +131,23 @@ def _marker(text: str) -> None:
 
 
 def _snapshot() -> str:
-    text = Path("/proc/vmallocinfo").read_text()
+    text = (PROC / "vmallocinfo").read_text()
     first = text.split(None, 1)[0] if text.strip() else ""
     if not first.startswith("0xffff"):
         raise CaptureError(f"/proc/vmallocinfo shows no real addresses (first entry {first!r}); "
                            "kptr_restrict=1 and root are needed")
     return text
+
+
+def _vmstat(key: str) -> int:
+    try:
+        for line in (PROC / "vmstat").read_text().splitlines():
+            k, _, v = line.partition(" ")
+            if k == key:
+                return int(v)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _lost_events() -> int:
@@ -166,10 +180,10 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
     try:
         _check_environment(settings)
         outdir.mkdir(parents=True, exist_ok=True)
-        possible = cpu_list_count(Path("/sys/devices/system/cpu/possible").read_text())
-        online = cpu_list_count(Path("/sys/devices/system/cpu/online").read_text())
+        possible = cpu_list_count((CPU_DIR / "possible").read_text())
+        online = cpu_list_count((CPU_DIR / "online").read_text())
         settings.set(TRACEFS / "tracing_on", "0")
-        settings.set(Path("/proc/sys/kernel/kptr_restrict"), "1")
+        settings.set(PROC / "sys/kernel/kptr_restrict", "1")
         settings.set(TRACEFS / "buffer_size_kb", str(BUFFER_KB),
                      old=(TRACEFS / "buffer_size_kb").read_text().split()[0])
         settings.set(TRACEFS / "trace_clock", "global", old=_current_clock())
@@ -180,7 +194,7 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         _marker(MARKERS["drop_caches"])
         clean = 1
         try:
-            Path("/proc/sys/vm/drop_caches").write_text("2")
+            (PROC / "sys/vm/drop_caches").write_text("2")
         except OSError as exc:
             clean = 0
             log(f"capture: drop_caches failed ({exc}); pools may not be empty at the start")
@@ -189,8 +203,10 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         _marker(MARKERS["before_end"])
         log(f"capture: running workload {workload} for {seconds:g} s (seed {seed})")
         t0 = time.monotonic()
+        shrinks0 = _vmstat("drop_slab")
         counts = run_workload(workload, seconds, seed, log=log)
         elapsed = time.monotonic() - t0
+        external = max(0, _vmstat("drop_slab") - shrinks0)
         _marker(MARKERS["after_begin"])
         after = _snapshot()
         _marker(MARKERS["after_end"])
@@ -204,11 +220,14 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         (outdir / "kernel").write_text(platform.release() + "\n")
         meta = {"mode": workload, "seed": seed, "clean_pools": clean, "possible_cpus": possible,
                 "online_cpus": online, "seconds": round(elapsed, 3), "trace_clock": "global",
-                "lost_events": lost}
+                "lost_events": lost, "external_drop_caches": external}
         meta.update({f"workload_{k}": v for k, v in counts.items()})
         (outdir / "meta").write_text("".join(f"{k}={v}\n" for k, v in meta.items()))
         if lost:
             log(f"capture: WARNING: the trace buffer lost {lost} events; replay will say so")
+        if external:
+            log(f"capture: WARNING: someone wrote to drop_caches {external} time(s) during the "
+                "workload (untraced pool drains); replay will say so")
         return meta
     finally:
         problems = settings.restore()

@@ -24,11 +24,13 @@ before taking a lock) is a ``Hold`` whose ``lock`` is ``None``.  Other costed ev
 ``acct.events``.  The record is reset, not accumulated, so it costs O(locks taken) per op and
 nothing when nobody reads it; a consumer that wants totals adds them up itself.
 
-Replay (``vmapsim.replay``) needs two more things: :meth:`Design.predict_alloc` says, without
+Replay (``vmapsim.replay``) needs a few more things: :meth:`Design.predict_alloc` says, without
 changing any state, where the design would put an allocation; :meth:`Design.apply_alloc` then
 makes the real kernel's address the truth (pool pop, free-space clip, ...), so the model stays in
-sync with the kernel even after a wrong prediction.  :meth:`Design.load_state` builds the start
-state from a ``/proc/vmallocinfo`` snapshot.
+sync with the kernel even after a wrong prediction; :meth:`Design.apply_free` does the same for a
+lazy free.  :meth:`Design.load_state` builds the start state from a ``/proc/vmallocinfo``
+snapshot.  Designs with pools may also offer the staged purge (``purge_begin`` /
+``purge_push`` / ``purge_finish``, see below) so replay can start a purge before its event.
 
 Adding a design: write ``vmapsim/<module>.py`` with a :class:`Design` subclass and add one line
 to :data:`DESIGNS` (name -> ``"module:Class"``, imported lazily, so a missing module only
@@ -134,10 +136,13 @@ class Accounting:
     operation, so a consumer may keep the references.
     """
 
-    __slots__ = ("op", "cpu", "holds", "events", "visited", "written", "alloc_bytes", "free_bytes")
+    __slots__ = ("op", "cpu", "holds", "events", "visited", "written", "alloc_bytes", "free_bytes",
+                 "enabled")
 
-    def __init__(self):
+    def __init__(self, enabled: bool = True):
         self.visited = self.written = self.alloc_bytes = self.free_bytes = 0
+        #: False: no Hold records are made (replay, which only needs addresses); counters still run
+        self.enabled = enabled
         self.begin("init", -1)
 
     def begin(self, op: str, cpu: int) -> None:
@@ -145,11 +150,15 @@ class Accounting:
         self.op, self.cpu, self.holds, self.events = op, cpu, [], []
 
     def lock(self, name, kind: str = "spin") -> Hold:
+        if not self.enabled:
+            return _NO_HOLD
         h = Hold(name, kind, -self.visited, -self.written, -self.alloc_bytes, -self.free_bytes)
         self.holds.append(h)
         return h
 
     def unlock(self, h: Hold) -> None:
+        if h is _NO_HOLD:
+            return
         h.visited += self.visited
         h.written += self.written
         h.alloc_bytes += self.alloc_bytes
@@ -162,6 +171,9 @@ class Accounting:
     def summary(self) -> list[tuple]:
         """The current record as plain tuples (for tests and printing)."""
         return [h.as_tuple() for h in self.holds]
+
+
+_NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -307,6 +319,26 @@ class Design:
         :data:`VN_UNKNOWN` for areas whose allocating node is unknown.  Everything else is free;
         pools are empty."""
         raise NotImplementedError
+
+    def apply_free(self, addr: int, cpu: int, size_hint: int | None = None) -> str:
+        """The kernel lazily freed the area starting at *addr* (a ``free_vmap_area_noflush`` event).
+
+        Returns ``"ok"``, or ``"unknown"`` when the design has no busy area starting there; then,
+        if *size_hint* (bytes, from the event's ``nr_lazy`` delta) is given, the range is forced
+        into the lazy state so the model stays consistent."""
+        va = self.find_unlink_vmap_area(addr, cpu)
+        if va is None:
+            return "unknown"
+        self.free_vmap_area_noflush(va, cpu)
+        return "ok"
+
+    # Optional staged purge (replay places a purge's start before its event; designs without it
+    # are purged atomically at the event):
+    #   purge_begin(full_pool_decay=False, limit=None) -> batch   (decay pools, detach the `limit`
+    #       oldest lazy areas; ``batch.lists`` maps node -> areas still to push, address order)
+    #   purge_push(batch, node, upto=None)   (push that node's areas below `upto`)
+    #   purge_finish(batch) -> npurged
+    # linux-6.18 implements them (vmapsim.linux618); subclasses inherit them.
 
     def predict_alloc(self, size: int, align: int, vstart: int, vend: int, cpu: int) -> Choice:
         """Where :meth:`alloc_vmap_area` would put this request now, without changing state."""

@@ -106,6 +106,17 @@ class ReferenceReplayMixin:
             self._ref.apply_free(addr, cpu, size_hint)
         return out
 
+    def reserve_range(self, addr, end):
+        super().reserve_range(addr, end)
+        if self._ref is not None:
+            self._ref.reserve_range(addr, end)
+
+    def release_range(self, addr):
+        out = super().release_range(addr)
+        if self._ref is not None:
+            self._ref.release_range(addr)
+        return out
+
     def purge_begin(self, full_pool_decay=False, limit=None):
         batch = super().purge_begin(full_pool_decay, limit)
         if self._ref is not None:

@@ -46,9 +46,9 @@ class VmapNode:
     __slots__ = ("id", "busy", "lazy", "pool", "skip_populate",
                  "busy_lock", "lazy_lock", "pool_lock")
 
-    def __init__(self, i: int, acct):
+    def __init__(self, i: int, acct, busy=None):
         self.id = i
-        self.busy = RBTree(False, acct)
+        self.busy = RBTree(False, acct) if busy is None else busy
         self.lazy = RBTree(False, acct)
         self.pool: dict[int, list[VmapArea]] = {}
         self.skip_populate = False
@@ -80,7 +80,7 @@ class Linux618(ReplayMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
-    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync=False)
+    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="limbo")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -90,13 +90,16 @@ class Linux618(ReplayMixin, Design):
         self.nr_nodes = n = int(n)
         if not 1 <= n <= 128:
             raise ParameterError(f"nr_vmap_nodes must be in 1..128, got {n}")
+        if self.params["pool_resync"] not in ("keep", "free", "limbo"):
+            raise ParameterError(f"unknown pool_resync {self.params['pool_resync']!r}; "
+                                 "valid pool_resync values: keep, free, limbo")
         if self.params["decay_rule"] not in ("6.16", "6.9"):
             raise ParameterError(f"unknown decay_rule {self.params['decay_rule']!r}; "
                                  "valid decay_rule values: 6.16, 6.9")
         self.zone = VMAP_ZONE_PAGES * PAGE_SIZE if n > 1 else 1
         acct = self.acct
         self.free = RBTree(True, acct)
-        self.nodes = [VmapNode(i, acct) for i in range(n)]
+        self.nodes = [VmapNode(i, acct, self.new_busy_index(i)) for i in range(n)]
         self.vmap_lazy_nr = 0
         self._preloaded = [False] * self.possible_cpus
         self._lazy_seq = 0
@@ -106,6 +109,15 @@ class Linux618(ReplayMixin, Design):
         self.acct.begin("init", -1)
 
     # ------------------------------------------------------------------ helpers
+    def new_busy_index(self, node: int):
+        """The index of node *node*'s busy areas (``vn->busy.root``): an :class:`RBTree` here.
+
+        A design that keeps 6.18's policy but indexes busy areas differently (``rfc-maple-busy``)
+        overrides this; the object must offer ``insert(va)``, ``find(addr)``, ``unlink(va)``,
+        ``find_exceed(addr)``, iteration in address order with ``va.next`` links, ``count`` and
+        ``validate()``, and count its work into ``self.acct``."""
+        return RBTree(False, self.acct)
+
     def addr_to_node_id(self, addr: int) -> int:
         return (addr // self.zone) % self.nr_nodes
 
@@ -114,7 +126,8 @@ class Linux618(ReplayMixin, Design):
         acct = self.acct
         acct.alloc_bytes += alloc
         acct.free_bytes += free
-        acct.holds.append(_hold_none(alloc, free))
+        if acct.enabled:
+            acct.holds.append(_hold_none(alloc, free))
 
     def _eligible(self, vstart: int, vend: int) -> bool:
         return vstart == self.vmalloc_start and vend == self.vmalloc_end and self.nr_nodes > 1

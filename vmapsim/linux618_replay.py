@@ -90,8 +90,15 @@ class ReplayMixin:
                         if taken.dual is not None:
                             self._resolve_dual(taken)
                         front = [v for v in front if v.dual is None or not self._drop_copy(v)]
-                        if self.params["pool_resync"]:
+                        mode = self.params["pool_resync"]
+                        if mode == "free":
                             self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
+                        elif mode == "limbo":
+                            # not at the kernel's head: most likely taken by an allocation the
+                            # trace does not show; held busy until its free (or a clash) says so
+                            for v in front:
+                                v.flags = VN_UNKNOWN
+                                self.nodes[self.addr_to_node_id(v.va_start)].busy.insert(v)
                         elif front:
                             vn.pool.setdefault(idx, []).extend(front)
                         source = "pool-behind-head"
@@ -215,6 +222,22 @@ class ReplayMixin:
                 out.append(VmapArea(end, va.va_end))
         self._reclaim_list_global(sorted(out, key=lambda v: v.va_start))
 
+    def reserve_range(self, addr: int, end: int) -> None:
+        """Hold ``[addr, end)`` busy with an unknown node: the replay believes an allocation the
+        trace has not (yet) shown took it."""
+        self.force_range(addr, end)
+        self.nodes[self.addr_to_node_id(addr)].busy.insert(VmapArea(addr, end, VN_UNKNOWN, True))
+
+    def release_range(self, addr: int) -> bool:
+        """Undo :meth:`reserve_range` (the busy area starting at *addr* goes back to free space)."""
+        vn = self.nodes[self.addr_to_node_id(addr)]
+        va = vn.busy.find(addr)
+        if va is None or va.va_start != addr:
+            return False
+        vn.busy.unlink(va)
+        self._reclaim_list_global([VmapArea(va.va_start, va.va_end)])
+        return True
+
     # ------------------------------------------------------------------ free
     def apply_free(self, addr: int, cpu: int, size_hint: int | None = None) -> str:
         """The kernel lazily freed the area starting at *addr*: ``"ok"``; ``"unknown"`` when the model
@@ -229,9 +252,14 @@ class ReplayMixin:
             self._insert_busy(va)
             return "unknown"
         if size_hint:
-            where = self.locate(addr, addr + size_hint)
-            if where not in ("none",):
-                self.force_range(addr, addr + size_hint)
-            va = VmapArea(addr, addr + size_hint, VN_UNKNOWN, True)
-            self.free_vmap_area_noflush(va, cpu)
+            end = addr + size_hint
+            flags = VN_UNKNOWN
+            for vn in self.nodes:                 # an untraced pool pop: its node is known
+                lst = vn.pool.get(_pool_idx(size_hint))
+                if lst and any(v.va_start == addr and v.dual is None for v in lst):
+                    flags = encode_vn_id(vn.id)
+                    break
+            if self.locate(addr, end) != "none":
+                self.force_range(addr, end)
+            self.free_vmap_area_noflush(VmapArea(addr, end, flags, True), cpu)
         return "unknown"

@@ -47,7 +47,8 @@ class Linux68(Design):
         acct = self.acct
         acct.alloc_bytes += alloc
         acct.free_bytes += free
-        acct.holds.append(Hold(None, "none", 0, 0, alloc, free))
+        if acct.enabled:
+            acct.holds.append(Hold(None, "none", 0, 0, alloc, free))
 
     def _alloc_free_tree(self, size, align, vstart, vend, cpu):
         acct = self.acct

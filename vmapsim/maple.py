@@ -21,8 +21,8 @@ iteration over ``(first, last, entry)`` (:meth:`MapleTree.items`, ``iter(mt)``),
 cached position that survives concurrent writes (it re-walks when it meets a dead node).
 
 Structure: the modules ``maple_node`` (nodes, constants, stats), ``maple_state`` (``ma_state``
-and walks), ``maple_write`` (store types, in-node stores), ``maple_bnode`` (split,
-rebalance, spanning store, subtree replacement), ``maple_gaps`` (gap tracking, empty-area
+and walks), ``maple_write`` (store types, in-node stores), ``maple_bnode`` (big nodes,
+split), ``maple_rebalance`` (rebalance, spanning store, subtree replacement), ``maple_gaps`` (gap tracking, empty-area
 searches), ``maple_iter`` (next/prev/find) and ``maple_validate``.  Kernel version: the
 write design of v6.12 to v6.19 (``enum store_type``, vacant/sufficient heights in
 ``mas_prealloc_calc``), read from linux-next (6.19-rc) and checked node for node against the
@@ -62,6 +62,7 @@ where the kernel returns ``-EINVAL``.
 from __future__ import annotations
 
 import numbers
+from bisect import bisect_left
 
 from .access import DEAD, FAST, Access
 from .errors import ParameterError
@@ -185,7 +186,7 @@ class MapleTree:
 
     def destroy(self) -> None:
         """``mtree_destroy``: free every node; the tree keeps its flags."""
-        from .maple_bnode import mte_destroy_walk
+        from .maple_rebalance import mte_destroy_walk
         root = self._root
         self._acc.store_root(self, None)
         if root.__class__ is Node:
@@ -194,10 +195,28 @@ class MapleTree:
 
     # ------------------------------------------------------------------ reads
     def load(self, index):
-        """``mtree_load``: the entry at *index*, None if empty (``XA_ZERO_ENTRY`` reads as None)."""
+        """``mtree_load``: the entry at *index*, None if empty (``XA_ZERO_ENTRY`` reads as None).
+
+        With the default access object the walk is inlined (plain reads, no dead checks: with
+        no hook nothing can run in the middle of it, so every node it reaches is alive).  With
+        any other access object it is ``mtree_lookup_walk`` step by step through the access
+        layer, restarting from the root when it reaches a dead node.
+        """
         if index.__class__ is not int or index < 0 or index > ULONG_MAX:
             index = _index("index", index)
         acc = self._acc
+        if acc is FAST:
+            node = self._root
+            if node.__class__ is not Node:
+                if node is None or index or node is XA_ZERO_ENTRY:
+                    return None
+                return node
+            self.stats.visited += self._height
+            while True:
+                value = node.slots[bisect_left(node.pivots, index, 0, node.end)]
+                if node.leaf:
+                    return None if value is XA_ZERO_ENTRY else value
+                node = value
         step = acc.lookup_step
         while True:
             node = acc.load_root(self)

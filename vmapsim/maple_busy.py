@@ -49,9 +49,9 @@ class MapleBusyMixin:
         self.rcu = bool(p["rcu"])
         self._insert_failed = False
 
-    def _setup_busy(self) -> None:
-        for vn in self.nodes:
-            vn.busy = MapleAreaTree(self.acct, rcu=self.rcu)
+    def new_busy_index(self, node: int):
+        """``vn->busy.mt`` (``Linux618.new_busy_index`` hook)."""
+        return MapleAreaTree(self.acct, rcu=bool(self.params["rcu"]))
 
     # ------------------------------------------------------------------ busy insert
     def _insert_busy(self, va: VmapArea) -> bool:

@@ -487,6 +487,16 @@ class MapleState(MaState):
             return entry
         return mas_next_slot(self, max, True)
 
+    def erase(self):
+        """``mas_erase``: NULL the whole range containing ``index``; returns the raw old entry."""
+        from .maple_write import mas_erase
+        return mas_erase(self)
+
+    def store(self, entry):
+        """``mas_store``: store *entry* over ``[index, last]`` from this position (writer side)."""
+        from .maple_write import mas_store
+        mas_store(self, entry)
+
     def find_rev(self, min=0):
         """``mas_find_rev``."""
         done, entry = mas_find_rev_setup(self, min)

@@ -115,9 +115,12 @@ class MapleNoFree(ReferenceReplayMixin, MapleGapMixin, Linux618):
         self.rcu = bool(p["rcu"]) or self.lookup == "rcu"
         self._setup_gap()
         for vn in self.nodes:
-            vn.busy = BusyShard(self)
             vn.lazy = LazyList(self.acct)
         self.acct.begin("init", -1)
+
+    def new_busy_index(self, node: int):
+        """Each node's ``busy`` is a view of the one tree (``Linux618.new_busy_index`` hook)."""
+        return BusyShard(self)
 
     def _node_of(self, va):
         return self.nodes[(va.va_start // self.zone) % self.nr_nodes]

@@ -60,7 +60,6 @@ class MapleNoFreeSharded(ReferenceReplayMixin, MapleGapMixin, MapleBusyMixin, Li
         self.aligned_search = check_choice("aligned_search", p["aligned_search"], ALIGNED_SEARCH)
         self.sizeof_vmap_area = sizeof_vmap_area(p["va_layout"])
         self._setup_maple()
-        self._setup_busy()
         self._setup_gap()
         for vn in self.nodes:
             vn.lazy = LazyList(self.acct)

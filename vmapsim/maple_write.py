@@ -6,7 +6,8 @@ Ports of ``lib/maple_tree.c`` (v6.12..v6.19 write design, ``enum store_type``):
 ``mas_wr_store_type``, ``mas_prealloc_calc``, ``mas_wr_store_entry`` and the in-node
 stores: exact fit, ``mas_wr_append``, ``mas_wr_slot_store``, ``mas_wr_node_store``,
 ``mas_store_root``/``mas_root_expand``, ``mas_new_root``; ``mas_insert``, ``mas_store``
-and ``mas_erase``.  Splits, rebalances and spanning stores are in :mod:`vmapsim.maple_bnode`.
+and ``mas_erase``.  Splits are in :mod:`vmapsim.maple_bnode`; rebalances and spanning stores in
+:mod:`vmapsim.maple_rebalance`.
 
 Stores to reachable nodes go through the access layer, one store per pivot/slot/metadata
 word, in the kernel's order: in non-RCU mode ``mas_wr_node_store`` builds the node in a stack
@@ -96,26 +97,49 @@ def mas_is_span_wr(wr):
 
 
 def mas_wr_walk(wr):
-    """``mas_wr_walk``: walk to the leaf; False when the write spans nodes."""
+    """``mas_wr_walk``: walk to the leaf; False when the write spans nodes.
+
+    ``mas_wr_walk_descend``, ``mas_wr_node_walk`` and ``mas_is_span_wr`` inlined (hot path).
+    """
     mas = wr.mas
     stats = mas.tree.stats
+    index = mas.index
+    last = mas.last
     while True:
-        mas_wr_walk_descend(wr)
+        node = mas.node
+        ntype = node.type
+        wr.type = ntype
+        wr.node = node
+        pivots = wr.pivots = node.pivots
+        count = mas.end = node.end
+        off = mas.offset
+        if off < count:
+            off = bisect_left(pivots, index, off, count)
+        r_max = wr.r_max = pivots[off] if off < count else mas.max
+        r_min = wr.r_min = pivots[off - 1] + 1 if off else mas.min
+        wr.offset_end = mas.offset = off
+        slots = wr.slots = node.slots
         stats.visited += 1
-        if mas_is_span_wr(wr):
-            return False
-        wr.content = wr.slots[mas.offset]
-        if wr.type == MAPLE_LEAF_64:
+        leaf = node.leaf
+        if last >= r_max:                                   # mas_is_span_wr
+            mx = mas.max if leaf else r_max
+            if last > mx or (last == mx and wr.entry is None and last != ULONG_MAX):
+                return False
+        content = wr.content = slots[off]
+        if leaf:
             return True
-        ntype = wr.type
-        if mas.end < MT_SLOTS[ntype] - 1:
+        if count < MT_SLOTS[ntype] - 1:
             wr.vacant_height = mas.depth + 1
-        if is_root_node(mas.node):
-            if mas.end > 2:
+        if node.parent.__class__ is not Node:
+            if count > 2:
                 wr.sufficient_height = 1
-        elif mas.end > MT_MIN_SLOTS[ntype] + 1:
+        elif count > MT_MIN_SLOTS[ntype] + 1:
             wr.sufficient_height = mas.depth + 1
-        mas_wr_walk_traverse(wr)
+        mas.max = r_max
+        mas.min = r_min
+        mas.node = content
+        mas.offset = 0
+        mas.depth += 1
 
 
 def mas_wr_walk_index(wr):
@@ -291,7 +315,7 @@ def mas_wr_preallocate(wr, entry):
 # ------------------------------------------------------------------ in-node stores
 def mas_replace_node(mas, old, new_height):
     """``mas_replace_node``: ``mas_put_in_tree`` then free the old node (RCU-deferred)."""
-    from .maple_bnode import mas_put_in_tree
+    from .maple_rebalance import mas_put_in_tree
     mas_put_in_tree(mas, old, new_height)
     mas.tree._free_node(old, True)
 
@@ -472,7 +496,7 @@ def mas_store_root(mas, entry):
 
 
 def mas_new_root(mas, entry):
-    from .maple_bnode import mte_destroy_walk
+    from .maple_rebalance import mte_destroy_walk
     tree = mas.tree
     acc = tree._acc
     root = tree._root
@@ -497,7 +521,7 @@ def mas_new_root(mas, entry):
 
 def mas_wr_store_entry(wr):
     """``mas_wr_store_entry``: carry out the write chosen by :func:`mas_wr_store_type`."""
-    from . import maple_bnode
+    from . import maple_bnode, maple_rebalance
     mas = wr.mas
     new_end = mas_wr_new_end(wr)
     st = mas.store_type
@@ -514,7 +538,7 @@ def mas_wr_store_entry(wr):
     elif st == WR_NODE_STORE:
         mas_wr_node_store(wr, new_end)
     elif st == WR_SPANNING_STORE:
-        maple_bnode.mas_wr_spanning_store(wr)
+        maple_rebalance.mas_wr_spanning_store(wr)
     elif st == WR_SPLIT_STORE or st == WR_REBALANCE:
         maple_bnode.mas_wr_bnode(wr)
     elif st == WR_NEW_ROOT:

@@ -191,7 +191,8 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     if fast is not None:
         os.environ["VMAPSIM_FAST"] = "1" if fast else "0"
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            extra_arguments=["--colors=nocolor"],
+                            extra_arguments=["--colors=nocolor",
+                                             "--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     failure = None
     try:
@@ -226,3 +227,20 @@ def _failure(path, nb) -> NotebookFailed:
 def error_outputs(nb) -> list[dict]:
     """All error outputs of an executed notebook (used by tests that expect a clean one-line error)."""
     return [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def cell_seconds(nb) -> list[tuple[int, float]]:
+    """(1-based cell number, seconds) per executed code cell, from nbclient's timing metadata."""
+    from datetime import datetime
+
+    out, i = [], 0
+    for cell in nb.cells:
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            i += 1
+        ex = cell.get("metadata", {}).get("execution", {})
+        t0, t1 = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if t0 and t1:
+            d = datetime.fromisoformat(t1.replace("Z", "+00:00")) - datetime.fromisoformat(
+                t0.replace("Z", "+00:00"))
+            out.append((i, d.total_seconds()))
+    return out

@@ -185,3 +185,129 @@ def plot_geometry(g: Geometry, sweep=None, zones: int = 48):
                   "one node owns everything", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- the index's shape
+
+RB_NODE_BYTES = 24       # sizeof(struct rb_node) on 64-bit (include/linux/rbtree_types.h)
+MAPLE_NODE_BYTES = 256   # sizeof(struct maple_node) on 64-bit (include/linux/maple_tree.h)
+MAX_AREAS = 100_000
+
+
+@dataclass(frozen=True)
+class IndexShape:
+    """One vmalloc-like address space indexed two ways (see :func:`index_shape`)."""
+
+    areas: int                # areas allocated
+    free_fraction: float
+    seed: int
+    busy: int                 # areas still allocated after the frees
+    gaps: int                 # free ranges between them (what 6.18's free rb-tree holds)
+    maple_height: int         # of the maple tree holding the busy ranges (gaps implicit)
+    maple_nodes: int
+    rb_busy_height: tuple     # (min, max) height of a red-black tree of `busy` nodes
+    rb_free_height: tuple     # (min, max) for the `gaps` nodes of the free tree
+
+    @property
+    def maple_bytes(self) -> int:
+        return self.maple_nodes * MAPLE_NODE_BYTES
+
+    @property
+    def rb_bytes(self) -> int:
+        """rb_node bytes of the busy tree plus the free tree (embedded in struct vmap_area)."""
+        return (self.busy + self.gaps) * RB_NODE_BYTES
+
+    def line(self) -> str:
+        return (f"{self.areas} areas, {self.free_fraction:.0%} freed: maple height "
+                f"{self.maple_height} ({self.maple_nodes} nodes, {self.maple_bytes / 1024:.1f} KiB) "
+                f"vs rb-tree height {self.rb_busy_height[0]}..{self.rb_busy_height[1]} busy + "
+                f"{self.rb_free_height[0]}..{self.rb_free_height[1]} free")
+
+
+def _rb_min_nodes(h: int) -> int:
+    """Fewest nodes of a red-black tree whose longest root-to-leaf path has *h* nodes."""
+    return (1 << (h // 2 + 1)) - 2 if h % 2 == 0 else 3 * (1 << ((h - 1) // 2)) - 2
+
+
+def rb_height_bounds(n: int) -> tuple:
+    """(min, max) height of a red-black tree of *n* nodes: a perfectly balanced tree has
+    ceil(log2(n+1)); the tallest valid one is the largest h whose sparsest red-black tree
+    (alternating red and black on the longest path) has at most n nodes (about 2*log2(n))."""
+    if n <= 0:
+        return (0, 0)
+    hi = 1
+    while _rb_min_nodes(hi + 1) <= n:
+        hi += 1
+    return (n.bit_length(), hi)
+
+
+def index_shape(areas: int = 1024, free_fraction: float = 0.3, seed: int = 0) -> IndexShape:
+    """Allocate *areas* vmalloc-sized areas lowest-first, free a random *free_fraction* of them,
+    and index the survivors in a real :class:`vmapsim.maple.MapleTree` the way the RFC's
+    occupied tree does (``MT_FLAGS_ALLOC_RANGE``, ``XA_ZERO_ENTRY`` over each busy range).
+
+    Sizes are 1..16 pages plus the guard page, so busy areas are adjacent until freed, as in
+    ``__get_vm_area_node``.  The rb-tree side is the textbook height bound for the same number
+    of nodes, not a simulation (the real augmented rb-tree is ``vmapsim.rbtree``, issue 4).
+    Deliberately simpler than the kernel: one tree (no per-node sharding), no lazy freeing.
+    """
+    from .maple import XA_ZERO_ENTRY, MapleTree
+    from .params import check_float
+    from .vmap_area import PAGE_SIZE, VMALLOC_START
+
+    areas = check_int("areas", areas, lo=1, hi=MAX_AREAS)
+    free_fraction = check_float("free_fraction", free_fraction, lo=0.0, hi=0.95)
+    seed = check_int("seed", seed, lo=0)
+    rng = np.random.default_rng(seed)
+    sizes = (rng.integers(1, 17, size=areas) + 1) * PAGE_SIZE
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist()
+    starts = [VMALLOC_START + off for off in offsets]          # Python ints: above 2**63
+    mt = MapleTree(alloc_range=True)
+    for s, z in zip(starts, sizes.tolist()):
+        mt.store_range(s, s + z - 1, XA_ZERO_ENTRY)
+    freed = np.zeros(areas, dtype=bool)
+    freed[rng.choice(areas, size=int(round(areas * free_fraction)), replace=False)] = True
+    for s, f in zip(starts, freed.tolist()):
+        if f:
+            mt.erase(s)
+    mt.validate()
+    busy = int(areas - freed.sum())
+    # free ranges below the last busy area: runs of freed areas; plus the space above it
+    runs = int(np.count_nonzero(freed & ~np.concatenate(([False], freed[:-1]))))
+    gaps = runs + (0 if freed[-1] else 1)
+    return IndexShape(areas, free_fraction, seed, busy, gaps, mt.height(), mt.node_count(),
+                      rb_height_bounds(busy), rb_height_bounds(gaps))
+
+
+def index_sweep(areas=(16, 64, 256, 1024, 4096), free_fraction: float = 0.3, seed: int = 0):
+    """:func:`index_shape` for several area counts."""
+    return [index_shape(areas=a, free_fraction=free_fraction, seed=seed) for a in areas]
+
+
+def plot_index_shape(shape: IndexShape, sweep):
+    """Height of each index against the number of areas (left) and index bytes (right)."""
+    import matplotlib.pyplot as plt
+
+    x = [s.areas for s in sweep]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    ax1.fill_between(x, [s.rb_busy_height[0] for s in sweep], [s.rb_busy_height[1] for s in sweep],
+                     alpha=0.25, color="C1", label="rb-tree of busy areas (bounds)")
+    ax1.plot(x, [s.maple_height for s in sweep], "o-", color="C0", label="maple tree (measured)")
+    ax1.plot([shape.areas], [shape.maple_height], "o", ms=11, mfc="none", color="C0")
+    ax1.set_xscale("log", base=2)
+    ax1.set_xlabel("areas allocated")
+    ax1.set_ylabel("height (levels walked by a lookup)")
+    ax1.legend(fontsize=8, loc="upper left")
+    ax1.set_title(f"{shape.areas} areas: maple height {shape.maple_height}, rb "
+                  f"{shape.rb_busy_height[0]}..{shape.rb_busy_height[1]}", fontsize=10)
+    ax2.plot(x, [s.maple_bytes / 1024 for s in sweep], "o-", color="C0", label="maple nodes x 256 B")
+    ax2.plot(x, [s.rb_bytes / 1024 for s in sweep], "s-", color="C1",
+             label="rb_node x 24 B (busy + free trees)")
+    ax2.set_xscale("log", base=2)
+    ax2.set_yscale("log")
+    ax2.set_xlabel("areas allocated")
+    ax2.set_ylabel("index memory (KiB)")
+    ax2.legend(fontsize=8, loc="upper left")
+    ax2.set_title(f"{shape.free_fraction:.0%} of the areas freed", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -14,6 +14,14 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   pool decays and the ``num_purged`` oldest lazy areas are detached; the pool pushes (``purge_vmap_node()``) are spread over the
   time until the event, node by node in address order; if the kernel hands out an area still
   waiting to be pushed, that node's pushes up to it are done at once;
+* a range the model predicted is *held* (reserved as busy, for at most :data:`PHANTOM_TTL`) when
+  the kernel refused it :data:`STRIKES` times in a row: for aligned requests this means the
+  kernel's free-tree descent does not meet that block (the tree's shape, unknowable from a
+  snapshot, differs from the model's); for page-aligned requests it is done only when the
+  kernel's choice is exactly the lowest fit once the range is taken (an allocation the trace has
+  not shown holds it).  A later allocation or free of that range confirms it (``late-traced``,
+  ``untraced-alloc``); a clash releases it.  The same evidence rule applies to pools: an entry
+  the kernel skipped at the head is held busy (``pool_resync="limbo"``);
 * a design whose policy differs from 6.18 may name its own misses: if it has
   ``explain_miss(choice, src, event, cause) -> cause``, replay calls it for every miss with the
   cause replay would give (see :mod:`vmapsim.design_compare`);
@@ -32,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .capture import MARKERS
-from .design import VN_UNKNOWN, Design, available_designs, make_design
+from .design import VN_UNKNOWN, Choice, Design, available_designs, make_design
 from .errors import TraceError
 from .params import check_choice
 from .trace import ALLOC, FREE, MARK, PURGE, find_file, read_meta, read_snapshot, read_trace
@@ -44,6 +52,10 @@ __all__ = ["replay", "ReplayResult", "MISS_CAUSES", "add_arguments", "run"]
 #: seconds within which a later allocation of another task taking a mispredicted address makes
 #: the earlier miss "late-traced"
 LATE_WINDOW = 0.02
+#: a range reserved for an allocation the trace has not shown is given back after this long
+PHANTOM_TTL = 5.0
+#: consecutive explained refusals of the same predicted range before it is reserved
+STRIKES = 2
 #: duration of a purge (decay, detach, flush, pushes) assumed when placing its start: the digest's
 #: 0.07-0.57 ms for 0-5000 areas measured on this machine's traces
 PURGE_BASE = 70e-6
@@ -66,6 +78,8 @@ MISS_CAUSES = {
                    "(cond_resched() runs before the tracepoint)",
     "model-state-wrong": "the kernel's range is busy or lazy in the model (an event the trace lacks)",
     "predicted-failure": "the model found no space",
+    "untraced-alloc": "the model's choice was held by an allocation that has no trace event (its free "
+                      "appears later); the replay then reserves the range",
     "kernel-pool-reuse": "the kernel reused a purged area of this size from a per-node pool; the design "
                          "has no pool entry for it (designs without pools, or a different pool policy)",
 }
@@ -87,6 +101,10 @@ class ReplayResult:
     purges: list = field(default_factory=list)
     #: per free event: (ts, nr_lazy)
     lazy: list = field(default_factory=list)
+    #: with ``sample_every``: (ts, busy, lazy, free ranges, pool entries) of the model
+    samples: list = field(default_factory=list)
+    #: nr_lazy_max reported by the trace's free events (lazy_max_pages() of the traced kernel)
+    lazy_max: int = 0
     meta: dict = field(default_factory=dict)
 
     @property
@@ -163,8 +181,13 @@ def _plan_purges(events, i0, i1, initial_lazy, skip):
     return starts, warnings
 
 
-def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResult:
-    """Replay the capture in *directory* under *design* (see the module docstring)."""
+def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account: bool = False,
+           **design_params) -> ReplayResult:
+    """Replay the capture in *directory* under *design* (see the module docstring).
+
+    *sample_every* > 0 also records, every that many events, ``(ts, busy, lazy, free ranges,
+    pool entries)`` counts of the model in ``ReplayResult.samples``.  *account* keeps the
+    design's per-operation lock records (off by default: the replay only needs addresses)."""
     design = check_choice("design", design, available_designs())
     directory = Path(directory)
     if not directory.is_dir():
@@ -178,16 +201,20 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     if meta.get("clean_pools", "1") != "1":
         warnings.append("pools were not drained at the start (clean_pools=0): pool entries "
                         "invisible in vmallocinfo will cause misses")
+    if meta.get("external_drop_caches", "0") not in ("0", ""):
+        warnings.append(f"someone wrote to drop_caches {meta['external_drop_caches']} time(s) during "
+                        "the capture: the shrinker drained the pools without a trace event")
     if meta.get("lost_events", "0") not in ("0", ""):
         warnings.append(f"the trace buffer lost {meta['lost_events']} events")
     nodes = nr_vmap_nodes_for(possible)
     trace = read_trace(find_file(directory, "trace.txt"))
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
-    warnings += trace.warnings
+    warnings += trace.warnings + before.warnings + after.warnings
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
     d = make_design(design, possible_cpus=possible, online_cpus=online, **design_params)
+    d.acct.enabled = account
     events = trace.events
     res = ReplayResult(design, str(directory), meta=meta)
 
@@ -219,6 +246,7 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
         elif e.kind == PURGE:
             warnings.append("a purge ran while the first snapshot was read")
     lmax = {e.nr_lazy_max for e in events if e.kind == FREE}
+    res.lazy_max = max(lmax) if lmax else 0
     if lmax and lmax != {d.lazy_max_pages()}:
         warnings.append(f"trace lazy_max_pages {sorted(lmax)} differs from the model's "
                         f"{d.lazy_max_pages()} (online CPUs {online})")
@@ -243,12 +271,15 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     count_mismatch = 0
     failed = 0
     last_nr_lazy = None
-    late: dict[int, tuple] = {}              # mispredicted addr -> (pid, ts, record index)
+    phantoms: dict[int, tuple] = {}          # reserved start -> (end, pid, ts, record index)
+    refused: dict[int, tuple] = {}           # predicted start -> (times refused in a row, record)
+    can_reserve = hasattr(d, "reserve_range")
     purged: set = set()                      # (start, size) of purged areas (pool candidates)
     sizes = {s: e - s for s, e, _ in before.busy}       # busy start -> size (from the trace)
     lazy_fifo = deque((s, e - s) for s, e, _ in before.lazy)
     no_pools = type(d).pools is Design.pools
     moments: list = []                      # model (busy, lazy) before each final-window event
+    window_ranges: set = set()               # areas allocated or freed in the final-snapshot window
     records, purges, lazyrec = res.records, res.purges, res.lazy
     can_stage = hasattr(d, "purge_begin")
     no_pools = type(d).pools is Design.pools
@@ -271,8 +302,12 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                 d.purge_push(batch, node, upto)
                 done += step
 
+    samples = res.samples
     for i in range(ib0, ia1):
         e = events[i]
+        if sample_every and (i - ib0) % sample_every == 0:
+            m = d.index_memory()
+            samples.append((e.ts, m.busy_areas, m.lazy_areas, m.free_ranges, m.pool_entries))
         if can_stage and i in starts:
             for k in starts[i]:
                 pe = events[k]
@@ -286,6 +321,10 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
         if pending:
             push_due(e.ts)
         if i >= ia0:
+            if phantoms:                   # inferences, not areas: never compared with a snapshot
+                for p_addr in list(phantoms):
+                    d.release_range(p_addr)
+                phantoms.clear()
             moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
         if i in skip:
             continue
@@ -295,16 +334,25 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                 failed += 1
                 continue
             addr, size = e.addr, e.size
+            if phantoms:
+                for p_addr in [p for p, ph in phantoms.items() if e.ts - ph[2] > PHANTOM_TTL]:
+                    d.release_range(p_addr)
+                    del phantoms[p_addr]
             choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
+            for p_addr, ph in phantoms.items():
+                # a range held for a task whose event has not been logged: this may be that event
+                if ph[1] != e.pid and e.ts - ph[2] < LATE_WINDOW and ph[0] - p_addr == size \
+                        and p_addr % e.align == 0 and e.vstart <= p_addr and ph[0] <= e.vend:
+                    choice = Choice(p_addr, "free", choice.node)
+                    break
             pred = choice.addr
-            lt = late.pop(addr, None)
-            if lt is not None and lt[0] != e.pid and e.ts - lt[1] < LATE_WINDOW:
-                # an earlier miss of another task predicted this very address: that task's event
-                # was logged before ours although its search came after ours
-                r = records[lt[2]]
-                misses[r[7]] -= 1
-                misses["late-traced"] += 1
-                records[lt[2]] = r[:7] + ("late-traced",)
+            if phantoms:
+                for p_addr in [p for p, ph in phantoms.items() if p < addr + size and addr < ph[0]]:
+                    ph = phantoms.pop(p_addr)
+                    d.release_range(p_addr)
+                    if p_addr == addr and ph[1] != e.pid:
+                        # the earlier miss was this allocation's range, logged late
+                        _reclassify(records, misses, ph[3], "late-traced")
             hit = where_pending.get(addr)
             pushed_now = False
             if hit is not None:
@@ -318,13 +366,14 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                 d.purge_push(batch, node, addr + 1)
                 pushed_now = True
             free_before = None
-            if pred != addr and choice.source == "free" and e.align > PAGE_SIZE:
+            if pred != addr and choice.source == "free":
                 free_before = d.free_ranges()
             src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
             res.allocs += 1
             cause = ""
             if pred == addr:
                 res.matched += 1
+                refused.clear()
             else:
                 cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
                                free_before)
@@ -332,16 +381,34 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
                     # a design whose policy differs from 6.18 names its own differences
                     cause = explain(choice, src, e, cause)
                 misses[cause] += 1
-                if choice.source == "free" and pred is not None and src == "free":
-                    late[pred] = (e.pid, e.ts, len(records))
+                if can_reserve and choice.source == "free" and pred is not None and src == "free" \
+                        and (e.align > PAGE_SIZE or _explained_by_taking(free_before, pred, e)):
+                    # refused twice in a row: something the trace does not show holds the range
+                    if refused.get(pred, (0,))[0] >= STRIKES - 1:
+                        d.reserve_range(pred, pred + size)
+                        phantoms[pred] = (pred + size, e.pid, e.ts,
+                                          refused.get(pred, (0, len(records)))[1])
+                        refused.clear()
+                    else:
+                        refused[pred] = (refused.get(pred, (0,))[0] + 1, len(records))
+                else:
+                    refused.clear()
             purged.discard((addr, size))
             sizes[addr] = size
+            if i >= ia0:
+                window_ranges.add((addr, addr + size))
             records.append((e.ts, e.cpu, addr, size, e.align, -1 if pred is None else pred, src, cause))
         elif kind == FREE:
             hint = None
             if last_nr_lazy is not None and e.nr_lazy > last_nr_lazy:
                 hint = (e.nr_lazy - last_nr_lazy) * PAGE_SIZE
             last_nr_lazy = e.nr_lazy
+            ph = phantoms.pop(e.addr, None)
+            if ph is not None:
+                # something held the reserved range: an allocation with no trace event
+                _reclassify(records, misses, ph[3], "untraced-alloc")
+            if i >= ia0 and e.addr in sizes:
+                window_ranges.add((e.addr, e.addr + sizes[e.addr]))
             lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
             r = d.apply_free(e.addr, e.cpu, hint)
             if r != "ok":
@@ -376,6 +443,19 @@ def replay(directory, design: str = "linux-6.18", **design_params) -> ReplayResu
     # ---------------------------------------------------------------- final state
     moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
     real = _compare_final(moments, after)
+    # an area is in no list between find_unlink_vmap_area() and the lazy insert (its free event),
+    # and between the alloc event and the busy insert: if the read hit that window it is absent
+    listed = {(s, e) for s, e, _ in after.busy} | {(s, e) for s, e, _ in after.lazy}
+    in_flight = {x for x in real if x in window_ranges and x not in listed}
+    if in_flight:
+        warnings.append(f"{len(in_flight)} area(s) were between the busy and the lazy list while the "
+                        "final snapshot was read (absent from both; not compared)")
+        real -= in_flight
+    late_frees = {x for x in real if x in moments[-1][0] and x in {(s, e) for s, e, _ in after.lazy}}
+    if late_frees:
+        warnings.append(f"{len(late_frees)} late free(s): busy in the model, lazy in vmallocinfo.after "
+                        "(freed after tracing stopped, before the snapshot was read)")
+        real -= late_frees
     res.final_state_equal = not real
     if len(moments) > 1:
         warnings.append(f"{len(moments) - 1} event(s) happened while the final snapshot was read: the "
@@ -396,7 +476,7 @@ def _compare_final(moments, after) -> set:
     lock; events logged while it ran may or may not be in it.  The snapshot is equal if some
     model moment t1 matches the busy list and some moment t2 >= t1 the lazy list; otherwise the
     difference at the best such pair is returned."""
-    want_busy = frozenset((s, e) for s, e, _ in after.busy)
+    want_busy = frozenset([(s, e) for s, e, _ in after.busy] + list(after.twice))
     want_lazy = frozenset((s, e) for s, e, _ in after.lazy)
     bdiff = [len(want_busy ^ b) for b, _ in moments]
     ldiff = [len(want_lazy ^ lz) for _, lz in moments]
@@ -411,6 +491,37 @@ def _compare_final(moments, after) -> set:
     if best == 0:
         return set()
     return set(want_busy ^ moments[t1][0]) | set(want_lazy ^ moments[t2][1])
+
+
+def _reclassify(records, misses, idx, cause):
+    r = records[idx]
+    if r[7] and r[7] != cause:
+        misses[r[7]] -= 1
+        if not misses[r[7]]:
+            del misses[r[7]]
+        misses[cause] += 1
+        records[idx] = r[:7] + (cause,)
+
+
+def _explained_by_taking(free, p, e) -> bool:
+    """Would the kernel rule have chosen ``e.addr`` had ``[p, p + e.size)`` been taken already?"""
+    q = p + e.size
+    rest = []
+    for s, t in free:
+        if t <= p or s >= q:
+            rest.append((s, t))
+        else:
+            if s < p:
+                rest.append((s, p))
+            if q < t:
+                rest.append((q, t))
+    exact = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=False)
+    if e.align <= PAGE_SIZE:
+        return exact == e.addr
+    bound = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=True)
+    inside = any(s <= e.addr and e.addr + e.size <= t for s, t in rest)
+    return inside and exact is not None and exact <= e.addr and (bound is None or e.addr <= bound) \
+        and exact == e.addr
 
 
 def _exists(directory, name):

@@ -182,7 +182,8 @@ class Claims:
         return text_table(("", "claim", "value", "check", "source"), self.rows(), width=None)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("", "claim", "value", "check", "source"))
+        head = "".join(f"<th style='text-align:left'>{h}</th>"
+                       for h in ("", "claim", "value", "check", "source"))
         body = "".join(
             "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(v))}</td>" for v in r)
             + "</tr>" for r in self.rows())
@@ -247,7 +248,8 @@ class Summary:
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {
             "text/plain": self.text,
-            "text/html": f"<pre class='vmapsim-summary'>{html.escape(self.text)}</pre>",
+            "text/html": ("<pre class='vmapsim-summary' style='font-family: monospace; "
+                          f"white-space: pre'>{html.escape(self.text)}</pre>"),
             SUMMARY_MIME: {"notebook": self.notebook, "text": self.text},
         }
 

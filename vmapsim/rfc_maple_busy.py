@@ -34,7 +34,6 @@ class RfcMapleBusy(MapleBusyMixin, Linux618):
     def __init__(self, **params):
         super().__init__(**params)
         self._setup_maple()
-        self._setup_busy()
         self.acct.begin("init", -1)
 
     def load_state(self, busy, lazy):

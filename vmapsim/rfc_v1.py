@@ -71,7 +71,6 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         p = self.params
         self.sizeof_vmap_area = sizeof_vmap_area("maple-48")
         self._setup_maple()
-        self._setup_busy()
         self._setup_gap()
         for vn in self.nodes:
             vn.lazy = LazyList(self.acct)

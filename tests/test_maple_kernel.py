@@ -751,3 +751,163 @@ def test_check_collapsing_rebalance():
             break
     mt.validate()
     assert list(mt) == [] and mt.height() == 0
+
+
+def test_check_erase_testset():
+    """``check_erase_testset`` (radix-tree maple.c), in RCU mode as in the kernel, and without."""
+    s = [5015, 5014, 5017, 25, 1000, 1001, 1002, 1003, 1005, 0,
+         6003, 6002, 6008, 6012, 6015, 7003, 7002, 7008, 7012, 7015,
+         8003, 8002, 8008, 8012, 8015, 9003, 9002, 9008, 9012, 9015,
+         10003, 10002, 10008, 10012, 10015, 11003, 11002, 11008, 11012, 11015,
+         12003, 12002, 12008, 12012, 12015, 13003, 13002, 13008, 13012, 13015,
+         14003, 14002, 14008, 14012, 14015, 15003, 15002, 15008, 15012, 15015]
+    for rcu in (True, False):
+        mt = MapleTree(rcu=rcu)
+        entry = [PTR, mt]
+
+        def ins(i):
+            mt.insert(s[i], entry[i % 2])
+
+        def chk(i):
+            check_load(mt, s[i], entry[i % 2])
+
+        def era(i):
+            assert mt.erase(s[i]) is entry[i % 2]
+
+        for i in range(4):
+            ins(i)
+        for i in range(4):
+            chk(i)
+        era(1)
+        chk(0)
+        check_load(mt, s[1], None)
+        for i in (2, 3):
+            chk(i)
+        era(2)
+        chk(0)
+        check_load(mt, s[1], None)
+        check_load(mt, s[2], None)
+        ins(1)
+        ins(2)
+        for i in range(4):
+            chk(i)
+        chk(3)
+        era(1)
+        chk(0)
+        check_load(mt, s[1], None)
+        for i in (2, 3):
+            chk(i)
+        ins(1)
+        for i, probe in ((0, 5016), (1, 5013), (2, 5018)):
+            chk(i)
+            check_load(mt, probe, None)
+        chk(3)
+        era(2)                                     # erase 5017 to check append
+        chk(0)
+        check_load(mt, 5016, None)
+        chk(1)
+        check_load(mt, 5013, None)
+        check_load(mt, s[2], None)
+        check_load(mt, 5018, None)
+        chk(3)
+        root_node = mt._root
+        ins(2)
+        for i in range(4):
+            chk(i)
+        era(2)
+        chk(0)
+        check_load(mt, s[2], None)
+        era(0)
+        check_load(mt, s[0], None)
+        ins(4)                                     # 1000 < Should not split
+        check_load(mt, s[0], None)
+        chk(1)
+        check_load(mt, s[2], None)
+        chk(4)
+        check_load(mt, 999, None)
+        check_load(mt, 1001, None)
+        assert (mt._root is not root_node) == rcu
+        assert mt._root.leaf                       # should not have split
+        # Coalesce testing
+        ins(0)
+        ins(2)
+        for i in range(5, 25):
+            ins(i)
+            for j in range(i, -1, -1):
+                chk(j)
+        gone = set()
+        for k in (14, 16, 13, 15, 17, 18, 19, 20, 21, 22):
+            era(k)
+            gone.add(k)
+            for i in range(25):
+                if i in gone:
+                    check_load(mt, s[i], None)
+                else:
+                    chk(i)
+        for i in (23, 24):
+            era(i)
+        for i in range(25):
+            if i >= 13:
+                check_load(mt, s[i], None)
+            else:
+                chk(i)
+        # Shrinking tree test
+        for i in range(13, len(s)):
+            ins(i)
+        for i in range(18, len(s)):
+            era(i)
+            for j in range(len(s)):
+                if j < 18 or j > i:
+                    chk(j)
+                else:
+                    check_load(mt, s[j], None)
+        for i in range(18):
+            era(i)
+            for j in range(len(s)):
+                if 18 > j > i:
+                    chk(j)
+                else:
+                    check_load(mt, s[j], None)
+        ins(8)
+        ins(9)
+        era(8)
+        mt.validate()
+
+
+def test_check_find():
+    """``check_find`` (64-bit): powers of four with XA_ZERO_ENTRY at 64, mas_find/mt_for_each,
+    an entry at ULONG_MAX, mt_find windows and mas_prev from the top."""
+    mt = MapleTree()
+    val = 0
+    mt.insert(val, val)
+    val += 1
+    top = 4398046511104
+    for _ in range(21):
+        mt.insert(val, XA_ZERO_ENTRY if val == 64 else val)
+        val <<= 2
+    mas = mt.state(0)
+    val = 0
+    while (entry := mas.find(268435456)) is not None:
+        assert entry is XA_ZERO_ENTRY if val == 64 else entry == val
+        val = (val << 2) or 1
+    assert val == 268435456 << 2
+    seen = [e for _, _, e in mt.items(0, 300) if e is not XA_ZERO_ENTRY]   # mt_for_each skips zero
+    assert seen == [0, 1, 4, 16, 256]
+    mt.insert(ULONG_MAX, (1 << 63) - 1)
+    got = [e for _, _, e in mt if e is not XA_ZERO_ENTRY]
+    assert got[-2:] == [top >> 2, (1 << 63) - 1] and len(got) == 22   # the kernel reaches val == top there
+    assert mt.erase(ULONG_MAX) == (1 << 63) - 1
+    assert mt.find(17, 512) == (256, 256, 256)
+    assert mt.find(17, 20) is None
+    mt.insert(ULONG_MAX, (1 << 63) - 1)
+    mas = mt.state(1048576)
+    assert mas.find(1048576) == 1048576
+    mas = mt.state(ULONG_MAX)
+    mas.find(ULONG_MAX)
+    entry = mas.prev(0)
+    index, last = mas.index, mas.last
+    mt.erase(ULONG_MAX)
+    mas = mt.state(ULONG_MAX)
+    assert mas.prev(0) == entry and (mas.index, mas.last) == (index, last) and entry == top >> 2
+    assert mt.state(0).prev(0) is None
+    mt.validate()

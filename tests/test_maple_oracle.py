@@ -45,3 +45,14 @@ def test_replay_matches_kernel(name, ops, expect):
         assert g == e, f"{name}: output line {i} differs from the kernel's"
     assert len(got) == len(expect)
     mt.validate()
+
+
+@pytest.mark.parametrize("name,ops,expect", SCRIPTS[::6], ids=[s[0] for s in SCRIPTS[::6]])
+def test_replay_through_hooked_access(name, ops, expect):
+    """The same scripts with a (no-op) HookedAccess attached: the step-by-step reader and
+    writer paths the explorer drives give the kernel's answers too."""
+    from vmapsim.access import CountingAccess
+    acc = CountingAccess()
+    got, mt = run(ops, rcu_access=acc)
+    assert got == expect
+    assert acc.counts.get(("load", "pivots"), 0) > 0 and acc.counts.get(("store", "slot"), 0) > 0

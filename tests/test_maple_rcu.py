@@ -291,3 +291,60 @@ def test_prealloc_calc_values():
     assert empty.preallocate(5, 5, 1) == ("store_root", 1)         # expands into a leaf
     # overwriting everything is found to be a spanning store at the root: the worst case
     assert mt.preallocate(0, ULONG_MAX, 4) == ("spanning_store", 3 * mt.height() + 1)
+
+
+def test_greenlet_threads_step_through_the_access_layer():
+    """The explorer's plan (issue 6): run each thread in a greenlet and switch to the scheduler
+    inside ``HookedAccess.on_access``.  Every schedule "reader runs k accesses, writer runs to the
+    end, reader finishes" and "writer runs j accesses, reader runs, writer finishes" is explored:
+    in RCU mode the reader always gets the old or the new entry; in non-RCU mode some schedule
+    of an in-place node store gives it something else."""
+    greenlet = pytest.importorskip("greenlet")
+
+    class Stepper(HookedAccess):
+        def on_access(self, kind, node, field, index=None, value=None):
+            g = greenlet.getcurrent()
+            if g.parent is not None:
+                g.parent.switch()
+
+    def run_schedule(rcu, first, last, who_first, k):
+        mt = MapleTree(alloc_range=True, rcu=rcu)
+        for i in range(60):
+            mt.store_range(i * 10, i * 10 + 5, i)
+        probe = (last // 10 + 1) * 10 + 1          # an entry after the write: its slot moves
+        old = mt.load(probe)
+        mt.set_access(Stepper())
+        result = {}
+        reader = greenlet.greenlet(lambda: result.setdefault("r", mt.load(probe)))
+        writer = greenlet.greenlet(lambda: mt.store_range(first, last, VAL))
+        a, b = (reader, writer) if who_first == "r" else (writer, reader)
+        for _ in range(k):                     # a runs k accesses
+            if not a.dead:
+                a.switch()
+        while not b.dead:                      # b runs to the end
+            b.switch()
+        while not a.dead:                      # a finishes
+            a.switch()
+        mt.set_access(None)
+        mt.validate()
+        return result["r"], old, mt.load(probe)
+
+    for first, last in _node_store_cases(3):
+        torn = 0
+        for rcu in (True, False):
+            for who in ("r", "w"):
+                for k in range(0, 40):
+                    got, old, new = run_schedule(rcu, first, last, who, k)
+                    if got not in (old, new):
+                        assert not rcu, f"RCU reader saw {got!r} (old {old!r}, new {new!r})"
+                        torn += 1
+        assert torn, f"no schedule exposed the in-place rewrite of [{first}, {last}]"
+
+
+def test_nodes_needed_erase():
+    mt = _tree(rcu=False, n=300)
+    assert mt.nodes_needed_erase(7) == 0                       # inside a NULL range
+    need = mt.nodes_needed_erase(1003)
+    s0 = mt.stats.snapshot()
+    assert mt.erase(1003) == 100
+    assert mt.stats.since(s0).allocated <= need

@@ -32,6 +32,9 @@ Two implementations:
     node's end and pivot array and picks the offset), then ``"slot"``, then ``"parent"``
     (the dead check after the read barrier).
 
+Writers are not serialised by the tree: the caller (the explorer, a design) holds the
+lock that the kernel's ``ma_lock`` or an external lock would be.  Readers need no lock.
+
 Attach one with ``MapleTree(access=...)`` or ``tree.set_access(...)``.  The object must not
 change the values it loads or stores; it may record, count, delay or switch threads.
 

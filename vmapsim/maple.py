@@ -344,6 +344,14 @@ class MapleTree:
         first, last = _range(first, last)
         return self.preallocate(first, last, entry)[1]
 
+    def nodes_needed_erase(self, index) -> int:
+        """Worst-case nodes ``erase(index)`` needs: ``mas_erase`` preallocates for a NULL store
+        over the whole range containing *index* (0 when that range is already empty)."""
+        entry, first, last = self.walk(index)
+        if entry is None:
+            return 0
+        return self.preallocate(first, last, None)[1]
+
     def preallocate(self, first, last, entry):
         """``(store_type, nodes)`` that ``mas_preallocate`` computes for this store."""
         first, last = _range(first, last)

@@ -38,7 +38,8 @@ class WorkloadRun:
     ops: int
     failed: int
     work: LockWork
-    memory: object                       # IndexMemory at the peak of live areas
+    memory: object                       # IndexMemory near the peak of live areas (sampled
+    #                                      every 512 new live areas, or at the end)
     peak_busy: int
     addrs: list = field(repr=False, default_factory=list)
     design: object = field(repr=False, default=None)
@@ -96,7 +97,7 @@ def run_workload(label: str = "linux-6.18", workload: str = "fix_size_alloc_test
                     busy += 1
                     if busy > peak:
                         peak = busy
-                        if peak % 1024 == 0:
+                        if peak % 512 == 0:          # index_memory() is O(areas): sample
                             peak_mem = d.index_memory()
                 pending[w] = a
             elif kind in ("free", "kvfree_rcu"):
@@ -126,8 +127,9 @@ def run_workload(label: str = "linux-6.18", workload: str = "fix_size_alloc_test
                 break
     d.validate()
     _counters(work, d)
-    if peak_mem is None or peak_mem.busy_areas < peak:
-        peak_mem = d.index_memory()
+    end = d.index_memory()
+    if peak_mem is None or end.busy_areas >= peak_mem.busy_areas:
+        peak_mem = end
     return WorkloadRun(label, workload, cpus, loops, ops, failed, work, peak_mem, peak, addrs, d)
 
 

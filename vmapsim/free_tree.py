@@ -152,8 +152,9 @@ class LockWork:
     """Lock records of many operations, summed per ``(operation, lock family, kind)``.
 
     ``cells[(op, lock, kind)] = [acquisitions, visited, written, alloc_bytes, free_bytes]``;
-    ``ops[op]`` counts the operations; ``events`` the costed events and the design's
-    counters (node allocation, bump chunks) at the end."""
+    ``ops[op]`` counts the operations; ``events`` sums the costed events' values
+    (``events[kind + "#"]`` counts them) and holds the design's counters at the end
+    (``na.*`` node allocation, ``bump.*`` bump chunks)."""
     cells: dict = field(default_factory=dict)
     ops: Counter = field(default_factory=Counter)
     events: Counter = field(default_factory=Counter)
@@ -202,6 +203,7 @@ def record_op(work: LockWork, design, op: str) -> None:
         c[4] += h.free_bytes
     for kind, value in design.acct.events:
         work.events[kind] += value if isinstance(value, int) else 1
+        work.events[kind + "#"] += 1
 
 
 # ----------------------------------------------------------------------------- trace-driven runs

@@ -163,7 +163,7 @@ def nodealloc_sweep(labels=("rfc-v1 -bump", "maple-nofree", "maple-nofree-sharde
                 outside = sum(v[3] for (op, lk, k), v in r.work.cells.items() if lk == "(no lock)")
                 outside_nodes = ev["na.lock_drops"] and outside
                 rows.append((label, mode, rate, r.failed, ev["na.nowait_fail"],
-                             ev["na.atomic_attempts"], ev["retry_list"],
+                             ev["na.atomic_attempts"], ev["retry_list#"],
                              ev["na.gfp_kernel_under_spinlock"], ev["na.lock_drops"],
                              round(under / 1024, 1), round(outside_nodes / 1024, 1)))
     return rows

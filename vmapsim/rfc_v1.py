@@ -63,8 +63,11 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
     name = "rfc-v1"
     gap_lock = "free_vmap_area_lock"
     pad_rule = "series"
+    #: replay: when the kernel takes a pool entry that is not at this design's pool head, the
+    #: pools hold the same areas in another order (free order, not address order): only that
+    #: entry is taken (``pool_resync="keep"``), nothing in front of it is presumed gone
     PARAMS = dict(Linux618.PARAMS, **MAPLE_PARAMS, bump=True, retry_list=True, lazy_list=True,
-                  kvzalloc_fail=0.0, stack_levels=12)
+                  kvzalloc_fail=0.0, stack_levels=12, pool_resync="keep")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -275,6 +278,8 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         return spans
 
     def index_memory(self):
+        """Gap tree, busy trees, the stale free tree (nodes and its boot-time objects) and, with
+        bump chunks, their descriptors (``index_node_bytes`` includes them)."""
         m = self._gap_index_memory("occupied_vmap_area_mt")
         busy = self.busy_index_bytes()
         objs = self._free_mt_objects * self.sizeof_vmap_area
@@ -283,9 +288,10 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         m.extra.update({"busy.mt": busy, "free_vmap_area_mt": self.free_mt.memory_bytes() + objs,
                         "retry_list": len(self.retry)})
         if self.bump is not None:
+            # the chunk descriptors (page_va[] arrays) index the bump areas: index memory too
             mem = self.bump.memory()
             m.extra.update(mem)
-            m.extra["bump_desc_bytes"] = mem["bump_desc_bytes"]
+            m.index_node_bytes += mem["bump_desc_bytes"]
         return m
 
 

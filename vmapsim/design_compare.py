@@ -69,7 +69,9 @@ class ReferenceReplayMixin:
         from .linux618 import Linux618
         params = {k: self.params[k] for k in ("possible_cpus", "online_cpus", "vmalloc_start",
                                               "vmalloc_end", "seed")}
-        return Linux618(**params)
+        ref = Linux618(**params)
+        ref.acct.enabled = self.acct.enabled       # replay without lock records: none here either
+        return ref
 
     # ------------------------------------------------------------------ forwarded calls
     def load_state(self, busy, lazy):

@@ -416,8 +416,9 @@ class Simulation:
                     st.latencies.append(t - self.iter_start[c])
                 self.iter_start[c] = t
                 continue
-            if k == "test":
-                self.test_start[c] = t
+            if k == "test" or k == "mark":
+                if k == "test":
+                    self.test_start[c] = t
                 self.iter_start[c] = t
                 continue
             if k == "test_done":

@@ -106,3 +106,22 @@ def test_allocation_approaches():
     assert explore(posted_race(scan_retry_list=False, fail="none")).verdict == "never"
     noscan = explore(posted_race(scan_retry_list=False))
     assert noscan.preemptions == 0 and noscan.violation.startswith("overlap")
+
+
+def test_fallback_rates_follow_the_recipes():
+    from vmapsim.alloc_under_lock import fallback_sweep
+
+    sw = fallback_sweep(rates=[0.0, 0.3], atomic_fail=0.5, ops=400, live=100, seed=1)
+    s0, s3 = sw.run("series", 0.0).counts["alloc"], sw.run("series", 0.3).counts["alloc"]
+    assert s0.get("atomic_attempts", 0) == 0 and s3["atomic_attempts"] == s3["nowait_fail"] > 0
+    assert 0 < s3["retry_list"] <= s3["atomic_attempts"]
+    r0, r3 = sw.run("rezki", 0.0).counts["alloc"], sw.run("rezki", 0.3).counts["alloc"]
+    # Rezki drops the lock for every allocation that needs nodes, whatever the failure rate
+    assert r0["lock_drops"] == r3["lock_drops"] >= r0["needing_nodes"] > 0
+    w0, w3 = sw.run("wilcox", 0.0).counts["alloc"], sw.run("wilcox", 0.3).counts["alloc"]
+    assert w0.get("lock_drops", 0) == 0 and w3["lock_drops"] == w3["restarts"] == w3["nowait_fail"]
+    # copy-on-write in RCU mode makes most stores need nodes
+    rcu = fallback_sweep(rates=[0.0], modes=("rezki",), ops=400, live=100, seed=1, rcu=True)
+    assert rcu.run("rezki", 0.0).need_fraction() > 0.5 > sw.run("rezki", 0.0).need_fraction()
+    with pytest.raises(ParameterError, match="recipe"):
+        fallback_sweep(modes=("mine",))

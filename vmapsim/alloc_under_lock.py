@@ -236,7 +236,7 @@ def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: in
     rng = random.Random(seed)
     na = NodeAlloc(mode, nowait_fail=nowait_fail, atomic_fail=atomic_fail, seed=seed + 1)
     tree = MapleTree(alloc_range=True, rcu=rcu)
-    acct = Accounting(enabled=False)
+    acct = Accounting()      # enabled: NodeAlloc counts only when a lock record is kept
     lo, hi = 0x100000, 0x100000 + (1 << 34) - 1
     busy: list = []          # (first, last) stored in the tree
     parked: list = []        # ranges on vmap_retry_list (not in the tree)
@@ -254,6 +254,7 @@ def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: in
         c["retry_list"] += res.status == ENOMEM
 
     for _ in range(ops):
+        acct.begin("churn", 0)               # a fresh lock record per operation
         before = dict(na.counts)
         if not busy or (len(busy) < live and rng.random() < 0.6) or rng.random() < 0.5:
             size = (rng.randint(1, 16) + 1) * PAGE_SIZE

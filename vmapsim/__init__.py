@@ -11,9 +11,16 @@ Modules (one concept each):
 * ``cli`` -- ``python -m vmapsim {capture,replay,explore,simulate}``
 * ``maple`` (+ ``maple_*`` parts) -- a faithful port of ``lib/maple_tree.c``, RCU mode included
 * ``access`` -- the shared-memory access layer the maple tree reads and publishes through
+* ``simulate``, ``sweep`` -- the multi-CPU performance model (``vmapsim.sweep(configs)`` runs a grid)
 """
 from .errors import CaptureError, ParameterError, TraceError, VmapsimError
 
 __version__ = "0.1.0"
 
-__all__ = ["VmapsimError", "ParameterError", "TraceError", "CaptureError", "__version__"]
+__all__ = ["VmapsimError", "ParameterError", "TraceError", "CaptureError", "__version__", "sweep"]
+
+
+def sweep(configs, **kwargs):
+    """Run a grid of performance-model configs (see :mod:`vmapsim.sweep`)."""
+    from importlib import import_module
+    return import_module(".sweep", __name__).sweep(configs, **kwargs)

@@ -1,0 +1,62 @@
+"""Speed of the performance model (issue 7's floors), measured, not asserted.
+
+1. Simulated operations per wall second for linux-6.18 on fix_size_alloc_test at 64 CPUs
+   (floor: 20,000).  One op = one vmalloc+vfree pair.  Also per CPU-second (the machine is
+   shared; CPU time is the fairer figure) and a pure-Python reference loop, so numbers from
+   different machines can be compared.
+2. Wall time of a 1..128-CPU sweep of one design (fix_size_alloc_test, 8 CPU counts).
+
+    .venv/bin/python bench/bench_sim.py [--loops 2000] [--sweep-loops 1000] [--processes N]
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from vmapsim.simulate import simulate  # noqa: E402
+from vmapsim.sweep import grid, sweep  # noqa: E402
+
+FLOOR = 20_000
+
+
+def reference_loop() -> float:
+    t = time.process_time()
+    x = 0
+    for i in range(5_000_000):
+        x += i
+    return time.process_time() - t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--loops", type=int, default=2000)
+    ap.add_argument("--sweep-loops", type=int, default=1000)
+    ap.add_argument("--design", default="linux-6.18")
+    ap.add_argument("--processes", type=int, default=None)
+    a = ap.parse_args(argv)
+    ref = reference_loop()
+    print(f"reference: 5M Python additions in {ref:.2f} CPU-s; load average {os.getloadavg()[0]:.2f}")
+    w0, c0 = time.perf_counter(), time.process_time()
+    r = simulate(design=a.design, cpus=64, workload="fix_size_alloc_test", loops=a.loops)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    rate = r.ops / wall
+    print(f"{a.design} fix_size_alloc_test 64 CPUs x {a.loops} loops: {r.ops} ops in "
+          f"{wall:.2f} s wall / {cpu:.2f} s CPU -> {rate:,.0f} ops per wall-second, "
+          f"{r.ops / cpu:,.0f} per CPU-second (floor {FLOOR:,}: "
+          f"{'met' if rate >= FLOOR else 'NOT met'} on wall time)")
+    configs = grid(design=[a.design], cpus=[1, 2, 4, 8, 16, 32, 64, 128],
+                   workload=["fix_size_alloc_test"], loops=[a.sweep_loops],
+                   machine=["xeon-8176-8s"])
+    w0 = time.perf_counter()
+    t = sweep(configs, processes=a.processes)
+    wall = time.perf_counter() - w0
+    ops = int(t.column("ops").sum())
+    print(f"sweep 1..128 CPUs of {a.design} ({len(configs)} runs, {ops} ops, "
+          f"{a.sweep_loops} loops per CPU): {wall:.1f} s wall")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,612 @@
+"""The discrete-event core of the performance model: N CPUs, locks, cache lines, grace periods.
+
+Every simulated CPU runs one worker of a workload (:mod:`vmapsim.workloads`).  When a CPU
+starts an operation, the operation is executed on the one shared design object (so the tree
+work is the real work of that design, in the order the CPUs start their operations), and
+the design's lock record is priced into steps (:mod:`vmapsim.perf_model`).  The core then
+plays the steps against the shared resources, in global time order:
+
+* **Queued spinlock** (``SPIN``): FIFO, like the kernel's qspinlock/MCS queue.  A request at
+  time *t* is served at ``max(t, free_at)``; the acquisition costs the profile's atomic RMW
+  on the lock line from the previous holder's CPU (the hand-off; a local CAS when the same
+  CPU took it last); the holder then pays, besides its own work, a **coherence miss** for
+  each node the previous holder (on another CPU) wrote that it reads, estimated as
+  ``coherence_overlap * min(visited, nodes the previous holder wrote)`` line transfers at the
+  two CPUs' distance.  A holder that found the lock contended is slowed by
+  ``spinner_slowdown`` (the queue head spins on the lock line).  Because requests are
+  processed in time order and served FIFO, the release time is known at the request, so a
+  spinlock needs no queue object.
+* **Atomic cache lines** (``vmap_lazy_nr``, updated by every ``vfree``) are one-step spinlocks
+  whose hold is a single RMW.
+* **Mutex** (``vmap_purge_lock``): sleeping FIFO waiters woken at the unlock.
+* **RCU readers** take nothing, pay ``rcu_read_ns`` and the coherence misses on nodes last
+  written by another CPU; **seqcount readers** also retry while a writer holds the lock.
+* **TLB flush**: the purging CPU pays the flush, every other CPU pays the IPI handler at its
+  next step.
+* **call_rcu** queues memory for a grace period (:mod:`vmapsim.perf_rcu`).
+
+A kworker queue per CPU runs the lazy drain (``drain_vmap_work``, one at a time, on the CPU
+whose ``vfree`` crossed ``lazy_max_pages()``) and the ``vfree()`` calls of ``kvfree_rcu()``
+blocks after their grace period, between two operations of that CPU's worker, the way a
+kworker preempts a kthread on the same CPU.
+
+The run is deterministic: every tie in time is broken by a sequence number.
+"""
+from __future__ import annotations
+
+import heapq
+from collections import deque
+import random
+import re
+from dataclasses import dataclass, field
+
+from .perf_model import (ATOMIC, CALL_RCU, FLUSH, MUTEX, RCU_READ, SEQ_READ, SPIN, TRYFAIL,
+                         UNLOCK, WORK, Pricer)
+from .perf_rcu import GracePeriods
+from .vmap_area import PAGE_SIZE
+
+INF = float("inf")
+#: ns to wake a task sleeping on a mutex (assumed; a context switch is a few us)
+MUTEX_WAKE_NS = 2000.0
+
+
+@dataclass
+class RunStats:
+    """Raw results of one run (see :mod:`vmapsim.simulate` for the user-facing record)."""
+    ops: int = 0
+    sim_ns: float = 0.0
+    latencies: list = field(default_factory=list)      # ns per counted loop iteration
+    find_latencies: list = field(default_factory=list)
+    lock_names: list = field(default_factory=list)
+    lock_wait_ns: list = field(default_factory=list)
+    lock_hold_ns: list = field(default_factory=list)
+    lock_acq: list = field(default_factory=list)
+    lock_contended: list = field(default_factory=list)
+    worker_ns: list = field(default_factory=list)
+    summaries: list = field(default_factory=list)       # (worker, test, passed, failed, xfailed, repeat, loops, usec)
+    failures: int = 0
+    window_ns: float = 0.0                              # lock statistics' measurement window
+    window_wait_ns: list = field(default_factory=list)
+    purges: int = 0
+    seq_retries: int = 0
+    rcu_backlog_max: int = 0
+    rcu_bytes_max: int = 0
+    rcu_completed: int = 0
+
+
+class Simulation:
+    """One run: *design* shared by *ncpu* CPUs, each running ``worker_ops(spec, cpu, seed)``."""
+
+    def __init__(self, design, spec, ncpu, machine, costs, *, seed=0, lookup="spinlock",
+                 online_cpus=None, xfail=frozenset()):
+        from .perf_lookup import LookupPricer
+        from .workloads import worker_ops
+        self.design, self.spec, self.n = design, spec, ncpu
+        self.machine, self.costs = machine, costs
+        self.online = online_cpus or ncpu
+        self.pricer = Pricer(machine, costs, self.online)
+        self.lookup = LookupPricer(lookup, self.pricer, machine)
+        self.rcu_free = self.lookup.rcu_free
+        self.transfer, self.rmw = machine.matrices(ncpu)
+        #: empirical stretch of each CPU's own work with n busy CPUs (costs.json load_slowdown)
+        self.stretch = 1.0 + costs.load_slowdown * (ncpu ** 0.5 - 1.0)
+        # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
+        self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
+        self.rng = random.Random(seed ^ 0x5EED)
+        self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        self.xfail = xfail
+        self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
+        self.stats = RunStats()
+        # per-lock state (grown by _grow as the pricer interns names)
+        self.free_at, self.owner, self.last_written = [], [], []
+        self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
+        self.queue = []                    # per lock: release times of holders queued ahead
+        self.mutex_holder, self.mutex_waiters = {}, {}
+        self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
+        self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
+        self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
+        # per-CPU state
+        self.steps = [[] for _ in range(ncpu)]
+        self.pos = [0] * ncpu
+        self.debt = [0.0] * ncpu
+        self.kwork = [[] for _ in range(ncpu)]
+        self.result = [None] * ncpu        # value sent back into the worker generator
+        self.iter_start = [0.0] * ncpu
+        self.test_start = [0.0] * ncpu
+        self.test_counts = [dict() for _ in range(ncpu)]
+        self.done = [False] * ncpu
+        self.find_pending = [None] * ncpu
+        # measurement: without warm-up the whole run; with it, from the moment every CPU runs
+        # counted iterations to the moment the first one finishes (all CPUs busy, steady state)
+        self.warmup = spec.warmup
+        self.warm_end = [None] * ncpu
+        self.n_warm = 0
+        self.window = [None, None]
+        self.clock_end = 0.0
+        self.test_name = [None] * ncpu
+        # shared registries
+        self.sizes = {}                    # addr -> pages (live areas)
+        self.owner_of = {}                 # addr -> cpu
+        self.live = []                     # addresses, for non-owner lookups
+        self.live_index = {}
+        self.track_live = spec.name == "lookup"       # only non-owner lookups need the registry
+        self.kv_batch = [[] for _ in range(ncpu)]
+        self.kv_first = [0.0] * ncpu
+        self.drain_queued = False
+        self.seq = 0
+        self._ops_since_footprint = 0
+        self.acct = design.acct
+        self.record_steps = self.pricer.record_steps
+        if self.warmup:
+            self._fast_forward()
+        self._update_footprint()
+        self._grow()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _grow(self):
+        k = len(self.pricer.lock_names) - len(self.free_at)
+        if k > 0:
+            self.free_at.extend([0.0] * k)
+            self.owner.extend([-1] * k)
+            self.last_written.extend([0] * k)
+            self.wait_ns.extend([0.0] * k)
+            self.hold_ns.extend([0.0] * k)
+            self.acq.extend([0] * k)
+            self.contended.extend([0] * k)
+            self.queue.extend(deque() for _ in range(k))
+
+    def _update_footprint(self):
+        try:
+            mem = self.design.index_memory().total_bytes
+        except NotImplementedError:
+            mem = 0
+        self.pricer.set_footprint(mem)
+
+    def _live_add(self, addr, cpu, pages):
+        self.sizes[addr] = pages
+        if not self.track_live:
+            return
+        self.owner_of[addr] = cpu
+        self.live_index[addr] = len(self.live)
+        self.live.append(addr)
+
+    def _live_del(self, addr):
+        pages = self.sizes.pop(addr)
+        if not self.track_live:
+            return pages
+        self.owner_of.pop(addr)
+        i = self.live_index.pop(addr)
+        last = self.live.pop()
+        if last != addr:
+            self.live[i] = last
+            self.live_index[last] = i
+        return pages
+
+    # ------------------------------------------------------------------ operations
+    def _record(self, out, rcu_free=False):
+        a = self.acct
+        self.record_steps(a.holds, a.events, out, rcu_free)
+
+    def _exec(self, c, op, t):
+        """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``; False when the op
+        needs no time (markers)."""
+        d, costs, out = self.design, self.costs, []
+        kind = op[0]
+        if kind == "alloc":
+            pages, align = op[1], op[2]
+            addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, cpu=c)
+            a = self.acct
+            self.record_steps(a.holds, a.events, out, self.rcu_free)
+            if addr is None:
+                self.stats.failures += 1
+            else:
+                self._live_add(addr, c, pages)
+                out.append((WORK, (costs.vmalloc_base_ns + pages * costs.vmalloc_page_ns)
+                            * self.pricer.scale + self._pte_lines(addr, pages, c)))
+                out.append((ATOMIC, self.pages_line))      # atomic_long_add(nr_vmalloc_pages)
+            self.result[c] = addr
+        elif kind == "free":
+            self._vfree(c, op[1], out)
+            self.result[c] = None
+        elif kind == "find" or kind == "find_other":
+            addr = op[1] if kind == "find" else self._pick_other(c)
+            if addr is not None:
+                d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
+                owner = kind == "find" or self.owner_of.get(addr) == c
+                self.lookup.find_steps(d.acct.holds, owner, self.owner_of.get(addr, c), c, out)
+                self.find_pending[c] = t
+            self.result[c] = None
+        elif kind == "kvfree_rcu":
+            addr = op[1]
+            out.append((WORK, costs.call_rcu_ns))
+            batch = self.kv_batch[c]
+            if not batch:
+                self.kv_first[c] = t
+            batch.append(addr)
+            if (len(batch) >= costs.kfree_bulk_entries
+                    or t - self.kv_first[c] >= costs.kfree_drain_ms * 1e6):
+                nbytes = sum((self.sizes[a] + 1) * PAGE_SIZE for a in batch)
+                done = self.rcu.enqueue(t, nbytes, len(batch))
+                self.kwork[c].append((done, "vfree_batch", batch))
+                self.kv_batch[c] = []
+            pending = sum(len(b) for b in self.kv_batch)
+            self.rcu.note_extra(pending, pending * 2 * PAGE_SIZE)
+            self.result[c] = None
+        elif kind == "pcpu":
+            out.append((WORK, costs.pcpu_alloc_ns * op[1] * self.pricer.scale))
+            self.result[c] = None
+        else:
+            raise ValueError(f"unknown workload operation {op!r}")
+        if len(self.pricer.lock_names) != len(self.free_at):
+            self._grow()
+        self.steps[c] = out
+        self.pos[c] = 0
+        self._ops_since_footprint += 1
+        if self._ops_since_footprint >= 4096:
+            self._ops_since_footprint = 0
+            self._update_footprint()
+
+    def _vfree(self, c, addr, out):
+        d, costs = self.design, self.costs
+        pages = self._live_del(addr)
+        a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
+        va = d.find_unlink_vmap_area(addr, cpu=c)
+        record(a.holds, a.events, out, rcu_free)
+        drain = d.free_vmap_area_noflush(va, cpu=c)
+        record(a.holds, a.events, out, rcu_free)
+        out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale
+                    + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
+        out.append((ATOMIC, self.pages_line))               # atomic_long_sub(nr_vmalloc_pages)
+        out.append((ATOMIC, self.lazy_line))                # atomic_long_add_return(vmap_lazy_nr)
+        if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
+            self.drain_queued = True
+            self.kwork[c].append((0.0, "drain", None))
+
+    def _fast_forward(self):
+        """Warm-up without the clock: run every worker's setup and ``warmup`` iterations on
+        the design only (round-robin, one operation at a time, drains run when due), so the
+        timed run starts from the steady state (pools filled, lazy trees populated)."""
+        d, n = self.design, self.n
+        warm = [0] * n
+        active = list(range(n))
+        target = self.warmup
+        was = d.acct.enabled
+        d.acct.enabled = False                        # no lock records needed: nothing is timed
+        try:
+            self._fast_forward_loop(d, warm, active, target)
+        finally:
+            d.acct.enabled = was
+        self.warmup = 0                               # measure the whole timed run
+        self.warm_end = [0.0] * n
+        self.n_warm = n
+
+    def _fast_forward_loop(self, d, warm, active, target):
+        while active:
+            still = []
+            for c in active:
+                gen = self.gens[c]
+                op = gen.send(self.result[c])
+                self.result[c] = None
+                k = op[0]
+                if k == "alloc":
+                    addr = d.alloc_vmap_area((op[1] + 1) * PAGE_SIZE, op[2], cpu=c)
+                    if addr is not None:
+                        self._live_add(addr, c, op[1])
+                    self.result[c] = addr
+                elif k in ("free", "kvfree_rcu"):
+                    self._live_del(op[1])
+                    va = d.find_unlink_vmap_area(op[1], cpu=c)
+                    if d.free_vmap_area_noflush(va, cpu=c):
+                        d.purge_vmap_area_lazy(cpu=c)
+                elif k == "find":
+                    d.find_vmap_area(op[1] + PAGE_SIZE // 2, cpu=c)
+                elif k == "end":
+                    if op[1]:
+                        raise ValueError("a counted iteration before the warm-up ended")
+                    warm[c] += 1
+                    if warm[c] >= target:
+                        continue                      # this worker is warm: stop here
+                elif k == "test_done":
+                    raise ValueError("warm-up outlived its test")
+                still.append(c)
+            active = still
+
+    def _counters(self):
+        return (list(self.wait_ns), list(self.acq))
+
+    def _warm_done(self, c):
+        """CPU *c* starts its first counted iteration; when all have, the window opens."""
+        self.warm_end[c] = self.iter_start[c]
+        self.n_warm += 1
+        if self.n_warm == self.n and self.warmup:
+            self.window[0] = (max(self.warm_end), self._counters())
+
+    def _hand_over_drain(self, c):
+        """A finished worker's queued drain moves to a CPU that is still running."""
+        drains = [w for w in self.kwork[c] if w[1] == "drain"]
+        if not drains:
+            return
+        for o in range(self.n):
+            if not self.done[o]:
+                self.kwork[o].extend(drains)
+                return
+        self.drain_queued = False
+
+    def _pte_lines(self, addr, pages, c):
+        """Cost of writing the PTEs of ``[addr, addr + pages)``: one line transfer for each
+        page-table cache line (8 PTEs = 32 KiB of address space) another CPU wrote last
+        (vmap_pages_range() on vmalloc, vunmap_range_noflush() on vfree)."""
+        owner = self.pte_owner
+        tr = self.transfer
+        cost = 0.0
+        for line in range(addr >> 15, ((addr + pages * PAGE_SIZE - 1) >> 15) + 1):
+            o = owner.get(line)
+            if o is not None and o != c:
+                cost += tr[o][c]
+            owner[line] = c
+        return cost
+
+    def _pick_other(self, c):
+        live = self.live
+        if not live:
+            return None
+        for _ in range(4):
+            a = live[self.rng.randrange(len(live))]
+            if self.owner_of[a] != c or self.n == 1:
+                return a
+        return a
+
+    def _kworker(self, c, t):
+        """Start the first ready kworker item of CPU *c*; True if one was started."""
+        kw = self.kwork[c]
+        for i, (ready, what, arg) in enumerate(kw):
+            if ready <= t:
+                del kw[i]
+                out = []
+                if what == "drain":
+                    purged = self.design.purge_vmap_area_lazy(cpu=c)
+                    self._record(out, self.rcu_free)
+                    out.append((WORK, purged * self.costs.purge_per_area_ns * self.pricer.scale))
+                    out.append((WORK, 0.0))
+                    out.append(("drain_done",))
+                    self.stats.purges += 1
+                else:                                        # kvfree_rcu block: vfree each
+                    for a in arg:
+                        self._vfree(c, a, out)
+                self._grow()
+                self.steps[c] = out
+                self.pos[c] = 0
+                return True
+        return False
+
+    # ------------------------------------------------------------------ worker protocol
+    def _next(self, c, t):
+        """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
+        gen = self.gens[c]
+        st = self.stats
+        while True:
+            if self.kwork[c] and self._kworker(c, t):
+                return True
+            if self.find_pending[c] is not None:
+                if self.warm_end[c] is not None:
+                    st.find_latencies.append(t - self.find_pending[c])
+                self.find_pending[c] = None
+            try:
+                op = gen.send(self.result[c])
+            except StopIteration:
+                self.done[c] = True
+                self._hand_over_drain(c)
+                w0 = self.warm_end[c]
+                self.clock_end = max(self.clock_end, t)
+                st.worker_ns.append(t - (w0 if w0 is not None else t))
+                if self.window[1] is None and self.window[0] is not None and self.warmup:
+                    self.window[1] = (t, self._counters())
+                return False
+            self.result[c] = None
+            k = op[0]
+            if k == "end":
+                if op[1]:
+                    if self.warm_end[c] is None:
+                        self._warm_done(c)
+                    st.ops += 1
+                    st.latencies.append(t - self.iter_start[c])
+                self.iter_start[c] = t
+                continue
+            if k == "test":
+                self.test_start[c] = t
+                self.iter_start[c] = t
+                continue
+            if k == "test_done":
+                name, ok = op[1], op[2]
+                cnt = self.test_counts[c].setdefault(name, [0, 0, 0, 0.0, 0])
+                if ok:
+                    cnt[0] += 1
+                elif name in self.xfail:
+                    cnt[2] += 1
+                else:
+                    cnt[1] += 1
+                cnt[3] += t - self.test_start[c]
+                cnt[4] += 1
+                self.test_start[c] = t
+                self.iter_start[c] = t
+                continue
+            self._exec(c, op, t)
+            return True
+
+    # ------------------------------------------------------------------ the event loop
+    def run(self) -> RunStats:
+        n = self.n
+        heap = [(0.0, c, c) for c in range(n)]
+        heapq.heapify(heap)
+        self.seq = n
+        steps_of, pos_of, debt = self.steps, self.pos, self.debt
+        free_at, owner, last_written = self.free_at, self.owner, self.last_written
+        wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
+        transfer, rmw = self.transfer, self.rmw
+        overlap = self.costs.coherence_overlap
+        slow = 1.0 + self.costs.spinner_slowdown
+        hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
+        stretch = self.stretch
+        hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
+        queue = self.queue
+        call_rcu_ns = self.costs.call_rcu_ns
+        ipi_ns = self.costs.tlb_ipi_handler_ns
+        local_rmw = self.machine.rmw_ns[0]
+        rcu = self.rcu
+        heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
+        seq = n
+        item = heappop(heap)
+        while item is not None:
+            t, _, c = item
+            item = None
+            if debt[c]:
+                t += debt[c]
+                debt[c] = 0.0
+            steps, pos = steps_of[c], pos_of[c]
+            top = heap[0][0] if heap else INF
+            while True:
+                if pos >= len(steps):
+                    if not self._next(c, t):
+                        break
+                    steps, pos = steps_of[c], 0
+                    continue
+                s = steps[pos]
+                k = s[0]
+                if k == WORK:
+                    t += s[1] * stretch
+                    pos += 1
+                    continue
+                if t > top:                              # shared resource: wait for our turn
+                    pos_of[c] = pos
+                    seq += 1
+                    item = heappushpop(heap, (t, seq, c))
+                    break
+                if k == SPIN:
+                    _, lid, work, written, v = s
+                    o = owner[lid]
+                    fa = free_at[lid]
+                    if fa > t:
+                        wait_ns[lid] += fa - t
+                        contended[lid] += 1
+                        work *= slow
+                        if hx:
+                            q = queue[lid]
+                            while q and q[0] <= t:
+                                q.popleft()
+                            if len(q) >= 2:          # a queue, not a two-CPU ping-pong
+                                work += hx_n
+                        t = fa
+                    if o != c and o >= 0:
+                        lw = last_written[lid]
+                        work += rmw[o][c] + overlap * (v if v < lw else lw) * transfer[o][c]
+                    t += work
+                    free_at[lid] = t
+                    if hx:
+                        queue[lid].append(t)
+                    owner[lid] = c
+                    last_written[lid] = written
+                    hold_ns[lid] += work
+                    acq[lid] += 1
+                elif k == ATOMIC:
+                    lid = s[1]
+                    o = owner[lid]
+                    fa = free_at[lid]
+                    work = local_rmw
+                    if fa > t:
+                        wait_ns[lid] += fa - t
+                        contended[lid] += 1
+                        t = fa
+                    if o != c and o >= 0:
+                        work = rmw[o][c]
+                    t += work
+                    free_at[lid] = t
+                    owner[lid] = c
+                    last_written[lid] = 0
+                    hold_ns[lid] += work
+                    acq[lid] += 1
+                elif k == RCU_READ or k == SEQ_READ:
+                    lid = s[1]
+                    if k == SEQ_READ and free_at[lid] > t:   # writer inside: read_seqcount_retry
+                        wait_ns[lid] += free_at[lid] - t
+                        t = free_at[lid]
+                        self.stats.seq_retries += 1
+                    o = owner[lid]
+                    cost = s[2]
+                    if o >= 0 and o != c:
+                        lw = last_written[lid]
+                        v = s[3]
+                        cost += overlap * (v if v < lw else lw) * transfer[o][c]
+                    t += cost
+                elif k == TRYFAIL:
+                    o = owner[s[1]]
+                    t += rmw[o][c] if o >= 0 and o != c else local_rmw
+                elif k == MUTEX:
+                    lid = s[1]
+                    holder = self.mutex_holder.get(lid, -1)
+                    if holder >= 0 and holder != c:
+                        self.mutex_waiters.setdefault(lid, []).append((c, t))
+                        pos_of[c] = pos + 1
+                        break                            # sleeps until the unlock wakes it
+                    self.mutex_holder[lid] = c
+                    o = owner[lid]
+                    t += self.pricer.lock_ns + (rmw[o][c] if o >= 0 and o != c else 0.0)
+                    owner[lid] = c
+                    acq[lid] += 1
+                elif k == UNLOCK:
+                    lid = s[1]
+                    self.mutex_holder[lid] = -1
+                    waiters = self.mutex_waiters.get(lid)
+                    if waiters:
+                        w, since = waiters.pop(0)
+                        self.mutex_holder[lid] = w
+                        owner[lid] = w
+                        acq[lid] += 1
+                        wake = t + MUTEX_WAKE_NS
+                        wait_ns[lid] += wake - since
+                        contended[lid] += 1
+                        seq += 1
+                        heappush(heap, (wake, seq, w))
+                        top = heap[0][0]
+                elif k == FLUSH:
+                    t += s[1]
+                    for o in range(n):
+                        if o != c and not self.done[o]:
+                            debt[o] += ipi_ns
+                elif k == CALL_RCU:
+                    t += call_rcu_ns * s[2]
+                    rcu.enqueue(t, s[1], s[2])
+                elif k == "drain_done":
+                    self.drain_queued = False
+                pos += 1
+            if item is None and heap:
+                item = heappop(heap)
+        self.seq = seq
+        st = self.stats
+        st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0
+        st.lock_names = list(self.pricer.lock_names)
+        st.lock_wait_ns, st.lock_hold_ns = list(wait_ns), list(hold_ns)
+        st.lock_acq, st.lock_contended = list(acq), list(contended)
+        k = len(wait_ns)
+        if self.window[0] is not None and self.window[1] is not None \
+                and self.window[1][0] > self.window[0][0]:
+            (t0, (w0, a0)), (t1, (w1, a1)) = self.window
+            st.window_ns = t1 - t0
+            st.window_wait_ns = [w1[i] - w0[i] if i < len(w0) else w1[i] for i in range(len(w1))]
+            st.window_wait_ns += [0.0] * (k - len(st.window_wait_ns))
+        else:
+            st.window_ns = max(self.clock_end, 1e-9)
+            st.window_wait_ns = list(wait_ns)
+        st.rcu_backlog_max, st.rcu_bytes_max = rcu.max_count, rcu.max_bytes
+        st.rcu_completed = rcu.completed
+        for c in range(n):
+            for name, (p, f, x, tot, runs) in self.test_counts[c].items():
+                st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
+        return st
+
+
+_NODE = re.compile(r"\[\d+\]")
+
+
+def lock_family(name: str) -> str:
+    """``vn[12].busy.lock`` -> ``vn[*].busy.lock``: per-node locks are reported together."""
+    return _NODE.sub("[*]", name)

@@ -64,6 +64,7 @@ def test_overview_snapshot_names_the_control_values(exported):
     assert f"{SNAPSHOT} cpus = 8, design = linux-6.18" in html
     assert "controls: cpus=8, design=linux-6.18" in html
     assert "linux-6.18 with 8 CPUs: 8 vmap_node(s)" in html
+    assert f"{SNAPSHOT} areas = 1024, freed = 0.3" in html
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

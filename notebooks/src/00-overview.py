@@ -51,12 +51,18 @@ FAST = report.setup()
 cpus = 8                  # possible (= online) CPUs of the machine modelled
 design = "linux-6.18"     # "linux-6.18" or "linux-6.8"
 max_cpus = 64 if FAST else 1024   # right end of the CPU-count sweep
+areas = 1024              # vmalloc areas allocated for the index-shape experiment
+free_fraction = 0.3       # fraction of them freed again (at random, seeded)
+seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
 geometry = overview.vmap_node_geometry(cpus=cpus, design=design)
+shape = overview.index_shape(areas=areas, free_fraction=free_fraction, seed=seed)
 sweep_cpus = [c for c in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if c <= max_cpus]
-print(f"cpus={cpus} design={design} fast={FAST}")
+sweep_areas = [a for a in (16, 64, 256, 1024, 4096, 16384) if a <= (1024 if FAST else 16384)]
+print(f"cpus={cpus} design={design} areas={areas} free_fraction={free_fraction} seed={seed} "
+      f"fast={FAST}")
 
 # %% [markdown]
 # ## The designs under review
@@ -123,6 +129,39 @@ report.bind(
 )
 
 # %% [markdown]
+# ## A second live experiment: the shape of a maple-tree index
+#
+# The RFC's case rests partly on "shallower lookups": the maple tree has up to 16 slots per
+# leaf and 10 per allocation-range internal node, where an rb-tree has 2 children per node.
+# Below, vmalloc-sized areas (1..16 pages plus the guard page) are allocated lowest-first, a
+# random fraction is freed, and the survivors are stored in `vmapsim.maple.MapleTree` the way
+# the RFC's occupied tree holds them (`MT_FLAGS_ALLOC_RANGE`, `XA_ZERO_ENTRY` per busy range).
+# The maple side is measured on the real tree (and `validate()`d); the rb-tree side is the
+# exact height range of a red-black tree with the same number of nodes, not a simulation.
+
+# %%
+shapes = overview.index_sweep(areas=sweep_areas, free_fraction=free_fraction, seed=seed)
+print(report.text_table(
+    ("areas", "busy", "gaps", "maple height", "maple nodes", "rb busy height", "rb free height"),
+    [(s.areas, s.busy, s.gaps, s.maple_height, s.maple_nodes,
+      "%d..%d" % s.rb_busy_height, "%d..%d" % s.rb_free_height) for s in shapes]))
+
+# %%
+def show_shape(s):
+    print(s.line())
+    return overview.plot_index_shape(s, shapes)
+
+
+report.bind(
+    overview.index_shape, show_shape,
+    areas=widgets.SelectionSlider(options=[16, 64, 256, 1024, 4096, 8192], value=areas,
+                                  description="areas"),
+    free_fraction=widgets.FloatSlider(value=free_fraction, min=0.0, max=0.9, step=0.1,
+                                      description="freed"),
+    seed=widgets.fixed(seed),
+)
+
+# %% [markdown]
 # ## Claims checked in this run
 #
 # Every number below is recomputed by this run and checked; the notebook fails if one does not
@@ -151,6 +190,13 @@ claims.add("free space has one lock whatever the CPU count",
            "mm/vmalloc.c:alloc_vmap_area")
 claims.add("6.8 guards all busy areas with one lock", g68.nr_vmap_nodes, "x == 1",
            "v6.8 mm/vmalloc.c:vmap_area_lock")
+s1k = overview.index_shape(areas=1024, free_fraction=0.3, seed=0)
+claims.add("maple index of ~700 busy areas is at most 3 levels", s1k.maple_height, "x <= 3",
+           "vmapsim.maple (measured)")
+claims.add("... where any rb-tree of them needs at least 10", s1k.rb_busy_height[0], "x >= 10",
+           "ceil(log2(n+1))")
+claims.add("maple nodes per busy area (256 B each)", s1k.maple_nodes / s1k.busy,
+           "0.05 <= x <= 0.2", "vmapsim.maple (measured)")
 claims.verify()
 
 # %%
@@ -168,6 +214,9 @@ report.summary(
                "vmap_nodes with their own locks, but all free space is one augmented rb-tree "
                "under free_vmap_area_lock, taken by every allocation that misses the per-node "
                "pools. Any answer to the free-tree question has to say what happens to that "
-               "one lock; notebooks 01 and 04 measure it per design.",
+               "one lock; notebooks 01 and 04 measure it per design. "
+               f"For scale: a maple tree holding {s1k.busy} busy areas (measured on "
+               f"vmapsim.maple) is {s1k.maple_height} levels deep where any rb-tree of them "
+               f"needs at least {s1k.rb_busy_height[0]}, in {s1k.maple_nodes} nodes of 256 B.",
     claims=claims,
 )

@@ -192,3 +192,33 @@ def test_suite_summary_marks_align_shift_as_xfail():
     lines = r.as_json()["summary"]
     assert any("align_shift_alloc_test passed: 0 failed: 0 xfailed: 1" in l for l in lines)
     assert any("fix_size_alloc_test passed: 1 failed: 0 xfailed: 0" in l for l in lines)
+
+
+def test_lookup_costs_run_the_shared_protocol_code():
+    # the protocols of vmapsim.lookup run under the performance model's context: their
+    # events (trylock, ...) are counted, and the owner's walk under RCU skips the busy lock
+    from vmapsim.costs import make_costs, make_machine
+    from vmapsim.perf_lookup import LookupPricer
+    from vmapsim.perf_model import RCU_READ, SPIN, Pricer
+    from vmapsim.design import Hold
+    pricer = Pricer(make_machine(), make_costs(), 64)
+    holds = [Hold("vn[3].busy.lock", "spin", 7, 0, 0, 0)]
+    out = []
+    lp = LookupPricer("rcu-trylock-retry", pricer, make_machine())
+    lp.find_steps(holds, (0x1000, 0x3000), 0x1800, owner_cpu=5, cpu=0, out=out)
+    assert lp.events == {"trylock": 1}
+    assert [s[0] for s in out if s[0] in (SPIN, RCU_READ)] == [RCU_READ]
+    out = []
+    LookupPricer("spinlock", pricer, make_machine()).find_steps(holds, (0x1000, 0x3000), 0x1800, 5, 0, out)
+    assert [s[0] for s in out] == [SPIN] and out[0][4] == 7       # one hold, 7 nodes visited
+
+
+def test_trace_mix_replay_and_unknown_trace():
+    from vmapsim.perf_trace import load_mix, trace_names
+    assert "mixed-s11" in trace_names()
+    mix = load_mix("mixed-s11")
+    assert mix.allocs > 1000 and mix.frees > 1000
+    r = simulate(design="linux-6.18", cpus=2, workload="trace:mixed-s11", loops=200)
+    assert r.ops == 400 and r.failures == 0
+    with pytest.raises(ParameterError, match="unknown trace 'nope'; valid trace names: .*mixed-s11"):
+        simulate(design="linux-6.18", cpus=1, workload="trace:nope")

@@ -8,7 +8,9 @@
 Strategies (``strategy=``):
 
 * ``"exhaustive"`` -- every interleaving, pruned with sleep sets (``sleep=False`` for the
-  plain DFS).  ``exhaustive`` in the result is True only if nothing was cut short.
+  plain DFS; ``cache=True`` adds state caching, see :func:`explore_search.dfs`).  ``exhaustive`` in the result is True only if
+  nothing was cut short.  ``executions`` counts completed executions; paths ended by the
+  reduction are counted in ``blocked`` (sleep set) and ``cached`` (state seen before).
 * ``"bounded"`` -- preemption bounding with iterative deepening k = 0..``bound``
   (default 2): the first counterexample has the fewest preemptions; exhaustive when no
   schedule needed more than ``bound`` preemptions.
@@ -54,6 +56,7 @@ class Result:
     violation: str | None = None
     violation_kind: str | None = None
     blocked: int = 0
+    cached: int = 0
     budget_hits: int = 0
     pruned: int = 0
     limit_hit: str | None = None
@@ -86,7 +89,8 @@ class Result:
                   "expected_outcomes": self.expected_outcomes, "lkmm_extra": self.lkmm_extra,
                   "violation": self.violation, "violation_kind": self.violation_kind,
                   "schedule": self.schedule, "preemptions": self.preemptions,
-                  "blocked": self.blocked, "budget_hits": self.budget_hits,
+                  "blocked": self.blocked, "cached": self.cached,
+                  "budget_hits": self.budget_hits,
                   "pruned": self.pruned, "limit_hit": self.limit_hit, "seed": self.seed,
                   "bound": self.bound, "runs": self.runs,
                   "snippet": self.snippet() if self.schedule else None})
@@ -130,7 +134,8 @@ def _opts(sc, fair, broken_gp, step_budget):
 
 
 def explore(scenario, strategy: str = "exhaustive", *, bound: int | None = None,
-            runs: int | None = None, seed: int = 0, sleep: bool = True, fair: bool | None = None,
+            runs: int | None = None, seed: int = 0, sleep: bool = True, cache: bool = False,
+            fair: bool | None = None,
             broken_gp: bool | None = None, step_budget: int | None = None,
             max_executions: int | None = None, max_seconds: float | None = None,
             minimise: bool = True) -> Result:
@@ -147,7 +152,7 @@ def explore(scenario, strategy: str = "exhaustive", *, bound: int | None = None,
     deadline = None if max_seconds is None else t0 + max_seconds
     lim = {"max_executions": max_executions, "deadline": deadline}
     if strategy == "exhaustive":
-        out = dfs(sc, sleep=sleep, **lim, **opts)
+        out = dfs(sc, sleep=sleep, cache=cache and sleep, **lim, **opts)
     elif strategy == "bounded":
         bound = 2 if bound is None else bound
         out = bounded(sc, bound=bound, **lim, **opts)
@@ -160,7 +165,7 @@ def explore(scenario, strategy: str = "exhaustive", *, bound: int | None = None,
         out = pct(sc, runs=runs, seed=seed, depth=bound, **lim, **opts)
     t_search = time.perf_counter() - t0
     res = Result(scenario=sc.id, strategy=strategy, verdict="never", exhaustive=out.complete,
-                 executions=out.executions, seconds=0.0, blocked=out.blocked,
+                 executions=out.executions, seconds=0.0, blocked=out.blocked, cached=out.cached,
                  budget_hits=out.budget_hits, pruned=out.pruned, limit_hit=out.limit_hit,
                  expected=sc.expected, lkmm_extra=sorted(sc.lkmm_extra) if sc.lkmm_extra else None,
                  expected_outcomes=sorted(sc.expected_outcomes) if sc.expected_outcomes else None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .explore_ctx import ThreadCtx
 from .explore_ops import _short
-from .explore_world import Block, World
+from .explore_world import Block, World, _enc
 from .rcu import Violation
 
 __all__ = ["Execution"]
@@ -53,6 +53,7 @@ class Execution:
         self.pending = [None] * self.n
         self.done = [False] * self.n
         self.en: list[int] = []
+        self.hist = [()] * self.n
         try:
             self.shared = sc.setup(w)
             self.gens = [t.fn(ThreadCtx(w, i), self.shared) for i, t in enumerate(sc.threads)]
@@ -70,7 +71,13 @@ class Execution:
     def names(self, tids) -> list[str]:
         return [self.world.names[t] for t in tids]
 
+    def state_key(self) -> tuple:
+        """The state for caching: shared state, what each thread has been told (a thread's
+        local state is a function of its op results), and the fairness flag."""
+        return (self.world.fingerprint(), tuple(self.hist), tuple(self.done), self.yielded)
+
     def _advance(self, tid: int, value) -> None:
+        self.hist[tid] = self.hist[tid] + (_enc(value, self.world.foreign),)
         try:
             self.pending[tid] = self.gens[tid].send(value)
         except StopIteration:
@@ -142,6 +149,7 @@ class Execution:
             if tid != self.cb:
                 if type(result) is Block:
                     self.pending[tid] = result.next_op
+                    self.hist[tid] = self.hist[tid] + ("<blocked>",)
                     result = result.result
                 else:
                     self._advance(tid, result)

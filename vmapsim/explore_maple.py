@@ -50,6 +50,28 @@ _FIELD_KEYS = {
 _INDEXED = {"slot", "gap"}
 
 
+def _peek(acc, node, field, index):
+    """What a load of ``field`` will read (computed when the op executes); nodes read are
+    given shadows, so the value has a stable name."""
+    if field == "root":
+        return lambda: acc.named(node._root)
+    if field == "pivots":
+        return lambda: (tuple(node.pivots[:node.end]), node.end)
+    if field == "slot":
+        return lambda: acc.named(node.slots[index])
+    if field == "pivot":
+        return lambda: node.pivots[index]
+    if field == "gap":
+        return lambda: node.gaps[index]
+    if field == "parent":
+        return lambda: (node.parent is node, node.pslot)
+    if field == "end":
+        return lambda: node.end
+    if field == "gapoff":
+        return lambda: node.gapoff
+    return lambda: None
+
+
 def _short(v) -> str:
     if v is None:
         return "NULL"
@@ -81,6 +103,12 @@ class ExplorerAccess(HookedAccess):
             self.world.foreign[id(node)] = sh
         return sh
 
+    def named(self, value):
+        """``value``, with a shadow created first if it is a node."""
+        if isinstance(value, Node):
+            self.shadow(value)
+        return value
+
     def on_access(self, kind, node, field, index=None, value=None):
         g = getcurrent()
         sh = self.tree_shadow if node is self.tree else self.shadow(node)
@@ -99,7 +127,8 @@ class ExplorerAccess(HookedAccess):
         text = (f"{sh.name}.{label}" if kind == "load"
                 else f"{sh.name}.{label} = {shown}" if field != "dead"
                 else f"mark {sh.name} dead")
-        op = Op("mem", sh, field, kind, text=("load " if kind == "load" else "store ") + text)
+        op = Op("mem", sh, field, (kind, _peek(self, node, field, index) if kind == "load" else None),
+                text=("load " if kind == "load" else "store ") + text)
         op.fp = fp
         g.parent.switch(op)
 
@@ -124,6 +153,8 @@ def attach(world, tree: MapleTree, name: str = "mt", node_free: str = "call_rcu"
     tree.set_access(acc)
     tree.set_free_hook(acc.free_node)
     world.snapshot_extra[name] = lambda: tree_snapshot(acc)
+    world.fingerprint_extra.append(lambda: (name, tree._height, acc.shadow(tree._root).name
+                                            if isinstance(tree._root, Node) else repr(tree._root)))
     return acc
 
 

@@ -37,6 +37,7 @@ class SearchOut:
 
     executions: int = 0
     blocked: int = 0
+    cached: int = 0
     budget_hits: int = 0
     pruned: int = 0
     complete: bool = False
@@ -49,6 +50,7 @@ class SearchOut:
     def add(self, other: "SearchOut") -> None:
         self.executions += other.executions
         self.blocked += other.blocked
+        self.cached += other.cached
         self.budget_hits += other.budget_hits
         self.pruned += other.pruned
         self.outcomes |= other.outcomes
@@ -89,7 +91,7 @@ def _tally(out: SearchOut, ex: Execution) -> bool:
 
 
 def _limits(out, max_executions, deadline):
-    if max_executions is not None and out.executions + out.blocked >= max_executions:
+    if max_executions is not None and out.executions + out.blocked + out.cached >= max_executions:
         out.limit_hit = f"max_executions={max_executions}"
         return True
     if deadline is not None and time.perf_counter() > deadline:
@@ -99,12 +101,25 @@ def _limits(out, max_executions, deadline):
 
 
 def dfs(sc, *, sleep: bool = True, bound: int | None = None, max_executions: int | None = None,
-        deadline: float | None = None, stop_on_violation: bool = True, **opts) -> SearchOut:
-    """Depth-first search of all interleavings (see the module docstring)."""
+        deadline: float | None = None, stop_on_violation: bool = True, cache: bool = False,
+        **opts) -> SearchOut:
+    """Depth-first search of all interleavings (see the module docstring).
+
+    ``cache=True`` (unbounded search only; off by default) also prunes a path when it
+    reaches a state explored before with a sleep set contained in the current one:
+    everything reachable from it was explored then.  A state is the shared world plus
+    every thread's sequence of op results (``Execution.state_key``), which is sound only
+    because a thread's local state is a function of those results (scenario code must not
+    pass information between threads outside ops; a maple-tree load's result is the value
+    it reads).  The search is acyclic because those sequences only grow.  Pruned paths are
+    counted in ``cached``.  On this project's scenarios it cuts completed executions by up
+    to 10x but saves little time, since every state is fingerprinted.
+    """
     out = SearchOut()
     fair = sc.fair if opts.get("fair") is None else opts["fair"]
     dep = _dep(fair)
     use_sleep = sleep and bound is None
+    seen: dict | None = {} if cache and bound is None else None
     stack: list[_Node] = []
     while True:
         ex = Execution(sc, **opts)
@@ -121,6 +136,14 @@ def dfs(sc, *, sleep: bool = True, bound: int | None = None, max_executions: int
                       if t != c and t in parent.ops and not dep(parent.ops[t], cop)}
             else:
                 sl = set()
+            if seen is not None:
+                key = ex.state_key()
+                old = seen.get(key)
+                if old is not None and old <= sl:
+                    out.cached += 1
+                    blocked = None
+                    break
+                seen[key] = sl if old is None else old & sl
             last = ex.last
             cands = [t for t in en if t not in sl]
             if last in cands:
@@ -138,6 +161,8 @@ def dfs(sc, *, sleep: bool = True, bound: int | None = None, max_executions: int
             ex.step(node.choice)
         if blocked:
             out.blocked += 1
+        elif blocked is None:
+            pass
         elif _tally(out, ex) and stop_on_violation:
             return out
         while stack:

@@ -84,6 +84,7 @@ class World:
         self.walked: dict[int, tuple] = {}     # tid -> (entry, its generation) at its last walk
         self.tid: int | None = None            # thread whose step is running (None in setup)
         self.snapshot_extra: dict = {}         # name -> callable adding to snapshots
+        self.fingerprint_extra: list = []      # callables adding to state fingerprints
 
     # -- helpers --------------------------------------------------------------------------
     def obj(self, name: str, kind: str = "", cache: str | None = None, **fields) -> Obj:
@@ -157,6 +158,10 @@ class World:
         return Op("cb", payload.obj, None, payload,
                   text=f"callback of GP#{gp.id}: {payload.describe()} "
                        f"(call_rcu by {self.names[gp.tid]} at step {origin})")
+
+    def fingerprint(self) -> tuple:
+        """Hashable summary of the whole shared state (for state caching in the search)."""
+        return _fingerprint(self)
 
     def thread_exit(self, tid: int) -> None:
         if self.held.get(tid):
@@ -318,7 +323,11 @@ class World:
     _op_seq_wend = _op_seq_wbegin
 
     def _op_wait_eq(self, tid, op):
-        self.touch(tid, op.obj, f"waits on {getattr(op.obj, 'name', 'NULL')}.{op.field}")
+        if self.rcu.in_section(tid):
+            raise Violation("sleep-in-rcu", f"{self.names[tid]} sleeps waiting for "
+                            f"{_name(op.obj)}.{op.field} inside an RCU read-side critical section",
+                            events=(self.step,))
+        self.touch(tid, op.obj, f"waits on {_name(op.obj)}.{op.field}")
         return op.obj.fields[op.field]
 
     def _op_relax(self, tid, op):
@@ -328,9 +337,13 @@ class World:
         return op.val
 
     def _op_mem(self, tid, op):
-        """A maple-tree access: check the node; the access itself runs after the switch."""
-        self.touch(tid, op.obj, ("reads " if op.val == "load" else "writes ")
+        """A maple-tree access: check the node; the access itself runs right after this
+        step resumes the thread.  For a load the result is what it will read (the code
+        reads memory itself; the result makes it part of the thread's history)."""
+        kind, peek = op.val
+        self.touch(tid, op.obj, ("reads " if kind == "load" else "writes ")
                    + f"{op.obj.name}.{op.field}")
+        return peek() if kind == "load" else None
 
     # -- slot-model index -----------------------------------------------------------------
     def record_walk(self, tid: int, entry) -> None:
@@ -387,6 +400,61 @@ class World:
             **({"trees": {k: fn() for k, fn in self.snapshot_extra.items()}}
                if self.snapshot_extra else {}),
         }
+
+
+def _enc(v, foreign):
+    """A hashable, execution-independent encoding of a value (objects by name)."""
+    t = type(v)
+    if v is None or t is int or t is str or t is bool:
+        return v
+    if t is Obj or t is RangeIndex:
+        return ("@", v.name)
+    if t is tuple or t is list:
+        return tuple(_enc(x, foreign) for x in v)
+    if t is dict:
+        return tuple(sorted((k, _enc(x, foreign)) for k, x in v.items()))
+    sh = foreign.get(id(v))
+    if sh is not None:
+        return ("@", sh.name)
+    if _zero_like(v):
+        return "XA_ZERO_ENTRY"
+    if t is float:
+        return v
+    # unknown (e.g. a maple node never seen by the access layer): never equal to anything,
+    # so a state containing it is never merged with another one
+    return _Unique()
+
+
+class _Unique:
+    __slots__ = ()
+
+
+def _fingerprint(w) -> tuple:
+    foreign = w.foreign
+    objs = []
+    for o in w.heap.objects.values():
+        fields = o.fields
+        node = fields.get("_node") if o.kind == "maple_node" else None
+        if node is not None:
+            body = (tuple(_enc(x, foreign) for x in node.pivots),
+                    tuple(_enc(x, foreign) for x in node.slots), node.end, node.parent is node)
+        else:
+            body = tuple(sorted((k, _enc(x, foreign)) for k, x in fields.items()))
+        objs.append((o.name, o.state, o.gen, body))
+    rcu = w.rcu
+    cs_tid = {c: t for t, c in rcu.section.items()}
+    gps = tuple((gp.kind, gp.tid, tuple(sorted(cs_tid[c] for c in gp.waits))) for gp in rcu.gps)
+    cbs = tuple((rcu.gps.index(gp), p.kind, _enc(p.obj, foreign)) for gp, p, _ in rcu.callbacks)
+    return (tuple(objs), tuple(sorted((k, _enc(x, foreign)) for k, x in w.G.fields.items())),
+            tuple(sorted(rcu.depth.items())), gps, cbs,
+            tuple(sorted((k, _enc(x, foreign)) for k, x in w.obs.items())),
+            tuple(sorted(w.counters.items())),
+            tuple(sorted((t, _enc(e, foreign), g) for t, (e, g) in w.walked.items())),
+            tuple(sorted((t, tuple((o.name, f) for o, f in lst)) for t, lst in w.held.items())),
+            tuple(fn() for fn in w.fingerprint_extra),
+            tuple(sorted(w.heap._counts.items())),
+            tuple((c, tuple(o.name for o in lst)) for c, lst in sorted(w.heap.caches.items())),
+            tuple(sorted((k, _enc(x, foreign)) for k, x in w.ghost.items())))
 
 
 def _name(o) -> str:

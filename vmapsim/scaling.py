@@ -140,7 +140,8 @@ def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64
 
     Each run models a machine with exactly that many CPUs online (``online_cpus = cpus``:
     ``lazy_max_pages()`` and the vmap nodes follow); with *steady* the single-test workloads
-    first run two untimed purge cycles (:func:`steady_warmup`).
+    first run two untimed purge cycles (:func:`steady_warmup`) and then time at least one
+    whole cycle, so a purge is amortised over the loops it serves.
     """
     from .sweep import sweep
     designs = list(designs or available_perf_designs())
@@ -149,7 +150,8 @@ def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64
     warm = steady and (workload in ("fix_size_alloc_test", "random_size_alloc_test",
                                     "fix_align_alloc_test", "random_size_align_alloc_test",
                                     "lookup") or workload.startswith("trace:"))
-    configs = [dict(design=d, lookup=p, cpus=n, online_cpus=n, workload=workload, loops=loops,
+    configs = [dict(design=d, lookup=p, cpus=n, online_cpus=n, workload=workload,
+                    loops=max(loops, steady_warmup(n) // 2) if warm else loops,
                     warmup=steady_warmup(n) if warm else 0, machine=machine, seed=seed, **extra)
                for d in designs for p in lookups for n in cpus]
     return sweep(configs, client=client, processes=processes, progress=progress)

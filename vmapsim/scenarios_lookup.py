@@ -25,18 +25,25 @@ from .params import check_choice, check_int
 from .rcu import Violation
 from .scenarios import Scenario, Thread, builder_source, register
 
-__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "A_START", "A_END", "B_START"]
+__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "A_START", "A_END", "B_START",
+           "STABILISERS"]
 
 A_START, A_END = 0x1000, 0x3000
 B_START, B_END = 0x8000, 0xA000
 ADDR = 0x1800
 CACHE = "vmap_area_cachep"
 REUSE = ("none", "typesafe-elsewhere", "pool", "pool-gp")
+#: design-note vocabulary for the reader's per-object stabiliser -> protocol
+STABILISERS = {"none": "rcu-readonce", "lock": "spinlock", "spin": "rcu-trylock-retry",
+               "refcount": "rcu-refcount", "seqcount": "seqcount"}
 USES = ("vm", "vm-pointer", "bounds")
 
 
-def _world(w, reclaim: str, n_pages: int = 1):
-    """vn, the busy index with A, and A's vm_struct (pages as objects)."""
+def _world(w, reclaim: str, n_pages: int = 1, tree_mode: str = "slot"):
+    """vn, the busy index with A, and A's vm_struct (pages as objects).
+
+    ``tree_mode`` ``slot`` is the one-op index; ``rcu``/``inplace`` the real maple tree
+    (with two unrelated areas so that it has a real leaf node)."""
     if reclaim == "typesafe":
         w.heap.typesafe_cache(CACHE)
     pages = tuple(w.obj(f"page{i}", kind="page", data=i) for i in range(n_pages))
@@ -44,7 +51,12 @@ def _world(w, reclaim: str, n_pages: int = 1):
     A = w.obj("A", kind="vmap_area", cache=CACHE if reclaim == "typesafe" else None,
               **vmap_area_fields(A_START, A_END, vmA))
     vn = w.obj("vn", kind="vmap_node", busy_lock=None, seq=0)
-    tree = w.index("busy", [(A_START, A_END - 1, A)])
+    from .scenarios_tree import make_tree
+    ranges = [(A_START, A_END - 1, A)]
+    if tree_mode != "slot":
+        ranges += [(0x20000, 0x21fff, w.obj("O1", kind="vmap_area")),
+                   (0x30000, 0x31fff, w.obj("O2", kind="vmap_area"))]
+    tree = make_tree(w, "busy", ranges, tree_mode)
     w.G.fields["owner_done"] = False
     return SimpleNamespace(vn=vn, tree=tree, A=A, vmA=vmA, pages=pages, addr=ADDR)
 
@@ -65,7 +77,8 @@ def _check_incarnation(ctx, va, vm=None) -> None:
 def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", readers: int = 1,
                 owner: bool = False, hold_rcu: bool = False, recheck: bool = True,
                 reuse: str = "none", writer: bool = True, max_retries: int = 2,
-                no_fail: bool = False, use: str = "vm") -> Scenario:
+                no_fail: bool = False, use: str = "vm", tree_mode: str = "slot",
+                stabiliser: str | None = None) -> Scenario:
     """Readers ``R``/``R2``... look up ``ADDR`` in area A and use its ``vm_struct``
     (``find_vm_area`` then ``vm->flags``) while ``W`` vfree()s A.
 
@@ -84,6 +97,8 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
     Properties: no use-after-free; a reader that found an area got A's bounds and A's
     ``vm_struct`` (identity); for copy-out protocols the copied bounds are A's.
     """
+    if stabiliser is not None:
+        protocol = STABILISERS[check_choice("stabiliser", stabiliser, list(STABILISERS))]
     check_choice("protocol", protocol, PROTOCOLS)
     readers = check_int("readers", readers, lo=1, hi=3)
     check_choice("reuse", reuse, REUSE)
@@ -92,7 +107,7 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
         raise ValueError("owner=True needs exactly one reader")
     knobs = dict(protocol=protocol, reclaim=reclaim, readers=readers, owner=owner,
                  hold_rcu=hold_rcu, recheck=recheck, reuse=reuse, writer=writer,
-                 max_retries=max_retries, no_fail=no_fail, use=use)
+                 max_retries=max_retries, no_fail=no_fail, use=use, tree_mode=tree_mode)
     opts = {"reclaim": "none" if reuse.startswith("pool") else reclaim, "max_retries": max_retries}
     if protocol == "rcu-readonce":
         opts["hold_rcu"] = hold_rcu
@@ -101,7 +116,7 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
     proto = make_protocol(protocol, **opts)
 
     def setup(w):
-        s = _world(w, reclaim)
+        s = _world(w, reclaim, tree_mode=tree_mode)
         s.proto = proto
         return s
 
@@ -174,7 +189,10 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
             + (f" while W vfree()s area A (reclaim: {opts['reclaim']}"
                + (f", then reuse: {reuse}" if reuse != "none" else "") + ")" if writer else
                ", no writer")
-            + (". The reader owns the area." if owner else ". The reader does not own the area."))
+            + (". The reader owns the area." if owner else ". The reader does not own the area.")
+            + (" Index: the one-op slot model (the maple tree in RCU mode gives the same per-index "
+               "old-or-new result; tree_mode='rcu' runs the real tree)." if tree_mode == "slot"
+               else f" Index: the real maple tree ({tree_mode} mode)."))
     return Scenario(id="lookup_race", title=f"{protocol} lookup vs vfree", description=desc,
                     threads=threads, setup=setup, final=final,
                     source=builder_source("lookup_race", knobs), knobs=knobs,

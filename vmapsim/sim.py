@@ -101,6 +101,7 @@ class Simulation:
         self.free_at, self.owner, self.last_written = [], [], []
         self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
         self.queue = []                    # per lock: release times of holders queued ahead
+        self.writer, self.version, self.seen = [], [], []   # who last wrote the data under a lock
         self.mutex_holder, self.mutex_waiters = {}, {}
         self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
         self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
@@ -154,6 +155,9 @@ class Simulation:
             self.acq.extend([0] * k)
             self.contended.extend([0] * k)
             self.queue.extend(deque() for _ in range(k))
+            self.writer.extend([-1] * k)
+            self.version.extend([0] * k)
+            self.seen.extend([-1] * self.n for _ in range(k))
 
     def _update_footprint(self):
         try:
@@ -211,9 +215,9 @@ class Simulation:
         elif kind == "find" or kind == "find_other":
             addr = op[1] if kind == "find" else self._pick_other(c)
             if addr is not None:
-                d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
-                owner = kind == "find" or self.owner_of.get(addr) == c
-                self.lookup.find_steps(d.acct.holds, owner, self.owner_of.get(addr, c), c, out)
+                found = d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
+                self.lookup.find_steps(d.acct.holds, found, addr + PAGE_SIZE // 2,
+                                       self.owner_of.get(addr, c), c, out)
                 self.find_pending[c] = t
             self.result[c] = None
         elif kind == "kvfree_rcu":
@@ -412,8 +416,9 @@ class Simulation:
                     st.latencies.append(t - self.iter_start[c])
                 self.iter_start[c] = t
                 continue
-            if k == "test":
-                self.test_start[c] = t
+            if k == "test" or k == "mark":
+                if k == "test":
+                    self.test_start[c] = t
                 self.iter_start[c] = t
                 continue
             if k == "test_done":
@@ -449,6 +454,7 @@ class Simulation:
         stretch = self.stretch
         hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
         queue = self.queue
+        writer, version, seen = self.writer, self.version, self.seen
         call_rcu_ns = self.costs.call_rcu_ns
         ipi_ns = self.costs.tlb_ipi_handler_ns
         local_rmw = self.machine.rmw_ns[0]
@@ -497,14 +503,22 @@ class Simulation:
                                 work += hx_n
                         t = fa
                     if o != c and o >= 0:
+                        work += rmw[o][c]
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
                         lw = last_written[lid]
-                        work += rmw[o][c] + overlap * (v if v < lw else lw) * transfer[o][c]
+                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
                     t += work
                     free_at[lid] = t
                     if hx:
                         queue[lid].append(t)
                     owner[lid] = c
-                    last_written[lid] = written
+                    if written:
+                        last_written[lid] = written
+                        writer[lid] = c
+                        version[lid] += 1
+                    sn[c] = version[lid]
                     hold_ns[lid] += work
                     acq[lid] += 1
                 elif k == ATOMIC:
@@ -530,12 +544,14 @@ class Simulation:
                         wait_ns[lid] += free_at[lid] - t
                         t = free_at[lid]
                         self.stats.seq_retries += 1
-                    o = owner[lid]
                     cost = s[2]
-                    if o >= 0 and o != c:
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
                         lw = last_written[lid]
                         v = s[3]
-                        cost += overlap * (v if v < lw else lw) * transfer[o][c]
+                        cost += overlap * (v if v < lw else lw) * transfer[wr][c]
+                    sn[c] = version[lid]
                     t += cost
                 elif k == TRYFAIL:
                     o = owner[s[1]]

@@ -15,6 +15,7 @@ Operations (tuples)::
     ("find_other",)             find_vmap_area() of some other worker's live area (non-owner)
     ("pcpu", objects)           __alloc_percpu() calls served without the vmalloc allocator
     ("end", counted)            end of one loop iteration (counted: an "op" of the kernel test)
+    ("mark",)                   the loop starts now (after a test's setup): latency clock reset
 
 The test_vmalloc generators follow lib/test_vmalloc.c (read from torvalds/linux 0791fae and
 linux-next 18faecb; 2025 changes from the patches named in perf-anchors.md): the same sizes,
@@ -197,6 +198,7 @@ def full_fit_alloc_test(spec, rng):
         if j is not None:
             yield ("free", j)
     ok = True
+    yield ("mark",)
     for counted in _iters(spec):
         tmp = yield ("alloc", 1, PAGE_SIZE)
         if tmp is None:
@@ -221,6 +223,7 @@ def long_busy_list_alloc_test(spec, rng):
     for _ in range(n):
         ptr.append((yield ("alloc", 1, PAGE_SIZE)))
     ok = True
+    yield ("mark",)
     for counted in _iters(spec):
         p1 = yield ("alloc", 100, PAGE_SIZE)
         if p1 is None:
@@ -347,6 +350,7 @@ def lookup_workload(spec, rng):
         p = yield ("alloc", rng.randint(1, 4), PAGE_SIZE)
         if p is not None:
             live.append(p)
+    yield ("mark",)
     for counted in _iters(spec):
         for _ in range(spec.lookups):
             if live and rng.random() < spec.owner_fraction:

@@ -41,7 +41,8 @@ FAST = report.setup()
 # Parameters: `tools/report.py 04-scaling -p name=value` or the test suite may override these.
 cpus_list = [1, 4, 16] if FAST else [1, 2, 4, 8, 16, 32, 64, 128]
 steady = not FAST                         # two untimed purge cycles before each grid run
-loops = 60 if FAST else 1000              # counted loops per CPU of the scaling grid
+proto_cpus = [1, 4, 16] if FAST else [1, 4, 16, 64]   # CPU counts of the protocol comparison
+loops = 60 if FAST else 500               # counted loops per CPU of the scaling grid
 machine = "threadripper-3970x"            # machine profile (the calibrated one; > 64 CPUs
                                           # extrapolate it as extra sockets) or "xeon-8176-8s"
 lookups = ["spinlock", "rcu-readonce"] if FAST else ["spinlock", "rcu-readonce", "rcu-trylock-retry", "rcu-refcount", "seqcount"]
@@ -140,7 +141,7 @@ print(report.text_table(("design", "cpus", "us/op", "M ops/s", "lock wait"),
 scaling.plot_scaling(grid, title=f"fix_size_alloc_test, {machine}")
 
 # %%
-proto = scaling.scaling(designs=designs, lookups=lookups, cpus=cpus_list, loops=loops,
+proto = scaling.scaling(designs=designs, lookups=lookups, cpus=proto_cpus, loops=loops,
                         workload="lookup", machine=machine, steady=steady, seed=seed,
                         processes=2)
 print(report.text_table(("design", "lookup", "cpus", "find us", "us/iter", "RCU backlog"),

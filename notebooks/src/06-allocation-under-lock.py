@@ -38,7 +38,7 @@ FAST = report.setup()
 # Parameters: `make report -p` / the test suite may override these.
 rates = [0.0, 0.05, 0.2] if FAST else [0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5]   # GFP_NOWAIT failure rates
 atomic_fail = 0.1        # GFP_ATOMIC failure rate (the series' second try)
-ops = 600 if FAST else 3000    # allocations + frees per churn run
+ops = 600 if FAST else 2000    # allocations + frees per churn run
 live = 200               # areas kept live by the churn
 seed = 0
 

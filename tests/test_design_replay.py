@@ -76,6 +76,8 @@ def test_rfc_v1_without_bump_differs_by_lazy_list_order_and_aligned_gaps(trace):
     ref2, got2, own2 = _check_named(trace, "rfc-v1", bump=False, lazy_list=False)
     assert set(got2.misses_by_cause) & set(DESIGN_MISS_CAUSES) <= {"exact-aligned-gap"}
     assert own2 == got2.misses_by_cause.get("exact-aligned-gap", 0) <= own
+    # and then its choices are exactly those of the sharded no-free-tree design
+    assert got2.records == run(trace, "maple-nofree-sharded").records
     if trace.name.startswith(("large", "mixed", "long")):
         # workloads that reuse pooled areas: the free-order pools change many choices
         assert got.misses_by_cause.get("lazy-list-order", 0) > 0.1 * got.allocs

@@ -158,6 +158,14 @@ class NodeAlloc:
                 tree.store_range(first, last, entry)
         counts = self.counts
         counts["stores"] += 1
+        if not acct.enabled and not self.nowait_fail and not self.atomic_fail:
+            # no lock record is kept and no allocation can fail (replay): only the result
+            # matters, and every recipe gives the same one
+            rng_ = search()
+            if rng_ is None:
+                return StoreResult("nospace")
+            apply(*rng_)
+            return StoreResult("ok", rng_[0], rng_[1], hold)
         self._acct, self._lock, self._tree = acct, lock, tree
         owns = hold is None
         self._h = hold if not owns else (acct.lock(lock) if lock is not None else None)

@@ -57,6 +57,7 @@ DESIGNS: dict[str, str] = {
     "rfc-maple-busy": "vmapsim.rfc_maple_busy:RfcMapleBusy",
     "rfc-v1": "vmapsim.rfc_v1:RfcV1",
     "maple-nofree": "vmapsim.maple_nofree:MapleNoFree",
+    "maple-nofree-sharded": "vmapsim.maple_nofree_sharded:MapleNoFreeSharded",
 }
 
 

@@ -200,14 +200,14 @@ class Linux618(ReplayMixin, Design):
         if va is not None:
             addr = va.va_start
         else:
-            self._slab(alloc=SIZEOF_VMAP_AREA)
+            self._slab(alloc=self.sizeof_vmap_area)
             va = VmapArea()
             addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:
                 self._purge(True, cpu)
                 addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
                 if addr is None:
-                    self._slab(free=SIZEOF_VMAP_AREA)
+                    self._slab(free=self.sizeof_vmap_area)
                     return None
         va.va_start, va.va_end = addr, addr + size
         va.flags = va_flags | vn_id
@@ -413,7 +413,7 @@ class Linux618(ReplayMixin, Design):
         acct = self.acct
         local = []
         pages = 0
-        for va in todo:
+        for va in self._push_order(todo):
             size = va.va_end - va.va_start
             pages += size >> PAGE_SHIFT
             batch.npurged += 1
@@ -447,6 +447,12 @@ class Linux618(ReplayMixin, Design):
         self.vmap_lazy_nr -= pages
         local.reverse()                     # list_add() builds the local list in reverse
         self._reclaim_list_global(local)
+
+    @staticmethod
+    def _push_order(vas):
+        """The order in which purge_vmap_node() walks a node's purge list: address order in 6.18
+        (the lazy list is an address-sorted rb_list).  Hook for designs with another lazy queue."""
+        return vas
 
     def purge_finish(self, batch: PurgeBatch) -> int:
         """Push what is left (node id order) and return ``npurged`` of the purge event."""
@@ -509,12 +515,22 @@ class Linux618(ReplayMixin, Design):
             lst = self.nodes[node].pool.get(idx) if idx >= 0 else None
             if lst and lst[-1].va_start & (align - 1) == 0:
                 return Choice(lst[-1].va_start, "pool", node)
-        addr = predict_range(self.free, size, align, vstart, vend)
+        addr = self._predict_free(size, align, vstart, vend)
         return Choice(addr, "free" if addr is not None else "fail", node)
 
-    def validate(self):
+    def _predict_free(self, size, align, vstart, vend):
+        """The free-space search's address for this request, no side effects (hook: designs with
+        another free-space index override it)."""
+        return predict_range(self.free, size, align, vstart, vend)
+
+    def _free_spans(self):
+        """Validate the free-space index; return its ranges as ``(start, end, "free")`` spans, plus
+        any other span kinds the design reserves (hook for other free-space indexes)."""
         self.free.validate()
-        spans = [(va.va_start, va.va_end, "free") for va in self.free]
+        return [(va.va_start, va.va_end, "free") for va in self.free]
+
+    def validate(self):
+        spans = self._free_spans()
         lazy_pages = 0
         for vn in self.nodes:
             vn.busy.validate()

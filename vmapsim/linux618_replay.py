@@ -27,8 +27,6 @@ class ReplayMixin:
         """Start state from a snapshot: busy areas (flags as given), lazy areas on their listed node,
         free = the complement over ``[1, ULONG_MAX)`` (``vmap_init_free_space()``), pools empty."""
         self.acct.begin("load_state", -1)
-        for va in list(self.free):
-            self.free.unlink(va)
         taken = []
         for s, e, flags in busy:
             va = VmapArea(s, e, flags, True)
@@ -45,12 +43,19 @@ class ReplayMixin:
             self.vmap_lazy_nr += (e - s) >> PAGE_SHIFT
             taken.append((s, e))
         taken.sort()
+        self._load_free(taken)
+        self.acct.begin("load_state", -1)
+
+    def _load_free(self, taken):
+        """Free space = the complement of the sorted *taken* ranges over ``[1, ULONG_MAX)``
+        (``vmap_init_free_space()``).  Hook for designs with another free-space index."""
+        for va in list(self.free):
+            self.free.unlink(va)
         cur = 1
         for s, e in taken + [((1 << 64) - 1, (1 << 64) - 1)]:
             if s > cur:
                 self.free.insert_augment(VmapArea(cur, s))
             cur = max(cur, e)
-        self.acct.begin("load_state", -1)
 
     # ------------------------------------------------------------------ allocation
     def apply_alloc(self, addr, size, align, vstart, vend, cpu, va_flags=0):
@@ -100,23 +105,28 @@ class ReplayMixin:
                     else:
                         self._drop_copies_from(vn, idx)
         if source is None:
-            block = self.free.find(addr)
-            if block is not None and block.va_end >= end:
-                if not self._preloaded[cpu]:
-                    self._slab(alloc=SIZEOF_VMAP_AREA)
-                    self._preloaded[cpu] = True
-                self._slab(alloc=SIZEOF_VMAP_AREA)
-                h = acct.lock("free_vmap_area_lock")
-                fit = va_clip(self.free, block, addr, size, VmapArea())
-                if fit == 4:
-                    self._preloaded[cpu] = False
-                acct.unlock(h)
-                source = "free"
-            else:
-                source = self.force_range(addr, end)
+            source = self._take_free(addr, end, cpu)
         va = VmapArea(addr, end, va_flags | vn_id, True)
         self._insert_busy(va)
         return source
+
+    def _take_free(self, addr: int, end: int, cpu: int) -> str:
+        """The kernel took ``[addr, end)`` from the free space: clip it (``"free"``), or force it
+        if the model does not have it free (:meth:`force_range`).  Hook for other free indexes."""
+        acct = self.acct
+        block = self.free.find(addr)
+        if block is not None and block.va_end >= end:
+            if not self._preloaded[cpu]:
+                self._slab(alloc=SIZEOF_VMAP_AREA)
+                self._preloaded[cpu] = True
+            self._slab(alloc=SIZEOF_VMAP_AREA)
+            h = acct.lock("free_vmap_area_lock")
+            fit = va_clip(self.free, block, addr, end - addr, VmapArea())
+            if fit == 4:
+                self._preloaded[cpu] = False
+            acct.unlock(h)
+            return "free"
+        return self.force_range(addr, end)
 
     def _drop_copies_from(self, vn, idx):
         """The kernel's pool for this class did not give what the model's holds: the copies of
@@ -141,10 +151,8 @@ class ReplayMixin:
         """Where the model has *addr* (or the range): ``free``, ``busy``, ``lazy``, ``pool``, ``mixed``."""
         end = addr + 1 if end is None else end
         kinds = set()
-        blk = self.free.find_exceed(addr)
-        while blk is not None and blk.va_start < end:
+        if self._free_overlaps(addr, end):
             kinds.add("free")
-            blk = blk.next
         for vn in self.nodes:
             for tree, kind in ((vn.busy, "busy"), (vn.lazy, "lazy")):
                 va = tree.find_exceed(addr)
@@ -159,18 +167,26 @@ class ReplayMixin:
             return "none"
         return kinds.pop() if len(kinds) == 1 else "mixed"
 
-    def force_range(self, addr: int, end: int) -> str:
-        """Remove ``[addr, end)`` from wherever the model has it (free tree, pools, lazy, busy) so
-        the kernel's allocation can be applied.  Returns ``"not-free:<where>"``."""
-        where = self.locate(addr, end)
-        acct = self.acct
-        # free tree pieces
+    def _free_overlaps(self, addr: int, end: int) -> bool:
+        """Does any free range meet ``[addr, end)``?  (Hook for other free-space indexes.)"""
+        blk = self.free.find_exceed(addr)
+        return blk is not None and blk.va_start < end
+
+    def _force_free(self, addr: int, end: int) -> None:
+        """Remove every free piece inside ``[addr, end)``.  (Hook for other free-space indexes.)"""
         blk = self.free.find_exceed(addr)
         while blk is not None and blk.va_start < end:
             nxt = blk.next
             s, e = max(blk.va_start, addr), min(blk.va_end, end)
             va_clip(self.free, blk, s, e - s, VmapArea())
             blk = nxt
+
+    def force_range(self, addr: int, end: int) -> str:
+        """Remove ``[addr, end)`` from wherever the model has it (free tree, pools, lazy, busy) so
+        the kernel's allocation can be applied.  Returns ``"not-free:<where>"``."""
+        where = self.locate(addr, end)
+        acct = self.acct
+        self._force_free(addr, end)
         for vn in self.nodes:
             for idx in list(vn.pool):
                 lst = vn.pool[idx]

@@ -22,6 +22,9 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   not shown holds it).  A later allocation or free of that range confirms it (``late-traced``,
   ``untraced-alloc``); a clash releases it.  The same evidence rule applies to pools: an entry
   the kernel skipped at the head is held busy (``pool_resync="limbo"``);
+* a design whose policy differs from 6.18 may name its own misses: if it has
+  ``explain_miss(choice, src, event, cause) -> cause``, replay calls it for every miss with the
+  cause replay would give (see :mod:`vmapsim.design_compare`);
 * events logged while a snapshot was being read (between the capture's ``trace_marker``
   lines) are applied only if the snapshot does not already show their effect; areas they touch
   are not compared in the final state.
@@ -280,6 +283,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     records, purges, lazyrec = res.records, res.purges, res.lazy
     can_stage = hasattr(d, "purge_begin")
     no_pools = type(d).pools is Design.pools
+    explain = getattr(d, "explain_miss", None)
 
     def push_due(ts):
         for k, (batch, t0, t1, total) in list(pending.items()):
@@ -373,6 +377,9 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
             else:
                 cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
                                free_before)
+                if explain is not None:
+                    # a design whose policy differs from 6.18 names its own differences
+                    cause = explain(choice, src, e, cause)
                 misses[cause] += 1
                 if can_reserve and choice.source == "free" and pred is not None and src == "free" \
                         and (e.align > PAGE_SIZE or _explained_by_taking(free_before, pred, e)):

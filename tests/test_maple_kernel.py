@@ -911,3 +911,23 @@ def test_check_find():
     assert mas.prev(0) == entry and (mas.index, mas.last) == (index, last) and entry == top >> 2
     assert mt.state(0).prev(0) is None
     mt.validate()
+
+
+def test_null_leaf_after_erasing_the_whole_range():
+    """Kernel behaviour (checked on the 6.12 harness, found by the differential replay):
+    erasing the single entry of a ``[0, ULONG_MAX]`` leaf is an exact-fit store, leaving a
+    one-slot NULL leaf (height 1), not an empty tree; the searches then compute that slot's
+    size in unsigned long arithmetic (2**64 wraps to 0): the reverse search fails, the
+    forward one works unless its window is the whole index space."""
+    mt = MapleTree(alloc_range=True)
+    mt.store_range(0, ULONG_MAX, 7)
+    assert mt.erase(7) == 7
+    assert mt.height() == 1 and not mt.empty() and list(mt) == []
+    with pytest.raises(MapleBusy):
+        mt.empty_area(0, ULONG_MAX, 1)
+    with pytest.raises(MapleBusy):
+        mt.empty_area_rev(116, 399, 1)
+    assert mt.empty_area(116, 399, 1) == 116
+    with pytest.raises(MapleBusy):
+        mt.alloc_rrange(1, 5, 116, 399)
+    mt.validate()

@@ -107,3 +107,16 @@ def test_make_report_fails_clearly_on_a_bad_parameter(tmp_path, capsys):
     assert "--- error ---\nParameterError: cpus must be in 1..8192, got -1\n" in out
     assert "Traceback" not in out
     assert not list(tmp_path.iterdir())
+
+
+def test_a_cell_that_runs_too_long_is_named(tmp_path):
+    from vmapsim.notebook import NotebookFailed, build_notebook, execute
+
+    nb = tmp_path / "99-slow.ipynb"
+    nb.write_text(build_notebook("# %%\nx = 1\n\n# %%\nimport time\ntime.sleep(30)\n"))
+    with pytest.raises(NotebookFailed) as info:
+        execute(nb, timeout=2, label="notebooks/99-slow.ipynb")
+    assert info.value.headline == ("notebooks/99-slow.ipynb: cell 2 failed: CellTimeoutError: did "
+                                   "not finish within 2 s (per-cell limit; VMAPSIM_CELL_TIMEOUT "
+                                   "raises it for make report)")
+    assert "time.sleep(30)" in str(info.value)

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.export import ExportError, summary_text, to_html  # noqa: E402
-from vmapsim.notebook import NotebookFailed, cell_seconds, execute  # noqa: E402
+from vmapsim.notebook import (REPORT_CELL_TIMEOUT, NotebookFailed, cell_seconds,  # noqa: E402
+                              execute)
 
 
 def _param(text: str):
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("-p", dest="params", action="append", type=_param, default=[],
                     help="override a parameter, e.g. -p cpus=64")
     ap.add_argument("--out", default=str(ROOT / "build" / "report"))
+    ap.add_argument("--timeout", type=int, default=REPORT_CELL_TIMEOUT,
+                    help="seconds one cell may run (default %(default)s; env VMAPSIM_CELL_TIMEOUT)")
     args = ap.parse_args(argv)
 
     nb_dir = ROOT / "notebooks"
@@ -59,7 +62,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
         try:
-            nb = execute(path, params=params, label=str(path.relative_to(ROOT)))
+            nb = execute(path, params=params, label=str(path.relative_to(ROOT)),
+                         timeout=args.timeout)
         except NotebookFailed as exc:
             failed.append(exc.headline)
             print(f"FAILED {exc}\n", flush=True)

@@ -10,7 +10,9 @@ Ports of ``lib/maple_tree.c``:
 
 The searches are writer-side operations in this model (``mtree_alloc_range`` runs them
 under the tree lock), so their loads are plain reads, not access-layer scheduling points.
-Semantics (v6.5+): ``max`` is inclusive; a window smaller than ``size``, ``size == 0`` or
+Sizes are computed in ``unsigned long`` arithmetic as in the kernel (a NULL range covering
+all 2**64 indices has size 0 there, which makes the reverse search fail on a single-slot
+NULL leaf).  Semantics (v6.5+): ``max`` is inclusive; a window smaller than ``size``, ``size == 0`` or
 ``min > max`` is ``-EINVAL``; no fit is ``-EBUSY``; the reverse search returns the start of
 the highest fit, whose end is ``min(gap_end, max)``.
 """
@@ -162,7 +164,8 @@ def mas_anode_descend(mas, size):
             if gaps is not None:
                 gap = gaps[offset]
             elif slots[offset] is None:
-                gap = min(pivot, last) - max(index, mn) + 1
+                # unsigned long arithmetic: a NULL over all 2**64 indices wraps to 0
+                gap = (min(pivot, last) - max(index, mn) + 1) & ULONG_MAX
             else:
                 gap = -1
             if gap >= 0 and gap >= size:
@@ -259,9 +262,9 @@ def mas_rev_awalk(mas, size, bounds):
         if gaps is not None:
             gap = gaps[offset]
         elif slots[offset] is None:
-            gap = mx - mn + 1
+            gap = (mx - mn + 1) & ULONG_MAX          # unsigned long: 2**64 wraps to 0
         if gap:
-            if size <= gap and size <= mas.last - mn + 1:
+            if size <= gap and size <= ((mas.last - mn + 1) & ULONG_MAX):
                 break
             if gaps is None:
                 if offset < 2:

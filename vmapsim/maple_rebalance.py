@@ -14,7 +14,7 @@ from .maple_bnode import (BigNode, Mast, _alloc, _root_limits, mab_mas_cp,
                           mas_set_parent, mas_store_b_node, mast_cp_to_nodes,
                           mast_set_split_parents)
 from .maple_gaps import mas_update_gap
-from .maple_node import MT_MIN_SLOTS, MT_SLOTS, ULONG_MAX
+from .maple_node import MT_MIN_SLOTS, MT_PIVOTS, MT_SLOTS, ULONG_MAX
 from .maple_state import (MA_NONE, MaState, is_root_node, mas_ascend, mas_descend,
                           mas_next_sibling, mas_prev_sibling, mtree_range_walk)
 
@@ -277,21 +277,6 @@ def mas_put_in_tree(mas, old, new_height):
     acc.mark_dead(old)
 
 
-def mas_find_child(mas, child):
-    node = mas.node
-    slots = node.slots
-    for offset in range(mas.offset, node.end + 1):
-        entry = slots[offset]
-        if entry.parent is node:
-            child.assign(mas)
-            mas.offset = offset + 1
-            child.offset = offset
-            mas_descend(child)
-            child.offset = 0
-            return True
-    return False
-
-
 def mas_adopt_children(mas, parent):
     acc = mas.tree._acc
     stats = mas.tree.stats
@@ -303,80 +288,73 @@ def mas_adopt_children(mas, parent):
             stats.written += 1
 
 
-def _none_state(tree):
-    s = MaState(tree)
-    s.status = MA_NONE
-    return s
-
-
 def mas_topiary_replace(mas, old, new_height):
+    """``mas_topiary_replace``: publish the new subtree, fix the parent pointers of the children
+    it reuses, then mark dead and free the old nodes it replaced.
+
+    The kernel walks up to three ``ma_state``s per level with ``mas_find_child``; this keeps
+    ``(node, min, max)`` triples instead, visiting and storing in the same order.
+    """
     tree = mas.tree
     acc = tree._acc
     mas_put_in_tree(mas, old, new_height)
-    tmp = [mas.copy(), _none_state(tree), _none_state(tree)]
-    tmp[0].offset = 0
-    while not tmp[0].node.leaf:
-        n = 0
-        nxt = [MaState(tree) for _ in range(3)]
-        for i in range(3):
-            if tmp[i].status == MA_NONE:
-                continue
-            while n < 3:
-                if not mas_find_child(tmp[i], nxt[n]):
+    level = [mas.node]
+    while not level[0].leaf:
+        nxt = []
+        for node in level:
+            slots = node.slots
+            for off in range(node.end + 1):
+                if len(nxt) == 3:
                     break
-                n += 1
-            mas_adopt_children(tmp[i], tmp[i].node)
-        if n == 0:
+                if slots[off].parent is node:
+                    nxt.append(slots[off])
+            mas_adopt_children(mas, node)
+        if not nxt:
             break
-        while n < 3:
-            nxt[n].status = MA_NONE
-            n += 1
-        tmp = nxt
+        level = nxt
     if old.leaf:
         tree._free_node(old, True)
         return
     index, last = mas.index, mas.last
-    tmp = [mas.copy(), _none_state(tree), _none_state(tree)]
-    tmp[0].offset = 0
-    tmp[0].node = old
     in_rcu = tree._in_rcu
     subtrees = []
+    level = [(old, mas.min, mas.max)]
     while True:
-        n = 0
-        nxt = [MaState(tree) for _ in range(3)]
-        for i in range(3):
-            if tmp[i].status == MA_NONE:
-                continue
-            while n < 3:
-                if not mas_find_child(tmp[i], nxt[n]):
+        nxt = []
+        for node, mn, mx in level:
+            slots = node.slots
+            pivots = node.pivots
+            npiv = MT_PIVOTS[node.type]
+            for off in range(node.end + 1):
+                if len(nxt) == 3:
                     break
-                if nxt[n].min >= index and nxt[n].max <= last:
-                    acc.mark_dead(nxt[n].node)
-                    subtrees.append(nxt[n].node)
-                    nxt[n].status = MA_NONE
+                child = slots[off]
+                if child.parent is not node:
+                    continue
+                cmn = pivots[off - 1] + 1 if off else mn
+                cmx = pivots[off] if off < npiv else mx
+                if cmn >= index and cmx <= last:
+                    acc.mark_dead(child)
+                    subtrees.append(child)
                 else:
-                    n += 1
-        if n == 0:
+                    nxt.append((child, cmn, cmx))
+        if not nxt:
             break
-        while n < 3:
-            nxt[n].status = MA_NONE
-            n += 1
-        for i in range(3):
-            _topiary_node(tree, tmp[i])
-            tmp[i] = nxt[i]
-        if tmp[0].node.leaf:
+        for node, _, _ in level:
+            _retire(tree, node)
+        level = nxt
+        if level[0][0].leaf:
             break
-    for i in range(3):
-        _topiary_node(tree, tmp[i])
+    for node, _, _ in level:
+        _retire(tree, node)
     for sub in subtrees:
         _destroy(tree, sub, in_rcu)
 
 
-def _topiary_node(tree, state):
-    if state.status == MA_NONE:
-        return
-    tree._acc.mark_dead(state.node)
-    tree._free_node(state.node, True)
+def _retire(tree, node):
+    """``mas_topiary_node``: mark one replaced node dead and RCU-free it."""
+    tree._acc.mark_dead(node)
+    tree._free_node(node, True)
 
 
 def mas_wmb_replace(mas, old, new_height):

@@ -172,17 +172,22 @@ def inject_parameters(nb, **params):
     return nb
 
 
+#: per-cell time limit of `make report` (full-size runs); the test suite uses the default 600 s
+REPORT_CELL_TIMEOUT = int(os.environ.get("VMAPSIM_CELL_TIMEOUT", "3600"))
+
+
 def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | None = None,
             label: str | None = None):
     """Execute the notebook at *path* (with *params* injected) and return the executed notebook.
 
     The kernel runs in the notebook's directory.  ``fast`` sets ``VMAPSIM_FAST`` for the kernel
-    (``None``: inherit).  Raises :class:`NotebookFailed` naming the failing cell and the
-    notebook as *label* (default: the path).
+    (``None``: inherit).  *timeout* is per cell, in seconds.  Raises :class:`NotebookFailed`
+    naming the notebook as *label* (default: the path) and the failing cell: a cell that
+    raised, one that ran past *timeout*, or the kernel dying under it.
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -190,15 +195,26 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     env_before = os.environ.get("VMAPSIM_FAST")
     if fast is not None:
         os.environ["VMAPSIM_FAST"] = "1" if fast else "0"
+    current = {"cell": None}
+
+    def on_cell_start(cell, cell_index):
+        current["cell"] = cell
+
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             extra_arguments=["--colors=nocolor",
                                              "--IPKernelApp.log_level=ERROR"],
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+                            resources={"metadata": {"path": str(path.parent.resolve())}},
+                            on_cell_start=on_cell_start, shutdown_kernel="immediate")
     failure = None
     try:
         client.execute()
     except CellExecutionError:
         failure = _failure(label or path, nb)
+    except (CellTimeoutError, DeadKernelError) as exc:
+        what = (f"did not finish within {timeout} s (per-cell limit; VMAPSIM_CELL_TIMEOUT "
+                "raises it for make report)" if isinstance(exc, CellTimeoutError)
+                else "the kernel died while running it")
+        failure = _stopped(label or path, nb, current["cell"], type(exc).__name__, what)
     finally:
         if fast is not None:
             if env_before is None:
@@ -208,6 +224,23 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     if failure is not None:
         raise failure
     return nb
+
+
+def _number(nb, target) -> int:
+    """1-based number of *target* among the committed (non-injected) cells."""
+    i = 0
+    for cell in nb.cells:
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            i += 1
+        if cell is target:
+            return i
+    return -1
+
+
+def _stopped(path, nb, cell, ename, what) -> NotebookFailed:
+    if cell is None:
+        return NotebookFailed(path, -1, "", ename, what, "")
+    return NotebookFailed(path, _number(nb, cell), cell.source, ename, what, f"{ename}: {what}")
 
 
 def _failure(path, nb) -> NotebookFailed:

@@ -12,6 +12,7 @@ import pytest
 
 from vmapsim.design_compare import DESIGN_MISS_CAUSES
 from vmapsim.errors import ParameterError
+from vmapsim.free_tree import reference_records
 from vmapsim.paths import TRACES_DIR
 from vmapsim.replay import MISS_CAUSES, replay
 
@@ -40,16 +41,18 @@ def test_rfc_maple_busy_makes_exactly_the_choices_of_618(trace):
 
 def _check_named(trace, design, **kw):
     ref, got = run(trace, "linux-6.18"), run(trace, design, **kw)
+    base = reference_records(ref, got)           # 6.18 beside the design, same replay steps
+    assert len(got.model.reference_predictions) == len(got.records)
     assert got.allocs == ref.allocs and got.final_state_equal
     assert "unexplained" not in got.misses_by_cause, got.misses_by_cause
     assert set(got.misses_by_cause) <= set(MISS_CAUSES) | set(DESIGN_MISS_CAUSES)
     assert sum(got.misses_by_cause.values()) == got.allocs - got.matched
     own = 0
-    for r, g in zip(ref.records, got.records):
+    for r, g in zip(base, got.records):
         assert r[:5] == g[:5]                        # the same event
         if g[5] == r[5]:
-            # same prediction as 6.18: same outcome, and a 6.18 cause when it is a miss
-            assert (g[7] == "") == (r[7] == ""), (r, g)
+            # same prediction as 6.18: a miss keeps one of replay's 6.18 causes
+            assert g[7] == "" or g[7] in MISS_CAUSES, (r, g)
         elif g[7]:
             assert g[7] in DESIGN_MISS_CAUSES, (r, g)
             own += 1
@@ -65,7 +68,8 @@ def test_nofree_differences_are_all_exact_aligned_gaps(trace, design):
     assert own == sum(design_causes.values())
     # the padded gap search is 6.18's rule without the rb-tree shape: it never loses more than
     # the shape-dependent misses it removes
-    assert got.matched >= ref.matched - own
+    ref_hits = sum(r[5] == r[2] for r in reference_records(ref, got))
+    assert got.matched >= ref_hits - own
 
 
 @pytest.mark.parametrize("trace", TRACES, ids=[p.name for p in TRACES])

@@ -20,6 +20,12 @@ each allocation:
 
 A cause of ``"unexplained"`` means the model cannot say why the design differs: the tests
 require there be none.
+
+The reference sees exactly the replay operations the design sees.  Replay's own bookkeeping
+reacts to each design's misses (e.g. it holds a range the kernel refused twice, see
+:mod:`vmapsim.replay`), so the reference can differ slightly from a standalone ``linux-6.18``
+replay of the same trace; comparisons of a design with 6.18 use the reference
+(``reference_predictions``, one per scored allocation, in the order of ``ReplayResult.records``).
 """
 from __future__ import annotations
 
@@ -85,6 +91,10 @@ class ReferenceReplayMixin:
         self._ref_batches = {}
         self._pair = None
         self._diverged = None
+        #: the reference's and the design's own prediction for every scored allocation, in
+        #: order (-1: none); replay may replace both by a held range (see final_reference)
+        self.reference_predictions = []
+        self.design_predictions = []
 
     def predict_alloc(self, size, align, vstart, vend, cpu):
         c = super().predict_alloc(size, align, vstart, vend, cpu)
@@ -92,6 +102,8 @@ class ReferenceReplayMixin:
             return c
         r = self._ref.predict_alloc(size, align, vstart, vend, cpu)
         self._pair = (c, r, size, align, vstart, vend)
+        self.reference_predictions.append(-1 if r.addr is None else r.addr)
+        self.design_predictions.append(-1 if c.addr is None else c.addr)
         if c.addr != r.addr and c.source == "free":
             c = Choice(c.addr, "maple-gap", c.node)
         return c
@@ -139,6 +151,15 @@ class ReferenceReplayMixin:
         return n
 
     # ------------------------------------------------------------------ naming
+    def final_reference(self, records) -> list:
+        """The reference's prediction as replay finally scored it, per record: where replay
+        replaced the design's prediction by a held range (the record's prediction is not the
+        design's own), it would have replaced the reference's too."""
+        out = []
+        for rec, own, ref in zip(records, self.design_predictions, self.reference_predictions):
+            out.append(rec[5] if rec[5] != own else ref)
+        return out
+
     def _divergence_cause(self) -> str:
         """Why the design's state may now differ from the reference's (pools first)."""
         return "lazy-list-order" if getattr(self, "lazy_list", False) else "unexplained"
@@ -148,7 +169,9 @@ class ReferenceReplayMixin:
         if self._ref is None or self._pair is None:
             return cause
         c, r, size, align, vstart, vend = self._pair
-        if c.addr == r.addr:
+        if c.addr == r.addr or choice.addr != c.addr:
+            # the same prediction, or replay replaced the prediction by a range it holds for an
+            # unlogged allocation (it would have done the same for the reference): 6.18's cause
             return cause
         return self.design_cause(c, r, size, align, vstart, vend)
 

@@ -28,7 +28,7 @@ from .trace import ALLOC, FREE, PURGE, find_file, read_meta, read_snapshot, read
 from .vmap_area import nr_vmap_nodes_for
 
 __all__ = ["VARIANTS", "variant", "trace_names", "TraceReplay", "replay_matrix",
-           "address_differences", "LockWork", "run_trace", "record_op", "memory_row",
+           "address_differences", "reference_records", "LockWork", "run_trace", "record_op", "memory_row",
            "MEMORY_HEADER", "lock_family"]
 
 #: label -> (registered design name, parameters): the designs and the overlay variants
@@ -79,6 +79,7 @@ class TraceReplay:
     gained: int
     lost: int
     records: list = field(repr=False, default_factory=list)
+    #: 6.18's predictions for the same allocations (``reference_records``)
     ref_records: list = field(repr=False, default_factory=list)
 
     @property
@@ -96,9 +97,21 @@ class TraceReplay:
                 f"({causes}); +{self.gained} -{self.lost} vs 6.18")
 
 
+def reference_records(ref, got) -> list:
+    """6.18's prediction for each of *got*'s allocations, as records: the reference kept beside
+    the design during its replay (:mod:`vmapsim.design_compare`) when it has one, else the
+    standalone 6.18 replay *ref*."""
+    model = got.model
+    if getattr(model, "reference_predictions", None) is None or \
+            len(model.reference_predictions) != len(got.records):
+        return ref.records
+    return [g[:5] + (p,) for g, p in zip(got.records, model.final_reference(got.records))]
+
+
 def _compare(ref, got, trace, label) -> TraceReplay:
     own, gained, lost = Counter(), 0, 0
-    for r, g in zip(ref.records, got.records):
+    base = reference_records(ref, got)
+    for r, g in zip(base, got.records):
         if r[:5] != g[:5]:
             raise AssertionError(f"replays of {trace} scored different events")
         if g[5] == r[5]:
@@ -108,7 +121,7 @@ def _compare(ref, got, trace, label) -> TraceReplay:
         gained += ok_g and not ok_r
         lost += ok_r and not ok_g
     return TraceReplay(trace, label, got.allocs, got.matched, got.final_state_equal,
-                       dict(got.misses_by_cause), own, gained, lost, got.records, ref.records)
+                       dict(got.misses_by_cause), own, gained, lost, got.records, base)
 
 
 def replay_matrix(traces=None, labels=None) -> dict:

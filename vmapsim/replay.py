@@ -106,6 +106,8 @@ class ReplayResult:
     #: nr_lazy_max reported by the trace's free events (lazy_max_pages() of the traced kernel)
     lazy_max: int = 0
     meta: dict = field(default_factory=dict)
+    #: the design object at the end of the replay (for inspection: memory, reference data)
+    model: object = field(default=None, repr=False)
 
     @property
     def agreement(self) -> float:
@@ -466,6 +468,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
         warnings.append(f"final state differs from vmallocinfo.after in {len(real)} area(s): {sample}")
     res.misses_by_cause = dict(misses)
     res.warnings = warnings
+    res.model = d
     return res
 
 

@@ -40,6 +40,12 @@ _VALUE_KINDS = {"read", "load", "ix_load", "ix_walk", "spin_trylock", "ref_inc_n
 
 def _fmt_result(e) -> str:
     r = e.get("result")
+    if e.get("kind") == "mem":
+        # maple node accesses: the drawing shows the node; the raw values (node objects,
+        # pivot tuples, parent/dead pairs) only clutter a lane
+        r = str(r) if r is not None else None
+        if r is None or r.startswith("<") or r.startswith("("):
+            return ""
     if r is None or (r == "NULL" and e.get("kind") not in _VALUE_KINDS):
         return ""
     return f" -> {r}"

@@ -126,13 +126,19 @@ scaling.plot_calibration(cal)
 # misses the 4-job point). The table is `data/perf/costs.json`, read now.
 
 # %%
-from vmapsim.costs import cost_table  # noqa: E402
+import json  # noqa: E402
+import textwrap  # noqa: E402
 
-print(report.text_table(
-    ("constant", "value", "kind", "stands for / source"),
-    [(k, v["value"], "EMPIRICAL" if v.get("empirical") else "fitted",
-      (v.get("stands_for") or v["source"])[:110])
-     for k, v in cost_table().items() if v.get("fitted")], width=None))
+from vmapsim.costs import MACHINES_FILE, cost_table  # noqa: E402
+
+for k, v in cost_table().items():
+    if v.get("fitted"):
+        kind = "EMPIRICAL (no mechanism)" if v.get("empirical") else "fitted"
+        print(textwrap.fill(f"{k} = {v['value']} [{kind}]: {v.get('stands_for') or v['source']}",
+                            width=100, subsequent_indent="    "))
+tr = json.loads(MACHINES_FILE.read_text())["threadripper-3970x"]   # the calibration machine
+print(textwrap.fill(f"threadripper-3970x transfer_ns = {tr['transfer_ns']} [fitted]: "
+                    f"{tr['sources']['transfer_ns']}", width=100, subsequent_indent="    "))
 
 # %% [markdown]
 # ## 2. The cover letter's claimed gains against the model

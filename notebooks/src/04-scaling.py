@@ -41,7 +41,7 @@ FAST = report.setup()
 # Parameters: `tools/report.py 04-scaling -p name=value` or the test suite may override these.
 # The defaults (`make report`) are sized to run in about 4 minutes on a 2-core machine. The
 # bigger sweep of the issue (every CPU count 1..128, every design x protocol in steady state,
-# the whole calibration rerun) is one command, about an hour on 2 cores:
+# the whole calibration rerun) is one command, roughly 10-20 minutes on 2 cores (estimated):
 #   tools/report.py 04-scaling -p "cpus_list=[1,2,4,8,16,32,64,128]" \
 #       -p "trace_cpus=[1,2,4,8,16,32,64,128]" -p "proto_cpus=[1,4,16,64]" \
 #       -p proto_steady=True -p recalibrate=True

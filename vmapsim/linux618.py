@@ -104,6 +104,7 @@ class Linux618(ReplayMixin, Design):
         self._preloaded = [False] * self.possible_cpus
         self._lazy_seq = 0
         self._spare = None
+        self._lazy_max = (None, 0)
         self._purge_gen = 0
         self._ncopies = 0
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
@@ -270,7 +271,10 @@ class Linux618(ReplayMixin, Design):
         h = acct.lock(vn.lazy_lock)
         vn.lazy.insert(va)
         acct.unlock(h)
-        if self.vmap_lazy_nr > self.lazy_max_pages():
+        lazy_max = self._lazy_max                   # lazy_max_pages(), cached per online_cpus
+        if lazy_max[0] != self.online_cpus:
+            lazy_max = self._lazy_max = (self.online_cpus, self.lazy_max_pages())
+        if self.vmap_lazy_nr > lazy_max[1]:
             acct.events.append(("schedule_work", "drain_vmap_work"))
             return True
         return False

@@ -70,11 +70,11 @@ class Pricer:
         self.lock_names: list[str] = []
         self.miss_ns = 0.0
         self._visit = costs.node_visit_ns * self.scale
-        self._visit_miss = self._visit + self.miss_ns
         self._write = costs.node_write_ns * self.scale
         self._alloc = costs.index_alloc_ns * self.scale / INDEX_BLOCK
         self._free = costs.index_free_ns * self.scale / INDEX_BLOCK
         self.lock_ns = machine.lock_roundtrip_ns
+        self._set_prices()
         self.flush_ns = costs.tlb_flush_base_ns + costs.tlb_flush_per_cpu_ns * online_cpus
 
     def lock_id(self, name: str) -> int:
@@ -93,7 +93,7 @@ class Pricer:
         nodes = index_bytes / node_bytes if node_bytes else 0
         if nodes <= 2:
             self.miss_ns = 0.0
-            self._visit_miss = self._visit + self.miss_ns
+            self._set_prices()
             return
         depth = log2(nodes)
         l2_levels = log2(max(2.0, m.l2_bytes / node_bytes))
@@ -101,7 +101,12 @@ class Pricer:
         p_l2 = max(0.0, depth - l2_levels) / depth
         p_llc = max(0.0, depth - llc_levels) / depth
         self.miss_ns = p_l2 * m.llc_hit_ns + p_llc * m.dram_ns
-        self._visit_miss = self._visit + self.miss_ns
+        self._set_prices()
+
+    def _set_prices(self) -> None:
+        """The per-unit prices :meth:`record_steps` uses, after ``miss_ns`` changed."""
+        self._prices = (self._visit + self.miss_ns, self._write, self._alloc, self._free,
+                        self.lock_ns)
 
     def work_ns(self, visited: int, written: int, alloc_bytes: int, free_bytes: int) -> float:
         return (visited * (self._visit + self.miss_ns) + written * self._write
@@ -114,9 +119,7 @@ class Pricer:
         ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects).
         """
         ids = self.lock_ids
-        visit = self._visit_miss
-        write, alloc, free = self._write, self._alloc, self._free
-        lock_ns = self.lock_ns
+        visit, write, alloc, free, lock_ns = self._prices
         append = out.append
         deferred = deferred_count = 0
         mutexes = None

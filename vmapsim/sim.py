@@ -584,8 +584,9 @@ class Simulation:
                     if written:
                         last_written[lid] = written
                         writer[lid] = c
-                        version[lid] += 1
-                    sn[c] = version[lid]
+                        sn[c] = version[lid] = version[lid] + 1
+                    else:
+                        sn[c] = version[lid]
                     hold_ns[lid] += work
                     acq[lid] += 1
                 elif k == ATOMIC:

@@ -147,15 +147,15 @@ class RBTree:
         steps = 0
         while True:
             steps += 1
-            if e <= n.va_start:
-                c = n.rb_left
-                if c is None:
-                    is_left = True
-                    break
-            elif s >= n.va_end:
+            if s >= n.va_end:                # right first: lazy frees mostly come in address order
                 c = n.rb_right
                 if c is None:
                     is_left = False
+                    break
+            elif e <= n.va_start:
+                c = n.rb_left
+                if c is None:
+                    is_left = True
                     break
             else:
                 self.acct.visited += steps

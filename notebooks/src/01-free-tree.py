@@ -292,7 +292,8 @@ report.bind(lock_work_live, show_lock_work,
 # `long_busy_list_alloc_test` (15000 live one-page areas per worker at kernel size, times
 # `setup_scale`; per busy area the tree designs' figures do not depend on the scale, within
 # 0.2 B from 0.25 to 1.0, while `rfc-v1`'s fixed 256 KiB chunk descriptors weigh less the
-# more areas share them: 121 B per area at 0.25, 83 B at kernel size): the
+# more areas share them: 121 B per area at 0.25, 83 B at kernel size, measured with
+# `bench/bench_designs.py`): the
 # `vmap_area` objects (busy, lazy, pooled; for the rb-tree designs also one per free range)
 # and the maple nodes (256 B each) of every tree the design keeps.
 

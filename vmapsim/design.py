@@ -152,7 +152,13 @@ class Accounting:
     def lock(self, name, kind: str = "spin") -> Hold:
         if not self.enabled:
             return _NO_HOLD
-        h = Hold(name, kind, -self.visited, -self.written, -self.alloc_bytes, -self.free_bytes)
+        h = _new_hold(Hold)                 # same fields as Hold(...), without the __init__ frame
+        h.lock = name
+        h.kind = kind
+        h.visited = -self.visited
+        h.written = -self.written
+        h.alloc_bytes = -self.alloc_bytes
+        h.free_bytes = -self.free_bytes
         self.holds.append(h)
         return h
 
@@ -174,6 +180,7 @@ class Accounting:
 
 
 _NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
+_new_hold = Hold.__new__
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,24 @@ class Pricer:
         append = out.append
         deferred = deferred_count = 0
         mutexes = None
-        for i, h in enumerate(holds):
+        i = -1
+        for h in holds:
+            i += 1
             kind = h.kind
+            lock = h.lock
+            if kind == "spin" and lock is not None:      # the common case first
+                free_b = h.free_bytes
+                if rcu_free and free_b:
+                    deferred += free_b
+                    deferred_count += max(1, free_b // INDEX_BLOCK)
+                    free_b = 0
+                lid = ids.get(lock)
+                if lid is None:
+                    lid = self.lock_id(lock)
+                written = h.written
+                append((SPIN, lid, h.visited * visit + written * write + h.alloc_bytes * alloc
+                        + free_b * free + lock_ns, written, h.visited))
+                continue
             if kind == "mutex":
                 mutexes = mutexes or []
                 self._mutex_steps(holds, i, out, mutexes)
@@ -121,26 +137,24 @@ class Pricer:
                 deferred_count += max(1, free_b // INDEX_BLOCK)
                 free_b = 0
             w = h.visited * visit + h.written * write + h.alloc_bytes * alloc + free_b * free
-            lock = h.lock
             if lock is None:
                 append((WORK, w))
                 continue
             lid = ids.get(lock)
             if lid is None:
                 lid = self.lock_id(lock)
-            if kind == "spin":
-                append((SPIN, lid, w + lock_ns, h.written, h.visited))
-            elif kind == "rcu":
+            if kind == "rcu":
                 append((RCU_READ, lid, w + self.costs.rcu_read_ns, h.visited))
             elif kind == "trylock-failed":
                 append((TRYFAIL, lid))
             else:                                   # unknown kinds are priced as spinlocks
                 append((SPIN, lid, w + lock_ns, h.written, h.visited))
-        for kind, value in events:
-            if kind == "tlb_flush":
-                append((FLUSH, self.flush_ns))
-            elif kind == "call_rcu":
-                append((CALL_RCU, int(value or 0), 1))
+        if events:
+            for kind, value in events:
+                if kind == "tlb_flush":
+                    append((FLUSH, self.flush_ns))
+                elif kind == "call_rcu":
+                    append((CALL_RCU, int(value or 0), 1))
         if deferred:
             append((CALL_RCU, deferred, deferred_count))
         if mutexes:

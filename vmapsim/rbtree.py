@@ -135,9 +135,34 @@ class RBTree:
             va.subtree_max_size = 0
 
     def insert(self, va: VmapArea) -> None:
-        """mm/vmalloc.c insert_vmap_area() (busy and lazy trees: no augmentation)."""
-        parent, is_left = self.find_va_links(va)
-        self.link(va, parent, is_left)
+        """mm/vmalloc.c insert_vmap_area() (busy and lazy trees: no augmentation).
+
+        The descent of :meth:`find_va_links` is inlined here (the hot path of the performance
+        model); it counts the same visits and raises the same :class:`OverlapError`."""
+        n = self.root
+        if n is None:
+            self.link(va, None, True)
+            return
+        s, e = va.va_start, va.va_end
+        steps = 0
+        while True:
+            steps += 1
+            if e <= n.va_start:
+                c = n.rb_left
+                if c is None:
+                    is_left = True
+                    break
+            elif s >= n.va_end:
+                c = n.rb_right
+                if c is None:
+                    is_left = False
+                    break
+            else:
+                self.acct.visited += steps
+                raise OverlapError(f"{s:#x}-{e:#x} overlaps {n.va_start:#x}-{n.va_end:#x}")
+            n = c
+        self.acct.visited += steps
+        self.link(va, n, is_left)
 
     def insert_augment(self, va: VmapArea, start: VmapArea | None = None) -> None:
         """mm/vmalloc.c insert_vmap_area_augment(): link, then propagate ``subtree_max_size``."""

@@ -105,6 +105,9 @@ class Simulation:
         self.mutex_holder, self.mutex_waiters = {}, {}
         self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
         self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
+        self._pages_step = (ATOMIC, self.pages_line)
+        self._lazy_step = (ATOMIC, self.lazy_line)
+        self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
         self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
         self.steps = [[] for _ in range(ncpu)]
@@ -167,6 +170,7 @@ class Simulation:
         self.pricer.set_footprint(mem)
 
     def _live_add(self, addr, cpu, pages):
+        """Register a live area for non-owner lookups (``self.sizes`` is set by the caller)."""
         self.sizes[addr] = pages
         if not self.track_live:
             return
@@ -174,16 +178,18 @@ class Simulation:
         self.live_index[addr] = len(self.live)
         self.live.append(addr)
 
-    def _live_del(self, addr):
-        pages = self.sizes.pop(addr)
-        if not self.track_live:
-            return pages
+    def _live_forget(self, addr):
         self.owner_of.pop(addr)
         i = self.live_index.pop(addr)
         last = self.live.pop()
         if last != addr:
             self.live[i] = last
             self.live_index[last] = i
+
+    def _live_del(self, addr):
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
         return pages
 
     # ------------------------------------------------------------------ operations
@@ -192,27 +198,46 @@ class Simulation:
         self.record_steps(a.holds, a.events, out, rcu_free)
 
     def _exec(self, c, op, t):
-        """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``; False when the op
-        needs no time (markers)."""
-        d, costs, out = self.design, self.costs, []
+        """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``."""
+        out = []
         kind = op[0]
         if kind == "alloc":
-            pages, align = op[1], op[2]
-            addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, cpu=c)
+            pages = op[1]
+            d = self.design
+            addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
             a = self.acct
             self.record_steps(a.holds, a.events, out, self.rcu_free)
             if addr is None:
                 self.stats.failures += 1
             else:
-                self._live_add(addr, c, pages)
-                out.append((WORK, (costs.vmalloc_base_ns + pages * costs.vmalloc_page_ns)
-                            * self.pricer.scale + self._pte_lines(addr, pages, c)))
-                out.append((ATOMIC, self.pages_line))      # atomic_long_add(nr_vmalloc_pages)
+                self.sizes[addr] = pages
+                if self.track_live:
+                    self._live_add(addr, c, pages)
+                base = self._alloc_ns.get(pages)
+                if base is None:
+                    base = self._alloc_ns[pages] = (self.costs.vmalloc_base_ns + pages
+                                                    * self.costs.vmalloc_page_ns) * self.pricer.scale
+                out.append((WORK, base + self._pte_lines(addr, pages, c)))
+                out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
             self.result[c] = addr
         elif kind == "free":
             self._vfree(c, op[1], out)
             self.result[c] = None
-        elif kind == "find" or kind == "find_other":
+        else:
+            self._exec_other(c, op, t, out)
+        if len(self.pricer.lock_names) != len(self.free_at):
+            self._grow()
+        self.steps[c] = out
+        self.pos[c] = 0
+        self._ops_since_footprint += 1
+        if self._ops_since_footprint >= 4096:
+            self._ops_since_footprint = 0
+            self._update_footprint()
+
+    def _exec_other(self, c, op, t, out):
+        d, costs = self.design, self.costs
+        kind = op[0]
+        if kind == "find" or kind == "find_other":
             addr = op[1] if kind == "find" else self._pick_other(c)
             if addr is not None:
                 found = d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
@@ -241,27 +266,24 @@ class Simulation:
             self.result[c] = None
         else:
             raise ValueError(f"unknown workload operation {op!r}")
-        if len(self.pricer.lock_names) != len(self.free_at):
-            self._grow()
-        self.steps[c] = out
-        self.pos[c] = 0
-        self._ops_since_footprint += 1
-        if self._ops_since_footprint >= 4096:
-            self._ops_since_footprint = 0
-            self._update_footprint()
 
     def _vfree(self, c, addr, out):
-        d, costs = self.design, self.costs
-        pages = self._live_del(addr)
+        d = self.design
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
         a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
-        va = d.find_unlink_vmap_area(addr, cpu=c)
+        va = d.find_unlink_vmap_area(addr, c)
         record(a.holds, a.events, out, rcu_free)
-        drain = d.free_vmap_area_noflush(va, cpu=c)
+        drain = d.free_vmap_area_noflush(va, c)
         record(a.holds, a.events, out, rcu_free)
-        out.append((WORK, (costs.vfree_base_ns + pages * costs.vfree_page_ns) * self.pricer.scale
-                    + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
-        out.append((ATOMIC, self.pages_line))               # atomic_long_sub(nr_vmalloc_pages)
-        out.append((ATOMIC, self.lazy_line))                # atomic_long_add_return(vmap_lazy_nr)
+        base = self._free_ns.get(pages)
+        if base is None:
+            base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
+                                           * self.costs.vfree_page_ns) * self.pricer.scale
+        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
+        out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
+        out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
             self.drain_queued = True
             self.kwork[c].append((0.0, "drain", None))
@@ -341,9 +363,17 @@ class Simulation:
         page-table cache line (8 PTEs = 32 KiB of address space) another CPU wrote last
         (vmap_pages_range() on vmalloc, vunmap_range_noflush() on vfree)."""
         owner = self.pte_owner
+        line = addr >> 15
+        last = (addr + pages * PAGE_SIZE - 1) >> 15
+        if line == last:                                     # the common 1-line case
+            o = owner.get(line)
+            owner[line] = c
+            if o is not None and o != c:
+                return 0.0 + self.transfer[o][c]
+            return 0.0
         tr = self.transfer
         cost = 0.0
-        for line in range(addr >> 15, ((addr + pages * PAGE_SIZE - 1) >> 15) + 1):
+        for line in range(line, last + 1):
             o = owner.get(line)
             if o is not None and o != c:
                 cost += tr[o][c]
@@ -387,35 +417,34 @@ class Simulation:
     def _next(self, c, t):
         """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
         gen = self.gens[c]
-        st = self.stats
+        kwork = self.kwork[c]
+        result = self.result
         while True:
-            if self.kwork[c] and self._kworker(c, t):
+            if kwork and self._kworker(c, t):
                 return True
             if self.find_pending[c] is not None:
                 if self.warm_end[c] is not None:
-                    st.find_latencies.append(t - self.find_pending[c])
+                    self.stats.find_latencies.append(t - self.find_pending[c])
                 self.find_pending[c] = None
             try:
-                op = gen.send(self.result[c])
+                op = gen.send(result[c])
             except StopIteration:
-                self.done[c] = True
-                self._hand_over_drain(c)
-                w0 = self.warm_end[c]
-                self.clock_end = max(self.clock_end, t)
-                st.worker_ns.append(t - (w0 if w0 is not None else t))
-                if self.window[1] is None and self.window[0] is not None and self.warmup:
-                    self.window[1] = (t, self._counters())
+                self._worker_done(c, t)
                 return False
-            self.result[c] = None
+            result[c] = None
             k = op[0]
             if k == "end":
                 if op[1]:
                     if self.warm_end[c] is None:
                         self._warm_done(c)
+                    st = self.stats
                     st.ops += 1
                     st.latencies.append(t - self.iter_start[c])
                 self.iter_start[c] = t
                 continue
+            if k == "alloc" or k == "free":
+                self._exec(c, op, t)
+                return True
             if k == "test" or k == "mark":
                 if k == "test":
                     self.test_start[c] = t
@@ -437,6 +466,16 @@ class Simulation:
                 continue
             self._exec(c, op, t)
             return True
+
+    def _worker_done(self, c, t):
+        st = self.stats
+        self.done[c] = True
+        self._hand_over_drain(c)
+        w0 = self.warm_end[c]
+        self.clock_end = max(self.clock_end, t)
+        st.worker_ns.append(t - (w0 if w0 is not None else t))
+        if self.window[1] is None and self.window[0] is not None and self.warmup:
+            self.window[1] = (t, self._counters())
 
     # ------------------------------------------------------------------ the event loop
     def run(self) -> RunStats:

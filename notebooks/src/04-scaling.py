@@ -41,7 +41,7 @@ FAST = report.setup()
 # Parameters: `tools/report.py 04-scaling -p name=value` or the test suite may override these.
 # The defaults (`make report`) are sized to run in about 4 minutes on a 2-core machine. The
 # bigger sweep of the issue (every CPU count 1..128, every design x protocol in steady state,
-# the whole calibration rerun) is one command, about an hour on 2 cores:
+# the whole calibration rerun) is one command, roughly 10-20 minutes on 2 cores (estimated):
 #   tools/report.py 04-scaling -p "cpus_list=[1,2,4,8,16,32,64,128]" \
 #       -p "trace_cpus=[1,2,4,8,16,32,64,128]" -p "proto_cpus=[1,4,16,64]" \
 #       -p proto_steady=True -p recalibrate=True
@@ -126,13 +126,19 @@ scaling.plot_calibration(cal)
 # misses the 4-job point). The table is `data/perf/costs.json`, read now.
 
 # %%
-from vmapsim.costs import cost_table  # noqa: E402
+import json  # noqa: E402
+import textwrap  # noqa: E402
 
-print(report.text_table(
-    ("constant", "value", "kind", "stands for / source"),
-    [(k, v["value"], "EMPIRICAL" if v.get("empirical") else "fitted",
-      (v.get("stands_for") or v["source"])[:110])
-     for k, v in cost_table().items() if v.get("fitted")], width=None))
+from vmapsim.costs import MACHINES_FILE, cost_table  # noqa: E402
+
+for k, v in cost_table().items():
+    if v.get("fitted"):
+        kind = "EMPIRICAL (no mechanism)" if v.get("empirical") else "fitted"
+        print(textwrap.fill(f"{k} = {v['value']} [{kind}]: {v.get('stands_for') or v['source']}",
+                            width=100, subsequent_indent="    "))
+tr = json.loads(MACHINES_FILE.read_text())["threadripper-3970x"]   # the calibration machine
+print(textwrap.fill(f"threadripper-3970x transfer_ns = {tr['transfer_ns']} [fitted]: "
+                    f"{tr['sources']['transfer_ns']}", width=100, subsequent_indent="    "))
 
 # %% [markdown]
 # ## 2. The cover letter's claimed gains against the model

@@ -50,7 +50,8 @@ retired node alive for as long as a reader holds it, i.e. an ideal grace period.
 model of issue 6 plugs ``call_rcu`` in here.
 
 *Accounting* (issues 5 and 7): ``mt.stats`` (:class:`~vmapsim.maple_node.MapleStats`:
-``visited``, ``written``, ``allocated``, ``freed``, ``ops``; ``snapshot()``/``since()``),
+``visited`` (walks and empty-area searches), ``written``, ``allocated``, ``freed``, ``ops``;
+``snapshot()``/``since()``),
 :meth:`nodes_needed` (``mas_preallocate``'s ``mas_prealloc_calc`` for a store, without doing
 it), ``mt.last_store_type`` / ``mt.last_request`` (store type name and node request of the
 last write), :meth:`node_count` and :meth:`memory_bytes` (256 B per node).
@@ -308,11 +309,16 @@ class MapleTree:
         return mas
 
     def empty_area(self, min, max, size) -> int:
-        """``mas_empty_area``: lowest start of a free ``size``-long area inside ``[min, max]``."""
+        """``mas_empty_area``: lowest start of a free ``size``-long area inside ``[min, max]``.
+
+        Adds the nodes the search reads to ``stats.visited`` (the root and every child it
+        descends into, each once; see :mod:`vmapsim.maple_gaps`), also when it fails."""
         return self._area(mas_empty_area, min, max, size).index
 
     def empty_area_rev(self, min, max, size) -> int:
-        """``mas_empty_area_rev``: start of the highest fit (its end is as high as possible)."""
+        """``mas_empty_area_rev``: start of the highest fit (its end is as high as possible).
+
+        Counts ``stats.visited`` like :meth:`empty_area`."""
         return self._area(mas_empty_area_rev, min, max, size).index
 
     def _alloc(self, fn, size, entry, mn, mx):

@@ -8,6 +8,13 @@ Ports of ``lib/maple_tree.c``:
 * ``mas_empty_area`` (``mas_awalk``, ``mas_anode_descend``, ``mas_skip_node``) and
   ``mas_empty_area_rev`` (``mas_rev_awalk``, ``mas_rewind_node``), ``mas_sparse_area``.
 
+Accounting: a search adds to ``tree.stats.visited`` one per node it reads, as a walk does: the
+root when ``mas_start`` finds a node there, and each child ``mas_anode_descend`` /
+``mas_rev_awalk`` descends into.  ``mas_skip_node`` / ``mas_rewind_node`` only climb back to
+ancestors the search has already read on its way down (the scan then resumes in the parent at
+the next slot), so a node is counted once per search however often it is rescanned.  An empty
+tree or a lone root entry (``mas_sparse_area``) reads no node.
+
 The searches are writer-side operations in this model (``mtree_alloc_range`` runs them
 under the tree lock), so their loads are plain reads, not access-layer scheduling points.
 Sizes are computed in ``unsigned long`` arithmetic as in the kernel (a NULL range covering
@@ -19,7 +26,7 @@ the highest fit, whose end is ``min(gap_end, max)``.
 from __future__ import annotations
 
 from .maple_node import MAPLE_ARANGE_64, MT_PIVOTS, MAPLE_NODE_SLOTS, ULONG_MAX, MT_FLAGS_ALLOC_RANGE
-from .maple_state import (MA_ERROR, MA_NONE, MA_ROOT, MA_START, is_root_node, mas_ascend,
+from .maple_state import (MA_ACTIVE, MA_ERROR, MA_NONE, MA_ROOT, MA_START, is_root_node, mas_ascend,
                           mas_safe_min, mas_safe_pivot, mas_start)
 
 EINVAL = -22
@@ -122,6 +129,13 @@ def mas_update_gap(mas):
 
 
 # ---------------------------------------------------------------- forward search
+def _start(mas):
+    """``mas_start`` for a search; the root node, when there is one, is the first node read."""
+    mas_start(mas)
+    if mas.status == MA_ACTIVE:
+        mas.tree.stats.visited += 1
+
+
 def mas_skip_node(mas):
     if mas.status == MA_ERROR:
         return False
@@ -173,6 +187,7 @@ def mas_anode_descend(mas, size):
                     found = True
                     break
                 mas.node = slots[offset]
+                mas.tree.stats.visited += 1
                 mas.min = mn
                 mas.max = pivot
                 offset = 0
@@ -217,7 +232,7 @@ def mas_empty_area(mas, mn, mx, size):
     if size == 0 or mx - mn < size - 1:
         return EINVAL
     if mas.status == MA_START:
-        mas_start(mas)
+        _start(mas)
     elif mas.offset >= 2:
         mas.offset -= 2
     elif not mas_skip_node(mas):
@@ -294,6 +309,7 @@ def mas_rev_awalk(mas, size, bounds):
         bounds[1] = mn + gap - 1
         return True
     mas.node = slots[offset]
+    mas.tree.stats.visited += 1
     mas.min = mn
     mas.max = mx
     mas.offset = mas.node.end
@@ -323,7 +339,7 @@ def mas_empty_area_rev(mas, mn, mx, size):
     if size == 0 or mx - mn < size - 1:
         return EINVAL
     if mas.status == MA_START:
-        mas_start(mas)
+        _start(mas)
     elif mas.offset < 2 and not mas_rewind_node(mas):
         return EBUSY
     if mas.status == MA_NONE or mas.status == MA_ROOT:

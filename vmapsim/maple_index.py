@@ -201,17 +201,20 @@ class GapTree:
         is an exact aligned search: gaps of at least ``size`` in address order until one holds
         the aligned request (``O(gaps skipped)``).  ``excluded(start, end) -> blocked_end or
         None`` is the series' retry-list scan: a candidate meeting an excluded range moves past
-        it.  Counts ``height`` visited nodes per ``mas_empty_area()`` call."""
+        it.
+
+        Work: the nodes every ``mas_empty_area()`` call reads go to ``mt.stats.visited`` (the
+        caller runs the search under :func:`~vmapsim.maple_nodealloc.tree_work`, which charges
+        them to the hold).  The exact search's look-up of the gap's end is a model view: an
+        implementation reads it from the leaf slot the search stopped in (``mas.node`` /
+        ``mas.offset``), so it counts no node."""
         mt = self.mt
         mx = vend - 1
         if size <= 0 or vstart > mx or size > vend - vstart:
             return None
         length = size + align - 1 if pad and align > PAGE_SIZE else size
-        h = max(1, mt.height())
-        acct = self.acct
         search = vstart
         while search <= mx:
-            acct.visited += h
             try:
                 idx = mt.empty_area(search, mx, length)
             except (MapleBusy, ParameterError):
@@ -219,8 +222,7 @@ class GapTree:
             if pad:
                 hole_end = min(idx + length - 1, mx)
             else:
-                _, _, hole_end = mt.walk(idx)
-                acct.visited += h
+                _, _, hole_end = self.entry_at(idx)
                 hole_end = min(hole_end, mx)
             cand = align_up(idx, align)
             while cand >= search and cand + size - 1 <= hole_end:

@@ -116,7 +116,8 @@ class Node:
 class MapleStats:
     """Work counters of one tree (cheap integer increments; snapshot and diff per operation).
 
-    * ``visited``: nodes read by walks (readers and writers), one per node per walk step;
+    * ``visited``: nodes read by walks (readers and writers), one per node per walk step, and
+      by empty-area searches, one per node a search reads (``vmapsim.maple_gaps``);
     * ``written``: nodes whose reachable memory was stored to, plus nodes built for the
       operation (copies, split/rebalance results);
     * ``allocated`` / ``freed``: nodes taken from / handed back to ``maple_node_cache``

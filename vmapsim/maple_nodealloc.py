@@ -45,8 +45,8 @@ Lock record (:class:`vmapsim.design.Accounting`): the recipe takes and releases 
 of that hold, allocations outside are a ``Hold(None, ...)``; nodes a store replaces or frees
 (``stats.freed``; copy-on-write copies in RCU mode) are ``free_bytes`` of the hold that stored,
 and preallocated nodes the store did not use are returned by ``mas_destroy`` in the same place
-they were allocated.  The gap search of ``mas_empty_area`` is counted as ``height`` visited
-nodes per search (the maple port does not count its search steps).
+they were allocated.  The nodes the search reads (a ``mas_empty_area`` gap search included)
+are the tree's own ``stats.visited`` delta (:func:`tree_work`).
 
 Failures are drawn from ``random.Random(seed)`` only for requests of one node or more and only
 when a rate is non-zero, so with the default rates (0) every recipe produces the same tree and
@@ -139,18 +139,18 @@ class NodeAlloc:
 
     # ------------------------------------------------------------------ the driver
     def run(self, acct, lock: str | None, tree, search, entry, kind: str = "store",
-            apply=None, internal_lock: bool = False, search_visits: int = 0,
-            hold=None) -> StoreResult:
+            apply=None, internal_lock: bool = False, hold=None) -> StoreResult:
         """Take *lock*, find the range with ``search()`` and store *entry* over it.
 
         ``search()`` runs under the lock and returns ``(first, last)`` or None (no space: the
         lock is released and ``"nospace"`` returned); it is called again after a restart.
         ``apply(first, last)`` performs the store (default ``tree.store_range(first, last,
         entry)``) and may do model bookkeeping.  ``internal_lock``: *lock* is the tree's own
-        lock (``mas_nomem`` may drop it); ``search_visits``: nodes one search visits.  *lock*
-        None: the caller holds what it needs already (no hold is recorded).  *hold*: the
-        caller already holds *lock* as this open :class:`~vmapsim.design.Hold` (a batch under
-        one lock); the lock is then left held and the current hold is returned in the result.
+        lock (``mas_nomem`` may drop it); the nodes ``search()`` and the store read on *tree*
+        are counted from ``tree.stats`` (:func:`tree_work`).  *lock* None: the caller holds
+        what it needs already (no hold is recorded).  *hold*: the caller already holds *lock*
+        as this open :class:`~vmapsim.design.Hold` (a batch under one lock); the lock is then
+        left held and the current hold is returned in the result.
         """
         recipe = self.recipe(kind)
         if apply is None:
@@ -176,7 +176,6 @@ class NodeAlloc:
             return StoreResult(status, first, last, None if owns else self._h)
 
         def find():
-            acct.visited += search_visits
             return tree_work(acct, tree, search)[0]
 
         rng_ = find()

@@ -71,12 +71,13 @@ FAST = report.setup()
 # Parameters: `tools/report.py 01-free-tree -p name=value` or the test suite may override these.
 traces = "smallest" if FAST else "all"     # "all", "smallest", or a list of data/traces names
 replay_designs = (["linux-6.18", "rfc-maple-busy", "rfc-v1", "maple-nofree", "maple-nofree-sharded"]
-                  if FAST else "all")      # design variants replayed ("all": every variant)
+                  + ([] if FAST else ["rfc-v1 -bump"]))   # variants replayed ("all": every one)
 workloads = (["fix_size_alloc_test", "long_busy_list_alloc_test"] if FAST
              else "all")                   # test_vmalloc tests run under every design
 leak_chunks = 1 if FAST else 3             # bump chunks filled by the leak demonstration
 loops = 60 if FAST else 1000               # test_vmalloc loops per worker
-setup_scale = 0.02 if FAST else 1.0        # shrink full_fit / long_busy_list setup (1.0 = kernel)
+setup_scale = 0.02 if FAST else 0.25       # shrink full_fit / long_busy_list setup (1.0 = kernel;
+                                           # bench/bench_designs.py runs 1.0)
 trace_events = 800 if FAST else None       # events of the trace-driven lock runs (None = all)
 cpus = 2                                   # workers (= CPUs) of the test_vmalloc runs
 sim_cpus = [1, 4] if FAST else [1, 2, 4, 8, 16]   # CPUs of the performance-model runs
@@ -112,7 +113,7 @@ if "long_busy_list_alloc_test" not in wl_list:
                          "uses its peak)")
 fw.run_workload("linux-6.18", WORKLOADS[0], cpus=cpus, loops=1, max_ops=2)
 print(f"traces={trace_list} loops={loops} setup_scale={setup_scale} cpus={cpus} "
-      f"sim_cpus={sim_cpus} fast={FAST}")
+      f"sim_cpus={sim_cpus} sim_setup_scale={sim_setup_scale} fast={FAST}")
 
 # %% [markdown]
 # ## 1. What each design locks, and how big a `vmap_area` is
@@ -290,7 +291,11 @@ report.bind(lock_work_live, show_lock_work,
 # ## 4. Memory
 #
 # Index memory at the end of the trace-driven runs (section 3) and at the peak of
-# `long_busy_list_alloc_test` (15000 live one-page areas per worker at kernel size): the
+# `long_busy_list_alloc_test` (15000 live one-page areas per worker at kernel size, times
+# `setup_scale`; per busy area the tree designs' figures do not depend on the scale, within
+# 0.2 B from 0.25 to 1.0, while `rfc-v1`'s fixed 256 KiB chunk descriptors weigh less the
+# more areas share them: 121 B per area at 0.25, 83 B at kernel size, measured with
+# `bench/bench_designs.py`): the
 # `vmap_area` objects (busy, lazy, pooled; for the rb-tree designs also one per free range)
 # and the maple nodes (256 B each) of every tree the design keeps.
 
@@ -366,9 +371,9 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # (6.18) on these tests under QEMU; the metric is not defined (thread index 1.2). Short runs
 # overstate `rfc-v1`'s cost at one CPU: each CPU's first bump refill allocates a 256 KiB
 # descriptor, priced like every other index allocation and amortised only over many loops.
-# In full mode the `long_busy_list` runs use a 1/20 setup (`sim_setup_scale`): 750 busy areas per worker
-# instead of the kernel's 15,000, which costs minutes less and, at 16 CPUs, moved us/loop
-# by about 1 % in the designs checked.
+# In full mode the `long_busy_list` runs use a 1/20 setup (`sim_setup_scale`): 750 busy areas
+# per worker instead of the kernel's 15,000, which costs minutes less and, at 16 CPUs, moved
+# us/loop by about 1 % in the designs checked.
 
 # %%
 from vmapsim.simulate import simulate  # noqa: E402
@@ -437,6 +442,13 @@ print(facts)
 
 # %%
 us = facts["us"]
+
+
+def rel(x, base):
+    """'N % slower' / 'N % faster' of a time per loop against *base*."""
+    return f"{abs(x / base - 1):.0%} {'slower' if x > base else 'faster'}"
+
+
 display(Markdown(
     f"* Removing the free tree does not by itself change where areas go: both `maple-nofree` "
     f"designs make 6.18's choice except for aligned requests, where the padded gap search takes "
@@ -447,9 +459,11 @@ display(Markdown(
     f"{alloc_locks('maple-nofree'):.2f} locks per `fix_size` allocation, all the same lock; at "
     f"{nmax} CPUs the model gives {us['maple-nofree']:.2f} us per loop against "
     f"{us['linux-6.18']:.2f} for 6.18 (section 7). Keeping per-node busy trees and a separate "
-    f"allocator tree (`maple-nofree-sharded`) gives {us['maple-nofree-sharded']:.2f} us: the "
-    f"split Rezki defends is what keeps contention where 6.18 has it, and it does not need a "
-    f"*free* tree -- a tree of in-use ranges serves the allocator as well.\n"
+    f"allocator tree (`maple-nofree-sharded`) gives {us['maple-nofree-sharded']:.2f} us "
+    f"({rel(us['maple-nofree-sharded'], us['linux-6.18'])} than 6.18, "
+    f"{us['maple-nofree'] / us['maple-nofree-sharded']:.1f}x faster than one tree): the split "
+    f"Rezki defends is what keeps lookups, unlinks and lazy frees off the allocator's lock, and "
+    f"it does not need a *free* tree -- a tree of in-use ranges serves the allocator as well.\n"
     f"* Readers: in both sharded designs (6.18, `maple-nofree-sharded`) `find_vmap_area` takes "
     f"only a per-node busy lock, never the allocator's; in `maple-nofree` it takes the one "
     f"tree lock unless lookups go RCU (`lookup='rcu'`: the read then takes no lock, the "
@@ -465,8 +479,9 @@ display(Markdown(
 
 # %%
 display(Markdown(
-    f"* The first step of the split is implementable on its own: `rfc-maple-busy` makes exactly "
-    f"6.18's choices on every replayed trace ({'yes' if facts['busy_same'] else 'NO'}), so it "
+    f"* The first step of the split is implementable on its own: `rfc-maple-busy` "
+    f"{'makes exactly' if facts['busy_same'] else 'does NOT make'} 6.18's choices on every "
+    f"replayed trace ({len(trace_list)} here), so it "
     f"can be reviewed and benchmarked alone; its cost is the maple work under `vn->busy.lock` "
     f"(section 3) and memory: it keeps the 72-byte `vmap_area` (the free rb-tree still embeds "
     f"its node) and adds busy-tree nodes ({facts['mem']['rfc-maple-busy']:.0f} against "
@@ -525,10 +540,15 @@ display(Markdown(
     f"{us['linux-6.18']:.2f} us/loop, `rfc-maple-busy` {us['rfc-maple-busy']:.2f}, `rfc-v1` "
     f"{us['rfc-v1']:.2f} (its bump path takes no global lock), `maple-nofree` "
     f"{us['maple-nofree']:.2f}, `maple-nofree-sharded` {us['maple-nofree-sharded']:.2f}. "
-    f"`rfc-v1`'s gain is its bump overlay's: without it `rfc-v1` takes the locks of "
+    + (f"`rfc-v1`'s gain ({rel(us['rfc-v1'], us['linux-6.18'])} than 6.18) is its bump "
+       f"overlay's: " if us["rfc-v1"] < us["linux-6.18"] else
+       f"`rfc-v1` is {rel(us['rfc-v1'], us['linux-6.18'])} than 6.18 even with its bump "
+       f"overlay; ")
+    + f"without the overlay `rfc-v1` takes the locks of "
     f"`maple-nofree-sharded` (a global tree's lock, then a busy lock) and does the same work "
     f"under them ({same_work}, section 3), and the model puts that lock structure at "
-    f"{us['maple-nofree-sharded']:.2f} us/loop, not below 6.18's {us['linux-6.18']:.2f}."))
+    f"{us['maple-nofree-sharded']:.2f} us/loop, "
+    f"{rel(us['maple-nofree-sharded'], us['linux-6.18'])} than 6.18's {us['linux-6.18']:.2f}."))
 
 # %% [markdown]
 # ## Claims checked in this run
@@ -573,6 +593,12 @@ claims.add("Rezki's recipe never allocates nodes under a spinlock",
 claims.add(f"one tree for everything is slower than the sharded gap design at {nmax} CPUs "
            "(model)", round(us["maple-nofree"] / us["maple-nofree-sharded"], 2), "x > 1",
            "vmapsim.simulate")
+claims.add(f"rfc-v1's speed is its bump overlay's: faster than 6.18 and than its own lock "
+           f"structure without bump chunks (= maple-nofree-sharded's) at {nmax} CPUs (model, "
+           "time ratios)",
+           (round(us["rfc-v1"] / us["linux-6.18"], 2),
+            round(us["rfc-v1"] / us["maple-nofree-sharded"], 2)), "x[0] < 1 and x[1] < 1",
+           "vmapsim.simulate")
 claims.verify()
 
 # %% [markdown]
@@ -598,7 +624,8 @@ display(Markdown(
     f"{us['maple-nofree']:.2f} us/loop at {nmax} CPUs in the model against "
     f"{us['linux-6.18']:.2f} for 6.18. Keeping busy areas sharded per node with a separate "
     f"in-use tree (`maple-nofree-sharded`) keeps 6.18's lock structure "
-    f"({us['maple-nofree-sharded']:.2f} us/loop) at the price of two index updates per "
+    f"({us['maple-nofree-sharded']:.2f} us/loop, {rel(us['maple-nofree-sharded'], us['linux-6.18'])} "
+    f"than 6.18) at the price of two index updates per "
     f"allocation and release and of a second tree's nodes.\n"
     f"* **Index memory** per busy area at the `long_busy_list` peak: "
     + ", ".join(f"`{k}` {v:.0f} B" for k, v in mem.items())
@@ -638,7 +665,8 @@ report.summary(
                f"CPUs (fix_size); B/area is index memory per busy area at the long_busy_list "
                f"peak. A gap-based allocator needs no free tree and keeps 6.18's choices except "
                f"for aligned requests. Putting everything in one tree costs contention; keeping "
-               f"busy areas sharded with a separate in-use tree keeps 6.18's lock structure. "
+               f"busy areas sharded with a separate in-use tree keeps 6.18's lock structure "
+               f"({rel(us['maple-nofree-sharded'], us['linux-6.18'])} than 6.18 in the model). "
                + ("With per-node busy trees the maple nodes outweigh the 24 bytes saved per "
                   "area; " if sharded_grow else "")
                + "rfc-v1's speed comes from its bump overlay, which leaks chunks and frees "

@@ -103,6 +103,8 @@ class Linux618(ReplayMixin, Design):
         self.vmap_lazy_nr = 0
         self._preloaded = [False] * self.possible_cpus
         self._lazy_seq = 0
+        self._spare = None
+        self._lazy_max = (None, 0)
         self._purge_gen = 0
         self._ncopies = 0
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
@@ -140,8 +142,8 @@ class Linux618(ReplayMixin, Design):
     # ------------------------------------------------------------------ allocation
     def _node_pool_del_va(self, vn: VmapNode, size: int, align: int):
         """mm/vmalloc.c node_pool_del_va(): pop the head if aligned, else rotate it to the tail."""
-        idx = _va_pool_idx(size)
-        if idx < 0:
+        idx = (size - 1) // PAGE_SIZE                 # _va_pool_idx(), inlined
+        if idx >= MAX_VA_SIZE_PAGES:
             return None
         lst = vn.pool.get(idx)
         if not lst:
@@ -171,10 +173,15 @@ class Linux618(ReplayMixin, Design):
             self._slab(alloc=SIZEOF_VMAP_AREA)
             self._preloaded[cpu] = True
         h = acct.lock("free_vmap_area_lock")
-        spare = VmapArea()
+        spare = self._spare                  # a blank object: only an NE split uses (takes) it
+        if spare is None:
+            spare = VmapArea()
         addr, fit = alloc_vmap_area_range(self.free, size, align, vstart, vend, spare)
         if fit == 4:                         # NE_FIT_TYPE consumed the preloaded object
             self._preloaded[cpu] = False
+            self._spare = None
+        else:
+            self._spare = spare
         acct.unlock(h)
         acct.events.append(("cond_resched", None))
         return addr
@@ -191,12 +198,14 @@ class Linux618(ReplayMixin, Design):
         acct.begin("alloc_vmap_area", cpu)
         vstart = self.vmalloc_start if vstart is None else vstart
         vend = self.vmalloc_end if vend is None else vend
-        self._check_request(size, align)
+        if size <= 0 or size % PAGE_SIZE or align <= 0 or align & (align - 1):
+            self._check_request(size, align)
         va, vn_id = None, 0
-        if self._eligible(vstart, vend):
-            node = cpu % self.nr_nodes
+        n = self.nr_nodes
+        if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
+            node = cpu % n
             va = self._node_pool_del_va(self.nodes[node], size, align)
-            vn_id = encode_vn_id(node)
+            vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
             addr = va.va_start
         else:
@@ -252,13 +261,20 @@ class Linux618(ReplayMixin, Design):
         acct = self.acct
         acct.begin("free_vmap_area_noflush", cpu)
         self.vmap_lazy_nr += (va.va_end - va.va_start) >> PAGE_SHIFT
-        vn = self._lazy_node(va)
+        vn_id = ((va.flags & 0xFFFFFFFF) >> 8) - 1          # _lazy_node(va), inlined
+        if 0 <= vn_id < self.nr_nodes:
+            vn = self.nodes[vn_id]
+        else:
+            vn = self.nodes[(va.va_start // self.zone) % self.nr_nodes]
         self._lazy_seq += 1
         va.seq = self._lazy_seq
         h = acct.lock(vn.lazy_lock)
         vn.lazy.insert(va)
         acct.unlock(h)
-        if self.vmap_lazy_nr > self.lazy_max_pages():
+        lazy_max = self._lazy_max                   # lazy_max_pages(), cached per online_cpus
+        if lazy_max[0] != self.online_cpus:
+            lazy_max = self._lazy_max = (self.online_cpus, self.lazy_max_pages())
+        if self.vmap_lazy_nr > lazy_max[1]:
             acct.events.append(("schedule_work", "drain_vmap_work"))
             return True
         return False

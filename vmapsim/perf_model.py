@@ -48,6 +48,14 @@ INDEX_BLOCK = 256
 REF_GHZ = 3.7
 
 
+def _index(holds, h) -> int:
+    """Position of the hold object *h* in *holds* (by identity)."""
+    for i, g in enumerate(holds):
+        if g is h:
+            return i
+    raise ValueError("hold not in its record")
+
+
 class Pricer:
     """Prices lock records for one (machine, costs, online CPUs) combination.
 
@@ -66,6 +74,7 @@ class Pricer:
         self._alloc = costs.index_alloc_ns * self.scale / INDEX_BLOCK
         self._free = costs.index_free_ns * self.scale / INDEX_BLOCK
         self.lock_ns = machine.lock_roundtrip_ns
+        self._set_prices()
         self.flush_ns = costs.tlb_flush_base_ns + costs.tlb_flush_per_cpu_ns * online_cpus
 
     def lock_id(self, name: str) -> int:
@@ -84,6 +93,7 @@ class Pricer:
         nodes = index_bytes / node_bytes if node_bytes else 0
         if nodes <= 2:
             self.miss_ns = 0.0
+            self._set_prices()
             return
         depth = log2(nodes)
         l2_levels = log2(max(2.0, m.l2_bytes / node_bytes))
@@ -91,6 +101,12 @@ class Pricer:
         p_l2 = max(0.0, depth - l2_levels) / depth
         p_llc = max(0.0, depth - llc_levels) / depth
         self.miss_ns = p_l2 * m.llc_hit_ns + p_llc * m.dram_ns
+        self._set_prices()
+
+    def _set_prices(self) -> None:
+        """The per-unit prices :meth:`record_steps` uses, after ``miss_ns`` changed."""
+        self._prices = (self._visit + self.miss_ns, self._write, self._alloc, self._free,
+                        self.lock_ns)
 
     def work_ns(self, visited: int, written: int, alloc_bytes: int, free_bytes: int) -> float:
         return (visited * (self._visit + self.miss_ns) + written * self._write
@@ -103,20 +119,16 @@ class Pricer:
         ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects).
         """
         ids = self.lock_ids
-        visit = self._visit + self.miss_ns
-        write, alloc, free = self._write, self._alloc, self._free
-        lock_ns = self.lock_ns
+        visit, write, alloc, free, lock_ns = self._prices
         append = out.append
         deferred = deferred_count = 0
         mutexes = None
-        i = -1
         for h in holds:
-            i += 1
             kind = h.kind
             lock = h.lock
             if kind == "spin" and lock is not None:      # the common case first
                 free_b = h.free_bytes
-                if rcu_free and free_b:
+                if free_b and rcu_free:
                     deferred += free_b
                     deferred_count += max(1, free_b // INDEX_BLOCK)
                     free_b = 0
@@ -124,12 +136,13 @@ class Pricer:
                 if lid is None:
                     lid = self.lock_id(lock)
                 written = h.written
-                append((SPIN, lid, h.visited * visit + written * write + h.alloc_bytes * alloc
-                        + free_b * free + lock_ns, written, h.visited))
+                visited = h.visited
+                append((SPIN, lid, visited * visit + written * write + h.alloc_bytes * alloc
+                        + free_b * free + lock_ns, written, visited))
                 continue
             if kind == "mutex":
                 mutexes = mutexes or []
-                self._mutex_steps(holds, i, out, mutexes)
+                self._mutex_steps(holds, _index(holds, h), out, mutexes)
                 continue
             free_b = h.free_bytes
             if rcu_free and free_b:

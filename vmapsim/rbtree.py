@@ -147,22 +147,49 @@ class RBTree:
         steps = 0
         while True:
             steps += 1
-            if e <= n.va_start:
-                c = n.rb_left
-                if c is None:
-                    is_left = True
-                    break
-            elif s >= n.va_end:
+            if s >= n.va_end:                # right first: lazy frees mostly come in address order
                 c = n.rb_right
                 if c is None:
                     is_left = False
+                    break
+            elif e <= n.va_start:
+                c = n.rb_left
+                if c is None:
+                    is_left = True
                     break
             else:
                 self.acct.visited += steps
                 raise OverlapError(f"{s:#x}-{e:#x} overlaps {n.va_start:#x}-{n.va_end:#x}")
             n = c
         self.acct.visited += steps
-        self.link(va, n, is_left)
+        # self.link(va, n, is_left), inlined for a non-empty tree
+        va.rb_parent = n
+        va.rb_left = va.rb_right = None
+        va.rb_red = True
+        if is_left:
+            n.rb_left = va
+            nxt = n
+            prv = n.prev
+        else:
+            n.rb_right = va
+            prv = n
+            nxt = n.next
+        va.prev, va.next = prv, nxt
+        if prv is None:
+            self.first = va
+        else:
+            prv.next = va
+        if nxt is None:
+            self.last = va
+        else:
+            nxt.prev = va
+        self.count += 1
+        if n.rb_red:
+            self._insert_color(va)
+        else:                              # a black parent: no rebalancing, the node is written
+            self.acct.written += 1
+        if self.augment:
+            va.subtree_max_size = 0
 
     def insert_augment(self, va: VmapArea, start: VmapArea | None = None) -> None:
         """mm/vmalloc.c insert_vmap_area_augment(): link, then propagate ``subtree_max_size``."""
@@ -302,7 +329,16 @@ class RBTree:
                 parent.rb_right = gparent
                 if tmp is not None:
                     tmp.rb_parent, tmp.rb_red = gparent, False
-                self._rotate_set_parents(gparent, parent, True)
+                # __rb_rotate_set_parents(gparent, parent, RB_RED), inlined
+                ggp = gparent.rb_parent
+                parent.rb_parent, parent.rb_red = ggp, gparent.rb_red
+                gparent.rb_parent, gparent.rb_red = parent, True
+                if ggp is None:
+                    self.root = parent
+                elif ggp.rb_left is gparent:
+                    ggp.rb_left = parent
+                else:
+                    ggp.rb_right = parent
                 if aug:
                     parent.subtree_max_size = gparent.subtree_max_size
                     gparent.subtree_max_size = _compute_max(gparent)
@@ -337,7 +373,16 @@ class RBTree:
                 parent.rb_left = gparent
                 if tmp is not None:
                     tmp.rb_parent, tmp.rb_red = gparent, False
-                self._rotate_set_parents(gparent, parent, True)
+                # __rb_rotate_set_parents(gparent, parent, RB_RED), inlined
+                ggp = gparent.rb_parent
+                parent.rb_parent, parent.rb_red = ggp, gparent.rb_red
+                gparent.rb_parent, gparent.rb_red = parent, True
+                if ggp is None:
+                    self.root = parent
+                elif ggp.rb_left is gparent:
+                    ggp.rb_left = parent
+                else:
+                    ggp.rb_right = parent
                 if aug:
                     parent.subtree_max_size = gparent.subtree_max_size
                     gparent.subtree_max_size = _compute_max(gparent)

@@ -35,7 +35,6 @@ The run is deterministic: every tie in time is broken by a sequence number.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 import random
 import re
 from dataclasses import dataclass, field
@@ -46,6 +45,9 @@ from .perf_rcu import GracePeriods
 from .vmap_area import PAGE_SIZE
 
 INF = float("inf")
+#: the last step of every operation's step list (the core then advances the worker)
+END = -1
+_END = (END,)
 #: ns to wake a task sleeping on a mutex (assumed; a context switch is a few us)
 MUTEX_WAKE_NS = 2000.0
 
@@ -100,7 +102,9 @@ class Simulation:
         # per-lock state (grown by _grow as the pricer interns names)
         self.free_at, self.owner, self.last_written = [], [], []
         self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
-        self.queue = []                    # per lock: release times of holders queued ahead
+        # per lock: the second-last release time of its holders (the last is free_at): a
+        # request finds a queue of two or more CPUs when that one is still ahead of it
+        self.queue2 = []
         self.writer, self.version, self.seen = [], [], []   # who last wrote the data under a lock
         self.mutex_holder, self.mutex_waiters = {}, {}
         self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
@@ -110,7 +114,7 @@ class Simulation:
         self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
         self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
-        self.steps = [[] for _ in range(ncpu)]
+        self.steps = [[_END] for _ in range(ncpu)]   # every step list ends with _END
         self.pos = [0] * ncpu
         self.debt = [0.0] * ncpu
         self.kwork = [[] for _ in range(ncpu)]
@@ -138,6 +142,7 @@ class Simulation:
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
         self.seq = 0
+        self._nlocks = 0
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.record_steps = self.pricer.record_steps
@@ -149,6 +154,7 @@ class Simulation:
     # ------------------------------------------------------------------ bookkeeping
     def _grow(self):
         k = len(self.pricer.lock_names) - len(self.free_at)
+        self._nlocks = len(self.pricer.lock_names)
         if k > 0:
             self.free_at.extend([0.0] * k)
             self.owner.extend([-1] * k)
@@ -157,7 +163,7 @@ class Simulation:
             self.hold_ns.extend([0.0] * k)
             self.acq.extend([0] * k)
             self.contended.extend([0] * k)
-            self.queue.extend(deque() for _ in range(k))
+            self.queue2.extend([-INF] * k)
             self.writer.extend([-1] * k)
             self.version.extend([0] * k)
             self.seen.extend([-1] * self.n for _ in range(k))
@@ -203,8 +209,7 @@ class Simulation:
         kind = op[0]
         if kind == "alloc":
             pages = op[1]
-            d = self.design
-            addr = d.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
             a = self.acct
             self.record_steps(a.holds, a.events, out, self.rcu_free)
             if addr is None:
@@ -217,7 +222,17 @@ class Simulation:
                 if base is None:
                     base = self._alloc_ns[pages] = (self.costs.vmalloc_base_ns + pages
                                                     * self.costs.vmalloc_page_ns) * self.pricer.scale
-                out.append((WORK, base + self._pte_lines(addr, pages, c)))
+                line = addr >> 15
+                if line == (addr + pages * PAGE_SIZE - 1) >> 15:   # _pte_lines' 1-line case
+                    owner = self.pte_owner
+                    o = owner.get(line)
+                    owner[line] = c
+                    if o is not None and o != c:
+                        out.append((WORK, base + (0.0 + self.transfer[o][c])))
+                    else:
+                        out.append((WORK, base + 0.0))
+                else:
+                    out.append((WORK, base + self._pte_lines(addr, pages, c)))
                 out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
             self.result[c] = addr
         elif kind == "free":
@@ -225,14 +240,16 @@ class Simulation:
             self.result[c] = None
         else:
             self._exec_other(c, op, t, out)
-        if len(self.pricer.lock_names) != len(self.free_at):
+        if self._nlocks != len(self.pricer.lock_names):
             self._grow()
+        out.append(_END)
         self.steps[c] = out
         self.pos[c] = 0
-        self._ops_since_footprint += 1
-        if self._ops_since_footprint >= 4096:
-            self._ops_since_footprint = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
             self._update_footprint()
+        self._ops_since_footprint = n
 
     def _exec_other(self, c, op, t, out):
         d, costs = self.design, self.costs
@@ -281,7 +298,15 @@ class Simulation:
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
-        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
+        line = addr >> 15
+        if line == (addr + pages * PAGE_SIZE - 1) >> 15:           # _pte_lines' 1-line case
+            owner = self.pte_owner
+            o = owner.get(line)
+            owner[line] = c
+            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+        else:
+            pte = self._pte_lines(addr, pages, c)
+        out.append((WORK, base + pte + self.remote_ns[c]))
         out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
         out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -408,6 +433,7 @@ class Simulation:
                     for a in arg:
                         self._vfree(c, a, out)
                 self._grow()
+                out.append(_END)
                 self.steps[c] = out
                 self.pos[c] = 0
                 return True
@@ -416,18 +442,19 @@ class Simulation:
     # ------------------------------------------------------------------ worker protocol
     def _next(self, c, t):
         """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
-        gen = self.gens[c]
+        send = self.gens[c].send
         kwork = self.kwork[c]
         result = self.result
+        find_pending = self.find_pending
         while True:
             if kwork and self._kworker(c, t):
                 return True
-            if self.find_pending[c] is not None:
+            if find_pending[c] is not None:
                 if self.warm_end[c] is not None:
-                    self.stats.find_latencies.append(t - self.find_pending[c])
-                self.find_pending[c] = None
+                    self.stats.find_latencies.append(t - find_pending[c])
+                find_pending[c] = None
             try:
-                op = gen.send(result[c])
+                op = send(result[c])
             except StopIteration:
                 self._worker_done(c, t)
                 return False
@@ -492,34 +519,37 @@ class Simulation:
         hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
         stretch = self.stretch
         hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
-        queue = self.queue
+        queue2 = self.queue2
         writer, version, seen = self.writer, self.version, self.seen
         call_rcu_ns = self.costs.call_rcu_ns
         ipi_ns = self.costs.tlb_ipi_handler_ns
         local_rmw = self.machine.rmw_ns[0]
         rcu = self.rcu
         heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
+        next_op = self._next
         seq = n
         item = heappop(heap)
         while item is not None:
             t, _, c = item
-            item = None
             if debt[c]:
                 t += debt[c]
                 debt[c] = 0.0
-            steps, pos = steps_of[c], pos_of[c]
+            steps = steps_of[c]
+            pos = pos_of[c]
             top = heap[0][0] if heap else INF
             while True:
-                if pos >= len(steps):
-                    if not self._next(c, t):
-                        break
-                    steps, pos = steps_of[c], 0
-                    continue
                 s = steps[pos]
                 k = s[0]
                 if k == WORK:
                     t += s[1] * stretch
                     pos += 1
+                    continue
+                if k == END:                             # the operation's steps are done
+                    if not next_op(c, t):
+                        item = heappop(heap) if heap else None
+                        break
+                    steps = steps_of[c]
+                    pos = 0
                     continue
                 if t > top:                              # shared resource: wait for our turn
                     pos_of[c] = pos
@@ -534,12 +564,11 @@ class Simulation:
                         wait_ns[lid] += fa - t
                         contended[lid] += 1
                         work *= slow
-                        if hx:
-                            q = queue[lid]
-                            while q and q[0] <= t:
-                                q.popleft()
-                            if len(q) >= 2:          # a queue, not a two-CPU ping-pong
-                                work += hx_n
+                        # a queue, not a two-CPU ping-pong: at least two holders' release
+                        # times still ahead of t (release times of a lock only grow and
+                        # requests come in time order, so the second-last one decides)
+                        if hx and queue2[lid] > t:
+                            work += hx_n
                         t = fa
                     if o != c and o >= 0:
                         work += rmw[o][c]
@@ -550,14 +579,14 @@ class Simulation:
                         work += overlap * (v if v < lw else lw) * transfer[wr][c]
                     t += work
                     free_at[lid] = t
-                    if hx:
-                        queue[lid].append(t)
+                    queue2[lid] = fa                     # the previous holder's release time
                     owner[lid] = c
                     if written:
                         last_written[lid] = written
                         writer[lid] = c
-                        version[lid] += 1
-                    sn[c] = version[lid]
+                        sn[c] = version[lid] = version[lid] + 1
+                    else:
+                        sn[c] = version[lid]
                     hold_ns[lid] += work
                     acq[lid] += 1
                 elif k == ATOMIC:
@@ -601,6 +630,7 @@ class Simulation:
                     if holder >= 0 and holder != c:
                         self.mutex_waiters.setdefault(lid, []).append((c, t))
                         pos_of[c] = pos + 1
+                        item = heappop(heap) if heap else None
                         break                            # sleeps until the unlock wakes it
                     self.mutex_holder[lid] = c
                     o = owner[lid]
@@ -633,8 +663,6 @@ class Simulation:
                 elif k == "drain_done":
                     self.drain_queued = False
                 pos += 1
-            if item is None and heap:
-                item = heappop(heap)
         self.seq = seq
         st = self.stats
         st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0

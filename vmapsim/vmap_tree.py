@@ -51,6 +51,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     node = tree.root
     length = size + align - 1 if adjust else size
     steps = 0
+    mask = ~(align - 1)
+    # is_within_this_va(node, size, align, vstart) is inlined below (twice)
     try:
         while node is not None:
             steps += 1
@@ -58,7 +60,9 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
             if left is not None and left.subtree_max_size >= length and vstart < node.va_start:
                 node = left
                 continue
-            if is_within_this_va(node, size, align, vstart):
+            a = node.va_start
+            nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
+            if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
                 return node
             right = node.rb_right
             if right is not None and right.subtree_max_size >= length:
@@ -69,7 +73,9 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
                 if node is None:
                     return None
                 steps += 1
-                if is_within_this_va(node, size, align, vstart):
+                a = node.va_start
+                nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
+                if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
                     return node
                 right = node.rb_right
                 if right is not None and right.subtree_max_size >= length and vstart <= node.va_start:
@@ -123,7 +129,16 @@ def va_clip(tree: RBTree, va: VmapArea, nva_start: int, size: int,
     kernel's per-CPU ``ne_fit_preload_node``) or a fresh one (``GFP_NOWAIT`` in the kernel; here
     it never fails).  Raises ValueError for NOTHING_FIT (the kernel returns -EINVAL)."""
     acct = tree.acct
-    t = classify_va_fit_type(va, nva_start, size)
+    # classify_va_fit_type(va, nva_start, size), inlined
+    vs, ve, nve = va.va_start, va.va_end, nva_start + size
+    if nva_start < vs or nve > ve:
+        t = NOTHING_FIT
+    elif vs == nva_start:
+        t = FL_FIT_TYPE if ve == nve else LE_FIT_TYPE
+    elif ve == nve:
+        t = RE_FIT_TYPE
+    else:
+        t = NE_FIT_TYPE
     if t == FL_FIT_TYPE:
         tree.unlink(va)
         acct.free_bytes += SIZEOF_VMAP_AREA
@@ -163,11 +178,14 @@ def va_alloc(tree: RBTree, va: VmapArea, size: int, align: int, vstart: int, ven
 def alloc_vmap_area_range(tree: RBTree, size: int, align: int, vstart: int, vend: int,
                           spare: VmapArea | None = None):
     """mm/vmalloc.c __alloc_vmap_area(): search and clip; ``(addr, fit)`` or ``(None, NOTHING_FIT)``."""
-    adjust = adjust_search_size(size, align, vstart, vend)
+    adjust = not (align <= PAGE_SIZE or (vend - vstart) == size)      # adjust_search_size()
     va = find_vmap_lowest_match(tree, size, align, vstart, adjust)
     if va is None:
         return None, NOTHING_FIT
-    return va_alloc(tree, va, size, align, vstart, vend, spare)
+    nva = _align(va.va_start if va.va_start > vstart else vstart, align)   # va_alloc()
+    if nva + size > vend:
+        return None, NOTHING_FIT
+    return nva, va_clip(tree, va, nva, size, spare)
 
 
 def predict_range(tree: RBTree, size: int, align: int, vstart: int, vend: int) -> int | None:

@@ -176,6 +176,54 @@ def inject_parameters(nb, **params):
 REPORT_CELL_TIMEOUT = int(os.environ.get("VMAPSIM_CELL_TIMEOUT", "3600"))
 
 
+WAIT_SLICE = 1.0   # seconds: the longest single wait for a kernel message (see sliced_get_msg)
+
+
+def sliced_get_msg(get_msg, step: float = WAIT_SLICE):
+    """Wrap a kernel channel's async ``get_msg(timeout=)`` so no single wait exceeds *step*.
+
+    Why: pyzmq's asyncio poll wakes on the socket's edge-triggered ``ZMQ_FD``; when that wake-up
+    is missed, the message sits in the socket until the poll's own timeout, where a final
+    non-blocking poll finds it.  nbclient waits for a cell's ``execute_reply`` with one poll of
+    the whole per-cell timeout (600 s) and for its outputs with no timeout at all, so a missed
+    wake-up stalled a run for ~600 s with the kernel idle (seen in the suite and in
+    ``make report``).  Polling in slices bounds such a stall by *step* while keeping the
+    caller's overall *timeout* (``queue.Empty`` once it has passed) and its messages unchanged.
+    """
+    import inspect
+    import time
+    from queue import Empty
+
+    async def get(timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+            try:
+                msg = get_msg(timeout=wait)
+                return (await msg) if inspect.isawaitable(msg) else msg
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    get.sliced = True
+    return get
+
+
+def _client_class():
+    """nbclient's NotebookClient whose shell and IOPub waits go through :func:`sliced_get_msg`."""
+    from nbclient import NotebookClient
+
+    class SlicedWaitClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            for channel in (kc.shell_channel, kc.iopub_channel):
+                if not getattr(channel.get_msg, "sliced", False):
+                    channel.get_msg = sliced_get_msg(channel.get_msg)
+            return kc
+
+    return SlicedWaitClient
+
+
 def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | None = None,
             label: str | None = None):
     """Execute the notebook at *path* (with *params* injected) and return the executed notebook.
@@ -186,7 +234,6 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     raised, one that ran past *timeout*, or the kernel dying under it.
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     path = Path(path)
@@ -200,7 +247,7 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     def on_cell_start(cell, cell_index):
         current["cell"] = cell
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = _client_class()(nb, timeout=timeout, kernel_name="python3",
                             extra_arguments=["--colors=nocolor",
                                              "--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(path.parent.resolve())}},

@@ -35,7 +35,7 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
             raise ParameterError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ParameterError(f"{name} must be in {_range_text(lo, hi)}, got {value}")
+        raise ParameterError(f"{name} must be {_range_text(lo, hi)}, got {value}")
     return value
 
 
@@ -45,13 +45,13 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
         raise ParameterError(f"{name} must be a number, got {value!r}")
     value = float(value)
     if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ParameterError(f"{name} must be in {_range_text(lo, hi)}, got {value}")
+        raise ParameterError(f"{name} must be {_range_text(lo, hi)}, got {value}")
     return value
 
 
 def _range_text(lo, hi) -> str:
     if lo is not None and hi is not None:
-        return f"{lo}..{hi}"
+        return f"in {lo}..{hi}"
     if lo is not None:
         return f">= {lo}"
     return f"<= {hi}"

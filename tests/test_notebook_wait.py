@@ -63,7 +63,14 @@ def test_sliced_wait_keeps_the_overall_timeout():
 
 
 def test_executing_client_wraps_shell_and_iopub():
-    from nbclient import NotebookClient
-    cls = _client_class()
-    assert issubclass(cls, NotebookClient)
-    assert "async_start_new_kernel_client" in cls.__dict__
+    import nbformat
+    client = _client_class()(nbformat.v4.new_notebook(), kernel_name="python3")
+    names = []
+
+    async def start():          # the path execute() takes: NotebookClient.async_execute
+        async with client.async_setup_kernel():
+            names.extend(ch.get_msg.__qualname__
+                         for ch in (client.kc.shell_channel, client.kc.iopub_channel))
+
+    asyncio.run(start())
+    assert len(names) == 2 and all("sliced_get_msg" in n for n in names), names

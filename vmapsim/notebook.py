@@ -190,7 +190,6 @@ def sliced_get_msg(get_msg, step: float = WAIT_SLICE):
     ``make report``).  Polling in slices bounds such a stall by *step* while keeping the
     caller's overall *timeout* (``queue.Empty`` once it has passed) and its messages unchanged.
     """
-    import inspect
     import time
     from queue import Empty
 
@@ -199,13 +198,11 @@ def sliced_get_msg(get_msg, step: float = WAIT_SLICE):
         while True:
             wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
             try:
-                msg = get_msg(timeout=wait)
-                return (await msg) if inspect.isawaitable(msg) else msg
+                return await get_msg(timeout=wait)
             except Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
 
-    get.sliced = True
     return get
 
 
@@ -215,10 +212,9 @@ def _client_class():
 
     class SlicedWaitClient(NotebookClient):
         async def async_start_new_kernel_client(self):
-            kc = await super().async_start_new_kernel_client()
+            kc = await super().async_start_new_kernel_client()   # a fresh client every time
             for channel in (kc.shell_channel, kc.iopub_channel):
-                if not getattr(channel.get_msg, "sliced", False):
-                    channel.get_msg = sliced_get_msg(channel.get_msg)
+                channel.get_msg = sliced_get_msg(channel.get_msg)
             return kc
 
     return SlicedWaitClient

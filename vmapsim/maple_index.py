@@ -31,7 +31,24 @@ from .maple_nodealloc import tree_work
 from .rbtree import RBTree
 from .vmap_area import PAGE_SIZE
 
-__all__ = ["MapleAreaTree", "LazyList", "GapTree", "align_up"]
+__all__ = ["OrderedView", "MapleAreaTree", "LazyList", "GapTree", "align_up"]
+
+
+class OrderedView:
+    """Count, length and address-order iteration of a view whose areas sit in ``self.order``
+    (an :class:`RBTree` kept for the model's address order; ``va.next`` links)."""
+
+    __slots__ = ()
+
+    @property
+    def count(self) -> int:
+        return self.order.count
+
+    def __len__(self) -> int:
+        return self.order.count
+
+    def __iter__(self):
+        return iter(self.order)
 
 
 def align_up(x: int, a: int) -> int:
@@ -46,7 +63,7 @@ def _raw(acct, tree, fn, *args):
     return out
 
 
-class MapleAreaTree:
+class MapleAreaTree(OrderedView):
     """``vn->busy.mt``: busy areas as ``vmap_area`` entries over ``[va_start, va_end - 1]``."""
 
     __slots__ = ("mt", "order", "acct")
@@ -72,15 +89,6 @@ class MapleAreaTree:
         self.order.unlink(va)
 
     # ---------------------------------------------------------------- rb_list-like interface
-    @property
-    def count(self) -> int:
-        return self.order.count
-
-    def __len__(self) -> int:
-        return self.order.count
-
-    def __iter__(self):
-        return iter(self.order)
 
     def insert(self, va) -> None:
         """Insert without the node-allocation model (start state, replay bookkeeping)."""
@@ -127,7 +135,7 @@ class MapleAreaTree:
             "busy maple tree and its address order disagree"
 
 
-class LazyList:
+class LazyList(OrderedView):
     """``vn->lazy_list`` (patch 08): a ``list_head`` queue of lazily freed areas.
 
     ``insert`` is ``list_add_tail`` (one node written); ``detach_all`` is the purge's
@@ -140,16 +148,6 @@ class LazyList:
     def __init__(self, acct):
         self.order = RBTree(False)
         self.acct = acct
-
-    @property
-    def count(self) -> int:
-        return self.order.count
-
-    def __len__(self) -> int:
-        return self.order.count
-
-    def __iter__(self):
-        return iter(self.order)
 
     def insert(self, va) -> None:
         self.order.insert(va)

@@ -41,7 +41,7 @@ from .linux618 import Linux618
 from .maple import XA_ZERO_ENTRY
 from .maple_busy import MAPLE_PARAMS
 from .maple_gap import ALIGNED_SEARCH, MapleGapMixin
-from .maple_index import LazyList
+from .maple_index import LazyList, OrderedView
 from .maple_nodealloc import MODES, NodeAlloc, tree_work
 from .params import check_choice
 from .rbtree import RBTree
@@ -53,7 +53,7 @@ __all__ = ["MapleNoFree", "BusyShard"]
 TREE_LOCK = "vmap_area_mt.lock"
 
 
-class BusyShard:
+class BusyShard(OrderedView):
     """``vn->busy`` of ``maple-nofree``: a view of the single tree's busy areas of one node."""
 
     __slots__ = ("design", "order")
@@ -61,16 +61,6 @@ class BusyShard:
     def __init__(self, design):
         self.design = design
         self.order = RBTree(False)
-
-    @property
-    def count(self) -> int:
-        return self.order.count
-
-    def __len__(self) -> int:
-        return self.order.count
-
-    def __iter__(self):
-        return iter(self.order)
 
     def insert(self, va) -> None:
         """Start state / replay: store *va* in the tree (no node-allocation model)."""

@@ -226,21 +226,27 @@ class Linux618(ReplayMixin, Design):
 
     # ------------------------------------------------------------------ lookup and free
     def _node_walk(self, addr: int, unlink: bool):
-        acct = self.acct
+        """The node walk of find_vmap_area / find_unlink_vmap_area: the address's own node
+        first, then the others downwards; each node searched by :meth:`_node_lookup`."""
         nodes, n = self.nodes, self.nr_nodes
         i = j = (addr // self.zone) % n
         while True:
-            vn = nodes[i]
-            h = acct.lock(vn.busy_lock)
-            va = vn.busy.find(addr)
-            if va is not None and unlink:
-                vn.busy.unlink(va)
-            acct.unlock(h)
+            va = self._node_lookup(nodes[i], addr, unlink)
             if va is not None:
                 return va
             i = (i + n - 1) % n
             if i == j:
                 return None
+
+    def _node_lookup(self, vn, addr: int, unlink: bool):
+        """Search (and with *unlink*, unlink from) one node's busy tree under its lock."""
+        acct = self.acct
+        h = acct.lock(vn.busy_lock)
+        va = vn.busy.find(addr)
+        if va is not None and unlink:
+            vn.busy.unlink(va)
+        acct.unlock(h)
+        return va
 
     def find_vmap_area(self, addr, cpu=0):
         self.acct.begin("find_vmap_area", cpu)

@@ -92,23 +92,10 @@ class MapleBusyMixin:
         return addr
 
     # ------------------------------------------------------------------ lookups
-    def _node_walk(self, addr: int, unlink: bool):
-        acct = self.acct
-        nodes, n = self.nodes, self.nr_nodes
-        i = j = (addr // self.zone) % n
-        while True:
-            vn = nodes[i]
-            if unlink:
-                va = self._busy_erase(vn, addr)
-            else:
-                h = acct.lock(vn.busy_lock)
-                va = vn.busy.find(addr)
-                acct.unlock(h)
-            if va is not None:
-                return va
-            i = (i + n - 1) % n
-            if i == j:
-                return None
+    def _node_lookup(self, vn, addr: int, unlink: bool):
+        if unlink:
+            return self._busy_erase(vn, addr)
+        return super()._node_lookup(vn, addr, False)
 
     def _busy_erase(self, vn, addr: int):
         """``mas_erase()`` of the area containing *addr* under ``vn->busy.lock`` (one descent:

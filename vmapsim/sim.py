@@ -507,9 +507,12 @@ class Simulation:
     # ------------------------------------------------------------------ the event loop
     def run(self) -> RunStats:
         n = self.n
-        heap = [(0.0, c, c) for c in range(n)]
-        heapq.heapify(heap)
-        self.seq = n
+        # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
+        # CPUs, first come first served, when several wait at exactly the same time).  This
+        # pops in the same order as a heap of (time, push sequence number, cpu) tuples, with
+        # cheaper float comparisons.
+        heap = [0.0] * n
+        at = {0.0: list(range(n))} if n > 1 else {0.0: 0}
         steps_of, pos_of, debt = self.steps, self.pos, self.debt
         free_at, owner, last_written = self.free_at, self.owner, self.last_written
         wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
@@ -527,16 +530,19 @@ class Simulation:
         rcu = self.rcu
         heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
         next_op = self._next
-        seq = n
-        item = heappop(heap)
-        while item is not None:
-            t, _, c = item
+        t = heappop(heap)
+        while True:
+            c = at.pop(t)
+            if c.__class__ is list:                  # several CPUs wait at t: the first one
+                q = c
+                c = q.pop(0)
+                at[t] = q if len(q) > 1 else q[0]
             if debt[c]:
                 t += debt[c]
                 debt[c] = 0.0
             steps = steps_of[c]
             pos = pos_of[c]
-            top = heap[0][0] if heap else INF
+            top = heap[0] if heap else INF
             while True:
                 s = steps[pos]
                 k = s[0]
@@ -546,15 +552,21 @@ class Simulation:
                     continue
                 if k == END:                             # the operation's steps are done
                     if not next_op(c, t):
-                        item = heappop(heap) if heap else None
+                        t = heappop(heap) if heap else None
                         break
                     steps = steps_of[c]
                     pos = 0
                     continue
                 if t > top:                              # shared resource: wait for our turn
                     pos_of[c] = pos
-                    seq += 1
-                    item = heappushpop(heap, (t, seq, c))
+                    q = at.get(t)
+                    if q is None:
+                        at[t] = c
+                    elif q.__class__ is list:
+                        q.append(c)
+                    else:
+                        at[t] = [q, c]
+                    t = heappushpop(heap, t)
                     break
                 if k == SPIN:
                     _, lid, work, written, v = s
@@ -630,7 +642,7 @@ class Simulation:
                     if holder >= 0 and holder != c:
                         self.mutex_waiters.setdefault(lid, []).append((c, t))
                         pos_of[c] = pos + 1
-                        item = heappop(heap) if heap else None
+                        t = heappop(heap) if heap else None
                         break                            # sleeps until the unlock wakes it
                     self.mutex_holder[lid] = c
                     o = owner[lid]
@@ -649,9 +661,15 @@ class Simulation:
                         wake = t + MUTEX_WAKE_NS
                         wait_ns[lid] += wake - since
                         contended[lid] += 1
-                        seq += 1
-                        heappush(heap, (wake, seq, w))
-                        top = heap[0][0]
+                        q = at.get(wake)
+                        if q is None:
+                            at[wake] = w
+                        elif q.__class__ is list:
+                            q.append(w)
+                        else:
+                            at[wake] = [q, w]
+                        heappush(heap, wake)
+                        top = heap[0]
                 elif k == FLUSH:
                     t += s[1]
                     for o in range(n):
@@ -663,7 +681,8 @@ class Simulation:
                 elif k == "drain_done":
                     self.drain_queued = False
                 pos += 1
-        self.seq = seq
+            if t is None:
+                break
         st = self.stats
         st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0
         st.lock_names = list(self.pricer.lock_names)

@@ -96,6 +96,7 @@ class Simulation:
         self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
         self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        self._send = [g.send for g in self.gens]
         self.xfail = xfail
         self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
         self.stats = RunStats()
@@ -143,6 +144,7 @@ class Simulation:
         self.drain_queued = False
         self.seq = 0
         self._nlocks = 0
+        self._lock_names = self.pricer.lock_names
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.record_steps = self.pricer.record_steps
@@ -240,7 +242,7 @@ class Simulation:
             self.result[c] = None
         else:
             self._exec_other(c, op, t, out)
-        if self._nlocks != len(self.pricer.lock_names):
+        if self._nlocks != len(self._lock_names):
             self._grow()
         out.append(_END)
         self.steps[c] = out
@@ -442,7 +444,7 @@ class Simulation:
     # ------------------------------------------------------------------ worker protocol
     def _next(self, c, t):
         """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
-        send = self.gens[c].send
+        send = self._send[c]
         kwork = self.kwork[c]
         result = self.result
         find_pending = self.find_pending
@@ -460,6 +462,9 @@ class Simulation:
                 return False
             result[c] = None
             k = op[0]
+            if k == "alloc" or k == "free":
+                self._exec(c, op, t)
+                return True
             if k == "end":
                 if op[1]:
                     if self.warm_end[c] is None:
@@ -469,9 +474,6 @@ class Simulation:
                     st.latencies.append(t - self.iter_start[c])
                 self.iter_start[c] = t
                 continue
-            if k == "alloc" or k == "free":
-                self._exec(c, op, t)
-                return True
             if k == "test" or k == "mark":
                 if k == "test":
                     self.test_start[c] = t

@@ -434,26 +434,32 @@ class Linux618(ReplayMixin, Design):
         vn = self.nodes[node]
         acct = self.acct
         local = []
-        pages = 0
+        pages = npurged = 0
+        nr = self.nr_nodes
+        populate = not vn.skip_populate
+        pool, pool_lock, gen = vn.pool, vn.pool_lock, -batch.gen
+        lock, unlock = acct.lock, acct.unlock
         for va in self._push_order(todo):
             size = va.va_end - va.va_start
             pages += size >> PAGE_SHIFT
-            batch.npurged += 1
-            vn_id = decode_vn_id(va.flags & 0xFFFFFFFF)
-            idx = _va_pool_idx(size)
-            if 0 <= vn_id < self.nr_nodes and not vn.skip_populate and idx >= 0:
-                h = acct.lock(vn.pool_lock)
-                lst = vn.pool.get(idx)
-                va.seq = -batch.gen
+            npurged += 1
+            vn_id = ((va.flags & 0xFFFFFFFF) >> 8) - 1            # decode_vn_id()
+            idx = (size - 1) // PAGE_SIZE                           # _va_pool_idx()
+            if idx >= MAX_VA_SIZE_PAGES:
+                idx = -1
+            if 0 <= vn_id < nr and populate and idx >= 0:
+                h = lock(pool_lock)
+                lst = pool.get(idx)
+                va.seq = gen
                 if lst is None:
-                    vn.pool[idx] = [va]
+                    pool[idx] = [va]
                 elif lst[-1].dual is None:
                     lst.append(va)
                 else:
                     self._pool_push_sorted(lst, va)
                 acct.written += 1
-                acct.unlock(h)
-            elif va.flags & VN_UNKNOWN and not vn.skip_populate and idx >= 0 and self.nr_nodes > 1:
+                unlock(h)
+            elif va.flags & VN_UNKNOWN and populate and idx >= 0 and nr > 1:
                 # unknown vn_id (pre-trace area): the kernel pushed it into one node's pool; keep
                 # a copy in every node's pool until an allocation shows which (replay only)
                 group = [va] + [VmapArea(va.va_start, va.va_end, va.flags, True)
@@ -466,6 +472,7 @@ class Linux618(ReplayMixin, Design):
                     self._pool_push_sorted(n.pool.setdefault(idx, []), c)
             else:
                 local.append(va)
+        batch.npurged += npurged
         self.vmap_lazy_nr -= pages
         local.reverse()                     # list_add() builds the local list in reverse
         self._reclaim_list_global(local)

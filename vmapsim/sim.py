@@ -227,7 +227,7 @@ class Simulation(WorkerOps):
                     continue
                 if t > top:                              # shared resource: wait for our turn
                     pos_of[c] = pos
-                    q = at.get(t)
+                    q = at.get(t)                        # _wait_at(at, t, c), inlined
                     if q is None:
                         at[t] = c
                     elif q.__class__ is list:
@@ -329,13 +329,7 @@ class Simulation(WorkerOps):
                         wake = t + MUTEX_WAKE_NS
                         wait_ns[lid] += wake - since
                         contended[lid] += 1
-                        q = at.get(wake)
-                        if q is None:
-                            at[wake] = w
-                        elif q.__class__ is list:
-                            q.append(w)
-                        else:
-                            at[wake] = [q, w]
+                        _wait_at(at, wake, w)
                         heappush(heap, wake)
                         top = heap[0]
                 elif k == FLUSH:
@@ -372,6 +366,18 @@ class Simulation(WorkerOps):
             for name, (p, f, x, tot, runs) in self.test_counts[c].items():
                 st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
         return st
+
+
+def _wait_at(at: dict, t: float, c: int) -> None:
+    """Queue CPU *c* at time *t* in the ready queue's per-time FIFO (see :meth:`Simulation.run`;
+    the run loop's hot path has this inlined)."""
+    q = at.get(t)
+    if q is None:
+        at[t] = c
+    elif q.__class__ is list:
+        q.append(c)
+    else:
+        at[t] = [q, c]
 
 
 _NODE = re.compile(r"\[\d+\]")

@@ -28,7 +28,8 @@ plays the steps against the shared resources, in global time order:
 What a CPU does between two shared steps (running operations on the design, its kworker queue,
 the warm-up) is :mod:`vmapsim.sim_worker`.
 
-The run is deterministic: every tie in time is broken by a sequence number.
+The run is deterministic: CPUs ready at exactly the same time run in the order they became
+ready (first come, first served).
 """
 from __future__ import annotations
 

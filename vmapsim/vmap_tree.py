@@ -178,14 +178,11 @@ def va_alloc(tree: RBTree, va: VmapArea, size: int, align: int, vstart: int, ven
 def alloc_vmap_area_range(tree: RBTree, size: int, align: int, vstart: int, vend: int,
                           spare: VmapArea | None = None):
     """mm/vmalloc.c __alloc_vmap_area(): search and clip; ``(addr, fit)`` or ``(None, NOTHING_FIT)``."""
-    adjust = not (align <= PAGE_SIZE or (vend - vstart) == size)      # adjust_search_size()
-    va = find_vmap_lowest_match(tree, size, align, vstart, adjust)
+    va = find_vmap_lowest_match(tree, size, align, vstart,
+                                adjust_search_size(size, align, vstart, vend))
     if va is None:
         return None, NOTHING_FIT
-    nva = _align(va.va_start if va.va_start > vstart else vstart, align)   # va_alloc()
-    if nva + size > vend:
-        return None, NOTHING_FIT
-    return nva, va_clip(tree, va, nva, size, spare)
+    return va_alloc(tree, va, size, align, vstart, vend, spare)
 
 
 def predict_range(tree: RBTree, size: int, align: int, vstart: int, vend: int) -> int | None:

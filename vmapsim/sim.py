@@ -138,7 +138,6 @@ class Simulation(WorkerOps):
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
-        self.seq = 0
         self._nlocks = 0
         self._lock_names = self.pricer.lock_names
         self._ops_since_footprint = 0

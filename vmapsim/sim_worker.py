@@ -75,17 +75,7 @@ class WorkerOps:
                 if base is None:
                     base = self._alloc_ns[pages] = (self.costs.vmalloc_base_ns + pages
                                                     * self.costs.vmalloc_page_ns) * self.pricer.scale
-                line = addr >> 15
-                if line == (addr + pages * PAGE_SIZE - 1) >> 15:   # _pte_lines' 1-line case
-                    owner = self.pte_owner
-                    o = owner.get(line)
-                    owner[line] = c
-                    if o is not None and o != c:
-                        out.append((WORK, base + (0.0 + self.transfer[o][c])))
-                    else:
-                        out.append((WORK, base + 0.0))
-                else:
-                    out.append((WORK, base + self._pte_lines(addr, pages, c)))
+                out.append((WORK, base + self._pte_lines(addr, pages, c)))
                 out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
             self.result[c] = addr
         elif kind == "free":
@@ -151,15 +141,7 @@ class WorkerOps:
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
-        line = addr >> 15
-        if line == (addr + pages * PAGE_SIZE - 1) >> 15:           # _pte_lines' 1-line case
-            owner = self.pte_owner
-            o = owner.get(line)
-            owner[line] = c
-            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
-        else:
-            pte = self._pte_lines(addr, pages, c)
-        out.append((WORK, base + pte + self.remote_ns[c]))
+        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
         out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
         out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)

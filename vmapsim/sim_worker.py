@@ -29,7 +29,7 @@ class WorkerOps:
     """Mixin of :class:`vmapsim.sim.Simulation`: the per-CPU operations (see the module docstring)."""
 
     def _live_add(self, addr, cpu, pages):
-        """Register a live area for non-owner lookups (``self.sizes`` is set by the caller)."""
+        """Register a live area: its size, and its owner for non-owner lookups."""
         self.sizes[addr] = pages
         if not self.track_live:
             return

@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vmapsim import free_tree as ft                      # noqa: E402
-from vmapsim import free_tree_work as fw                 # noqa: E402
-from vmapsim.report import text_table                    # noqa: E402
+from vmapsim.report import text_table  # noqa: E402
+from vmapsim.review import free_tree as ft  # noqa: E402
+from vmapsim.review import free_tree_work as fw  # noqa: E402
+from vmapsim.traces.captures import trace_names  # noqa: E402
 
 
 def main():
@@ -28,7 +29,8 @@ def main():
     args = ap.parse_args()
     out = {"machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs"}
     print(out["machine"])
-    traces = ft.trace_names()[:1] if args.quick else ft.trace_names()
+    traces = trace_names(order="size")
+    traces = traces[:1] if args.quick else traces
 
     t = time.time()
     m = ft.replay_matrix(traces)

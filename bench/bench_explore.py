@@ -14,8 +14,7 @@ import argparse
 import sys
 import time
 
-from vmapsim import scenarios
-from vmapsim.explore import explore
+from vmapsim.explore import explore, scenarios
 
 FLOOR_SECONDS = 5.0
 

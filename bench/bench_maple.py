@@ -11,9 +11,9 @@ For each size N (10^3 .. 10^6 ranges, vmalloc-like: page-granular areas of 1..16
   (``mt.empty_area``) / a scan of the sorted areas from the window start.
 
 and prints each maple/SortedList throughput ratio (> 1: the maple tree is faster).  It also
-measures the access layer's cost: ``load`` with the default :data:`vmapsim.access.FAST`
-against a :class:`vmapsim.access.HookedAccess` whose hook does nothing (the explorer's hook
-point, switched on) and a :class:`~vmapsim.access.CountingAccess`.
+measures the access layer's cost: ``load`` with the default :data:`vmapsim.maple.access.FAST`
+against a :class:`vmapsim.maple.access.HookedAccess` whose hook does nothing (the explorer's hook
+point, switched on) and a :class:`~vmapsim.maple.access.CountingAccess`.
 
 Floor (issue 3): range lookup >= 0.5x SortedList's.  Exit status 1 if a measured ratio is
 below the floor.  ``python bench/bench_maple.py [--sizes 1000,10000,...] [--seed S] [--json]``.
@@ -28,8 +28,8 @@ import time
 
 from sortedcontainers import SortedList
 
-from vmapsim.access import CountingAccess, HookedAccess
 from vmapsim.maple import MapleBusy, MapleTree
+from vmapsim.maple.access import CountingAccess, HookedAccess
 
 LOAD_FLOOR = 0.5
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.paths import TRACES_DIR  # noqa: E402
-from vmapsim.replay import replay  # noqa: E402
+from vmapsim.traces.replay import replay  # noqa: E402
 
 FLOOR_SECONDS = 2.0
 

@@ -43,14 +43,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="repetitions (best is reported)")
     args = ap.parse_args(argv)
-    from vmapsim import retry_stats, review_explore, stepview
+    from vmapsim.review import explore_tables, stepview, trylock_retry
 
     def retry(f, hold, max_retries, seed):
         def go():
-            run = retry_stats.retry_run(f=f, hold=hold, max_retries=max_retries, lookups=2000,
+            run = trylock_retry.retry_run(f=f, hold=hold, max_retries=max_retries, lookups=2000,
                                         seed=seed)
             run.line()
-            _render(retry_stats.plot_retry_run(run))
+            _render(trylock_retry.plot_retry_run(run))
         return go
 
     def step(scenario, i):
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
 
     # warm the explorer caches the notebooks fill before their widgets are shown
     for sid in ("C1", "C3", "C4", "E2", "I1", "I1-store-gfp"):
-        review_explore.stepped(sid)
+        explore_tables.stepped(sid)
     cases = [
         ("02 retry widget, default (f=0.5, hold 0.05, 3 retries)", True,
          lambda k: retry(0.5, 0.05, 3, 100 + k)),

@@ -31,8 +31,8 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from vmapsim.simulate import simulate  # noqa: E402
-from vmapsim.sweep import grid, sweep  # noqa: E402
+from vmapsim.perf.simulate import simulate  # noqa: E402
+from vmapsim.perf.sweep import grid, sweep  # noqa: E402
 
 FLOOR = 20_000
 
@@ -50,7 +50,7 @@ def instructions_per_op(design: str, short: int = 20, long: int = 120) -> float:
     if not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    prog = ("import sys; sys.path.insert(0, sys.argv[1]); from vmapsim.simulate import simulate; "
+    prog = ("import sys; sys.path.insert(0, sys.argv[1]); from vmapsim.perf.simulate import simulate; "
             f"simulate(design={design!r}, cpus=64, workload='fix_size_alloc_test', "
             "loops=int(sys.argv[2]))")
     env = dict(os.environ, PYTHONHASHSEED="0")

@@ -3,8 +3,8 @@ without depending on the real designs (issue 4/5).  Not a model of any kernel: o
 lock around a sorted free list, one busy lock, lazy frees purged under a mutex."""
 import bisect
 
-from vmapsim.design import Design
-from vmapsim.vmap_area import PAGE_SIZE
+from vmapsim.designs.base import Design
+from vmapsim.vmalloc.vmap_area import PAGE_SIZE
 
 
 class FakeGlobal(Design):

@@ -6,7 +6,7 @@ lines the oracle prints for the same script, so the Python tree can be compared 
 kernel's line for line.
 """
 from vmapsim.maple import XA_ZERO_ENTRY, MapleBusy, MapleExists, MapleTree
-from vmapsim.maple_node import ULONG_MAX, Node
+from vmapsim.maple.node import ULONG_MAX, Node
 
 
 def entry_of(v):

@@ -17,10 +17,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-
 from conftest import NOTEBOOK_DIR, ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -171,7 +169,7 @@ def test_overview_slider_recomputes_plot_and_text(lab, page):
 
     expect.set_options(timeout=60_000)   # kernel start + run-all on a busy 2-core machine
 
-    from vmapsim import overview
+    from vmapsim.review import overview
 
     page.goto(f"{lab['url']}/lab/tree/notebooks/00-overview.ipynb?token={lab['token']}")
     page.wait_for_function(KERNEL_IDLE)

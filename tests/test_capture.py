@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from vmapsim import capture as cap
 from vmapsim.errors import CaptureError, ParameterError
+from vmapsim.traces import capture as cap
 
 SNAP = "0xffffc90000000000-0xffffc90000005000   20480 irq_init_percpu_irqstack+0xed/0x120 vmap\n"
 

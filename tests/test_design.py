@@ -1,7 +1,8 @@
-"""vmapsim.design: registry, parameter checks and the lock-accounting record."""
+"""vmapsim.designs: registry, parameter checks and the lock-accounting record."""
 import pytest
 
-from vmapsim.design import DESIGNS, Accounting, Design, design_names, make_design
+from vmapsim.designs import DESIGNS, available_designs, design_class, design_names, make_design
+from vmapsim.designs.base import Accounting, Design
 from vmapsim.errors import ParameterError
 
 
@@ -12,14 +13,25 @@ def test_unknown_design_lists_valid_names():
         assert name in str(exc.value)
 
 
-def test_registry_preslists_issue5_names():
-    assert {"rfc-maple-busy", "rfc-v1", "maple-nofree"} <= set(design_names())
+def test_registry_lists_the_review_designs():
+    assert {"linux-6.8", "linux-6.18", "rfc-maple-busy", "rfc-v1", "maple-nofree",
+            "maple-nofree-sharded"} <= set(design_names())
     assert all(":" in target for target in DESIGNS.values())
 
 
-def test_unimplemented_registered_design_says_so(monkeypatch):
+def test_every_registered_design_imports_and_is_a_design():
+    """The registry fails loudly: every name resolves to a Design subclass whose ``name`` is
+    the registered name, and available_designs() is exactly the registered names."""
+    assert available_designs() == list(DESIGNS)
+    for name in DESIGNS:
+        cls = design_class(name)
+        assert issubclass(cls, Design), name
+        assert cls.name == name
+
+
+def test_a_registered_module_that_does_not_import_raises(monkeypatch):
     monkeypatch.setitem(DESIGNS, "ghost", "vmapsim.no_such_module:Ghost")
-    with pytest.raises(ParameterError, match="not implemented in this build"):
+    with pytest.raises(ModuleNotFoundError, match="vmapsim.no_such_module"):
         make_design("ghost")
 
 

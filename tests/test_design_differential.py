@@ -16,10 +16,16 @@ import os
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
-from vmapsim.design import make_design
-from vmapsim.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
+from vmapsim.designs import make_design
+from vmapsim.vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
 
 FAST = os.environ.get("VMAPSIM_FAST") == "1"
 

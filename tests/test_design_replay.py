@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from vmapsim.design_compare import DESIGN_MISS_CAUSES
+from vmapsim.designs.reference import DESIGN_MISS_CAUSES
 from vmapsim.errors import ParameterError
-from vmapsim.free_tree import reference_records
 from vmapsim.paths import TRACES_DIR
-from vmapsim.replay import MISS_CAUSES, replay
+from vmapsim.review.free_tree import reference_records
+from vmapsim.traces.replay import MISS_CAUSES, replay
 
 FAST = os.environ.get("VMAPSIM_FAST") == "1"
 ALL = sorted(p for p in TRACES_DIR.iterdir() if p.is_dir())

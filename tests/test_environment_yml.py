@@ -3,7 +3,6 @@ import re
 import tomllib
 
 import yaml
-
 from conftest import ROOT
 
 #: pip name -> conda-forge name(s) where they differ ("dask[distributed]" is two conda packages)

@@ -1,8 +1,7 @@
 """Every scenario of issue 6's catalogue gives the verdict the analysis expects."""
 import pytest
 
-from vmapsim import scenarios
-from vmapsim.explore import explore, replay
+from vmapsim.explore import explore, replay, scenarios
 
 IDS = scenarios.ids()
 

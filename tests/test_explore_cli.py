@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from vmapsim import scenarios
 from vmapsim.cli import main
+from vmapsim.explore import scenarios
 
 
 def test_list(capsys):

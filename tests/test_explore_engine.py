@@ -2,14 +2,13 @@
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vmapsim import scenarios
 from vmapsim.errors import ParameterError
-from vmapsim.explore import explore, replay
-from vmapsim.explore_search import dfs
-from vmapsim.scenarios import Scenario, Thread
-
+from vmapsim.explore import explore, replay, scenarios
+from vmapsim.explore.scenarios import Scenario, Thread
+from vmapsim.explore.search import dfs
 
 # -- random programs: sleep sets must keep every outcome and every violation kind ----------
 FIELDS = ("f0", "f1")

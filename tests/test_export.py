@@ -3,10 +3,16 @@ to a snapshot line plus what they showed) and a mailing-list .txt of at most 80 
 import re
 
 import pytest
-
 from conftest import NOTEBOOKS
-from vmapsim.export import (SNAPSHOT, WIDGET_VIEW, flatten_widgets, remote_resources,
-                            summary_text, to_html)
+
+from vmapsim.export import (
+    SNAPSHOT,
+    WIDGET_VIEW,
+    flatten_widgets,
+    remote_resources,
+    summary_text,
+    to_html,
+)
 
 pytestmark = pytest.mark.notebook
 

@@ -1,16 +1,17 @@
-"""vmapsim.free_tree / free_tree_work: the experiments of notebook 01 on small inputs."""
+"""vmapsim.review.free_tree / free_tree_work: the experiments of notebook 01 on small inputs."""
 import pytest
 
-from vmapsim import free_tree as ft
-from vmapsim import free_tree_work as fw
 from vmapsim.errors import ParameterError
+from vmapsim.review import free_tree as ft
+from vmapsim.review import free_tree_work as fw
+from vmapsim.traces.captures import trace_names
 
 
 def test_bad_names_list_the_valid_ones():
     with pytest.raises(ParameterError, match="unknown trace 'nope'.*fork-s"):
         ft.replay_matrix(["nope"])
     with pytest.raises(ParameterError, match="unknown design 'rfc-v2'.*maple-nofree-sharded"):
-        ft.run_trace("rfc-v2", ft.trace_names()[0])
+        ft.run_trace("rfc-v2", trace_names(order="size")[0])
     with pytest.raises(ParameterError, match="workload"):
         fw.run_workload("linux-6.18", "fix_size", loops=1)
 
@@ -32,7 +33,7 @@ def test_workloads_give_the_same_addresses_where_the_policy_is_the_same():
 
 
 def test_trace_driven_run_keeps_invariants_and_counts_work():
-    r = ft.run_trace("maple-nofree-sharded", ft.trace_names()[0], limit=400)
+    r = ft.run_trace("maple-nofree-sharded", trace_names(order="size")[0], limit=400)
     assert r.allocs > 50 and r.failed == 0
     rows = r.work.rows()
     assert any(op == "alloc_vmap_area" and lock == "occupied_mt.lock" for op, lock, *_ in rows)

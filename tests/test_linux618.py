@@ -8,9 +8,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from vmapsim.design import make_design
+from vmapsim.designs import make_design
 from vmapsim.errors import ParameterError
-from vmapsim.vmap_area import MAX_VA_SIZE_PAGES, PAGE_SIZE, VMALLOC_END, VMALLOC_START
+from vmapsim.vmalloc.vmap_area import (
+    MAX_VA_SIZE_PAGES,
+    PAGE_SIZE,
+    VMALLOC_END,
+    VMALLOC_START,
+)
 
 FAST = os.environ.get("VMAPSIM_FAST") == "1"
 P = PAGE_SIZE

@@ -2,9 +2,16 @@
 import pytest
 
 from vmapsim.errors import ParameterError
-from vmapsim.explore_world import RangeIndex
-from vmapsim.lookup import BUSY, DEAD, PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
-from vmapsim.rcu import Obj
+from vmapsim.explore.lookup import (
+    BUSY,
+    DEAD,
+    PROTOCOLS,
+    SequentialEnv,
+    make_protocol,
+    vmap_area_fields,
+)
+from vmapsim.explore.rcu import Obj
+from vmapsim.explore.world import RangeIndex
 
 
 def _world():

@@ -1,9 +1,8 @@
 """API surface of vmapsim.maple: bad input, iteration, find, walk, MA_STATE (kernel iteration tests)."""
 import pytest
 
-from vmapsim.errors import ParameterError
-from vmapsim.maple import ULONG_MAX, XA_ZERO_ENTRY, MapleTree
-from vmapsim.maple_state import MA_OVERFLOW, MA_UNDERFLOW
+from vmapsim.maple import ULONG_MAX, XA_ZERO_ENTRY, MapleInvalid, MapleTree
+from vmapsim.maple.state import MA_OVERFLOW, MA_UNDERFLOW
 
 
 @pytest.mark.parametrize("call,needle", [
@@ -21,7 +20,7 @@ def test_bad_input_names_the_value(call, needle):
     mt = MapleTree(alloc_range=True)
     with pytest.raises(ValueError) as ei:
         call(mt)
-    assert isinstance(ei.value, ParameterError) and needle in str(ei.value)
+    assert isinstance(ei.value, MapleInvalid) and isinstance(ei.value, ValueError) and needle in str(ei.value)
 
 
 def test_numpy_style_integers_accepted():

@@ -4,12 +4,12 @@ import random
 
 import pytest
 
-from vmapsim.design import make_design
+from vmapsim.designs import make_design
+from vmapsim.designs.rfc_v1_bump import CHUNK_PAGES, VA_FROM_BUMP_CHUNK
 from vmapsim.errors import ParameterError
-from vmapsim.maple_node import NODE_BYTES
-from vmapsim.rfc_v1_bump import CHUNK_PAGES, VA_FROM_BUMP_CHUNK
-from vmapsim.va_layout import VA_LAYOUTS, objects_per_slab_page, sizeof_vmap_area
-from vmapsim.vmap_area import PAGE_SIZE, VMALLOC_START
+from vmapsim.maple.node import NODE_BYTES
+from vmapsim.vmalloc.layout import objects_per_slab_page, sizeof_vmap_area
+from vmapsim.vmalloc.vmap_area import PAGE_SIZE, VMALLOC_START
 
 MAPLE = ["rfc-maple-busy", "rfc-v1", "maple-nofree", "maple-nofree-sharded"]
 
@@ -243,7 +243,10 @@ def test_kvzalloc_fallback_recursion_is_bounded_only_by_the_stack():
 
 # ---------------------------------------------------------------------------- sizes and memory
 def test_vmap_area_sizes_follow_the_arithmetic():
-    assert [sizeof_vmap_area(k) for k in VA_LAYOUTS] == [72, 48, 64, 72, 56, 56]
+    assert {k: sizeof_vmap_area(k) for k in ("rb-72", "maple-48", "rcu-head-64", "rcu-head-refcount-72",
+                                             "union-refcount-56", "typesafe-refcount-56")} == {
+        "rb-72": 72, "maple-48": 48, "rcu-head-64": 64, "rcu-head-refcount-72": 72,
+        "union-refcount-56": 56, "typesafe-refcount-56": 56}
     assert objects_per_slab_page("rb-72") == 56 and objects_per_slab_page("maple-48") == 85
     sizes = {n: make_design(n).sizeof_vmap_area for n in ["linux-6.18"] + MAPLE}
     assert sizes == {"linux-6.18": 72, "rfc-maple-busy": 72, "rfc-v1": 48, "maple-nofree": 48,

@@ -6,10 +6,10 @@ that its shape is asserted first and every expected count is derived by hand fro
 """
 import pytest
 
-from vmapsim.design import Accounting
+from vmapsim.designs.base import Accounting
+from vmapsim.designs.mt_index import GapTree
+from vmapsim.designs.node_alloc import tree_work
 from vmapsim.maple import ULONG_MAX, MapleBusy, MapleTree
-from vmapsim.maple_index import GapTree
-from vmapsim.maple_nodealloc import tree_work
 
 
 def _known_tree():

@@ -411,7 +411,7 @@ def test_check_alloc_rev_range():
     mn = 0
     for i in range(0, len(ALLOC_HOLES), 3):
         mas = mt.state()
-        from vmapsim.maple_gaps import mas_empty_area_rev
+        from vmapsim.maple.gaps import mas_empty_area_rev
         assert mas_empty_area_rev(mas, mn, ALLOC_HOLES[i + 1] >> 12, ALLOC_HOLES[i + 2] >> 12) == 0
         assert mas.last + 1 == ALLOC_HOLES[i + 1] >> 12
         assert mas.index == (ALLOC_HOLES[i + 1] >> 12) - (ALLOC_HOLES[i + 2] >> 12)
@@ -499,8 +499,8 @@ def test_check_empty_area_fill():
         size = 1 << shift
         for _ in range(5000):
             mas = mt.state(0)
-            from vmapsim.maple_gaps import mas_empty_area
-            from vmapsim.maple_write import mas_store
+            from vmapsim.maple.gaps import mas_empty_area
+            from vmapsim.maple.write import mas_store
             assert mas_empty_area(mas, 0, mx, size) == 0
             assert mas.last == mas.index + size - 1
             mas_store(mas, size)

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from maple_replay import run
 
 DATA = Path(__file__).parent / "data" / "maple_oracle.txt.gz"
@@ -51,7 +50,7 @@ def test_replay_matches_kernel(name, ops, expect):
 def test_replay_through_hooked_access(name, ops, expect):
     """The same scripts with a (no-op) HookedAccess attached: the step-by-step reader and
     writer paths the explorer drives give the kernel's answers too."""
-    from vmapsim.access import CountingAccess
+    from vmapsim.maple.access import CountingAccess
     acc = CountingAccess()
     got, mt = run(ops, rcu_access=acc)
     assert got == expect

@@ -2,11 +2,12 @@
 import random
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vmapsim.access import FAST, CountingAccess, HookedAccess
 from vmapsim.maple import ULONG_MAX, MapleTree
-from vmapsim.maple_node import Node
+from vmapsim.maple.access import FAST, CountingAccess, HookedAccess
+from vmapsim.maple.node import Node
 
 VAL = 0xDEAD
 

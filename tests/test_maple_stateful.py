@@ -7,7 +7,8 @@ freed, and (in RCU mode) a reader state kept from before the step re-walks corre
 import bisect
 import os
 
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from vmapsim.maple import ULONG_MAX, XA_ZERO_ENTRY, MapleBusy, MapleExists, MapleTree

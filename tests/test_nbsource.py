@@ -5,10 +5,16 @@ import sys
 
 import nbformat
 import pytest
-
 from conftest import ROOT
-from vmapsim.notebook import (SourceError, build_notebook, inject_parameters, parse_source,
-                              stripped_problems, to_source)
+
+from vmapsim.notebook import (
+    SourceError,
+    build_notebook,
+    inject_parameters,
+    parse_source,
+    stripped_problems,
+    to_source,
+)
 
 SRC = '''
 # %% [markdown]
@@ -83,7 +89,8 @@ def test_nb_check_passes_on_the_repository():
     assert proc.returncode == 0, proc.stdout
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 # str.splitlines() also splits on these, so a "line" must not contain them
 _BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"

@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-
 from conftest import NOTEBOOK_DIR, NOTEBOOKS, ROOT
+
 from vmapsim.export import WIDGET_STATE, summary_text
 from vmapsim.notebook import build_notebook, error_outputs, stripped_problems
 

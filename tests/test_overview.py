@@ -1,9 +1,9 @@
-"""vmapsim.overview: the vmap_node geometry of 6.18 and 6.8 against the kernel's formulas."""
+"""vmapsim.review.overview: the vmap_node geometry of 6.18 and 6.8 against the kernel's formulas."""
 import numpy as np
 import pytest
 
-from vmapsim import overview
 from vmapsim.errors import ParameterError
+from vmapsim.review import overview
 
 
 @pytest.mark.parametrize("x, expect", [(0, 0), (1, 1), (2, 2), (3, 2), (8, 4), (9, 4), (1024, 11)])
@@ -75,7 +75,7 @@ def test_plot_geometry_returns_a_figure():
 
 @pytest.mark.parametrize("cpus", [1, 2, 3, 8, 100, 128, 1000])
 def test_agrees_with_the_allocator_model_constants(cpus):
-    from vmapsim import vmap_area
+    from vmapsim.vmalloc import vmap_area
 
     g = overview.vmap_node_geometry(cpus=cpus)
     assert g.lazy_max_pages == vmap_area.lazy_max_pages(cpus)

@@ -1,8 +1,8 @@
-"""vmapsim.overview.index_shape: the maple tree's shape for a vmalloc-like space, vs rb bounds."""
+"""vmapsim.review.overview.index_shape: the maple tree's shape for a vmalloc-like space, vs rb bounds."""
 import pytest
 
-from vmapsim import overview
 from vmapsim.errors import ParameterError
+from vmapsim.review import overview
 
 pytest.importorskip("vmapsim.maple", reason="the maple tree (issue 3) is not in this build")
 

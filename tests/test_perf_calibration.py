@@ -2,7 +2,7 @@
 now (recomputed at two points), and every point is within 25 %."""
 import pytest
 
-from vmapsim import calibrate
+from vmapsim.perf import calibrate
 
 TABLE = calibrate.load_table()
 

@@ -1,17 +1,16 @@
 """The performance model's core, on a tiny stand-in design (tests/_perf_fake_design.py):
 lock model against hand-computed times, determinism, RCU grace periods, placement, workloads."""
-import json
 import subprocess
 import sys
 
 import pytest
 
-from vmapsim.costs import make_costs, make_machine, machine_names
-from vmapsim.design import DESIGNS
+from vmapsim.designs import DESIGNS
 from vmapsim.errors import ParameterError
-from vmapsim.perf_rcu import GracePeriods, backlog_estimate
-from vmapsim.simulate import JSON_KEYS, simulate
-from vmapsim.workloads import TEST_BITS, make_spec, worker_ops
+from vmapsim.perf.costs import machine_names, make_costs, make_machine
+from vmapsim.perf.rcu_cost import GracePeriods, backlog_estimate
+from vmapsim.perf.simulate import JSON_KEYS, simulate
+from vmapsim.perf.workloads import TEST_BITS, make_spec, worker_ops
 
 
 @pytest.fixture(autouse=True)
@@ -195,12 +194,12 @@ def test_suite_summary_marks_align_shift_as_xfail():
 
 
 def test_lookup_costs_run_the_shared_protocol_code():
-    # the protocols of vmapsim.lookup run under the performance model's context: their
+    # the protocols of vmapsim.explore.lookup run under the performance model's context: their
     # events (trylock, ...) are counted, and the owner's walk under RCU skips the busy lock
-    from vmapsim.costs import make_costs, make_machine
-    from vmapsim.perf_lookup import LookupPricer
-    from vmapsim.perf_model import RCU_READ, SPIN, Pricer
-    from vmapsim.design import Hold
+    from vmapsim.designs.base import Hold
+    from vmapsim.perf.costs import make_costs, make_machine
+    from vmapsim.perf.lookup_cost import LookupPricer
+    from vmapsim.perf.pricing import RCU_READ, SPIN, Pricer
     pricer = Pricer(make_machine(), make_costs(), 64)
     holds = [Hold("vn[3].busy.lock", "spin", 7, 0, 0, 0)]
     out = []
@@ -214,7 +213,8 @@ def test_lookup_costs_run_the_shared_protocol_code():
 
 
 def test_trace_mix_replay_and_unknown_trace():
-    from vmapsim.perf_trace import load_mix, trace_names
+    from vmapsim.perf.trace_mix import load_mix
+    from vmapsim.traces.captures import trace_names
     assert "mixed-s11" in trace_names()
     mix = load_mix("mixed-s11")
     assert mix.allocs > 1000 and mix.frees > 1000

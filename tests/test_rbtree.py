@@ -1,4 +1,4 @@
-"""The augmented rb-tree (vmapsim.rbtree) and the free-space operations (vmapsim.vmap_tree).
+"""The augmented rb-tree (vmapsim.vmalloc.rbtree) and the free-space operations (vmapsim.vmalloc.free_space).
 
 * a hypothesis state machine drives the free tree with merges, allocations (every fit type) and
   erasures, checks red-black, ordering, list and ``subtree_max_size`` invariants after every
@@ -15,11 +15,19 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from vmapsim.rbtree import OverlapError, RBTree
-from vmapsim.vmap_area import PAGE_SIZE, VmapArea
-from vmapsim.vmap_tree import (FL_FIT_TYPE, LE_FIT_TYPE, NE_FIT_TYPE, RE_FIT_TYPE,
-                               alloc_vmap_area_range, classify_va_fit_type, is_within_this_va,
-                               lowest_fit_reference, merge_or_add_vmap_area)
+from vmapsim.vmalloc.free_space import (
+    FL_FIT_TYPE,
+    LE_FIT_TYPE,
+    NE_FIT_TYPE,
+    RE_FIT_TYPE,
+    alloc_vmap_area_range,
+    classify_va_fit_type,
+    is_within_this_va,
+    lowest_fit_reference,
+    merge_or_add_vmap_area,
+)
+from vmapsim.vmalloc.rbtree import OverlapError, RBTree
+from vmapsim.vmalloc.vmap_area import PAGE_SIZE, VmapArea
 
 FAST = os.environ.get("VMAPSIM_FAST") == "1"
 P = PAGE_SIZE

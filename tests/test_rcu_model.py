@@ -1,9 +1,10 @@
 """RcuModel and Heap against trivial reference models."""
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from vmapsim.rcu import FREED, TFREE, Heap, RcuModel, Violation
+from vmapsim.explore.rcu import FREED, TFREE, Heap, RcuModel, Violation
 
 THREADS = st.integers(0, 2)
 

@@ -1,12 +1,12 @@
-"""vmapsim.real_traces: the experiments behind notebook 05."""
+"""vmapsim.review.real_traces: the experiments behind notebook 05."""
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from vmapsim import real_traces  # noqa: E402
 from vmapsim.errors import ParameterError  # noqa: E402
+from vmapsim.review import real_traces  # noqa: E402
 
 
 def test_behaviour_of_a_capture():

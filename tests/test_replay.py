@@ -1,4 +1,4 @@
-"""vmapsim.replay on the real traces in data/traces/, on a synthetic trace written by the model
+"""vmapsim.traces.replay on the real traces in data/traces/, on a synthetic trace written by the model
 itself, and on bad input."""
 import gzip
 import json
@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from vmapsim.design import make_design
+from vmapsim.designs import make_design
 from vmapsim.errors import ParameterError, TraceError
 from vmapsim.paths import TRACES_DIR
-from vmapsim.replay import MISS_CAUSES, replay
-from vmapsim.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
+from vmapsim.traces.replay import MISS_CAUSES, replay
+from vmapsim.vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
 
 TRACES = sorted(p for p in TRACES_DIR.iterdir() if p.is_dir()) if TRACES_DIR.is_dir() else []
 JSON_KEYS = {"allocs", "matched", "agreement", "final_state_equal", "misses_by_cause", "warnings"}
@@ -159,7 +159,7 @@ def _synthetic_capture(path, seed, cpus=2, steps=1500):
 
 
 def test_model_generated_trace_replays_exactly(tmp_path, monkeypatch):
-    from vmapsim import linux618
+    from vmapsim.designs import linux618
     orig = linux618.Linux618.purge_finish
 
     def finish(self, batch):

@@ -3,12 +3,12 @@ the same time run first come first served, and a mutex waiter sleeps until the u
 pays the wake-up.  Times are computed by hand from the machine profile."""
 import pytest
 
-from vmapsim.costs import make_costs, make_machine
-from vmapsim.design import make_design
-from vmapsim.perf_model import ATOMIC, MUTEX, UNLOCK, WORK
-from vmapsim.sim import MUTEX_WAKE_NS, Simulation
-from vmapsim.sim_worker import _END
-from vmapsim.workloads import make_spec
+from vmapsim.designs import make_design
+from vmapsim.perf.costs import make_costs, make_machine
+from vmapsim.perf.pricing import ATOMIC, MUTEX, UNLOCK, WORK
+from vmapsim.perf.sim import MUTEX_WAKE_NS, Simulation
+from vmapsim.perf.worker import END_STEPS
+from vmapsim.perf.workloads import make_spec
 
 
 def scripted(ncpu, build):
@@ -26,7 +26,7 @@ def scripted(ncpu, build):
             done_at[cpu] = t
             sim._worker_done(cpu, t)
             return False
-        sim.steps[cpu] = list(todo[cpu].pop(0)) + [_END]
+        sim.steps[cpu] = list(todo[cpu].pop(0)) + [END_STEPS]
         sim.pos[cpu] = 0
         return True
 

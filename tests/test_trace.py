@@ -1,10 +1,18 @@
-"""vmapsim.trace: parsing tracefs text and vmallocinfo, and refusing bad input with file:line."""
+"""vmapsim.traces.read: parsing tracefs text and vmallocinfo, and refusing bad input with file:line."""
 import gzip
 
 import pytest
 
 from vmapsim.errors import TraceError
-from vmapsim.trace import ALLOC, FREE, MARK, PURGE, read_meta, read_snapshot, read_trace
+from vmapsim.traces.read import (
+    ALLOC,
+    FREE,
+    MARK,
+    PURGE,
+    read_meta,
+    read_snapshot,
+    read_trace,
+)
 
 HDR = "# tracer: nop\n#\n"
 A = ("         python3-12256   [000] .....  1032.682164: alloc_vmap_area: va_start: 18446683600575528960 "

@@ -13,8 +13,8 @@ def main():
               % (sys.executable, sys.version_info[0], sys.version_info[1]))
         return 1
     try:
-        import venv  # noqa: F401
         import ensurepip  # noqa: F401
+        import venv  # noqa: F401
     except ImportError:
         print("vmapsim needs the venv module with ensurepip (Debian: apt-get install python3-venv)")
         return 1

@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.export import ExportError, summary_text, to_html  # noqa: E402
-from vmapsim.notebook import (REPORT_CELL_TIMEOUT, NotebookFailed, cell_seconds,  # noqa: E402
-                              execute)
+from vmapsim.notebook import REPORT_CELL_TIMEOUT, NotebookFailed, cell_seconds, execute  # noqa: E402
 
 
 def _param(text: str):

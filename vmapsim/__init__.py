@@ -11,7 +11,7 @@ Modules (one concept each):
 * ``cli`` -- ``python -m vmapsim {capture,replay,explore,simulate}``
 * ``maple`` (+ ``maple_*`` parts) -- a faithful port of ``lib/maple_tree.c``, RCU mode included
 * ``access`` -- the shared-memory access layer the maple tree reads and publishes through
-* ``simulate``, ``sweep`` -- the multi-CPU performance model (``vmapsim.sweep(configs)`` runs a grid)
+* ``simulate``, ``sweep`` -- the multi-CPU performance model (``vmapsim.perf.sweep(configs)`` runs a grid)
 """
 from .errors import CaptureError, ParameterError, TraceError, VmapsimError
 
@@ -21,6 +21,6 @@ __all__ = ["VmapsimError", "ParameterError", "TraceError", "CaptureError", "__ve
 
 
 def sweep(configs, **kwargs):
-    """Run a grid of performance-model configs (see :mod:`vmapsim.sweep`)."""
+    """Run a grid of performance-model configs (see :mod:`vmapsim.perf.sweep`)."""
     from importlib import import_module
-    return import_module(".sweep", __name__).sweep(configs, **kwargs)
+    return import_module(".perf.sweep", __name__).sweep(configs, **kwargs)

@@ -15,10 +15,10 @@ from .errors import VmapsimError
 
 #: subcommand -> (module, one-line help)
 COMMANDS = {
-    "capture": ("vmapsim.capture", "record a real vmalloc trace on this machine (root, tracefs)"),
-    "replay": ("vmapsim.replay", "replay a captured trace under a design and score its address choices"),
-    "explore": ("vmapsim.explore_cli", "explore the interleavings of a named RCU/locking scenario"),
-    "simulate": ("vmapsim.simulate", "run the multi-CPU performance model"),
+    "capture": ("vmapsim.traces.capture", "record a real vmalloc trace on this machine (root, tracefs)"),
+    "replay": ("vmapsim.traces.replay", "replay a captured trace under a design and score its address choices"),
+    "explore": ("vmapsim.explore.cli", "explore the interleavings of a named RCU/locking scenario"),
+    "simulate": ("vmapsim.perf.simulate", "run the multi-CPU performance model"),
 }
 
 

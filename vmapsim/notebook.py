@@ -230,7 +230,11 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
     raised, one that ran past *timeout*, or the kernel dying under it.
     """
     import nbformat
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)

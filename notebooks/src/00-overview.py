@@ -42,7 +42,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vmapsim import overview, report
+from vmapsim import report
+from vmapsim.review import overview
 
 FAST = report.setup()
 
@@ -67,7 +68,7 @@ print(f"cpus={cpus} design={design} areas={areas} free_fraction={free_fraction} 
 # %% [markdown]
 # ## The designs under review
 #
-# Every allocator design is created by name (`vmapsim.design.make_design(name)`), and every
+# Every allocator design is created by name (`vmapsim.designs.base.make_design(name)`), and every
 # notebook that compares designs takes the name as a parameter. The status column is computed
 # from this checkout.
 
@@ -114,7 +115,7 @@ print(report.text_table(("CPUs", "vmap_nodes", "lazy_max MiB", "index locks"),
 
 # %% [markdown]
 # Move the slider: the plot and the line above it are recomputed by
-# `vmapsim.overview.vmap_node_geometry` (the experiment) and drawn by `overview.plot_geometry`.
+# `vmapsim.review.overview.vmap_node_geometry` (the experiment) and drawn by `overview.plot_geometry`.
 
 # %%
 def show(g):

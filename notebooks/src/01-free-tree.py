@@ -55,15 +55,16 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from vmapsim import free_tree as ft
-from vmapsim import free_tree_plots as fp
-from vmapsim import free_tree_work as fw
 from vmapsim import report
-from vmapsim.design import make_design
-from vmapsim.design_compare import DESIGN_MISS_CAUSES
+from vmapsim.designs import make_design
+from vmapsim.designs.reference import DESIGN_MISS_CAUSES
 from vmapsim.errors import ParameterError
 from vmapsim.params import check_choice
-from vmapsim.va_layout import VA_LAYOUTS
+from vmapsim.review import free_tree as ft
+from vmapsim.review import free_tree_plots as fp
+from vmapsim.review import free_tree_work as fw
+from vmapsim.traces import captures
+from vmapsim.vmalloc.layout import LAYOUTS
 
 FAST = report.setup()
 
@@ -93,7 +94,7 @@ seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
-all_traces = ft.trace_names()
+all_traces = captures.trace_names(order="size")
 if traces == "all":
     trace_list = all_traces
 elif traces == "smallest":
@@ -152,7 +153,7 @@ print(report.text_table(("design", "vmap_area B", "alloc", "find", "unlink", "la
                         width=None))
 print()
 print(report.text_table(("struct vmap_area layout", "bytes", "what"),
-                        [(k, v[0], v[1]) for k, v in VA_LAYOUTS.items()], width=None))
+                        [(k, v.size, v.note) for k, v in LAYOUTS.items()], width=None))
 
 # %% [markdown]
 # ## 2. Replays of the real traces under every design
@@ -160,7 +161,7 @@ print(report.text_table(("struct vmap_area layout", "bytes", "what"),
 # Each trace is replayed (`vmapsim replay DIR --design NAME`): for every allocation the design
 # predicts an address, then the kernel's real address is applied, so the model stays in step
 # with the kernel. Beside each maple design a `linux-6.18` model is replayed on the same events
-# (`vmapsim.design_compare`): an allocation where the design predicts a different address from
+# (`vmapsim.designs.reference`): an allocation where the design predicts a different address from
 # 6.18 gets a named cause; one where both predict the same shares 6.18's outcome. The table
 # lists, per trace and design: agreement with the real kernel, allocations where the design
 # differs from 6.18 and why, and how many of those the design got right that 6.18 got wrong
@@ -241,7 +242,7 @@ fp.plot_lock_work({lab: r.work for lab, r in trace_runs.items()}, "alloc_vmap_ar
 # %% [markdown]
 # ### On `lib/test_vmalloc`
 #
-# The test_vmalloc tests (`vmapsim.workloads`, a port of `lib/test_vmalloc.c`) with `cpus`
+# The test_vmalloc tests (`vmapsim.perf.workloads`, a port of `lib/test_vmalloc.c`) with `cpus`
 # workers, each on its own CPU, interleaved operation by operation. "same addr" is the share of
 # allocations that got the same address as under `linux-6.18`.
 
@@ -316,7 +317,7 @@ fp.plot_memory(mem_busy)
 # ## 5. Node allocation under a spinlock
 #
 # Every maple store that splits or rebalances needs nodes. With maple-node allocations failing
-# at the given rates, what each recipe does (`vmapsim.maple_nodealloc`): the series
+# at the given rates, what each recipe does (`vmapsim.designs.node_alloc`): the series
 # (`GFP_NOWAIT`, then `GFP_ATOMIC`, then the retry list; `mas_erase()` under the external busy
 # lock falls back to `GFP_KERNEL` *under the spinlock*), Wilcox's (the tree's own lock, dropped
 # by `mas_nomem()` to allocate, the walk restarted) and Rezki's (allocate outside the lock,
@@ -330,7 +331,7 @@ print(report.text_table(fw.SWEEP_HEADER, sweep, width=None))
 # ## 6. The overlays of `rfc-v1`
 #
 # The bump chunks serve every page-aligned request of the standard range up to 32 MB before the
-# pools. Three things the posted code does (`vmapsim.rfc_v1_bump`): a chunk is released only
+# pools. Three things the posted code does (`vmapsim.designs.rfc_v1_bump`): a chunk is released only
 # when an *unlink* drains it, so a chunk that is already empty when the next refill replaces it
 # is never released; a released chunk's range is erased at once while its last areas still wait
 # for their TLB flush; and the descriptor's `kvzalloc()` falls back to `vmalloc()`, which is
@@ -364,7 +365,7 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # %% [markdown]
 # ## 7. Contention: what the performance model predicts
 #
-# *This section uses the performance model of issue 7* (`vmapsim.simulate`, calibrated in
+# *This section uses the performance model of issue 7* (`vmapsim.perf.simulate`, calibrated in
 # notebook `04-scaling`): it runs each design's real operations on N simulated CPUs and prices
 # the lock records above. Per design, microseconds per test_vmalloc loop and the lock with the
 # most waiting. The cover letter claims +5 % to +65 % for "MT" (all 12 patches) over "RB"
@@ -376,7 +377,7 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # us/loop by about 1 % in the designs checked.
 
 # %%
-from vmapsim.simulate import simulate  # noqa: E402
+from vmapsim.perf.simulate import simulate  # noqa: E402
 
 sim_rows, sim = [], {}
 for wl in sim_workloads:
@@ -558,10 +559,10 @@ display(Markdown(
 # %%
 claims = report.Claims()
 claims.add("rfc-maple-busy makes exactly 6.18's choice on every replayed trace",
-           facts["busy_same"], "x is True", "vmapsim.replay, data/traces")
+           facts["busy_same"], "x is True", "vmapsim.traces.replay, data/traces")
 claims.add("no replayed difference from 6.18 is unexplained (all designs)",
            sum(r.own_by_cause.get("unexplained", 0) for r in matrix.values()), "x == 0",
-           "vmapsim.design_compare")
+           "vmapsim.designs.reference")
 claims.add("maple-nofree places every page-aligned request where 6.18 does",
            facts["nofree_other"], "x == 0", "replay, exact-aligned-gap")
 claims.add("both maple-nofree designs make the same choices on every trace",
@@ -592,13 +593,13 @@ claims.add("Rezki's recipe never allocates nodes under a spinlock",
            sum(r[9] for r in sweep if r[1] == "rezki"), "x == 0", "section 5")
 claims.add(f"one tree for everything is slower than the sharded gap design at {nmax} CPUs "
            "(model)", round(us["maple-nofree"] / us["maple-nofree-sharded"], 2), "x > 1",
-           "vmapsim.simulate")
+           "vmapsim.perf.simulate")
 claims.add(f"rfc-v1's speed is its bump overlay's: faster than 6.18 and than its own lock "
            f"structure without bump chunks (= maple-nofree-sharded's) at {nmax} CPUs (model, "
            "time ratios)",
            (round(us["rfc-v1"] / us["linux-6.18"], 2),
             round(us["rfc-v1"] / us["maple-nofree-sharded"], 2)), "x[0] < 1 and x[1] < 1",
-           "vmapsim.simulate")
+           "vmapsim.perf.simulate")
 claims.verify()
 
 # %% [markdown]

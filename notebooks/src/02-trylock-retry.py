@@ -26,8 +26,9 @@
 # %%
 import ipywidgets as widgets
 
-from vmapsim import report, retry_stats, scenarios
-from vmapsim.explore import explore
+from vmapsim import report
+from vmapsim.explore import explore, scenarios
+from vmapsim.review import trylock_retry
 
 FAST = report.setup()
 
@@ -45,7 +46,7 @@ seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
-check = retry_stats.retry_run(f=fs[-1], lookups=lookups, hold=hold, max_retries=max_retries,
+check = trylock_retry.retry_run(f=fs[-1], lookups=lookups, hold=hold, max_retries=max_retries,
                               seed=seed)
 print(f"lookups={lookups} fs={fs} hold={hold} max_retries={max_retries} fast={FAST}")
 print(check.line())
@@ -56,14 +57,14 @@ print(check.line())
 # The design note (`rcu.md` section 3) lists what a reader that stabilises the area it found
 # needs. Each row below is checked by the explorer (`vmapsim explore`): a scenario where the
 # property is missing and one where it holds, both running the lookup protocols of
-# `vmapsim.lookup` (reader and writer side) exactly as the performance model does. "violation"
+# `vmapsim.explore.lookup` (reader and writer side) exactly as the performance model does. "violation"
 # means the explorer found an interleaving that breaks the property (use-after-free, a stale
 # identity, a livelock bound exceeded, readers failing each other); "never" means an exhaustive
 # search found none.
 
 # %%
-req = retry_stats.requirement_evidence()
-print(report.text_table(retry_stats.RequirementRow.HEADER, [r.cells() for r in req], width=None))
+req = trylock_retry.requirement_evidence()
+print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req], width=None))
 
 # %% [markdown]
 # Reading the rows:
@@ -117,11 +118,11 @@ print(g2.swimlane())
 # `spinlock_types_raw.h`).
 
 # %%
-lay = retry_stats.layouts()
+lay = trylock_retry.layouts()
 print(report.text_table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
-                        [(L.name, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
+                        [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
                          for L in lay], width=None))
-retry_stats.plot_layouts(lay, areas=areas)
+trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
 # Putting the `rcu_head` in a union with `list` (the lazy/purge/pool linkage, unused once the
@@ -133,7 +134,7 @@ retry_stats.plot_layouts(lay, areas=areas)
 # ## How often a reader retries (G3)
 #
 # A writer holds the area's lock a fraction `f` of the time; readers look the area up with the
-# package's `rcu-trylock-retry` protocol (`vmapsim.lookup`, the code the explorer checks) on a
+# package's `rcu-trylock-retry` protocol (`vmapsim.explore.lookup`, the code the explorer checks) on a
 # real maple tree. The writer is a seeded alternating renewal process: exponential holds of mean
 # `hold` (in units of the reader's retry gap: `rcu_read_unlock`, `cpu_relax`, a new walk) and
 # exponential free periods chosen so the lock is held a fraction `f` of the time. If every retry
@@ -141,17 +142,17 @@ retry_stats.plot_layouts(lay, areas=areas)
 # `f/(1-f)` (here truncated at `max_retries + 1` attempts, a negligible correction).
 
 # %%
-sweep = retry_stats.retry_sweep(fs=fs, lookups=lookups, hold=hold, max_retries=max_retries,
+sweep = trylock_retry.retry_sweep(fs=fs, lookups=lookups, hold=hold, max_retries=max_retries,
                                 seed=seed)
-longs = [retry_stats.retry_sweep(fs=fs, lookups=lookups, hold=h, max_retries=max_retries,
+longs = [trylock_retry.retry_sweep(fs=fs, lookups=lookups, hold=h, max_retries=max_retries,
                                  seed=seed) for h in long_holds]
 print(f"writer hold = {hold} retry gap, {lookups} lookups per point "
       "(f/(1-f)*: truncated at max_retries+1 attempts; z: |difference| in standard errors)")
-print(report.text_table(retry_stats.RetrySweep.HEADER, sweep.rows()))
+print(report.text_table(trylock_retry.RetrySweep.HEADER, sweep.rows()))
 for h, sw in zip(long_holds, longs):
     print(f"\nwriter hold = {h} retry gaps:")
-    print(report.text_table(retry_stats.RetrySweep.HEADER, sw.rows()))
-retry_stats.plot_retry_sweep(sweep, extra=longs)
+    print(report.text_table(trylock_retry.RetrySweep.HEADER, sw.rows()))
+trylock_retry.plot_retry_sweep(sweep, extra=longs)
 
 # %% [markdown]
 # With short holds the measurement follows `f/(1-f)` within a few standard errors at every `f`
@@ -171,11 +172,11 @@ retry_stats.plot_retry_sweep(sweep, extra=longs)
 # %%
 def show_run(run):
     print(run.line())
-    return retry_stats.plot_retry_run(run)
+    return trylock_retry.plot_retry_run(run)
 
 
 report.bind(
-    retry_stats.retry_run, show_run,
+    trylock_retry.retry_run, show_run,
     f=widgets.FloatSlider(value=0.5, min=0.0, max=0.9, step=0.05, description="f"),
     hold=widgets.SelectionSlider(options=[0.05, 0.2, 1.0, 5.0], value=0.05,
                                  description="hold (gaps)"),
@@ -190,8 +191,8 @@ report.bind(
 # %%
 by_id = {r.id: r for r in req}
 up, rfc = lay[0], lay[1]
-lay_by = {L.name: L for L in lay}
-fb = retry_stats.retry_run(f=0.5, lookups=lookups, hold=hold, max_retries=3, seed=seed)
+lay_by = {L.title: L for L in lay}
+fb = trylock_retry.retry_run(f=0.5, lookups=lookups, hold=hold, max_retries=3, seed=seed)
 fb_se = (fb.analytic_fallback * (1 - fb.analytic_fallback) / fb.lookups) ** 0.5
 long5 = longs[-1].runs[[i for i, f in enumerate(fs) if f > 0][0]]
 claims = report.Claims()
@@ -221,12 +222,12 @@ claims.add(f"G3: ... and within {tolerance:.0%} of it at every f >= 0.2 (max rel
            round(sweep.max_rel_error_from(0.2), 4), f"x <= {tolerance}", "rcu.md 6 (G3)")
 claims.add("the simulated writer holds the lock a fraction f of the time (max |held - f|)",
            round(max(abs(r.held_fraction - r.f) for r in sweep.runs), 4), "x <= 0.02",
-           "retry_stats.WriterTimeline")
+           "trylock_retry.WriterTimeline")
 claims.add("f=0.5, 3 retries: fallback rate within 4 s.e. of f^4 = 0.0625 (z)",
            round(abs(fb.fallback_rate - fb.analytic_fallback) / fb_se, 2), "x <= 4",
            "lookup.py: RcuTrylockRetry.find")
 claims.add(f"long holds ({long_holds[-1]} gaps) break the formula: measured / f/(1-f) at "
-           f"f={long5.f}", round(long5.mean / long5.analytic, 2), "x >= 2", "retry_stats")
+           f"f={long5.f}", round(long5.mean / long5.analytic, 2), "x >= 2", "vmapsim.review.trylock_retry")
 claims.verify()
 
 # %%

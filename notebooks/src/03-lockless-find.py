@@ -19,7 +19,7 @@
 # > Does it sound like a good plan ?
 #
 # This notebook answers the question with the kernel's callers and the interleaving explorer
-# (`vmapsim explore`), which runs the package's lookup protocols (`vmapsim.lookup`, the same
+# (`vmapsim explore`), which runs the package's lookup protocols (`vmapsim.explore.lookup`, the same
 # code the performance model prices) against `vfree()` on the real maple tree in RCU mode:
 # which callers own the area they look up, the counterexample for a caller that does not, the
 # case of an area recycled without a grace period, the `vm_struct` that `call_rcu()` does not
@@ -29,9 +29,10 @@
 # %%
 import ipywidgets as widgets
 
-from vmapsim import lockless_review, report, review_explore, stepview
+from vmapsim import report
 from vmapsim.explore import explore
-from vmapsim.simulate import simulate
+from vmapsim.perf.simulate import simulate
+from vmapsim.review import explore_tables, lockless_find, stepview
 
 FAST = report.setup()
 
@@ -43,13 +44,13 @@ cost_areas = 1000           # areas in the tree used to count each protocol's op
 perf_cpus = [1, 4] if FAST else [1, 16]   # CPUs for the performance model's lookup workload
 perf_loops = 60 if FAST else 200          # iterations per CPU (4 find_vmap_area() each)
 # protocol columns of the safety matrix (FAST leaves out the slowest, seqcount copy-out)
-matrix_protocols = [p[0] for p in review_explore.MATRIX_PROTOCOLS][: 5 if FAST else 6]
+matrix_protocols = [p[0] for p in explore_tables.MATRIX_PROTOCOLS][: 5 if FAST else 6]
 seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
-first = review_explore.stepped(step_scenario, areas=tree_areas)
-costs = lockless_review.protocol_costs(areas=cost_areas, seed=seed)
+first = explore_tables.stepped(step_scenario, areas=tree_areas)
+costs = lockless_find.protocol_costs(areas=cost_areas, seed=seed)
 print(f"step_scenario={step_scenario} tree_areas={tree_areas} cost_areas={cost_areas} "
       f"perf_cpus={perf_cpus} perf_loops={perf_loops} fast={FAST}")
 print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
@@ -67,7 +68,7 @@ print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
 # %%
 print(report.text_table(("caller", "where", "owns it", "reads afterwards", "today"),
                         [(c.name, c.where.split(";")[0], c.owner, c.uses, c.today)
-                         for c in lockless_review.CALLERS], width=None))
+                         for c in lockless_find.KERNEL_CALLERS], width=None))
 
 # %% [markdown]
 # Three corrections to the plan's premise. `vfree()` does not call `find_vmap_area()`: it goes
@@ -81,9 +82,9 @@ print(report.text_table(("caller", "where", "owns it", "reads afterwards", "toda
 # introspection readers (non-owners that follow `va->vm`).
 
 # %%
-m23_hits = [n for n in lockless_review.M23_CLAIMED
-            if any(n in c.name and c.lookup.startswith("find_vmap_area") for c in lockless_review.CALLERS)]
-print(f"M23 names {len(lockless_review.M23_CLAIMED)} callers; "
+m23_hits = [n for n in lockless_find.M23_CLAIMED
+            if any(n in c.name and c.lookup.startswith("find_vmap_area") for c in lockless_find.KERNEL_CALLERS)]
+print(f"M23 names {len(lockless_find.M23_CLAIMED)} callers; "
       f"{len(m23_hits)} of them call find_vmap_area(): {m23_hits or 'none'}")
 
 # %% [markdown]
@@ -95,11 +96,11 @@ print(f"M23 names {len(lockless_review.M23_CLAIMED)} callers; "
 # The explorer finds the interleaving with one preemption: the reader leaves its section, the
 # owner's `vfree()` unlinks the area and `call_rcu()`s it, the grace period has nobody to wait
 # for, the callback frees the area, and the reader's next read is a use-after-free. Here the
-# busy index is the real maple tree in RCU mode (`review_explore.on_maple_tree`), so the walk's
+# busy index is the real maple tree in RCU mode (`explore_tables.on_maple_tree`), so the walk's
 # node loads and the writer's copy-on-write are steps too:
 
 # %%
-c1 = review_explore.stepped("C1", areas=tree_areas)
+c1 = explore_tables.stepped("C1", areas=tree_areas)
 print(c1.violation)
 print(c1.swimlane)
 
@@ -136,7 +137,7 @@ report.bind(
 
 # %%
 c2_slot = explore("C2")
-c2_tree = explore(review_explore.on_maple_tree("C2", areas=tree_areas))
+c2_tree = explore(explore_tables.on_maple_tree("C2", areas=tree_areas))
 print(c2_slot.summary())
 print(c2_tree.summary())
 
@@ -152,7 +153,7 @@ print(c2_tree.summary())
 # pool push (C4-gp: one `cond_synchronize_rcu()` per purge batch would do) closes it.
 
 # %%
-c4 = review_explore.stepped("C4", areas=tree_areas)
+c4 = explore_tables.stepped("C4", areas=tree_areas)
 print(c4.violation)
 print(c4.swimlane)
 c4gp = explore("C4-gp")
@@ -168,7 +169,7 @@ print(c4gp.summary())
 # the open section in the last step) when it reads freed memory.
 
 # %%
-c3 = review_explore.stepped("C3", areas=tree_areas)
+c3 = explore_tables.stepped("C3", areas=tree_areas)
 print(c3.violation)
 print(c3.swimlane)
 c3_open = c3.steps[-1]["rcu"]["open"]
@@ -177,13 +178,13 @@ print("read-side sections open at the violating step:", c3_open)
 # %% [markdown]
 # ## Which protocol is safe for which caller
 #
-# Every (caller, protocol) pair explored exhaustively with `vmapsim.scenarios.lookup_race`:
+# Every (caller, protocol) pair explored exhaustively with `vmapsim.explore.scenarios.lookup_race`:
 # "UNSAFE" means the explorer found a use-after-free or a use of another owner's `vm_struct`.
 # `rcu-readonce (M23)` is the plan as posted; "use inside RCU" keeps the read-side section open
 # while the caller uses the area, the most generous reading of the plan.
 
 # %%
-matrix = review_explore.protocol_matrix(protocols=matrix_protocols)
+matrix = explore_tables.protocol_matrix(protocols=matrix_protocols)
 print(report.text_table(["caller"] + matrix.protocols, matrix.rows(), width=None))
 for n in matrix.notes:
     print("*", n)
@@ -204,18 +205,18 @@ for n in matrix.notes:
 # atomics on the area's own cache line; copy-out adds nothing but a sequence-count read.
 
 # %%
-print(report.text_table(lockless_review.ProtocolCost.HEADER, [r.cells() for r in costs]))
-lockless_review.plot_protocol_costs(costs)
+print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
+lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
-# Times under contention come from the performance model of issue 7 (`vmapsim.simulate`,
+# Times under contention come from the performance model of issue 7 (`vmapsim.perf.simulate`,
 # notebook 04 for the full scaling study): its `lookup` workload runs 4 `find_vmap_area()` calls
 # per iteration on every CPU, half of them by the area's owner, next to `vmalloc`/`vfree`. It
 # prices `rcu-readonce` for non-owners too, i.e. the price of an unsafe protocol.
 
 # %%
 perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
-        for c in perf_cpus for p in lockless_review.PROTOCOLS]
+        for c in perf_cpus for p in lockless_find.PROTOCOLS]
 print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
                          "seq retries"),
                         [(p, c, round(r.find_latency_us["mean"], 3),
@@ -224,7 +225,7 @@ print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", 
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
-         for p in lockless_review.PROTOCOLS}
+         for p in lockless_find.PROTOCOLS}
 print(f"\nfind time relative to the locked walk at {cn} CPUs: "
       + ", ".join(f"{p} {v:.2f}" for p, v in ratio.items()))
 
@@ -288,31 +289,31 @@ claims.add("callers named in M23 that call find_vmap_area()", len(m23_hits), "x 
            "mm/vmalloc.c:remove_vm_area, vmalloc_to_page")
 claims.add("M23 plan unsafe for every non-owner caller kind in the matrix",
            sum(matrix.verdict(c, m23) == "violation" for c in non_owner),
-           f"x == {len(non_owner)}", "review_explore.protocol_matrix")
+           f"x == {len(non_owner)}", "explore_tables.protocol_matrix")
 claims.add("every protocol is safe for the owner",
            all(matrix.verdict(owner_row, p) == "never" for p in matrix.protocols),
-           "x == True", "review_explore.protocol_matrix")
+           "x == True", "explore_tables.protocol_matrix")
 claims.add("trylock-retry and refcount are safe for non-owners once pools wait for a GP",
            all(matrix.verdict(c, p) in ("never", None) for c in non_owner
                if "no GP" not in c for p in ("rcu-trylock-retry", "rcu-refcount")),
-           "x == True", "review_explore.protocol_matrix")
+           "x == True", "explore_tables.protocol_matrix")
 claims.add("locked walk: atomics on vn->busy.lock per lookup", rows["spinlock"].node_rmw,
            "x == 2", "mm/vmalloc.c:find_vmap_area")
 claims.add("RCU protocols: no atomics on the node-wide lock",
-           max(rows[p].node_rmw for p in lockless_review.PROTOCOLS if p != "spinlock"),
-           "x == 0", "vmapsim.lookup")
+           max(rows[p].node_rmw for p in lockless_find.PROTOCOLS if p != "spinlock"),
+           "x == 0", "vmapsim.explore.lookup")
 claims.add("trylock-retry / refcount: atomics on the area's own line per lookup",
            (rows["rcu-trylock-retry"].area_rmw, rows["rcu-refcount"].area_rmw),
-           "x == (2.0, 2.0)", "vmapsim.lookup")
+           "x == (2.0, 2.0)", "vmapsim.explore.lookup")
 claims.add("copy-out (seqcount) writes nothing shared",
            rows["seqcount"].node_rmw + rows["seqcount"].area_rmw + rows["seqcount"].reader_stores,
-           "x == 0", "vmapsim.lookup")
+           "x == 0", "vmapsim.explore.lookup")
 c1p = perf_cpus[0]
 claims.add(f"perf model, {c1p} CPU: an uncontended RCU walk is faster than the locked one "
            "(find us, readonce / spinlock)",
            round(perf_by[("rcu-readonce", c1p)].find_latency_us["mean"]
                  / perf_by[("spinlock", c1p)].find_latency_us["mean"], 3), "x < 1",
-           "vmapsim.simulate (issue 7)")
+           "vmapsim.perf.simulate (issue 7)")
 claims.verify()
 
 # %%

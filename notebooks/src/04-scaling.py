@@ -16,7 +16,7 @@
 #
 # (thread index, section 1.2; the metric behind the percentages is not defined in the letter).
 # Neither claim can be checked by counting tree nodes on one CPU. This notebook runs the real
-# operations of each design on N simulated CPUs (`vmapsim.simulate`), turns the locks each
+# operations of each design on N simulated CPUs (`vmapsim.perf.simulate`), turns the locks each
 # operation takes and the tree nodes it touches into time with a cost model whose constants
 # are in `data/perf/` with their sources, and calibrates that model against the only
 # published multi-job numbers for vmalloc before it says anything about the maple designs.
@@ -32,8 +32,10 @@
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
-from vmapsim import calibrate, report, scaling
-from vmapsim.simulate import simulate
+from vmapsim import report
+from vmapsim.perf import calibrate
+from vmapsim.perf.simulate import simulate
+from vmapsim.review import scaling
 
 FAST = report.setup()
 
@@ -83,10 +85,10 @@ print(f"designs in this build: {designs}; cpus={cpus_list} loops={loops} machine
 # `linux-6.18` has the merged `vmap_node` design. The model runs `fix_size_alloc_test` on the
 # `threadripper-3970x` profile with 64 online CPUs, an address space holding 2,000 busy
 # kernel-stack-sized areas, two untimed lazy-purge cycles of warm-up and one timed cycle
-# (`vmapsim.calibrate`). The constants marked *fitted* in `data/perf/costs.json` were chosen
+# (`vmapsim.perf.calibrate`). The constants marked *fitted* in `data/perf/costs.json` were chosen
 # by `calibrate.fit` to bring both columns within +-25 %; the table below is recomputed when
 # `recalibrate` is true and read from `data/perf/calibration.json` (written by
-# `python -m vmapsim.calibrate`) otherwise, after rechecking its end points.
+# `python -m vmapsim.perf.calibrate`) otherwise, after rechecking its end points.
 
 # %%
 committed = calibrate.load_table()
@@ -129,7 +131,7 @@ scaling.plot_calibration(cal)
 import json  # noqa: E402
 import textwrap  # noqa: E402
 
-from vmapsim.costs import MACHINES_FILE, cost_table  # noqa: E402
+from vmapsim.perf.costs import MACHINES_FILE, cost_table  # noqa: E402
 
 for k, v in cost_table().items():
     if v.get("fitted"):
@@ -198,7 +200,7 @@ print(report.text_table(("design", "lookup", "cpus", "find us", "us/iter", "RCU 
 scaling.plot_scaling(proto, y="us_per_op", title=f"lookup workload, {machine}")
 
 # %%
-from vmapsim.perf_trace import trace_names
+from vmapsim.traces.captures import trace_names
 
 if trace in trace_names():
     trace_grid = scaling.scaling(designs=designs, lookups=lookups[:1], cpus=trace_cpus,
@@ -307,7 +309,7 @@ claims.add("6.18 is faster than 6.8 per op at 32 CPUs under every sensitivity se
 claims.add("the model is deterministic for a seed",
            simulate(design="linux-6.18", cpus=4, loops=50, seed=seed).latency_us ==
            simulate(design="linux-6.18", cpus=4, loops=50, seed=seed).latency_us, "x == True",
-           "vmapsim.sim")
+           "vmapsim.perf.sim")
 claims.add("kvfree_rcu backlog is at least one 509-pointer block per CPU",
            kv.rcu_backlog_max, f"x >= {509 * min(kv.cpus, 1)}", "kernel/rcu/tree.c KVFREE_BULK_MAX_ENTR")
 claims.verify()

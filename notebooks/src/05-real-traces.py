@@ -22,8 +22,10 @@
 import ipywidgets as widgets
 from IPython.display import Markdown, display
 
-from vmapsim import real_traces, report
-from vmapsim.replay import MISS_CAUSES
+from vmapsim import report
+from vmapsim.review import real_traces
+from vmapsim.traces import captures
+from vmapsim.traces.replay import MISS_CAUSES
 
 FAST = report.setup()
 
@@ -106,7 +108,7 @@ print(report.text_table(("trace", "design", "allocs", "agreement", "final state"
 real_traces.plot_fidelity(rows)
 
 # %% [markdown]
-# The miss causes are named by the replay (`vmapsim.replay.MISS_CAUSES`):
+# The miss causes are named by the replay (`vmapsim.traces.replay.MISS_CAUSES`):
 
 # %%
 causes = sorted({k for r in rows for k in r.misses_by_cause})
@@ -129,7 +131,7 @@ def show(res):
 
 report.bind(
     real_traces.replay_cached, show,
-    trace=widgets.Dropdown(options=real_traces.trace_names(), value=trace, description="trace"),
+    trace=widgets.Dropdown(options=captures.trace_names(), value=trace, description="trace"),
     design=widgets.Dropdown(options=designs, value=designs[0], description="design"),
 )
 

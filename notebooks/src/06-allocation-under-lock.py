@@ -25,12 +25,13 @@
 # side by side: what the interleaving explorer finds when two allocators race for one gap on
 # the real maple tree (the I1 family, stepped through), and how often each approach's fallback
 # fires as `GFP_NOWAIT` node allocations fail more often, measured on the real tree with the
-# node-allocation model of issue 5 (`vmapsim.maple_nodealloc`).
+# node-allocation model of issue 5 (`vmapsim.designs.node_alloc`).
 
 # %%
 import ipywidgets as widgets
 
-from vmapsim import alloc_under_lock, report, review_explore, stepview
+from vmapsim import report
+from vmapsim.review import allocation_under_lock, explore_tables, stepview
 
 FAST = report.setup()
 
@@ -44,7 +45,7 @@ seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
-plain = alloc_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops,
+plain = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops,
                                         live=live, seed=seed)
 print(f"rates={rates} atomic_fail={atomic_fail} ops={ops} live={live} fast={FAST}")
 
@@ -70,8 +71,8 @@ print(f"rates={rates} atomic_fail={atomic_fail} ops={ops} live={live} fast={FAST
 # Rezki reported against the series (M16). Each approach, and the variant that breaks it:
 
 # %%
-verdicts = alloc_under_lock.approach_verdicts()
-print(report.text_table(alloc_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts],
+verdicts = allocation_under_lock.approach_verdicts()
+print(report.text_table(allocation_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts],
                         width=None))
 by_sid = {v.scenario: v for v in verdicts}
 
@@ -92,7 +93,7 @@ by_sid = {v.scenario: v for v in verdicts}
 # and pivots (the node the step touched is outlined).
 
 # %%
-i1 = review_explore.stepped("I1")
+i1 = explore_tables.stepped("I1")
 print(i1.violation)
 print(i1.swimlane)
 
@@ -109,7 +110,7 @@ report.bind(
 #
 # A churn of allocations (1-16 pages plus the guard page, found with `mas_empty_area()`) and
 # frees (erases) on the real maple tree, about `live` areas live, under each approach's node
-# recipe from `vmapsim.maple_nodealloc` (issue 5's model of the thread's recipes). A store needs
+# recipe from `vmapsim.designs.node_alloc` (issue 5's model of the thread's recipes). A store needs
 # nodes when `mas_prealloc_calc()` (`MapleTree.nodes_needed`) says so; with `q` the fraction of
 # allocations that need nodes, `p` the `GFP_NOWAIT` failure rate and `a` the `GFP_ATOMIC` one:
 # the posted scheme falls back to `GFP_ATOMIC` at rate `q·p` and parks ranges on the retry list
@@ -117,10 +118,10 @@ report.bind(
 # `p`; Wilcox's drops the tree lock and restarts at `q·p`. Per 1000 allocations:
 
 # %%
-print(report.text_table(alloc_under_lock.FallbackSweep.HEADER, plain.rows("alloc"), width=None))
+print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("alloc"), width=None))
 print("\nfrees (erase; the series' erase helpers go to GFP_ATOMIC directly):")
-print(report.text_table(alloc_under_lock.FallbackSweep.HEADER, plain.rows("free"), width=None))
-alloc_under_lock.plot_fallbacks(plain)
+print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("free"), width=None))
+allocation_under_lock.plot_fallbacks(plain)
 
 # %% [markdown]
 # In this churn only a few percent of allocations need nodes at all: most stores fit in the
@@ -130,10 +131,10 @@ alloc_under_lock.plot_fallbacks(plain)
 # Rezki's approach drops the lock on most allocations.
 
 # %%
-rcu = alloc_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops, live=live,
+rcu = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops, live=live,
                                       seed=seed, rcu=True)
-print(report.text_table(alloc_under_lock.FallbackSweep.HEADER, rcu.rows("alloc"), width=None))
-alloc_under_lock.plot_fallbacks(rcu)
+print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, rcu.rows("alloc"), width=None))
+allocation_under_lock.plot_fallbacks(rcu)
 
 # %% [markdown]
 # ## What this means for the reply
@@ -185,7 +186,7 @@ claims.add("posted: every NOWAIT failure falls back to GFP_ATOMIC (allocations)"
            "maple_nodealloc recipe 'prealloc'")
 claims.add(f"posted, p={top}: NOWAIT failures within 4 sd of (allocations needing nodes) x p",
            round(_z(sa.get("nowait_fail", 0), sa.get("needing_nodes", 0), top), 2), "x <= 4",
-           "vmapsim.maple_nodealloc")
+           "vmapsim.designs.node_alloc")
 claims.add(f"Wilcox, p={top}: tree-lock drops = NOWAIT failures (restart after mas_nomem)",
            (wa.get("lock_drops", 0), wa.get("restarts", 0)) == (wa.get("nowait_fail", 0),) * 2,
            "x == True", "lib/maple_tree.c:mas_nomem")
@@ -195,7 +196,7 @@ claims.add(f"Rezki: the lock is dropped for every allocation needing nodes, at a
            "thread M19")
 claims.add("no recipe ever allocates with GFP_KERNEL under a spinlock in these runs",
            sum(r.counts[k].get("gfp_kernel_under_spinlock", 0) for sw in (plain, rcu)
-               for r in sw.runs for k in ("alloc", "free")), "x == 0", "vmapsim.maple_nodealloc")
+               for r in sw.runs for k in ("alloc", "free")), "x == 0", "vmapsim.designs.node_alloc")
 claims.add("share of allocations needing nodes, plain tree (rezki run)",
            round(plain.run("rezki", 0.0).need_fraction("alloc"), 3), "x < 0.2",
            "lib/maple_tree.c:mas_prealloc_calc")

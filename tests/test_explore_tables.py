@@ -1,0 +1,127 @@
+"""explore_tables / stepview / lockless_find / allocation_under_lock: the notebook experiments over
+the explorer."""
+import pytest
+
+from vmapsim.errors import ParameterError
+from vmapsim.explore import explore
+from vmapsim.review import explore_tables, lockless_find, stepview
+from vmapsim.review.allocation_under_lock import approach_verdicts, posted_race
+
+
+def test_verdicts_match_the_catalogue():
+    rows = explore_tables.verdicts(["C1", "C2", "G2"])
+    assert [(r.id, r.verdict, r.matches) for r in rows] == [
+        ("C1", "violation", True), ("C2", "never", True), ("G2", "violation", True)]
+    assert rows[1].exhaustive
+    with pytest.raises(ParameterError, match="scenario"):
+        explore_tables.verdicts(["Z9"])
+
+
+def test_protocol_matrix_owner_versus_non_owner():
+    m = explore_tables.protocol_matrix(
+        callers=["owner reads va->vm->flags", "non-owner reads va->vm->flags",
+                 "non-owner, pool reuse, no GP"],
+        protocols=["rcu-readonce (M23)", "rcu-trylock-retry", "rcu-refcount"])
+    assert m.verdict("owner reads va->vm->flags", "rcu-readonce (M23)") == "never"
+    assert m.verdict("non-owner reads va->vm->flags", "rcu-readonce (M23)") == "violation"
+    assert m.verdict("non-owner reads va->vm->flags", "rcu-trylock-retry") == "never"
+    # same-address pool reuse defeats a state + bounds recheck
+    assert m.verdict("non-owner, pool reuse, no GP", "rcu-trylock-retry") == "violation"
+    assert m.verdict("non-owner, pool reuse, no GP", "rcu-refcount") is None   # not modelled
+    assert not m.safe_for_all("rcu-readonce (M23)")
+    with pytest.raises(ParameterError, match="caller"):
+        explore_tables.protocol_matrix(callers=["nobody"])
+
+
+def test_on_maple_tree_keeps_verdicts_and_shows_nodes():
+    c1 = explore(explore_tables.on_maple_tree("C1"))
+    assert c1.verdict == "violation" and c1.preemptions == 1
+    assert any("busy.N" in s["op"] for s in c1.counterexample)
+    assert c1.counterexample[-1]["trees"]["busy"]["nodes"]
+    c2 = explore(explore_tables.on_maple_tree("C2"))
+    assert (c2.verdict, c2.exhaustive) == ("never", True)
+    with pytest.raises(ParameterError, match="tree_mode"):
+        explore_tables.on_maple_tree("C1", tree_mode="slot")
+
+
+def test_stepped_records_and_errors():
+    st = explore_tables.stepped("C1")
+    assert st.verdict == "violation" and "violation" in st.steps[-1]
+    assert st.threads == ["R", "W", "CB"]
+    assert st.clamp(10_000) == len(st) - 1 and st.clamp(-3) == 0
+    with pytest.raises(ParameterError, match="no counterexample"):
+        explore_tables.stepped("C2")
+    with pytest.raises(ParameterError, match="scenario"):
+        explore_tables.stepped("nope")
+    # a replay of an explicit schedule needs no violation
+    ok = explore_tables.stepped("C2", schedule=["R"])
+    assert ok.verdict == "never" and len(ok) > 3
+
+
+def test_step_text_names_the_state():
+    st = explore_tables.stepped("C3")
+    last = stepview.step_text(st, len(st) - 1)
+    assert "VIOLATION: use-after-free" in last
+    assert "open read-side sections: R: cs" in last          # C3 fires inside the section
+    gp = next(i for i, s in enumerate(st.steps) if s["rcu"]["gps"])
+    assert "GP#" in stepview.step_text(st, gp)
+
+
+def test_plot_step_draws_every_reachable_node():
+    import matplotlib
+    matplotlib.use("Agg")
+    st = explore_tables.stepped("C1", areas=12)        # a two-level tree
+    snap = st.steps[-1]["trees"]["busy"]
+    levels = stepview._levels(snap)
+    assert len(levels) == 2 and len(levels[0]) == 1
+    assert sum(len(level) for level in levels) == len(snap["nodes"])
+    fig = stepview.plot_step(st, len(st) - 1)
+    assert len(fig.axes) == 3
+    v = stepview.step_view("I1", step=5)
+    assert v.step == 5 and "T1" in v.text()
+
+
+def test_protocol_costs_count_the_shared_atomics():
+    rows = {r.protocol: r for r in lockless_find.protocol_costs(areas=200, lookups=50)}
+    assert rows["spinlock"].node_rmw == 2 and rows["spinlock"].rcu_sections == 0
+    assert rows["rcu-readonce"].node_rmw == rows["rcu-readonce"].area_rmw == 0
+    assert rows["rcu-trylock-retry"].area_rmw == 2 and rows["rcu-refcount"].area_rmw == 2
+    assert rows["seqcount"].pin == "copy"
+    assert len({r.tree_nodes for r in rows.values()}) == 1     # same walk for all
+    with pytest.raises(ParameterError, match="protocol"):
+        lockless_find.protocol_costs(protocols=["mutex"])
+
+
+def test_m23_callers_do_not_use_find_vmap_area():
+    for name in lockless_find.M23_CLAIMED:
+        hits = [c for c in lockless_find.KERNEL_CALLERS if name in c.name]
+        assert hits and all(not c.lookup.startswith("find_vmap_area") for c in hits)
+
+
+def test_allocation_approaches():
+    got = {r.scenario: r.verdict for r in approach_verdicts()}
+    assert got == {"posted": "never", "posted-noscan": "violation", "I1": "violation",
+                   "I1-revalidate": "never", "I1-mas-nomem": "never", "I1-store-gfp": "violation"}
+    # the posted scheme with no allocation failure is safe whatever the search does
+    assert explore(posted_race(scan_retry_list=False, fail="none")).verdict == "never"
+    noscan = explore(posted_race(scan_retry_list=False))
+    assert noscan.preemptions == 0 and noscan.violation.startswith("overlap")
+
+
+def test_fallback_rates_follow_the_recipes():
+    from vmapsim.review.allocation_under_lock import fallback_sweep
+
+    sw = fallback_sweep(rates=[0.0, 0.3], atomic_fail=0.5, ops=400, live=100, seed=1)
+    s0, s3 = sw.run("series", 0.0).counts["alloc"], sw.run("series", 0.3).counts["alloc"]
+    assert s0.get("atomic_attempts", 0) == 0 and s3["atomic_attempts"] == s3["nowait_fail"] > 0
+    assert 0 < s3["retry_list"] <= s3["atomic_attempts"]
+    r0, r3 = sw.run("rezki", 0.0).counts["alloc"], sw.run("rezki", 0.3).counts["alloc"]
+    # Rezki drops the lock for every allocation that needs nodes, whatever the failure rate
+    assert r0["lock_drops"] == r3["lock_drops"] >= r0["needing_nodes"] > 0
+    w0, w3 = sw.run("wilcox", 0.0).counts["alloc"], sw.run("wilcox", 0.3).counts["alloc"]
+    assert w0.get("lock_drops", 0) == 0 and w3["lock_drops"] == w3["restarts"] == w3["nowait_fail"]
+    # copy-on-write in RCU mode makes most stores need nodes
+    rcu = fallback_sweep(rates=[0.0], modes=("rezki",), ops=400, live=100, seed=1, rcu=True)
+    assert rcu.run("rezki", 0.0).need_fraction() > 0.5 > sw.run("rezki", 0.0).need_fraction()
+    with pytest.raises(ParameterError, match="recipe"):
+        fallback_sweep(modes=("mine",))

@@ -1,0 +1,333 @@
+"""Scenarios C*, D*, E1, G*, H: lookups of a ``vmap_area`` racing its teardown.
+
+Every scenario here runs the protocols of :mod:`vmapsim.explore.lookup` (reader *and* writer
+side) on a one-node world: ``vn`` (``busy_lock``, ``seq``), the busy index ``busy``
+holding area ``A`` = [0x1000, 0x3000) whose ``vm_struct`` is ``vmA``.  The index is the
+slot model (one op per walk); :mod:`vmapsim.explore.scenarios.tree` runs the real maple tree.
+
+Builders (knobs are what a notebook varies):
+
+* :func:`lookup_race` -- readers look up ``A`` while a writer ``vfree``s it, optionally
+  recycling the object (type-safe cache reuse elsewhere, or vmalloc's pool at the same
+  address, with or without a grace period first);
+* :func:`trylock_livelock` -- G1: a reader's trylock retries against a writer taking
+  the area lock ``k`` times;
+* :func:`vread_vs_shrink` -- H: a ``vread_iter``-style reader against ``vrealloc``
+  shrinking the area (mm/vmalloc.c: vrealloc updates ``vm->nr_pages`` under
+  ``vn->busy.lock`` before freeing the tail pages).
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ...params import check_choice, check_int
+from ..lookup import BUSY, PROTOCOLS, make_protocol, vmap_area_fields
+from ..rcu import Violation
+from . import Scenario, Thread, builder_source, register
+
+__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "A_START", "A_END", "B_START",
+           "STABILISERS"]
+
+A_START, A_END = 0x1000, 0x3000
+B_START, B_END = 0x8000, 0xA000
+ADDR = 0x1800
+CACHE = "vmap_area_cachep"
+REUSE = ("none", "typesafe-elsewhere", "pool", "pool-gp")
+#: design-note vocabulary for the reader's per-object stabiliser -> protocol
+STABILISERS = {"none": "rcu-readonce", "lock": "spinlock", "spin": "rcu-trylock-retry",
+               "refcount": "rcu-refcount", "seqcount": "seqcount"}
+USES = ("vm", "vm-pointer", "bounds")
+
+
+def _world(w, reclaim: str, n_pages: int = 1, tree_mode: str = "slot"):
+    """vn, the busy index with A, and A's vm_struct (pages as objects).
+
+    ``tree_mode`` ``slot`` is the one-op index; ``rcu``/``inplace`` the real maple tree
+    (with two unrelated areas so that it has a real leaf node)."""
+    if reclaim == "typesafe":
+        w.heap.typesafe_cache(CACHE)
+    pages = tuple(w.obj(f"page{i}", kind="page", data=i) for i in range(n_pages))
+    vmA = w.obj("vmA", kind="vm_struct", flags="VM_ALLOC", nr_pages=n_pages, pages=pages)
+    A = w.obj("A", kind="vmap_area", cache=CACHE if reclaim == "typesafe" else None,
+              **vmap_area_fields(A_START, A_END, vmA))
+    vn = w.obj("vn", kind="vmap_node", busy_lock=None, seq=0)
+    from .tree import make_tree
+    ranges = [(A_START, A_END - 1, A)]
+    if tree_mode != "slot":
+        ranges += [(0x20000, 0x21fff, w.obj("O1", kind="vmap_area")),
+                   (0x30000, 0x31fff, w.obj("O2", kind="vmap_area"))]
+    tree = make_tree(w, "busy", ranges, tree_mode)
+    w.G.fields["owner_done"] = False
+    return SimpleNamespace(vn=vn, tree=tree, A=A, vmA=vmA, pages=pages, addr=ADDR)
+
+
+def _check_incarnation(ctx, va, vm=None) -> None:
+    """Identity: the area used is the incarnation the reader's last walk found.
+
+    The generation of an object changes only when it is handed to a new owner (type-safe
+    cache reuse, vmalloc's pools), which the writers here do only while it is out of the
+    index, so the generation seen at the walk is fixed by ops the walk depends on."""
+    walked = ctx.world.walked.get(ctx.tid)
+    if walked is not None and walked[0] is va and va.gen != walked[1]:
+        got = f" ({getattr(vm, 'name', vm)}, another owner's vm_struct)" if vm is not None else ""
+        ctx.check(False, f"walked to {va.name} generation {walked[1]} but uses generation "
+                  f"{va.gen}{got}: the area was reused by another allocation in between (ABA)")
+
+
+def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", readers: int = 1,
+                owner: bool = False, hold_rcu: bool = False, recheck: bool = True,
+                reuse: str = "none", writer: bool = True, max_retries: int = 2,
+                no_fail: bool = False, use: str = "vm", tree_mode: str = "slot",
+                stabiliser: str | None = None) -> Scenario:
+    """Readers ``R``/``R2``... look up ``ADDR`` in area A and use its ``vm_struct``
+    (``find_vm_area`` then ``vm->flags``) while ``W`` vfree()s A.
+
+    ``owner=True``: the area belongs to the (single) reader, so ``W``'s vfree waits for
+    the reader to finish (ownership).  ``reuse``: what ``W`` does with the object after
+    unlinking it -- ``typesafe-elsewhere`` reallocates it from the type-safe cache as
+    area B at another address; ``pool`` hands it back at the *same* address with a new
+    ``vm`` (vmalloc's per-node pools: ``node_pool_add_va``/``node_pool_del_va``, no
+    grace period); ``pool-gp`` does a ``synchronize_rcu`` first (the GP-cookie fix).
+    ``no_fail=True`` adds the G2 property: no trylock or refcount acquisition may fail,
+    since only readers run.  ``use`` is what the caller does with the area it found:
+    ``vm`` (``find_vm_area`` then ``vm->flags``), ``vm-pointer`` (only ``va->vm``, checked
+    for identity) or ``bounds`` (``va->va_start``/``va_end``, as hardened usercopy's
+    ``check_heap_object`` does after ``find_vmap_area`` returns).
+
+    Properties: no use-after-free; a reader that found an area got A's bounds and A's
+    ``vm_struct`` (identity); for copy-out protocols the copied bounds are A's.
+    """
+    if stabiliser is not None:
+        protocol = STABILISERS[check_choice("stabiliser", stabiliser, list(STABILISERS))]
+    check_choice("protocol", protocol, PROTOCOLS)
+    readers = check_int("readers", readers, lo=1, hi=3)
+    check_choice("reuse", reuse, REUSE)
+    check_choice("use", use, USES)
+    if owner and readers != 1:
+        raise ValueError("owner=True needs exactly one reader")
+    knobs = dict(protocol=protocol, reclaim=reclaim, readers=readers, owner=owner,
+                 hold_rcu=hold_rcu, recheck=recheck, reuse=reuse, writer=writer,
+                 max_retries=max_retries, no_fail=no_fail, use=use, tree_mode=tree_mode)
+    opts = {"reclaim": "none" if reuse.startswith("pool") else reclaim, "max_retries": max_retries}
+    if protocol == "rcu-readonce":
+        opts["hold_rcu"] = hold_rcu
+    if protocol == "rcu-refcount":
+        opts["recheck"] = recheck
+    proto = make_protocol(protocol, **opts)
+
+    def setup(w):
+        s = _world(w, reclaim, tree_mode=tree_mode)
+        s.proto = proto
+        return s
+
+    def reader(ctx, s):
+        found = yield from ctx.call(s.proto.find, s.vn, s.tree, s.addr)
+        if found is None:
+            ctx.observe(ctx.name, "none")
+        else:
+            if found.start is not None:
+                ctx.check((found.start, found.end) == (A_START, A_END),
+                          f"lookup of {s.addr:#x} returned bounds [{found.start:#x}, "
+                          f"{found.end:#x}), not A's")
+            if found.pin != "copy":
+                va = found.va
+                if use == "bounds":
+                    start = yield ctx.read(va, "va_start", text=f"usercopy: {va.name}->va_start")
+                    end = yield ctx.read(va, "va_end", text=f"usercopy: {va.name}->va_end")
+                    ctx.check((start, end) == (A_START, A_END), "bounds changed under the reader")
+                    _check_incarnation(ctx, va)
+                else:
+                    vm = yield ctx.read(va, "vm", text=f"find_vm_area: {va.name}->vm")
+                    _check_incarnation(ctx, va, vm)
+                    if use == "vm":
+                        yield ctx.read(vm, "flags", text=f"read {vm.name}->flags")
+                yield from ctx.call(s.proto.put, s.vn, found)
+            ctx.observe(ctx.name, "A")
+        if owner:
+            yield ctx.store("owner_done", True, text="owner finished using its area")
+
+    def vfree(ctx, s):
+        if owner:
+            yield ctx.wait_until_eq(ctx.world.G, "owner_done", True,
+                                    text="vfree by the owner, after its last use")
+        va = yield from ctx.call(s.proto.unlink, s.vn, s.tree, A_START)
+        if reuse == "none" or va is None:
+            return
+        if reuse == "typesafe-elsewhere":
+            vmB = yield ctx.alloc("vm_struct", name="vmB", flags="VM_ALLOC", nr_pages=1, pages=())
+            nb = yield ctx.alloc("vmap_area", cache=CACHE, name="B",
+                                 **vmap_area_fields(B_START, B_END, vmB))
+            if nb is va:
+                ctx.note(f"type-safe cache hands {va.name} back for a new area at {B_START:#x}")
+            for f, v in (("va_start", B_START), ("va_end", B_END), ("vm", vmB), ("state", BUSY)):
+                yield ctx.write(nb, f, v)
+            yield from ctx.call(s.proto.publish, s.vn, s.tree, nb)
+            return
+        if reuse == "pool-gp":
+            yield ctx.synchronize_rcu()
+        yield ctx.recycle(va, text=f"purge: node_pool_add_va({va.name}); "
+                                   f"alloc: node_pool_del_va -> {va.name}")
+        vmB = yield ctx.alloc("vm_struct", name="vmB", flags="VM_ALLOC", nr_pages=1, pages=())
+        yield ctx.write(va, "vm", vmB, text=f"{va.name}->vm = vmB (new owner)")
+        yield ctx.write(va, "state", BUSY)
+        yield from ctx.call(s.proto.publish, s.vn, s.tree, va)
+
+    threads = [Thread("R" if i == 0 else f"R{i + 1}", reader) for i in range(readers)]
+    if writer:
+        threads.append(Thread("W", vfree))
+
+    def final(w, s):
+        if no_fail:
+            fails = w.count("trylock_fail") + w.count("ref_fail")
+            if fails:
+                raise Violation("assertion", f"{fails} failed acquisition(s) with no writer "
+                                "running: readers exclude each other", events=(w.step,))
+
+    desc = (f"Readers look up {ADDR:#x} with the {protocol!r} protocol"
+            + (" (RCU section held during the use)" if hold_rcu else "")
+            + (", no identity recheck" if protocol == "rcu-refcount" and not recheck else "")
+            + (f" while W vfree()s area A (reclaim: {opts['reclaim']}"
+               + (f", then reuse: {reuse}" if reuse != "none" else "") + ")" if writer else
+               ", no writer")
+            + (". The reader owns the area." if owner else ". The reader does not own the area.")
+            + (" Index: the one-op slot model (the maple tree in RCU mode gives the same per-index "
+               "old-or-new result; tree_mode='rcu' runs the real tree)." if tree_mode == "slot"
+               else f" Index: the real maple tree ({tree_mode} mode)."))
+    return Scenario(id="lookup_race", title=f"{protocol} lookup vs vfree", description=desc,
+                    threads=threads, setup=setup, final=final,
+                    source=builder_source("lookup_race", knobs), knobs=knobs,
+                    kernel="mm/vmalloc.c: find_vmap_area, find_vm_area, remove_vm_area, vfree")
+
+
+def trylock_livelock(k: int = 2, fair: bool = False, bound: int | None = None,
+                     max_retries: int = 8) -> Scenario:
+    """G1: ``W`` takes and drops A's lock ``k`` times; ``R`` looks A up with
+    ``rcu-trylock-retry``.  Property: at most ``bound`` (default ``k + 1``) trylock
+    attempts.  Unfair scheduling lets R fail again and again inside one of W's holds;
+    with fair scheduling (R's ``cpu_relax`` lets W run) each hold costs at most one
+    failure."""
+    k = check_int("k", k, lo=1, hi=6)
+    bound = k + 1 if bound is None else check_int("bound", bound, lo=1)
+    knobs = dict(k=k, fair=fair, bound=bound, max_retries=max_retries)
+    proto = make_protocol("rcu-trylock-retry", reclaim="call_rcu", max_retries=max_retries)
+
+    def setup(w):
+        s = _world(w, "call_rcu")
+
+        def monitor(world, tid, name, count):
+            if name == "trylock" and count > bound:
+                raise Violation("assertion", f"{world.names[tid]} made {count} trylock attempts "
+                                f"(bound {bound}) against a writer that locks {k} times",
+                                events=(world.step,))
+        w.monitors.append(monitor)
+        return s
+
+    def holder(ctx, s):
+        for _ in range(k):
+            yield ctx.spin_lock(s.A)
+            yield ctx.spin_unlock(s.A)
+
+    def reader(ctx, s):
+        found = yield from ctx.call(proto.find, s.vn, s.tree, s.addr)
+        if found is not None:
+            yield from ctx.call(proto.put, s.vn, found)
+
+    return Scenario(id="trylock_livelock", title="trylock retry vs a lock holder",
+                    description=f"W locks and unlocks A {k} times; R retries trylock "
+                                f"(at most {bound} attempts allowed); "
+                                + ("fair" if fair else "unfair") + " scheduling.",
+                    threads=[Thread("W", holder), Thread("R", reader)], setup=setup, fair=fair,
+                    source=builder_source("trylock_livelock", knobs), knobs=knobs,
+                    kernel="mm/mmap_lock.c: lock_vma_under_rcu retry/fallback shape")
+
+
+def vread_vs_shrink(reader: str = "lockless") -> Scenario:
+    """H: a ``vread_iter``-style reader copies the last page of A while ``vrealloc``
+    shrinks A by one page.  ``reader``: ``lockless`` (RCU walk, as M22 proposes),
+    ``ref`` (a reference the shrink waits for), ``locked`` (``vn->busy.lock`` held while
+    copying, as today)."""
+    check_choice("reader", reader, ("lockless", "ref", "locked"))
+    knobs = dict(reader=reader)
+    proto = {"lockless": make_protocol("rcu-readonce", hold_rcu=True),
+             "ref": make_protocol("rcu-refcount"),
+             "locked": make_protocol("spinlock")}[reader]
+
+    def setup(w):
+        s = _world(w, "call_rcu", n_pages=2)
+        s.proto = proto
+        return s
+
+    def vread(ctx, s):
+        found = yield from ctx.call(s.proto.find, s.vn, s.tree, s.addr)
+        if found is None:
+            return
+        vm = yield ctx.read(found.va, "vm")
+        n = yield ctx.read(vm, "nr_pages")
+        pages = yield ctx.read(vm, "pages")
+        yield ctx.read(pages[n - 1], "data", text=f"copy page {n - 1} of {vm.name}")
+        yield from ctx.call(s.proto.put, s.vn, found)
+
+    def shrink(ctx, s):
+        yield ctx.spin_lock(s.vn, "busy_lock")
+        yield ctx.write(s.vmA, "nr_pages", 1, text="vrealloc: vm->nr_pages = 1 under busy.lock")
+        yield ctx.spin_unlock(s.vn, "busy_lock")
+        if reader == "ref":
+            yield ctx.wait_until_eq(s.A, "refcnt", 1, text="wait for readers' references")
+        ctx.note("unmap the tail page")
+        yield ctx.kfree(s.pages[1], text="vrealloc frees the tail page")
+
+    return Scenario(id="vread_vs_shrink", title="vread vs vrealloc shrink",
+                    description=f"R ({reader}) copies the last page of A while W shrinks A "
+                                "from 2 pages to 1 and frees the tail page.",
+                    threads=[Thread("R", vread), Thread("W", shrink)], setup=setup,
+                    source=builder_source("vread_vs_shrink", knobs), knobs=knobs,
+                    kernel="mm/vmalloc.c: vrealloc (shrink), vread_iter")
+
+
+# -- the catalogue ------------------------------------------------------------------------
+register("C1", "proposed READ_ONCE lookup, non-owner reads va->vm after rcu_read_unlock while "
+               "vfree+call_rcu runs", lookup_race, "violation", protocol="rcu-readonce",
+         use="bounds")
+register("C2", "same lookup by the area's owner (vfree happens after its use)", lookup_race,
+         "never", protocol="rcu-readonce", owner=True, use="bounds")
+register("C3", "vm_struct freed by plain kfree in vfree: reader inside its RCU section reads "
+               "va->vm->flags", lookup_race, "violation", protocol="rcu-readonce", hold_rcu=True)
+register("C4", "pool recycle without a grace period: same address, new vm (silent ABA)",
+         lookup_race, "violation", protocol="rcu-readonce", hold_rcu=True, reuse="pool",
+         use="vm-pointer")
+register("C4-gp", "pool recycle after a grace period (GP cookie in the purge path)", lookup_race,
+         "never", protocol="rcu-readonce", hold_rcu=True, reuse="pool-gp", use="vm-pointer")
+register("D1", "trylock + DEAD mark + bounds recheck, bounded retries, locked fallback",
+         lookup_race, "never", protocol="rcu-trylock-retry")
+register("D2", "refcount_inc_not_zero + identity recheck, last put tears down, two readers",
+         lookup_race, "never", protocol="rcu-refcount", readers=2)
+register("D3", "type-safe cache reuse, refcount taken but no identity recheck", lookup_race,
+         "violation", protocol="rcu-refcount", reclaim="typesafe", recheck=False,
+         reuse="typesafe-elsewhere")
+register("D3-recheck", "type-safe cache reuse, refcount + identity recheck", lookup_race,
+         "never", protocol="rcu-refcount", reclaim="typesafe", recheck=True,
+         reuse="typesafe-elsewhere")
+register("D4", "per-node seqcount snapshot of the bounds, type-safe memory reused", lookup_race,
+         "never", protocol="seqcount", reclaim="typesafe", reuse="typesafe-elsewhere")
+register("E1", "negative control: area freed with plain kfree, reader inside its RCU section",
+         lookup_race, "violation", protocol="rcu-readonce", hold_rcu=True, reclaim="kfree",
+         use="bounds")
+register("G1-unfair", "trylock retry against a lock holder, unfair scheduler: attempts > k+1",
+         trylock_livelock, "violation", k=2, fair=False)
+register("G1-fair", "same with fair (yield-on-fail) scheduling: attempts <= k+1",
+         trylock_livelock, "never", k=2, fair=True)
+register("G2", "two readers, exclusive trylock, no writer: a trylock fails anyway", lookup_race,
+         "violation", protocol="rcu-trylock-retry", readers=2, writer=False, no_fail=True)
+register("G2-shared", "two readers with a shared reference (refcount): no failure", lookup_race,
+         "never", protocol="rcu-refcount", readers=2, writer=False, no_fail=True)
+_H_NOTE = ("Kernel version: in 6.18 (and the mm tree of January 2026) vrealloc() shrinks in "
+           "place without freeing pages (it zeroes the tail and updates vm->requested_size), so "
+           "this race needs the 2026 patch 'mm/vmalloc: free unused pages on vrealloc() shrink' "
+           "(with 'use physical page count in vread_iter()'), seen in 2026 trees.  That the new "
+           "nr_pages is published under vn->busy.lock before the tail pages are freed is taken "
+           "from the design digest and was not verified against the patch text.  On 6.18 the "
+           "same hazard exists with vfree(), which frees every page after unlinking the area.")
+register("H", "lockless vread vs vrealloc shrink: reads a freed tail page", vread_vs_shrink,
+         "violation", reader="lockless", note=_H_NOTE)
+register("H-ref", "vread holding a reference that the shrink waits for", vread_vs_shrink,
+         "never", reader="ref", note=_H_NOTE)

@@ -1,0 +1,193 @@
+"""Turning a design's lock record into simulated steps: the cost model of the performance model.
+
+A design operation (``alloc_vmap_area``, ``find_unlink_vmap_area``, ...) runs on the real design
+object and leaves a record in ``design.acct`` (see :mod:`vmapsim.designs.base`): one
+:class:`~vmapsim.designs.base.Hold` per lock taken, in order, with the tree nodes visited and written
+and the index bytes allocated and freed under it, plus costed events (``tlb_flush``,
+``call_rcu``).  :func:`record_steps` converts that record into *steps*, plain tuples the
+discrete-event core (:mod:`vmapsim.perf.sim`) executes.  Only the parts that depend on the other
+CPUs (waiting, lock hand-off, coherence misses on lines another CPU wrote) are left for the
+core; everything else is priced here:
+
+* work under a lock = ``visited * (node_visit_ns + miss_ns) + written * node_write_ns``
+  ``+ alloc_bytes/256 * index_alloc_ns + free_bytes/256 * index_free_ns`` where ``miss_ns`` is
+  the capacity-miss cost of the index footprint against the profile's L2 and LLC;
+* an uncontended lock costs the profile's lock round trip; hand-off and coherence are added by
+  the core (:mod:`vmapsim.perf.sim`);
+* ``mutex`` holds (``vmap_purge_lock``) wrap every later hold of the same operation (the only
+  mutex in the designs wraps the whole purge), so their own work is their count minus the inner
+  holds' counts;
+* ``rcu`` holds cost ``rcu_read_ns`` plus their node work, and take no lock;
+* ``trylock-failed`` costs one atomic on the lock's line (added by the core);
+* ``tlb_flush`` costs the purging CPU ``tlb_flush_base_ns + per_cpu * online`` and every other
+  CPU ``tlb_ipi_handler_ns``; ``call_rcu`` costs ``call_rcu_ns`` and queues its bytes for a grace
+  period.
+
+Deliberate simplification: all state changes of an operation happen at once, when its CPU
+finished its previous operation (not necessarily in global time order: CPUs may start
+operations up to one operation's length apart from the time order); its steps then decide how
+long it takes.  Two CPUs therefore never see a half-done operation, which is what the locks
+guarantee in the kernel anyway; only the order in which addresses are handed out can differ
+from a time-ordered execution.
+
+Step kinds (first field):
+``WORK (0, ns)``, ``SPIN (1, lock, work_ns, written, visited)``, ``MUTEX (2, lock)``,
+``UNLOCK (3, lock)``, ``ATOMIC (4, lock)``, ``RCU_READ (5, lock, work_ns, visited)``,
+``FLUSH (6, ns)``, ``CALL_RCU (7, nbytes, count)``, ``TRYFAIL (8, lock)``,
+``SEQ_READ (9, lock, work_ns, visited)``.
+"""
+from __future__ import annotations
+
+from .costs import Costs, Machine
+
+WORK, SPIN, MUTEX, UNLOCK, ATOMIC, RCU_READ, FLUSH, CALL_RCU, TRYFAIL, SEQ_READ = range(10)
+
+#: maple nodes are 256 B; a vmap_area is 72 B: index memory is priced per 256 B block.
+INDEX_BLOCK = 256
+#: clock of the machine the constants were estimated and fitted on (Threadripper 3970X base).
+REF_GHZ = 3.7
+
+
+def _index(holds, h) -> int:
+    """Position of the hold object *h* in *holds* (by identity)."""
+    for i, g in enumerate(holds):
+        if g is h:
+            return i
+    raise ValueError("hold not in its record")
+
+
+class Pricer:
+    """Prices lock records for one (machine, costs, online CPUs) combination.
+
+    ``lock_id(name)`` interns lock names into small integers shared with the core;
+    ``set_footprint(bytes)`` updates the capacity-miss cost from the design's index size.
+    """
+
+    def __init__(self, machine: Machine, costs: Costs, online_cpus: int):
+        self.machine, self.costs, self.online = machine, costs, online_cpus
+        self.scale = REF_GHZ / machine.ghz
+        self.lock_ids: dict[str, int] = {}
+        self.lock_names: list[str] = []
+        self.miss_ns = 0.0
+        self._visit = costs.node_visit_ns * self.scale
+        self._write = costs.node_write_ns * self.scale
+        self._alloc = costs.index_alloc_ns * self.scale / INDEX_BLOCK
+        self._free = costs.index_free_ns * self.scale / INDEX_BLOCK
+        self.lock_ns = machine.lock_roundtrip_ns
+        self._set_prices()
+        self.flush_ns = costs.tlb_flush_base_ns + costs.tlb_flush_per_cpu_ns * online_cpus
+
+    def lock_id(self, name: str) -> int:
+        i = self.lock_ids.get(name)
+        if i is None:
+            i = self.lock_ids[name] = len(self.lock_names)
+            self.lock_names.append(name)
+        return i
+
+    def set_footprint(self, index_bytes: int, node_bytes: int = 72) -> None:
+        """Capacity misses from the index size: a walk of depth ``log2(nodes)`` finds its top
+        ``log2(cache / node)`` levels cached (they are on every path); the levels below miss
+        L2 (and, past the LLC's share, the LLC).  The miss cost is spread over the visits."""
+        from math import log2
+        m = self.machine
+        nodes = index_bytes / node_bytes if node_bytes else 0
+        if nodes <= 2:
+            self.miss_ns = 0.0
+            self._set_prices()
+            return
+        depth = log2(nodes)
+        l2_levels = log2(max(2.0, m.l2_bytes / node_bytes))
+        llc_levels = log2(max(2.0, m.llc_bytes / node_bytes))
+        p_l2 = max(0.0, depth - l2_levels) / depth
+        p_llc = max(0.0, depth - llc_levels) / depth
+        self.miss_ns = p_l2 * m.llc_hit_ns + p_llc * m.dram_ns
+        self._set_prices()
+
+    def _set_prices(self) -> None:
+        """The per-unit prices :meth:`record_steps` uses, after ``miss_ns`` changed."""
+        self._prices = (self._visit + self.miss_ns, self._write, self._alloc, self._free,
+                        self.lock_ns)
+
+    def work_ns(self, visited: int, written: int, alloc_bytes: int, free_bytes: int) -> float:
+        return (visited * (self._visit + self.miss_ns) + written * self._write
+                + alloc_bytes * self._alloc + free_bytes * self._free)
+
+    def record_steps(self, holds, events, out: list, rcu_free: bool = False) -> None:
+        """Append the steps of one operation's record (*holds*, *events*) to *out*.
+
+        With *rcu_free*, index bytes freed under a lock are not freed at once but queued with
+        ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects).
+        """
+        ids = self.lock_ids
+        visit, write, alloc, free, lock_ns = self._prices
+        append = out.append
+        deferred = deferred_count = 0
+        mutexes = None
+        for h in holds:
+            kind = h.kind
+            lock = h.lock
+            if kind == "spin" and lock is not None:      # the common case first
+                free_b = h.free_bytes
+                if free_b and rcu_free:
+                    deferred += free_b
+                    deferred_count += max(1, free_b // INDEX_BLOCK)
+                    free_b = 0
+                lid = ids.get(lock)
+                if lid is None:
+                    lid = self.lock_id(lock)
+                written = h.written
+                visited = h.visited
+                append((SPIN, lid, visited * visit + written * write + h.alloc_bytes * alloc
+                        + free_b * free + lock_ns, written, visited))
+                continue
+            if kind == "mutex":
+                mutexes = mutexes or []
+                self._mutex_steps(holds, _index(holds, h), out, mutexes)
+                continue
+            free_b = h.free_bytes
+            if rcu_free and free_b:
+                deferred += free_b
+                deferred_count += max(1, free_b // INDEX_BLOCK)
+                free_b = 0
+            w = h.visited * visit + h.written * write + h.alloc_bytes * alloc + free_b * free
+            if lock is None:
+                append((WORK, w))
+                continue
+            lid = ids.get(lock)
+            if lid is None:
+                lid = self.lock_id(lock)
+            if kind == "rcu":
+                append((RCU_READ, lid, w + self.costs.rcu_read_ns, h.visited))
+            elif kind == "trylock-failed":
+                append((TRYFAIL, lid))
+            else:                                   # unknown kinds are priced as spinlocks
+                append((SPIN, lid, w + lock_ns, h.written, h.visited))
+        if events:
+            for kind, value in events:
+                if kind == "tlb_flush":
+                    append((FLUSH, self.flush_ns))
+                elif kind == "call_rcu":
+                    append((CALL_RCU, int(value or 0), 1))
+        if deferred:
+            append((CALL_RCU, deferred, deferred_count))
+        if mutexes:
+            for lid in reversed(mutexes):
+                append((UNLOCK, lid))
+
+    def _mutex_steps(self, holds, i, out, mutexes) -> None:
+        """A mutex hold wraps every later hold of the operation: its own work is its count
+        minus theirs."""
+        h = holds[i]
+        inner_v = inner_w = inner_a = inner_f = 0
+        for g in holds[i + 1:]:
+            inner_v += g.visited
+            inner_w += g.written
+            inner_a += g.alloc_bytes
+            inner_f += g.free_bytes
+        lid = self.lock_id(h.lock)
+        out.append((MUTEX, lid))
+        own = self.work_ns(h.visited - inner_v, h.written - inner_w,
+                           h.alloc_bytes - inner_a, h.free_bytes - inner_f)
+        if own > 0:
+            out.append((WORK, own))
+        mutexes.append(lid)

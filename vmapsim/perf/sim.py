@@ -1,0 +1,399 @@
+"""The discrete-event core of the performance model: N CPUs, locks, cache lines, grace periods.
+
+Every simulated CPU runs one worker of a workload (:mod:`vmapsim.perf.workloads`).  When a CPU
+starts an operation, the operation is executed on the one shared design object (so the tree
+work is the real work of that design, in the order the CPUs start their operations), and
+the design's lock record is priced into steps (:mod:`vmapsim.perf.pricing`).  The core then
+plays the steps against the shared resources, in global time order:
+
+* **Queued spinlock** (``SPIN``): FIFO, like the kernel's qspinlock/MCS queue.  A request at
+  time *t* is served at ``max(t, free_at)``; the acquisition costs the profile's atomic RMW
+  on the lock line from the previous holder's CPU (the hand-off; a local CAS when the same
+  CPU took it last); the holder then pays, besides its own work, a **coherence miss** for
+  each node the previous holder (on another CPU) wrote that it reads, estimated as
+  ``coherence_overlap * min(visited, nodes the previous holder wrote)`` line transfers at the
+  two CPUs' distance.  A holder that found the lock contended is slowed by
+  ``spinner_slowdown`` (the queue head spins on the lock line).  Because requests are
+  processed in time order and served FIFO, the release time is known at the request, so a
+  spinlock needs no queue object.
+* **Atomic cache lines** (``vmap_lazy_nr``, updated by every ``vfree``) are one-step spinlocks
+  whose hold is a single RMW.
+* **Mutex** (``vmap_purge_lock``): sleeping FIFO waiters woken at the unlock.
+* **RCU readers** take nothing, pay ``rcu_read_ns`` and the coherence misses on nodes last
+  written by another CPU; **seqcount readers** also retry while a writer holds the lock.
+* **TLB flush**: the purging CPU pays the flush, every other CPU pays the IPI handler at its
+  next step.
+* **call_rcu** queues memory for a grace period (:mod:`vmapsim.perf.rcu_cost`).
+
+What a CPU does between two shared steps (running operations on the design, its kworker queue,
+the warm-up) is :mod:`vmapsim.perf.worker`.
+
+The run is deterministic: CPUs ready at exactly the same time run in the order they became
+ready (first come, first served).
+"""
+from __future__ import annotations
+
+import heapq
+import random
+import re
+from dataclasses import dataclass, field
+
+from .pricing import (
+    ATOMIC,
+    CALL_RCU,
+    FLUSH,
+    MUTEX,
+    RCU_READ,
+    SEQ_READ,
+    SPIN,
+    TRYFAIL,
+    UNLOCK,
+    WORK,
+    Pricer,
+)
+from .rcu_cost import GracePeriods
+from .worker import END, END_STEPS, WorkerOps
+
+INF = float("inf")
+#: ns to wake a task sleeping on a mutex (assumed; a context switch is a few us)
+MUTEX_WAKE_NS = 2000.0
+
+
+@dataclass
+class RunStats:
+    """Raw results of one run (see :mod:`vmapsim.perf.simulate` for the user-facing record)."""
+    ops: int = 0
+    sim_ns: float = 0.0
+    latencies: list = field(default_factory=list)      # ns per counted loop iteration
+    find_latencies: list = field(default_factory=list)
+    lock_names: list = field(default_factory=list)
+    lock_wait_ns: list = field(default_factory=list)
+    lock_hold_ns: list = field(default_factory=list)
+    lock_acq: list = field(default_factory=list)
+    lock_contended: list = field(default_factory=list)
+    worker_ns: list = field(default_factory=list)
+    summaries: list = field(default_factory=list)       # (worker, test, passed, failed, xfailed, repeat, loops, usec)
+    failures: int = 0
+    window_ns: float = 0.0                              # lock statistics' measurement window
+    window_wait_ns: list = field(default_factory=list)
+    purges: int = 0
+    seq_retries: int = 0
+    rcu_backlog_max: int = 0
+    rcu_bytes_max: int = 0
+    rcu_completed: int = 0
+
+
+class Simulation(WorkerOps):
+    """One run: *design* shared by *ncpu* CPUs, each running ``worker_ops(spec, cpu, seed)``."""
+
+    def __init__(self, design, spec, ncpu, machine, costs, *, seed=0, lookup="spinlock",
+                 online_cpus=None, xfail=frozenset()):
+        from .lookup_cost import LookupPricer
+        from .workloads import worker_ops
+        self.design, self.spec, self.n = design, spec, ncpu
+        self.machine, self.costs = machine, costs
+        self.online = online_cpus or ncpu
+        self.pricer = Pricer(machine, costs, self.online)
+        self.lookup = LookupPricer(lookup, self.pricer, machine)
+        self.rcu_free = self.lookup.rcu_free
+        self.transfer, self.rmw = machine.matrices(ncpu)
+        #: empirical stretch of each CPU's own work with n busy CPUs (costs.json load_slowdown)
+        self.stretch = 1.0 + costs.load_slowdown * (ncpu ** 0.5 - 1.0)
+        # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
+        self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
+        self.rng = random.Random(seed ^ 0x5EED)
+        self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        self._send = [g.send for g in self.gens]
+        self.xfail = xfail
+        self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
+        self.stats = RunStats()
+        # per-lock state (grown by _grow as the pricer interns names)
+        self.free_at, self.owner, self.last_written = [], [], []
+        self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
+        # per lock: the second-last release time of its holders (the last is free_at): a
+        # request finds a queue of two or more CPUs when that one is still ahead of it
+        self.queue2 = []
+        self.writer, self.version, self.seen = [], [], []   # who last wrote the data under a lock
+        self.mutex_holder, self.mutex_waiters = {}, {}
+        self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
+        self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
+        self._pages_step = (ATOMIC, self.pages_line)
+        self._lazy_step = (ATOMIC, self.lazy_line)
+        self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
+        self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
+        # per-CPU state
+        self.steps = [[END_STEPS] for _ in range(ncpu)]   # every step list ends with END_STEPS
+        self.pos = [0] * ncpu
+        self.debt = [0.0] * ncpu
+        self.kwork = [[] for _ in range(ncpu)]
+        self.result = [None] * ncpu        # value sent back into the worker generator
+        self.iter_start = [0.0] * ncpu
+        self.test_start = [0.0] * ncpu
+        self.test_counts = [dict() for _ in range(ncpu)]
+        self.done = [False] * ncpu
+        self.find_pending = [None] * ncpu
+        # measurement: without warm-up the whole run; with it, from the moment every CPU runs
+        # counted iterations to the moment the first one finishes (all CPUs busy, steady state)
+        self.warmup = spec.warmup
+        self.warm_end = [None] * ncpu
+        self.n_warm = 0
+        self.window = [None, None]
+        self.clock_end = 0.0
+        self.test_name = [None] * ncpu
+        # shared registries
+        self.sizes = {}                    # addr -> pages (live areas)
+        self.owner_of = {}                 # addr -> cpu
+        self.live = []                     # addresses, for non-owner lookups
+        self.live_index = {}
+        self.track_live = spec.name == "lookup"       # only non-owner lookups need the registry
+        self.kv_batch = [[] for _ in range(ncpu)]
+        self.kv_first = [0.0] * ncpu
+        self.drain_queued = False
+        self._nlocks = 0
+        self._lock_names = self.pricer.lock_names
+        self._ops_since_footprint = 0
+        self.acct = design.acct
+        self.record_steps = self.pricer.record_steps
+        if self.warmup:
+            self._fast_forward()
+        self._update_footprint()
+        self._grow()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _grow(self):
+        k = len(self.pricer.lock_names) - len(self.free_at)
+        self._nlocks = len(self.pricer.lock_names)
+        if k > 0:
+            self.free_at.extend([0.0] * k)
+            self.owner.extend([-1] * k)
+            self.last_written.extend([0] * k)
+            self.wait_ns.extend([0.0] * k)
+            self.hold_ns.extend([0.0] * k)
+            self.acq.extend([0] * k)
+            self.contended.extend([0] * k)
+            self.queue2.extend([-INF] * k)
+            self.writer.extend([-1] * k)
+            self.version.extend([0] * k)
+            self.seen.extend([-1] * self.n for _ in range(k))
+
+    def _update_footprint(self):
+        try:
+            mem = self.design.index_memory().total_bytes
+        except NotImplementedError:
+            mem = 0
+        self.pricer.set_footprint(mem)
+
+    # ------------------------------------------------------------------ the event loop
+    def run(self) -> RunStats:
+        n = self.n
+        # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
+        # CPUs, first come first served, when several wait at exactly the same time).  This
+        # pops in the same order as a heap of (time, push sequence number, cpu) tuples, with
+        # cheaper float comparisons.
+        heap = [0.0] * n
+        at = {0.0: list(range(n))} if n > 1 else {0.0: 0}
+        steps_of, pos_of, debt = self.steps, self.pos, self.debt
+        free_at, owner, last_written = self.free_at, self.owner, self.last_written
+        wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
+        transfer, rmw = self.transfer, self.rmw
+        overlap = self.costs.coherence_overlap
+        slow = 1.0 + self.costs.spinner_slowdown
+        hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
+        stretch = self.stretch
+        hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
+        queue2 = self.queue2
+        writer, version, seen = self.writer, self.version, self.seen
+        call_rcu_ns = self.costs.call_rcu_ns
+        ipi_ns = self.costs.tlb_ipi_handler_ns
+        local_rmw = self.machine.rmw_ns[0]
+        rcu = self.rcu
+        heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
+        next_op = self._next
+        t = heappop(heap)
+        while True:
+            c = at.pop(t)
+            if c.__class__ is list:                  # several CPUs wait at t: the first one
+                q = c
+                c = q.pop(0)
+                at[t] = q if len(q) > 1 else q[0]
+            if debt[c]:
+                t += debt[c]
+                debt[c] = 0.0
+            steps = steps_of[c]
+            pos = pos_of[c]
+            top = heap[0] if heap else INF
+            while True:
+                s = steps[pos]
+                k = s[0]
+                if k == WORK:
+                    t += s[1] * stretch
+                    pos += 1
+                    continue
+                if k == END:                             # the operation's steps are done
+                    if not next_op(c, t):
+                        t = heappop(heap) if heap else None
+                        break
+                    steps = steps_of[c]
+                    pos = 0
+                    continue
+                if t > top:                              # shared resource: wait for our turn
+                    pos_of[c] = pos
+                    q = at.get(t)                        # _wait_at(at, t, c), inlined
+                    if q is None:
+                        at[t] = c
+                    elif q.__class__ is list:
+                        q.append(c)
+                    else:
+                        at[t] = [q, c]
+                    t = heappushpop(heap, t)
+                    break
+                if k == SPIN:
+                    _, lid, work, written, v = s
+                    o = owner[lid]
+                    fa = free_at[lid]
+                    if fa > t:
+                        wait_ns[lid] += fa - t
+                        contended[lid] += 1
+                        work *= slow
+                        # a queue, not a two-CPU ping-pong: at least two holders' release
+                        # times still ahead of t (release times of a lock only grow and
+                        # requests come in time order, so the second-last one decides)
+                        if hx and queue2[lid] > t:
+                            work += hx_n
+                        t = fa
+                    if o != c and o >= 0:
+                        work += rmw[o][c]
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        lw = last_written[lid]
+                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
+                    t += work
+                    free_at[lid] = t
+                    queue2[lid] = fa                     # the previous holder's release time
+                    owner[lid] = c
+                    if written:
+                        last_written[lid] = written
+                        writer[lid] = c
+                        sn[c] = version[lid] = version[lid] + 1
+                    else:
+                        sn[c] = version[lid]
+                    hold_ns[lid] += work
+                    acq[lid] += 1
+                elif k == ATOMIC:
+                    lid = s[1]
+                    o = owner[lid]
+                    fa = free_at[lid]
+                    work = local_rmw
+                    if fa > t:
+                        wait_ns[lid] += fa - t
+                        contended[lid] += 1
+                        t = fa
+                    if o != c and o >= 0:
+                        work = rmw[o][c]
+                    t += work
+                    free_at[lid] = t
+                    owner[lid] = c
+                    last_written[lid] = 0
+                    hold_ns[lid] += work
+                    acq[lid] += 1
+                elif k == RCU_READ or k == SEQ_READ:
+                    lid = s[1]
+                    if k == SEQ_READ and free_at[lid] > t:   # writer inside: read_seqcount_retry
+                        wait_ns[lid] += free_at[lid] - t
+                        t = free_at[lid]
+                        self.stats.seq_retries += 1
+                    cost = s[2]
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        lw = last_written[lid]
+                        v = s[3]
+                        cost += overlap * (v if v < lw else lw) * transfer[wr][c]
+                    sn[c] = version[lid]
+                    t += cost
+                elif k == TRYFAIL:
+                    o = owner[s[1]]
+                    t += rmw[o][c] if o >= 0 and o != c else local_rmw
+                elif k == MUTEX:
+                    lid = s[1]
+                    holder = self.mutex_holder.get(lid, -1)
+                    if holder >= 0 and holder != c:
+                        self.mutex_waiters.setdefault(lid, []).append((c, t))
+                        pos_of[c] = pos + 1
+                        t = heappop(heap) if heap else None
+                        break                            # sleeps until the unlock wakes it
+                    self.mutex_holder[lid] = c
+                    o = owner[lid]
+                    t += self.pricer.lock_ns + (rmw[o][c] if o >= 0 and o != c else 0.0)
+                    owner[lid] = c
+                    acq[lid] += 1
+                elif k == UNLOCK:
+                    lid = s[1]
+                    self.mutex_holder[lid] = -1
+                    waiters = self.mutex_waiters.get(lid)
+                    if waiters:
+                        w, since = waiters.pop(0)
+                        self.mutex_holder[lid] = w
+                        owner[lid] = w
+                        acq[lid] += 1
+                        wake = t + MUTEX_WAKE_NS
+                        wait_ns[lid] += wake - since
+                        contended[lid] += 1
+                        _wait_at(at, wake, w)
+                        heappush(heap, wake)
+                        top = heap[0]
+                elif k == FLUSH:
+                    t += s[1]
+                    for o in range(n):
+                        if o != c and not self.done[o]:
+                            debt[o] += ipi_ns
+                elif k == CALL_RCU:
+                    t += call_rcu_ns * s[2]
+                    rcu.enqueue(t, s[1], s[2])
+                elif k == "drain_done":
+                    self.drain_queued = False
+                pos += 1
+            if t is None:
+                break
+        st = self.stats
+        st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0
+        st.lock_names = list(self.pricer.lock_names)
+        st.lock_wait_ns, st.lock_hold_ns = list(wait_ns), list(hold_ns)
+        st.lock_acq, st.lock_contended = list(acq), list(contended)
+        k = len(wait_ns)
+        if self.window[0] is not None and self.window[1] is not None \
+                and self.window[1][0] > self.window[0][0]:
+            (t0, (w0, a0)), (t1, (w1, a1)) = self.window
+            st.window_ns = t1 - t0
+            st.window_wait_ns = [w1[i] - w0[i] if i < len(w0) else w1[i] for i in range(len(w1))]
+            st.window_wait_ns += [0.0] * (k - len(st.window_wait_ns))
+        else:
+            st.window_ns = max(self.clock_end, 1e-9)
+            st.window_wait_ns = list(wait_ns)
+        st.rcu_backlog_max, st.rcu_bytes_max = rcu.max_count, rcu.max_bytes
+        st.rcu_completed = rcu.completed
+        for c in range(n):
+            for name, (p, f, x, tot, runs) in self.test_counts[c].items():
+                st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
+        return st
+
+
+def _wait_at(at: dict, t: float, c: int) -> None:
+    """Queue CPU *c* at time *t* in the ready queue's per-time FIFO (see :meth:`Simulation.run`;
+    the run loop's hot path has this inlined)."""
+    q = at.get(t)
+    if q is None:
+        at[t] = c
+    elif q.__class__ is list:
+        q.append(c)
+    else:
+        at[t] = [q, c]
+
+
+_NODE = re.compile(r"\[\d+\]")
+
+
+def lock_family(name: str) -> str:
+    """``vn[12].busy.lock`` -> ``vn[*].busy.lock``: per-node locks are reported together."""
+    return _NODE.sub("[*]", name)

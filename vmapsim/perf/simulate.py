@@ -1,0 +1,240 @@
+"""``vmapsim simulate``: one run of the multi-CPU performance model, as a function and a command.
+
+>>> r = simulate(design="linux-6.18", cpus=4, workload="fix_size_alloc_test", loops=200)  # doctest: +SKIP
+>>> r.ops, sorted(r.as_json())[:3]                                                         # doctest: +SKIP
+(800, ['cpus', 'design', 'latency_us'])
+
+``simulate()`` creates the design with ``make_design(design, possible_cpus=online_cpus)``,
+runs ``cpus`` workers of *workload* on it (:mod:`vmapsim.perf.sim`) and returns a
+:class:`SimResult`.  ``online_cpus`` defaults to the machine's hardware threads (the kernel's
+``num_online_cpus()``, which sets ``lazy_max_pages()``, the number of vmap nodes and
+``full_fit_alloc_test``'s junk length), or to ``cpus`` when more CPUs are simulated than the
+machine has.  For the test_vmalloc workloads an op is one loop iteration (one
+``vmalloc``+``vfree`` pair); ``loops`` is ``test_loop_count`` per worker.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+from ..params import check_choice, check_int
+from .costs import machine_names, make_costs, make_machine
+from .lookup_cost import PROTOCOLS
+from .sim import Simulation, lock_family
+from .workloads import XFAIL, make_spec
+
+__all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines"]
+
+JSON_KEYS = ("design", "lookup", "cpus", "workload", "ops", "sim_seconds", "ops_per_sec",
+             "latency_us", "lock_wait_fraction", "rcu_backlog_max")
+
+
+@dataclass
+class SimResult:
+    """What one run measured (times are simulated, not wall-clock, unless named ``wall``)."""
+    design: str
+    lookup: str
+    cpus: int
+    workload: str
+    machine: str
+    seed: int
+    ops: int
+    sim_seconds: float
+    ops_per_sec: float
+    latency_us: dict
+    lock_wait_fraction: dict
+    rcu_backlog_max: int
+    rcu_bytes_max: int
+    find_latency_us: dict
+    purges: int
+    failures: int
+    seq_retries: int
+    online_cpus: int
+    loops: int
+    extrapolated_topology: bool
+    wall_seconds: float
+    summaries: list = field(default_factory=list, repr=False)
+    lock_detail: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def us_per_op(self) -> float:
+        """Mean time of one op as a worker sees it (the kernel test's avg / loops)."""
+        return self.latency_us["mean"]
+
+    def as_json(self) -> dict:
+        """The ``--json`` record: the issue's keys first, then extras."""
+        d = {k: getattr(self, k) for k in JSON_KEYS}
+        d.update(machine=self.machine, seed=self.seed, online_cpus=self.online_cpus,
+                 loops=self.loops, rcu_bytes_max=self.rcu_bytes_max,
+                 find_latency_us=self.find_latency_us, purges=self.purges,
+                 failures=self.failures, seq_retries=self.seq_retries,
+                 extrapolated_topology=self.extrapolated_topology,
+                 wall_seconds=round(self.wall_seconds, 3),
+                 summary=summary_lines(self))
+        return d
+
+    def __repr__(self) -> str:
+        top = max(self.lock_wait_fraction.items(), key=lambda kv: kv[1], default=("-", 0.0))
+        return (f"{self.design}/{self.lookup}[{self.cpus} CPUs x {self.workload}] => "
+                f"{self.latency_us['mean']:.3g} us/op, {self.ops_per_sec / 1e6:.3g} M ops/s, "
+                f"top lock wait {top[0]} {top[1]:.0%}")
+
+
+def _pct(values) -> dict:
+    if not len(values):
+        return {"mean": 0.0, "p50": 0.0, "p99": 0.0}
+    a = np.asarray(values, dtype=float) / 1000.0
+    return {"mean": float(a.mean()), "p50": float(np.percentile(a, 50)),
+            "p99": float(np.percentile(a, 99))}
+
+
+def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1,
+             workload: str = "fix_size_alloc_test", loops: int = 10_000,
+             machine: str = "threadripper-3970x", *, seed: int = 0, online_cpus: int | None = None,
+             costs: dict | None = None, run_test_mask: int | None = None, nr_pages: int = 0,
+             test_repeat_count: int = 1, sequential_test_order: bool = False,
+             setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
+             live_per_cpu: int = 64, warmup: int = 0, prefill: int = 0,
+             machine_params: dict | None = None) -> SimResult:
+    """Run the performance model once (see the module docstring); deterministic for *seed*."""
+    from ..designs import make_design
+    cpus = check_int("cpus", cpus, lo=1, hi=1024)
+    loops = check_int("loops", loops, lo=1)
+    seed = check_int("seed", seed)
+    lookup = check_choice("lookup", lookup, PROTOCOLS)
+    m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
+    c = make_costs(**(costs or {}))
+    extrapolated = cpus > m.hw_threads
+    if online_cpus is None:
+        online_cpus = cpus if extrapolated else m.hw_threads
+    online_cpus = check_int("online_cpus", online_cpus, lo=cpus, hi=65535)
+    spec = make_spec(workload, loops, run_test_mask=run_test_mask, nr_pages=nr_pages,
+                     test_repeat_count=test_repeat_count,
+                     sequential_test_order=sequential_test_order, online_cpus=online_cpus,
+                     setup_scale=setup_scale, lookups=lookups, owner_fraction=owner_fraction,
+                     live_per_cpu=live_per_cpu, warmup=warmup)
+    d = make_design(design, possible_cpus=online_cpus, online_cpus=online_cpus, seed=seed)
+    _prefill(d, check_int("prefill", prefill, lo=0, hi=10_000_000), online_cpus)
+    t0 = time.perf_counter()
+    sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
+                     xfail=XFAIL)
+    st = sim.run()
+    wall = time.perf_counter() - t0
+    total = cpus * st.window_ns
+    fam_wait, detail = {}, {}
+    for name, w, h, a, k, ww in zip(st.lock_names, st.lock_wait_ns, st.lock_hold_ns,
+                                    st.lock_acq, st.lock_contended, st.window_wait_ns):
+        if not a:
+            continue
+        f = lock_family(name)
+        fam_wait[f] = fam_wait.get(f, 0.0) + ww
+        e = detail.setdefault(f, {"acquisitions": 0, "contended": 0, "hold_ns": 0.0, "wait_ns": 0.0})
+        e["acquisitions"] += a
+        e["contended"] += k
+        e["hold_ns"] += h
+        e["wait_ns"] += w
+    return SimResult(
+        design=design, lookup=lookup, cpus=cpus, workload=workload, machine=m.id, seed=seed,
+        ops=st.ops, sim_seconds=st.sim_ns / 1e9,
+        ops_per_sec=st.ops / (st.sim_ns / 1e9) if st.sim_ns else 0.0,
+        latency_us=_pct(st.latencies),
+        lock_wait_fraction={k: v / total for k, v in sorted(fam_wait.items())},
+        rcu_backlog_max=int(st.rcu_backlog_max), rcu_bytes_max=int(st.rcu_bytes_max),
+        find_latency_us=_pct(st.find_latencies), purges=st.purges, failures=st.failures,
+        seq_retries=st.seq_retries, online_cpus=online_cpus,
+        loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
+        summaries=st.summaries, lock_detail=detail)
+
+
+def _prefill(design, n: int, online: int) -> None:
+    """Occupy the address space as a running system does before the test starts: *n*
+    kernel-stack-like areas (16 KiB + guard page, aligned 16 KiB: THREAD_SIZE/THREAD_ALIGN on
+    x86-64; kernel_clone() stacks are the most common vmallocinfo entry in every trace of
+    data/traces/), allocated round-robin from the online CPUs.  Untimed."""
+    from ..vmalloc.vmap_area import PAGE_SIZE
+    for i in range(n):
+        if design.alloc_vmap_area(5 * PAGE_SIZE, 4 * PAGE_SIZE, cpu=i % online) is None:
+            raise ParameterError(f"prefill {n} does not fit in the address space")
+
+
+def summary_lines(r: SimResult) -> list[str]:
+    """test_vmalloc-style lines: ``Summary: <test> passed: .. failed: .. xfailed: .. repeat: ..
+    loops: .. avg: .. usec`` per worker and test (the kernel's pr_info format)."""
+    out = []
+    for worker, name, p, f, x, runs, usec in sorted(r.summaries):
+        out.append(f"Summary: {name} passed: {p} failed: {f} xfailed: {x} repeat: {runs} "
+                   f"loops: {r.loops} avg: {int(round(usec))} usec")
+    return out
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_arguments(parser) -> None:
+    parser.add_argument("--design", default="linux-6.18", help="design name (make_design)")
+    parser.add_argument("--lookup", default="spinlock", help=f"lookup protocol: {', '.join(PROTOCOLS)}")
+    parser.add_argument("--cpus", default="1", help="simulated CPUs running the workload (1..1024)")
+    parser.add_argument("--workload", default="fix_size_alloc_test",
+                        help="test_vmalloc test name, test_vmalloc (uses --mask), lookup, trace:<name>")
+    parser.add_argument("--loops", default="10000", help="test_loop_count per CPU (default 10000)")
+    parser.add_argument("--machine", default="threadripper-3970x",
+                        help=f"machine profile: {', '.join(machine_names())}")
+    parser.add_argument("--seed", default="0")
+    parser.add_argument("--mask", default=None, help="run_test_mask for --workload test_vmalloc")
+    parser.add_argument("--nr-pages", default="0", help="test_vmalloc nr_pages")
+    parser.add_argument("--online-cpus", default=None, help="num_online_cpus() of the simulated machine")
+    parser.add_argument("--setup-scale", default="1.0",
+                        help="shrink the setup of full_fit/long_busy_list (1.0 = kernel sizes)")
+    parser.add_argument("--prefill", default="0",
+                        help="busy kernel-stack-like areas present before the test (a running system's)")
+    parser.add_argument("--warmup", default="0",
+                        help="uncounted loop iterations per CPU before the counted ones (steady state)")
+    parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a cost constant of data/perf/costs.json (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _cost_overrides(items) -> dict:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ParameterError(f"--cost expects NAME=VALUE, got {item!r}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ParameterError(f"cost constant {name} must be a number, got {value!r}") from None
+    return out
+
+
+def run(args) -> int:
+    mask = None if args.mask is None else check_int("run_test_mask", int(args.mask, 0)
+                                                    if str(args.mask).startswith("0x")
+                                                    else args.mask, lo=1)
+    try:
+        scale = float(args.setup_scale)
+    except ValueError:
+        raise ParameterError(f"setup_scale must be a number, got {args.setup_scale!r}") from None
+    r = simulate(design=args.design, lookup=args.lookup, cpus=args.cpus, workload=args.workload,
+                 loops=args.loops, machine=args.machine, seed=args.seed,
+                 online_cpus=None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1),
+                 costs=_cost_overrides(args.cost), run_test_mask=mask,
+                 nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale,
+                 warmup=check_int("warmup", args.warmup, lo=0),
+                 prefill=check_int("prefill", args.prefill, lo=0))
+    if args.json:
+        print(json.dumps(r.as_json(), indent=1, sort_keys=False))
+    else:
+        print(repr(r))
+        print(f"ops {r.ops}  simulated {r.sim_seconds * 1e3:.3f} ms  {r.ops_per_sec:,.0f} ops/s  "
+              f"latency us mean {r.latency_us['mean']:.3f} p50 {r.latency_us['p50']:.3f} "
+              f"p99 {r.latency_us['p99']:.3f}  rcu_backlog_max {r.rcu_backlog_max}")
+        for k, v in r.lock_wait_fraction.items():
+            print(f"  lock wait {k}: {v:.1%}")
+        for line in summary_lines(r)[:8]:
+            print(line)
+        if len(r.summaries) > 8:
+            print(f"  ... {len(r.summaries) - 8} more Summary lines (--json has all)")
+    return 0

@@ -1,0 +1,340 @@
+"""What a simulated CPU does between two shared steps: the worker protocol of the performance model.
+
+:class:`WorkerOps` is the half of :class:`vmapsim.perf.sim.Simulation` that runs operations; the other
+half (:mod:`vmapsim.perf.sim`) is the event core that plays their steps against the shared resources.
+
+* ``_next`` advances a CPU's workload generator (:mod:`vmapsim.perf.workloads`) to its next timed
+  operation, counting loop iterations and test_vmalloc summaries on the way;
+* ``_exec`` runs that operation on the one shared design object and turns the design's lock
+  record into steps (:meth:`vmapsim.perf.pricing.Pricer.record_steps`), adding the work outside the
+  index: page allocation and mapping (``vmalloc_base_ns``, ``vmalloc_page_ns``), the page-table
+  cache lines another CPU wrote last, and the ``nr_vmalloc_pages`` / ``vmap_lazy_nr`` atomics;
+* a kworker queue per CPU runs the lazy drain (``drain_vmap_work``, one at a time, on the CPU
+  whose ``vfree`` crossed ``lazy_max_pages()``) and the ``vfree()`` calls of ``kvfree_rcu()``
+  blocks after their grace period, between two operations of that CPU's worker, the way a
+  kworker preempts a kthread on the same CPU;
+* ``_fast_forward`` plays the warm-up iterations on the design alone, with no clock.
+"""
+from __future__ import annotations
+
+from ..vmalloc.vmap_area import PAGE_SIZE
+from .pricing import WORK
+
+#: the last step of every operation's step list (the core then advances the worker)
+END = -1
+END_STEPS = (END,)
+
+
+class WorkerOps:
+    """Mixin of :class:`vmapsim.perf.sim.Simulation`: the per-CPU operations (see the module docstring)."""
+
+    def _live_add(self, addr, cpu, pages):
+        """Register a live area: its size, and its owner for non-owner lookups."""
+        self.sizes[addr] = pages
+        if not self.track_live:
+            return
+        self.owner_of[addr] = cpu
+        self.live_index[addr] = len(self.live)
+        self.live.append(addr)
+
+    def _live_forget(self, addr):
+        self.owner_of.pop(addr)
+        i = self.live_index.pop(addr)
+        last = self.live.pop()
+        if last != addr:
+            self.live[i] = last
+            self.live_index[last] = i
+
+    def _live_del(self, addr):
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
+        return pages
+
+    # ------------------------------------------------------------------ operations
+    def _record(self, out, rcu_free=False):
+        a = self.acct
+        self.record_steps(a.holds, a.events, out, rcu_free)
+
+    def _exec(self, c, op, t):
+        """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``."""
+        out = []
+        kind = op[0]
+        if kind == "alloc":
+            pages = op[1]
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
+            a = self.acct
+            self.record_steps(a.holds, a.events, out, self.rcu_free)
+            if addr is None:
+                self.stats.failures += 1
+            else:
+                self.sizes[addr] = pages
+                if self.track_live:
+                    self._live_add(addr, c, pages)
+                base = self._alloc_ns.get(pages)
+                if base is None:
+                    base = self._alloc_ns[pages] = (self.costs.vmalloc_base_ns + pages
+                                                    * self.costs.vmalloc_page_ns) * self.pricer.scale
+                out.append((WORK, base + self._pte_lines(addr, pages, c)))
+                out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
+            self.result[c] = addr
+        elif kind == "free":
+            self._vfree(c, op[1], out)
+            self.result[c] = None
+        else:
+            self._exec_other(c, op, t, out)
+        if self._nlocks != len(self._lock_names):
+            self._grow()
+        out.append(END_STEPS)
+        self.steps[c] = out
+        self.pos[c] = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
+            self._update_footprint()
+        self._ops_since_footprint = n
+
+    def _exec_other(self, c, op, t, out):
+        d, costs = self.design, self.costs
+        kind = op[0]
+        if kind == "find" or kind == "find_other":
+            addr = op[1] if kind == "find" else self._pick_other(c)
+            if addr is not None:
+                found = d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
+                self.lookup.find_steps(d.acct.holds, found, addr + PAGE_SIZE // 2,
+                                       self.owner_of.get(addr, c), c, out)
+                self.find_pending[c] = t
+            self.result[c] = None
+        elif kind == "kvfree_rcu":
+            addr = op[1]
+            out.append((WORK, costs.call_rcu_ns))
+            batch = self.kv_batch[c]
+            if not batch:
+                self.kv_first[c] = t
+            batch.append(addr)
+            if (len(batch) >= costs.kfree_bulk_entries
+                    or t - self.kv_first[c] >= costs.kfree_drain_ms * 1e6):
+                nbytes = sum((self.sizes[a] + 1) * PAGE_SIZE for a in batch)
+                done = self.rcu.enqueue(t, nbytes, len(batch))
+                self.kwork[c].append((done, "vfree_batch", batch))
+                self.kv_batch[c] = []
+            pending = sum(len(b) for b in self.kv_batch)
+            self.rcu.note_extra(pending, pending * 2 * PAGE_SIZE)
+            self.result[c] = None
+        elif kind == "pcpu":
+            out.append((WORK, costs.pcpu_alloc_ns * op[1] * self.pricer.scale))
+            self.result[c] = None
+        else:
+            raise ValueError(f"unknown workload operation {op!r}")
+
+    def _vfree(self, c, addr, out):
+        d = self.design
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
+        a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
+        va = d.find_unlink_vmap_area(addr, c)
+        record(a.holds, a.events, out, rcu_free)
+        drain = d.free_vmap_area_noflush(va, c)
+        record(a.holds, a.events, out, rcu_free)
+        base = self._free_ns.get(pages)
+        if base is None:
+            base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
+                                           * self.costs.vfree_page_ns) * self.pricer.scale
+        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
+        out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
+        out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
+        if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
+            self.drain_queued = True
+            self.kwork[c].append((0.0, "drain", None))
+
+    def _fast_forward(self):
+        """Warm-up without the clock: run every worker's setup and ``warmup`` iterations on
+        the design only (round-robin, one operation at a time, drains run when due), so the
+        timed run starts from the steady state (pools filled, lazy trees populated)."""
+        d, n = self.design, self.n
+        warm = [0] * n
+        active = list(range(n))
+        target = self.warmup
+        was = d.acct.enabled
+        d.acct.enabled = False                        # no lock records needed: nothing is timed
+        try:
+            self._fast_forward_loop(d, warm, active, target)
+        finally:
+            d.acct.enabled = was
+        self.warmup = 0                               # measure the whole timed run
+        self.warm_end = [0.0] * n
+        self.n_warm = n
+
+    def _fast_forward_loop(self, d, warm, active, target):
+        while active:
+            still = []
+            for c in active:
+                gen = self.gens[c]
+                op = gen.send(self.result[c])
+                self.result[c] = None
+                k = op[0]
+                if k == "alloc":
+                    addr = d.alloc_vmap_area((op[1] + 1) * PAGE_SIZE, op[2], cpu=c)
+                    if addr is not None:
+                        self._live_add(addr, c, op[1])
+                    self.result[c] = addr
+                elif k in ("free", "kvfree_rcu"):
+                    self._live_del(op[1])
+                    va = d.find_unlink_vmap_area(op[1], cpu=c)
+                    if d.free_vmap_area_noflush(va, cpu=c):
+                        d.purge_vmap_area_lazy(cpu=c)
+                elif k == "find":
+                    d.find_vmap_area(op[1] + PAGE_SIZE // 2, cpu=c)
+                elif k == "end":
+                    if op[1]:
+                        raise ValueError("a counted iteration before the warm-up ended")
+                    warm[c] += 1
+                    if warm[c] >= target:
+                        continue                      # this worker is warm: stop here
+                elif k == "test_done":
+                    raise ValueError("warm-up outlived its test")
+                still.append(c)
+            active = still
+
+    def _counters(self):
+        return (list(self.wait_ns), list(self.acq))
+
+    def _warm_done(self, c):
+        """CPU *c* starts its first counted iteration; when all have, the window opens."""
+        self.warm_end[c] = self.iter_start[c]
+        self.n_warm += 1
+        if self.n_warm == self.n and self.warmup:
+            self.window[0] = (max(self.warm_end), self._counters())
+
+    def _hand_over_drain(self, c):
+        """A finished worker's queued drain moves to a CPU that is still running."""
+        drains = [w for w in self.kwork[c] if w[1] == "drain"]
+        if not drains:
+            return
+        for o in range(self.n):
+            if not self.done[o]:
+                self.kwork[o].extend(drains)
+                return
+        self.drain_queued = False
+
+    def _pte_lines(self, addr, pages, c):
+        """Cost of writing the PTEs of ``[addr, addr + pages)``: one line transfer for each
+        page-table cache line (8 PTEs = 32 KiB of address space) another CPU wrote last
+        (vmap_pages_range() on vmalloc, vunmap_range_noflush() on vfree)."""
+        owner = self.pte_owner
+        line = addr >> 15
+        last = (addr + pages * PAGE_SIZE - 1) >> 15
+        if line == last:                                     # the common 1-line case
+            o = owner.get(line)
+            owner[line] = c
+            if o is not None and o != c:
+                return 0.0 + self.transfer[o][c]
+            return 0.0
+        tr = self.transfer
+        cost = 0.0
+        for line in range(line, last + 1):
+            o = owner.get(line)
+            if o is not None and o != c:
+                cost += tr[o][c]
+            owner[line] = c
+        return cost
+
+    def _pick_other(self, c):
+        live = self.live
+        if not live:
+            return None
+        for _ in range(4):
+            a = live[self.rng.randrange(len(live))]
+            if self.owner_of[a] != c or self.n == 1:
+                return a
+        return a
+
+    def _kworker(self, c, t):
+        """Start the first ready kworker item of CPU *c*; True if one was started."""
+        kw = self.kwork[c]
+        for i, (ready, what, arg) in enumerate(kw):
+            if ready <= t:
+                del kw[i]
+                out = []
+                if what == "drain":
+                    purged = self.design.purge_vmap_area_lazy(cpu=c)
+                    self._record(out, self.rcu_free)
+                    out.append((WORK, purged * self.costs.purge_per_area_ns * self.pricer.scale))
+                    out.append((WORK, 0.0))
+                    out.append(("drain_done",))
+                    self.stats.purges += 1
+                else:                                        # kvfree_rcu block: vfree each
+                    for a in arg:
+                        self._vfree(c, a, out)
+                self._grow()
+                out.append(END_STEPS)
+                self.steps[c] = out
+                self.pos[c] = 0
+                return True
+        return False
+
+    # ------------------------------------------------------------------ worker protocol
+    def _next(self, c, t):
+        """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
+        send = self._send[c]
+        kwork = self.kwork[c]
+        result = self.result
+        find_pending = self.find_pending
+        while True:
+            if kwork and self._kworker(c, t):
+                return True
+            if find_pending[c] is not None:
+                if self.warm_end[c] is not None:
+                    self.stats.find_latencies.append(t - find_pending[c])
+                find_pending[c] = None
+            try:
+                op = send(result[c])
+            except StopIteration:
+                self._worker_done(c, t)
+                return False
+            result[c] = None
+            k = op[0]
+            if k == "alloc" or k == "free":
+                self._exec(c, op, t)
+                return True
+            if k == "end":
+                if op[1]:
+                    if self.warm_end[c] is None:
+                        self._warm_done(c)
+                    st = self.stats
+                    st.ops += 1
+                    st.latencies.append(t - self.iter_start[c])
+                self.iter_start[c] = t
+                continue
+            if k == "test" or k == "mark":
+                if k == "test":
+                    self.test_start[c] = t
+                self.iter_start[c] = t
+                continue
+            if k == "test_done":
+                name, ok = op[1], op[2]
+                cnt = self.test_counts[c].setdefault(name, [0, 0, 0, 0.0, 0])
+                if ok:
+                    cnt[0] += 1
+                elif name in self.xfail:
+                    cnt[2] += 1
+                else:
+                    cnt[1] += 1
+                cnt[3] += t - self.test_start[c]
+                cnt[4] += 1
+                self.test_start[c] = t
+                self.iter_start[c] = t
+                continue
+            self._exec(c, op, t)
+            return True
+
+    def _worker_done(self, c, t):
+        st = self.stats
+        self.done[c] = True
+        self._hand_over_drain(c)
+        w0 = self.warm_end[c]
+        self.clock_end = max(self.clock_end, t)
+        st.worker_ns.append(t - (w0 if w0 is not None else t))
+        if self.window[1] is None and self.window[0] is not None and self.warmup:
+            self.window[1] = (t, self._counters())

@@ -1,0 +1,205 @@
+"""The proposed lockless ``find_vmap_area()`` examined: its callers and what each protocol costs.
+
+The data and experiments behind notebook ``03-lockless-find`` (the thread's question 3,
+Pranjal Arya's plan in M23).
+
+:data:`KERNEL_CALLERS`
+    who reaches a ``vmap_area`` by address, whether it owns the area, what it reads
+    afterwards and what protects it today.  Checked against a linux-next ``mm/vmalloc.c`` of
+    the 6.15+ era (``remove_vm_area``, ``vfree``, ``find_vm_area``, ``vrealloc_node_align``,
+    ``remap_vmalloc_range_partial``, ``vread_iter``, ``vmalloc_dump_obj``,
+    ``vmalloc_info_show``, ``vmalloc_to_page``), include/linux/vmalloc.h (the inline
+    ``find_vm_area`` users), mm/usercopy.c (``check_heap_object``) and mm/kasan/report.c
+    (``print_address_description``: ``kasan_find_vm_area()`` was removed for a possible
+    deadlock, commit 6ee9b3d84775 of July 2025, and the report now calls
+    ``vmalloc_dump_obj()``, Marco Elver's follow-up, backported to stable).  Other
+    ``find_vm_area()`` users (arch ``set_memory_*``, DMA remap helpers, ioremap) are listed
+    by the design digest and were not re-audited here.
+
+:func:`protocol_costs`
+    each lookup protocol of :mod:`vmapsim.explore.lookup` run on a real maple tree through a
+    counting context: rcu sections, tree nodes visited, atomic read-modify-writes split by
+    the cache line they hit (the node-wide ``busy.lock`` that every lookup and every writer
+    of that node shares, or the area's own line), and stores by the reader.  These are
+    operation counts, not times: turning them into nanoseconds under contention is the
+    performance model's job (issue 7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..explore.lookup import PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
+from ..params import check_choice, check_int
+
+__all__ = ["Caller", "KERNEL_CALLERS", "M23_CLAIMED", "ProtocolCost", "protocol_costs", "CountingEnv",
+           "plot_protocol_costs"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """One way the kernel reaches a ``vmap_area`` by address."""
+
+    name: str
+    where: str
+    lookup: str
+    owner: str            # "yes", "no", "writer"
+    uses: str
+    today: str
+    lockless_verdict: str  # what the explorer says about M23's plan for this caller
+    scenario: str          # the scenario that shows it
+
+
+KERNEL_CALLERS = (
+    Caller("vfree / vunmap / vm_unmap_ram", "mm/vmalloc.c:remove_vm_area",
+           "find_unlink_vmap_area (find + erase)", "writer",
+           "unlinks the area, then frees pages, vm->pages and vm",
+           "busy.lock for find + erase",
+           "not a lookup: stays a locked writer", "-"),
+    Caller("find_vm_area by the allocation's owner", "mm/vmalloc.c:find_vm_area; "
+           "vrealloc_node_align, remap_vmalloc_range_partial, set_vm_flush_reset_perms, "
+           "is_vm_area_hugepages", "find_vmap_area -> va->vm", "yes",
+           "vm fields (size, flags, requested_size, pages)",
+           "busy.lock during the walk only; the kernel-doc makes the caller keep it valid",
+           "safe without any object lock (maple nodes are RCU-freed)", "C2"),
+    Caller("hardened usercopy", "mm/usercopy.c:check_heap_object", "find_vmap_area", "no",
+           "va_start, va_end after the lookup returned", "busy.lock during the walk only",
+           "use-after-free after rcu_read_unlock", "C1"),
+    Caller("KASAN report, mem_dump_obj", "mm/kasan/report.c:print_address_description "
+           "-> mm/vmalloc.c:vmalloc_dump_obj", "spin_trylock(busy.lock) + __find_vmap_area",
+           "no", "vm->addr, caller, nr_pages copied under the lock", "trylock, copy-out",
+           "needs a copy-out snapshot API", "C3"),
+    Caller("/proc/vmallocinfo", "mm/vmalloc.c:vmalloc_info_show", "busy list walk", "no",
+           "vm->caller, nr_pages, pages[] (NUMA counts)", "busy.lock per node while printing",
+           "vm_struct is kfree()d at once: UAF even inside RCU", "C3"),
+    Caller("/proc/kcore", "mm/vmalloc.c:vread_iter", "find_vmap_area_exceed_addr_lock",
+           "no", "the mapping itself (page by page), vm->flags", "busy.lock held while copying",
+           "mapping and pages freed under the reader", "H"),
+    Caller("vmalloc_to_page / vmalloc_to_pfn", "mm/vmalloc.c:vmalloc_to_page",
+           "kernel page-table walk", "n/a", "the PTE", "none (no vmap_area lookup)",
+           "not affected: never calls find_vmap_area", "-"),
+)
+
+#: M23: "find_vmap_area() which is called on every vfree(), vmalloc_to_page(), vmalloc_to_pfn()"
+M23_CLAIMED = ("vfree", "vmalloc_to_page", "vmalloc_to_pfn")
+
+
+class CountingEnv(SequentialEnv):
+    """:class:`~vmapsim.explore.lookup.SequentialEnv` that also counts unlocks and attributes every
+    atomic read-modify-write to the object it hits (``rmw:<kind>``: ``vmap_node`` for the
+    busy lock and sequence count, ``vmap_area`` for the area's lock or refcount)."""
+
+    def _rmw(self, obj):
+        self.counts[f"rmw:{getattr(obj, 'kind', '') or 'other'}"] += 1
+
+    def spin_lock(self, obj, field="lock"):
+        self._rmw(obj)
+        return super().spin_lock(obj, field)
+
+    def spin_unlock(self, obj, field="lock"):
+        self._rmw(obj)
+        self.counts["spin_unlock"] += 1
+        return super().spin_unlock(obj, field)
+
+    def spin_trylock(self, obj, field="lock"):
+        self._rmw(obj)
+        return super().spin_trylock(obj, field)
+
+    def refcount_inc_not_zero(self, obj, field="refcnt"):
+        self._rmw(obj)
+        return super().refcount_inc_not_zero(obj, field)
+
+    def refcount_dec_and_test(self, obj, field="refcnt"):
+        self._rmw(obj)
+        return super().refcount_dec_and_test(obj, field)
+
+
+@dataclass
+class ProtocolCost:
+    """Per-lookup operation counts of one protocol (``find`` + ``put``, no contention)."""
+
+    protocol: str
+    lookups: int
+    rcu_sections: float
+    tree_nodes: float
+    node_rmw: float       # atomics on vn's line (busy.lock): shared by every lookup and writer
+    area_rmw: float       # atomics on the area's own line
+    reader_stores: float  # plain stores by the reader (none in any protocol here)
+    reads: float
+    busy_lock_held: bool  # does the caller's use run under busy.lock?
+    pin: str
+
+    def cells(self):
+        return (self.protocol, f"{self.rcu_sections:g}", f"{self.tree_nodes:g}",
+                f"{self.node_rmw:g}", f"{self.area_rmw:g}", f"{self.reads:g}", self.pin)
+
+    HEADER = ("protocol", "rcu", "nodes", "busy.lock RMW", "area RMW", "field reads", "pin")
+
+
+def _tree(areas: int):
+    from ..explore.rcu import Obj
+    from ..maple import MapleTree
+
+    tree = MapleTree(rcu=True)
+    objs = []
+    for k in range(areas):
+        s = 0x100000 + k * 0x10000
+        va = Obj(f"V{k}", vmap_area_fields(s, s + 0x1000, None), kind="vmap_area")
+        tree.store_range(s, s + 0xfff, va)
+        objs.append(va)
+    return tree, objs
+
+
+def protocol_costs(areas: int = 1000, lookups: int = 200, seed: int = 0,
+                   protocols=PROTOCOLS) -> list[ProtocolCost]:
+    """Average per-lookup counts of each protocol's ``find`` + ``put`` over ``lookups``
+    lookups of random live areas in a maple tree of ``areas`` areas (no writer running)."""
+    import random
+
+    from ..explore.rcu import Obj
+
+    areas = check_int("areas", areas, lo=1, hi=200_000)
+    lookups = check_int("lookups", lookups, lo=1, hi=1_000_000)
+    for p in protocols:
+        check_choice("protocol", p, PROTOCOLS)
+    tree, objs = _tree(areas)
+    vn = Obj("vn", {"busy_lock": None, "seq": 0}, kind="vmap_node")
+    rng = random.Random(seed)
+    picks = [rng.randrange(areas) for _ in range(lookups)]
+    out = []
+    for name in protocols:
+        proto = make_protocol(name)
+        env = CountingEnv()
+        pins = set()
+        for i in picks:
+            va = objs[i]
+            found = proto.find(env, vn, tree, va.fields["va_start"] + 0x10)
+            if found is None or (found.va is not None and found.va is not va):
+                raise RuntimeError(f"{name}: lookup of a live area failed")
+            pins.add(found.pin)
+            proto.put(env, vn, found)
+        c = env.counts
+        n = float(lookups)
+        pin = "/".join(sorted(pins))
+        out.append(ProtocolCost(name, lookups, c["rcu_sections"] / n, c["tree_nodes"] / n,
+                                c["rmw:vmap_node"] / n, c["rmw:vmap_area"] / n,
+                                c["writes"] / n, c["reads"] / n, pin == "busy_lock", pin))
+    return out
+
+
+def plot_protocol_costs(rows: list[ProtocolCost]):
+    """Grouped bars: tree nodes visited and atomics per lookup, by the line they hit."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    x = np.arange(len(rows))
+    w = 0.25
+    ax.bar(x - w, [r.tree_nodes for r in rows], w, label="maple nodes visited")
+    ax.bar(x, [r.node_rmw for r in rows], w, label="atomics on vn->busy.lock (node-wide)")
+    ax.bar(x + w, [r.area_rmw for r in rows], w, label="atomics on the area's line")
+    ax.set_xticks(x, [r.protocol for r in rows], fontsize=8)
+    ax.set_ylabel("per lookup")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,237 @@
+"""Experiments and plots of notebook 04-scaling (and the performance cells of 01 and 03).
+
+Experiments are plain functions with keyword parameters that return data; ``plot_*`` functions
+draw them; the notebooks only call these.  All runs go through :func:`vmapsim.perf.sweep` /
+:func:`vmapsim.perf.simulate.simulate` and are deterministic for their seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..designs import available_designs
+from ..params import check_choice, check_int
+from ..perf.calibrate import JOBS, REZKI_2023, calibration_points
+from ..perf.lookup_cost import PROTOCOLS
+from ..perf.rcu_cost import backlog_estimate
+from ..perf.scaling import available_perf_designs, scaling, steady_warmup
+
+__all__ = ["calibration", "plot_calibration", "cover_letter_cases", "cover_letter_comparison",
+           "scaling", "plot_scaling", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
+           "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
+           "COVER_LETTER_X86", "available_perf_designs", "steady_warmup"]
+# scaling, steady_warmup and available_perf_designs live in vmapsim.perf.scaling (re-exported here
+# for the notebooks that plot them)
+
+# --------------------------------------------------------------------------- calibration
+def calibration(designs=("linux-6.8", "linux-6.18"), *, jobs=JOBS, cycles: float = 1.0,
+                processes: int | None = None, costs: dict | None = None) -> dict:
+    """``design -> [CalibrationPoint]``: the model against Rezki's published numbers."""
+    out = {}
+    for d in designs:
+        check_choice("design", d, REZKI_2023)
+        out[d] = calibration_points(d, jobs=jobs, cycles=cycles, costs=costs,
+                                    processes=processes or 1)
+    return out
+
+
+def plot_calibration(cal: dict):
+    """Published vs model, us per pair by jobs, log-log, with the +-25 % band."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = {"linux-6.8": "tab:red", "linux-6.18": "tab:blue"}
+    for d, pts in cal.items():
+        j = [p.jobs for p in pts]
+        pub = np.array([p.published_us for p in pts])
+        ax.fill_between(j, pub * 0.75, pub * 1.25, color=colors.get(d, "grey"), alpha=0.12)
+        ax.plot(j, pub, "o--", color=colors.get(d, "grey"), label=f"{d}: published (Rezki 2023)")
+        ax.plot(j, [p.model_us for p in pts], "s-", color=colors.get(d, "grey"),
+                label=f"{d}: model")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("jobs (CPUs running fix_size_alloc_test)")
+    ax.set_ylabel("us per 1-page vmalloc+vfree pair, per job")
+    ax.set_title("Calibration on threadripper-3970x (band: +-25 %)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- cover letter
+#: thread INDEX 1.2: x86_64 KVM cases (test, smp, nt, claimed gain %)
+COVER_LETTER_X86 = [
+    ("full_fit_alloc_test", 16, 16, 64.9), ("long_busy_list_alloc_test", 16, 16, 62.9),
+    ("full_fit_alloc_test", 16, 8, 51.7), ("long_busy_list_alloc_test", 16, 8, 49.3),
+    ("long_busy_list_alloc_test", 8, 8, 43.6), ("full_fit_alloc_test", 8, 4, 40.4),
+    ("full_fit_alloc_test", 8, 8, 40.0), ("full_fit_alloc_test", 16, 4, 38.2),
+    ("full_fit_alloc_test", 8, 2, 31.2), ("long_busy_list_alloc_test", 8, 4, 29.3),
+    ("long_busy_list_alloc_test", 16, 4, 28.2), ("full_fit_alloc_test", 4, 2, 26.5),
+    ("full_fit_alloc_test", 8, 1, 20.4), ("long_busy_list_alloc_test", 8, 2, 17.7),
+    ("long_busy_list_alloc_test", 4, 2, 15.3),
+]
+
+
+@dataclass
+class CoverCase:
+    test: str
+    smp: int
+    nt: int
+    claimed_pct: float
+    base_us: float
+    rfc_us: float | None
+
+    @property
+    def model_pct(self) -> float | None:
+        """Model's gain of rfc-v1 over linux-6.18 in time per op (positive = faster)."""
+        if self.rfc_us is None:
+            return None
+        return 100.0 * (self.base_us - self.rfc_us) / self.base_us
+
+
+def cover_letter_cases(limit: int | None = None):
+    return COVER_LETTER_X86[:limit] if limit else list(COVER_LETTER_X86)
+
+
+def cover_letter_comparison(*, cases=None, loops: int = 2000, setup_scale: float = 1.0,
+                            machine: str = "kvm-guest-16", rfc: str = "rfc-v1",
+                            base: str = "linux-6.18", seed: int = 0,
+                            processes: int | None = None) -> list[CoverCase]:
+    """Model time per op of *rfc* and *base* on the cover letter's test/smp/nt cases.
+
+    smp = online CPUs of the guest, nt = test threads (simulated CPUs).  When *rfc* is not
+    implemented in this build its column is None.
+    """
+    from ..perf.sweep import sweep
+    cases = cases or cover_letter_cases()
+    designs = [base] + ([rfc] if rfc in available_designs() else [])
+    configs = [dict(design=d, cpus=nt, online_cpus=smp, workload=t, loops=loops,
+                    machine=machine, setup_scale=setup_scale, seed=seed)
+               for (t, smp, nt, _) in cases for d in designs]
+    table = sweep(configs, processes=processes)
+    rows = iter(table.records)
+    out = []
+    for (t, smp, nt, pct) in cases:
+        b = next(rows)["us_per_op"]
+        r = next(rows)["us_per_op"] if len(designs) > 1 else None
+        out.append(CoverCase(t, smp, nt, pct, b, r))
+    return out
+
+
+# --------------------------------------------------------------------------- scaling plots
+def plot_scaling(table, *, y: str = "ops_per_sec", title: str = ""):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    keys = sorted({(r["design"], r["lookup"]) for r in table.records})
+    for d, p in keys:
+        t = table.where(design=d, lookup=p)
+        ax.plot(t.column("cpus"), t.column(y), "o-", label=f"{d} / {p}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("CPUs")
+    ax.set_ylabel({"ops_per_sec": "ops per second (all CPUs)", "us_per_op": "us per op"}.get(y, y))
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def lock_breakdown(table) -> dict:
+    """``(design, lookup, cpus) -> {lock family: wait fraction}`` of a sweep."""
+    return {(r["design"], r["lookup"], r["cpus"]): dict(r["lock_wait_fraction"])
+            for r in table.records}
+
+
+def plot_lock_breakdown(table, *, cpus: int):
+    import matplotlib.pyplot as plt
+    rows = [r for r in table.records if r["cpus"] == cpus]
+    locks = sorted({k for r in rows for k in r["lock_wait_fraction"]})
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bottom = np.zeros(len(rows))
+    for lk in locks:
+        v = np.array([r["lock_wait_fraction"].get(lk, 0.0) for r in rows])
+        ax.bar(range(len(rows)), v, bottom=bottom, label=lk)
+        bottom += v
+    ax.set_xticks(range(len(rows)), [f"{r['design']}\n{r['lookup']}" for r in rows],
+                  fontsize=7, rotation=30)
+    ax.set_ylabel("fraction of CPU time waiting")
+    ax.set_title(f"Where the CPUs wait, {cpus} CPUs")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- RCU backlog
+def rcu_backlog(*, rates=(1e4, 1e5, 1e6, 1e7), gp_ms=(2.0, 5.0, 10.0, 30.0),
+                bytes_per_free: float = 72 + 16 + 256) -> dict:
+    """Little's law (callbacks pending = vfree rate x grace period) against RCU's per-CPU
+    thresholds ``qhimark`` 10,000 and ``qovld`` 20,000 (kernel/rcu/tree.c)."""
+    rates = np.asarray(rates, dtype=float)
+    out = {"rates": rates, "gp_ms": list(gp_ms), "callbacks": {}, "bytes": {}}
+    for g in gp_ms:
+        n, b = backlog_estimate(rates, g, bytes_per_free)
+        out["callbacks"][g] = n
+        out["bytes"][g] = b
+    return out
+
+
+def plot_rcu_backlog(bl: dict, measured=None):
+    import matplotlib.pyplot as plt
+
+    from ..perf.costs import make_costs
+    c = make_costs()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for g, n in bl["callbacks"].items():
+        ax.plot(bl["rates"], n, "-", label=f"grace period {g:g} ms")
+    ax.axhline(c.rcu_qhimark, color="k", ls=":", label="qhimark (10,000)")
+    ax.axhline(c.rcu_qovld, color="r", ls=":", label="qovld (20,000)")
+    if measured:
+        ax.plot([m[0] for m in measured], [m[1] for m in measured], "ks", label="model runs")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("vfree() per second (whole machine)")
+    ax.set_ylabel("callbacks waiting for a grace period")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- sensitivity
+def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
+                workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
+                node_visit_ns: float | None = None, grace_period_ms: float | None = None,
+                handoff_extra_ns: float | None = None, lookup: str = "spinlock",
+                machine: str = "threadripper-3970x", seed: int = 0):
+    """One run with the main cost constants moved (the widget of the sensitivity panel)."""
+    from ..perf.simulate import simulate
+    costs = {k: v for k, v in (("node_visit_ns", node_visit_ns), ("grace_period_ms", grace_period_ms),
+                               ("handoff_extra_ns", handoff_extra_ns)) if v is not None}
+    return simulate(design=design, lookup=lookup, cpus=check_int("cpus", cpus, lo=1, hi=1024),
+                    workload=workload, loops=loops, machine=machine, seed=seed, costs=costs,
+                    machine_params={"line_scale": line_scale})
+
+
+# --------------------------------------------------------------------------- notebooks 01 and 03
+def contention_by_design(*, designs=None, cpus=(1, 8, 32), workload: str = "fix_size_alloc_test",
+                         loops: int = 500, machine: str = "threadripper-3970x", seed: int = 0,
+                         processes: int | None = None):
+    """For notebook 01: us/op and lock-wait fractions of each design (is the free tree's lock
+    the contended one?)."""
+    return scaling(designs=designs, cpus=cpus, workload=workload, loops=loops,
+                   machine=machine, seed=seed, processes=processes)
+
+
+def lookup_speed(*, design: str = "linux-6.18", protocols=PROTOCOLS, cpus: int = 16,
+                 loops: int = 300, lookups: int = 8, owner_fraction: float = 0.5,
+                 machine: str = "threadripper-3970x", seed: int = 0,
+                 processes: int | None = None) -> dict:
+    """For notebook 03: mean find_vmap_area() time of each lookup protocol on the lookup-heavy
+    workload, and what it does to the writers (us per iteration, RCU backlog)."""
+    from ..perf.sweep import sweep
+    configs = [dict(design=design, lookup=p, cpus=cpus, workload="lookup", loops=loops,
+                    lookups=lookups, owner_fraction=owner_fraction, machine=machine, seed=seed)
+               for p in protocols]
+    t = sweep(configs, processes=processes)
+    return {r["lookup"]: {"find_us": r["find_us"], "us_per_iteration": r["us_per_op"],
+                          "rcu_backlog_max": r["rcu_backlog_max"],
+                          "lock_wait_total": r["lock_wait_total"]} for r in t.records}

@@ -1,0 +1,59 @@
+"""Which captures the repository ships, and how a trace is named: the one place for both.
+
+A capture is a directory holding a recording of the ``vmalloc:*`` events (``trace.txt`` or
+``trace.txt.gz``) and the ``/proc/vmallocinfo`` snapshots taken around it.  The captures in
+``data/traces/`` are named by their directory; anywhere a trace is asked for, a reader may also
+give the path of a capture directory of their own.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..paths import TRACES_DIR
+
+__all__ = ["trace_names", "trace_dir", "capture_dirs", "has_capture", "RECORDING_NAMES"]
+
+#: file names of a recording inside a capture directory
+RECORDING_NAMES = ("trace.txt", "trace.txt.gz")
+
+
+def has_capture(directory) -> bool:
+    """True if *directory* holds a recording."""
+    d = Path(directory)
+    return d.is_dir() and any((d / n).exists() for n in RECORDING_NAMES)
+
+
+def capture_dirs() -> dict[str, Path]:
+    """name -> directory of every capture in ``data/traces/``, in name order."""
+    if not TRACES_DIR.is_dir():
+        return {}
+    return {d.name: d for d in sorted(TRACES_DIR.iterdir()) if has_capture(d)}
+
+
+def _size(d: Path) -> int:
+    return sum((d / n).stat().st_size for n in RECORDING_NAMES if (d / n).exists())
+
+
+def trace_names(order: str = "name") -> list[str]:
+    """Names of the shipped captures, by name (``order="name"``) or smallest recording first
+    (``order="size"``, what quick runs take the first of)."""
+    dirs = capture_dirs()
+    if order == "size":
+        return sorted(dirs, key=lambda n: (_size(dirs[n]), n))
+    if order != "name":
+        raise ParameterError(f"order must be 'name' or 'size', got {order!r}")
+    return list(dirs)
+
+
+def trace_dir(trace) -> Path:
+    """``data/traces/<trace>`` for a shipped name, else *trace* as a capture directory; a
+    ParameterError lists the shipped names otherwise."""
+    dirs = capture_dirs()
+    if str(trace) in dirs:
+        return dirs[str(trace)]
+    q = Path(str(trace)).expanduser()
+    if has_capture(q):
+        return q
+    raise ParameterError(f"unknown trace {trace!r}; valid trace values: {', '.join(dirs) or '(none)'} "
+                         "or a capture directory (vmapsim capture DIR)")

@@ -279,7 +279,7 @@ def run(kinds, sizes, repeat, *, progress=print) -> dict:
         with open("/proc/cpuinfo") as f:
             result["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f
                                         if ln.startswith("model name")), "?")
-        result["vmallocinfo"] = vmallocinfo_check(kinds, sizes[:2] + sizes[-1:])
+        result["vmallocinfo"] = vmallocinfo_check(kinds, sorted(set(sizes[:2] + sizes[-1:])))
         for kind in kinds:                             # warm-up: one pass, not kept
             for pages in sizes:
                 try:
@@ -386,6 +386,8 @@ def main(argv=None) -> int:
         for k in kinds:
             if k not in ("array", "ringbuf"):
                 raise ToolError(f"unknown kind {k!r} (array, ringbuf)")
+            for pages in sizes:
+                make_creator(k, pages)             # validates the size for this kind
         result = run(kinds, sizes, a.repeat)
     except ToolError as e:
         print(f"measure_page_costs: error: {e}", file=sys.stderr)

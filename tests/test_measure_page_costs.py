@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-import measure_page_costs as mpc  # noqa: E402
+import measure_page_costs as mpc
 
 
 def test_fit_line_recovers_a_line():

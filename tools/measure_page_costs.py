@@ -341,20 +341,21 @@ def summarise(result) -> dict:
 
 def print_table(result, out=sys.stdout) -> None:
     s = result["summary"]
-    p = lambda *a: print(*a, file=out)                         # noqa: E731
+    p = lambda *a: print(*a, file=out)
     p(f"kernel {result['kernel']} ({result['machine']}, {result['cpus']} CPUs, "
       f"{result.get('cpu_model', '?')}); {result['repeat']} repeats; times in us, median [q1, q3]")
     ref = s["ref_create_ns"]
     p(f"ref (8-byte array, kmalloc'ed) create: {ref['median'] / 1e3:.2f} "
       f"[{ref['q1'] / 1e3:.2f}, {ref['q3'] / 1e3:.2f}]")
     p(f"{'kind':8s} {'pages':>6s}  {'create':>22s}  {'close':>8s}  {'create+close+vfree':>24s}")
+    def f(row, key):
+        v = row.get(key)
+        return "-" if v is None else f"{v['median'] / 1e3:8.2f} [{v['q1'] / 1e3:.2f}, {v['q3'] / 1e3:.2f}]"
+
     for row in s["rows"]:
-        def f(key):
-            v = row.get(key)
-            return "-" if v is None else f"{v['median'] / 1e3:8.2f} [{v['q1'] / 1e3:.2f}, {v['q3'] / 1e3:.2f}]"
         c = row.get("close_ns")
-        p(f"{row['kind']:8s} {row['pages']:6d}  {f('create_ns'):>22s}  "
-          f"{(c['median'] / 1e3 if c else 0):8.2f}  {f('cycle_ns'):>24s}")
+        p(f"{row['kind']:8s} {row['pages']:6d}  {f(row, 'create_ns'):>22s}  "
+          f"{(c['median'] / 1e3 if c else 0):8.2f}  {f(row, 'cycle_ns'):>24s}")
     p("fits time = a + b * pages (weights 1/time^2), one fit per repeat; median [q1, q3] over repeats:")
     for name, fit in s["fits"].items():
         a, b = fit["a_ns"], fit["b_ns_per_page"]

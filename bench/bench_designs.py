@@ -1,9 +1,9 @@
-"""Figures of issue 5 (the maple designs): replays of every trace under every design variant,
+"""Figures of the maple designs: replays of every trace under every design variant,
 trace-driven lock work and memory, the test_vmalloc workloads, the node-allocation sweep.
 
     .venv/bin/python bench/bench_designs.py [--quick] [--json out.json]
 
-Prints one table per experiment (the numbers quoted in /work/notes/issue-5.md) and the wall
+Prints one table per experiment (the numbers the notebooks quote) and the wall
 time of each.  ``--quick`` uses the smallest trace and short workloads.
 """
 import argparse

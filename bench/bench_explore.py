@@ -2,7 +2,7 @@
 
     python bench/bench_explore.py [--repeat N] [--strategy exhaustive]
 
-Floor (issue 6): exhaustive exploration of D2 (refcount_inc_not_zero protocol) with two
+Floor: exhaustive exploration of D2 (refcount_inc_not_zero protocol) with two
 readers finishes in <= 5 s.  Then every catalogue scenario is explored with its default
 strategy and its verdict, executions (completed; sleep-set-blocked ones in brackets) and
 wall seconds are printed.  Exit status 1 if the floor is missed or a verdict differs from

@@ -1,4 +1,4 @@
-"""Throughput of vmapsim.maple.MapleTree against sortedcontainers doing the same job (issue 3).
+"""Throughput of vmapsim.maple.MapleTree against sortedcontainers doing the same job.
 
 For each size N (10^3 .. 10^6 ranges, vmalloc-like: page-granular areas of 1..16 pages with
 0..4-page holes between them) it measures, in operations per second:
@@ -15,7 +15,7 @@ measures the access layer's cost: ``load`` with the default :data:`vmapsim.maple
 against a :class:`vmapsim.maple.access.HookedAccess` whose hook does nothing (the explorer's hook
 point, switched on) and a :class:`~vmapsim.maple.access.CountingAccess`.
 
-Floor (issue 3): range lookup >= 0.5x SortedList's.  Exit status 1 if a measured ratio is
+Floor: range lookup >= 0.5x SortedList's.  Exit status 1 if a measured ratio is
 below the floor.  ``python bench/bench_maple.py [--sizes 1000,10000,...] [--seed S] [--json]``.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Replay speed: the largest capture in data/traces/ under linux-6.18 (issue 4 floor: <= 2 s).
+"""Replay speed: the largest capture in data/traces/ under linux-6.18 (floor: <= 2 s).
 
     .venv/bin/python bench/bench_replay.py [--design linux-6.18] [--repeat 3] [--trace NAME]
 

@@ -1,4 +1,4 @@
-"""Speed of the performance model (issue 7's floors), measured, not asserted.
+"""Speed of the performance model (its floors), measured, not asserted.
 
 1. Simulated operations per wall second for linux-6.18 on fix_size_alloc_test at 64 CPUs
    (floor: 20,000).  One op = one vmalloc+vfree pair.  Also per CPU-second (the machine is

@@ -1,5 +1,5 @@
 """A tiny allocator obeying the Design interface, for testing the performance model's core
-without depending on the real designs (issue 4/5).  Not a model of any kernel: one global
+without depending on the real designs.  Not a model of any kernel: one global
 lock around a sorted free list, one busy lock, lazy frees purged under a mutex."""
 import bisect
 

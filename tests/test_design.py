@@ -1,7 +1,13 @@
 """vmapsim.designs: registry, parameter checks and the lock-accounting record."""
 import pytest
 
-from vmapsim.designs import DESIGNS, available_designs, design_class, design_names, make_design
+from vmapsim.designs import (
+    DESIGNS,
+    available_designs,
+    design_class,
+    design_names,
+    make_design,
+)
 from vmapsim.designs.base import Accounting, Design
 from vmapsim.errors import ParameterError
 

@@ -1,4 +1,4 @@
-"""Every scenario of issue 6's catalogue gives the verdict the analysis expects."""
+"""Every scenario of the catalogue gives the verdict the analysis expects."""
 import pytest
 
 from vmapsim.explore import explore, replay, scenarios

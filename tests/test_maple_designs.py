@@ -1,4 +1,4 @@
-"""The maple-tree designs of issue 5: construction and bad input, the node-allocation recipes and
+"""The maple-tree designs: construction and bad input, the node-allocation recipes and
 their lock records, rfc-v1's overlays (retry list, bump chunks) and the struct sizes."""
 import random
 

@@ -295,7 +295,7 @@ def test_prealloc_calc_values():
 
 
 def test_greenlet_threads_step_through_the_access_layer():
-    """The explorer's plan (issue 6): run each thread in a greenlet and switch to the scheduler
+    """The explorer's plan: run each thread in a greenlet and switch to the scheduler
     inside ``HookedAccess.on_access``.  Every schedule "reader runs k accesses, writer runs to the
     end, reader finishes" and "writer runs j accesses, reader runs, writer finishes" is explored:
     in RCU mode the reader always gets the old or the new entry; in non-RCU mode some schedule

@@ -4,7 +4,7 @@ import pytest
 from vmapsim.errors import ParameterError
 from vmapsim.review import overview
 
-pytest.importorskip("vmapsim.maple", reason="the maple tree (issue 3) is not in this build")
+pytest.importorskip("vmapsim.maple", reason="the maple tree is not in this build")
 
 
 @pytest.mark.parametrize("n, bounds", [(0, (0, 0)), (1, (1, 1)), (2, (2, 2)), (3, (2, 2)),

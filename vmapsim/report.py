@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import VmapsimError
 
-__all__ = ["setup", "fast", "bind", "control_line", "Claims", "ClaimFailed", "summary", "Summary",
+__all__ = ["setup", "fast", "bind", "progress_bar", "control_line", "Claims", "ClaimFailed", "summary", "Summary",
            "text_table", "SUMMARY_MIME", "WIDTH"]
 
 #: mimetype under which a notebook emits its mailing-list summary (the exporter looks for it)
@@ -75,6 +75,22 @@ def _one_line_error(shell, etype, evalue, tb, tb_offset=None):
 def control_line(values: dict) -> str:
     """``controls: cpus=8, design=linux-6.18`` -- the line every widget output starts with."""
     return "controls: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+
+def progress_bar(description: str = "sweep") -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback for :func:`vmapsim.perf.sweep.sweep` that shows an
+    ipywidgets progress bar in a notebook (created at the first call)."""
+    state = {}
+
+    def report(done: int, total: int) -> None:
+        if "bar" not in state:
+            import ipywidgets
+            from IPython.display import display
+            state["bar"] = ipywidgets.IntProgress(min=0, max=total, description=description)
+            display(state["bar"])
+        state["bar"].value = done
+
+    return report
 
 
 def bind(experiment: Callable[..., Any], show: Callable[[Any], Any], /, **controls):

@@ -365,11 +365,11 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # %% [markdown]
 # ## 7. Contention: what the performance model predicts
 #
-# *This section uses the performance model of issue 7* (`vmapsim.perf.simulate`, calibrated in
+# *This section uses the performance model* (`vmapsim.perf.simulate`, calibrated in
 # notebook `04-scaling`): it runs each design's real operations on N simulated CPUs and prices
 # the lock records above. Per design, microseconds per test_vmalloc loop and the lock with the
 # most waiting. The cover letter claims +5 % to +65 % for "MT" (all 12 patches) over "RB"
-# (6.18) on these tests under QEMU; the metric is not defined (thread index 1.2). Short runs
+# (6.18) on these tests under QEMU; the metric is not defined (docs/perf-sources.md section 5). Short runs
 # overstate `rfc-v1`'s cost at one CPU: each CPU's first bump refill allocates a 256 KiB
 # descriptor, priced like every other index allocation and amortised only over many loops.
 # In full mode the `long_busy_list` runs use a 1/20 setup (`sim_setup_scale`): 750 busy areas
@@ -397,7 +397,7 @@ print(report.text_table(("test", "CPUs", "design", "us/loop", "speed vs 6.18", "
 # %% [markdown]
 # ## 8. The thread's open questions on the free tree, answered with the numbers above
 #
-# Quoted from the thread index (`/work/shared/thread/INDEX.md`, section 3).
+# The open questions as the project records them (`data/thread/questions.json`).
 
 # %%
 def share(label, cause=None):
@@ -640,7 +640,7 @@ display(Markdown(
     "step that changes nothing but the busy index."))
 
 # %% [markdown]
-# What it cannot show yet: contention numbers are the performance model's (issue 7, notebook
+# What it cannot show yet: contention numbers are the performance model's (notebook
 # `04-scaling` for its calibration), not measurements on hardware; node-allocation failure
 # rates are inputs, not measured kernel behaviour; the interleavings in which a dropped lock
 # (Wilcox) or a re-validation (Rezki) actually races are notebook 02's (the explorer); and

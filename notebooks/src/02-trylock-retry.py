@@ -20,7 +20,7 @@
 # what it takes: which properties the object needs (each shown by the interleaving explorer
 # running the package's lookup protocols, with and without the property), what they cost in
 # bytes next to the 24 bytes the RFC saves, and how often a reader retries as a function of how
-# long the writer holds the area's lock (G3 in the design note), measured by running the
+# long the writer holds the area's lock (G3, docs/rcu-review.md section 6.2), measured by running the
 # protocol and compared with the `f/(1-f)` formula.
 
 # %%
@@ -54,7 +54,7 @@ print(check.line())
 # %% [markdown]
 # ## What "trylock the object" needs from `vmap_area`
 #
-# The design note (`rcu.md` section 3) lists what a reader that stabilises the area it found
+# docs/rcu-review.md (section 3) lists what a reader that stabilises the area it found
 # needs. Each row below is checked by the explorer (`vmapsim explore`): a scenario where the
 # property is missing and one where it holds, both running the lookup protocols of
 # `vmapsim.explore.lookup` (reader and writer side) exactly as the performance model does. "violation"
@@ -93,7 +93,7 @@ print(pool.swimlane())
 #   may be another area by the time the reader pins it, so the reader must recheck identity.
 # * **R4** is a weak-memory property (`refcount_inc_not_zero_acquire`/`refcount_set_release`,
 #   the DEAD mark ordered before teardown): the explorer is sequentially consistent and reports
-#   it as safe either way; the LKMM litmus tests in `rcu.md` section 5 are the evidence there.
+#   it as safe either way; the LKMM litmus tests in docs/rcu-review.md section 5 are the evidence there.
 # * **R5/R6**: Wilcox's rule is a *trylock*. An exclusive spinlock makes two readers of the
 #   same area fail each other with no writer anywhere (G2); a reference count or a read lock
 #   does not (G2-shared). And a reader that only ever retries can be starved by a writer that
@@ -207,7 +207,7 @@ claims.add("+ rcu_head + refcount_t likewise (bytes)", lay_by["+ rcu_head + refc
            f"x == {up.size}", "include/linux/refcount_types.h")
 claims.add("rcu_head unioned with list + refcount_t keeps 16 of 24 bytes",
            up.size - lay_by["rcu_head in union with list + refcount_t"].size, "x == 16",
-           "rcu.md 3.3")
+           "docs/rcu-review.md 3.3")
 for rid in ("R1", "R1b", "R2", "R2b", "R3", "R5", "R6"):
     r = by_id[rid]
     claims.add(f"{rid}: without it a violation, with it none (exhaustive)",
@@ -217,9 +217,9 @@ claims.add("trylock-retry counterexample with pool reuse needs only 1 preemption
            pool.preemptions, "x == 1", "mm/vmalloc.c: node_pool_add_va/node_pool_del_va")
 claims.add(f"G3, hold {hold} gap: measured failures/lookup within {z_tolerance:g} standard "
            "errors of f/(1-f) at every f (max z)", round(sweep.max_z, 2), f"x <= {z_tolerance}",
-           "rcu.md 6 (G3)")
+           "docs/rcu-review.md 6.2 (G3)")
 claims.add(f"G3: ... and within {tolerance:.0%} of it at every f >= 0.2 (max relative error)",
-           round(sweep.max_rel_error_from(0.2), 4), f"x <= {tolerance}", "rcu.md 6 (G3)")
+           round(sweep.max_rel_error_from(0.2), 4), f"x <= {tolerance}", "docs/rcu-review.md 6.2 (G3)")
 claims.add("the simulated writer holds the lock a fraction f of the time (max |held - f|)",
            round(max(abs(r.held_fraction - r.f) for r in sweep.runs), 4), "x <= 0.02",
            "trylock_retry.WriterTimeline")

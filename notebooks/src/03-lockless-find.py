@@ -209,7 +209,7 @@ print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in c
 lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
-# Times under contention come from the performance model of issue 7 (`vmapsim.perf.simulate`,
+# Times under contention come from the performance model (`vmapsim.perf.simulate`,
 # notebook 04 for the full scaling study): its `lookup` workload runs 4 `find_vmap_area()` calls
 # per iteration on every CPU, half of them by the area's owner, next to `vmalloc`/`vfree`. It
 # prices `rcu-readonce` for non-owners too, i.e. the price of an unsafe protocol.
@@ -313,7 +313,7 @@ claims.add(f"perf model, {c1p} CPU: an uncontended RCU walk is faster than the l
            "(find us, readonce / spinlock)",
            round(perf_by[("rcu-readonce", c1p)].find_latency_us["mean"]
                  / perf_by[("spinlock", c1p)].find_latency_us["mean"], 3), "x < 1",
-           "vmapsim.perf.simulate (issue 7)")
+           "vmapsim.perf.simulate")
 claims.verify()
 
 # %%

@@ -14,7 +14,7 @@
 # > x86_64 KVM contention, smp=8: +5.1 % to +43.6 %, every nt x mask configuration;
 # > x86_64 KVM saturation, smp=16: +28.2 % to +64.9 %, every configuration
 #
-# (thread index, section 1.2; the metric behind the percentages is not defined in the letter).
+# (docs/perf-sources.md section 5; the metric behind the percentages is not defined in the letter).
 # Neither claim can be checked by counting tree nodes on one CPU. This notebook runs the real
 # operations of each design on N simulated CPUs (`vmapsim.perf.simulate`), turns the locks each
 # operation takes and the tree nodes it touches into time with a cost model whose constants
@@ -159,7 +159,7 @@ print(report.text_table(
       "n/a" if c.rfc_us is None else round(c.rfc_us, 3),
       "n/a" if c.model_pct is None else round(c.model_pct, 1)) for c in cover]))
 if cover[0].rfc_us is None:
-    print("rfc-v1 is not implemented in this build (issue 5): only the 6.18 baseline is shown.")
+    print("rfc-v1 is not implemented in this build: only the 6.18 baseline is shown.")
 
 # %% [markdown]
 # ## 3. Every design on 1..128 CPUs, then every lookup protocol
@@ -182,7 +182,8 @@ if cover[0].rfc_us is None:
 
 # %%
 grid = scaling.scaling(designs=designs, cpus=cpus_list, loops=loops, machine=machine,
-                       steady=steady, seed=seed, processes=2, progress=True)
+                       steady=steady, seed=seed, processes=2,
+                       progress=report.progress_bar("sweep"))
 print(report.text_table(("design", "cpus", "us/op", "M ops/s", "lock wait"),
                         [(r["design"], r["cpus"], round(r["us_per_op"], 3),
                           round(r["ops_per_sec"] / 1e6, 3), f"{r['lock_wait_total']:.0%}")

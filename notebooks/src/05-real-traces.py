@@ -140,8 +140,8 @@ report.bind(
 #
 # As root on a Linux 6.9+ machine with tracefs:
 #
-#     sudo .venv/bin/vmapsim capture /tmp/mycap --workload mixed --seconds 20
-#     .venv/bin/vmapsim replay /tmp/mycap --design linux-6.18
+#     sudo .venv/bin/vmapsim capture mycap --workload mixed --seconds 20
+#     .venv/bin/vmapsim replay mycap --design linux-6.18
 #
 # `capture` drains the pools first (`drop_caches`), records the events between two
 # `/proc/vmallocinfo` snapshots and restores every setting it changed. Set `capture_dir` in the

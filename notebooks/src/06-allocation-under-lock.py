@@ -25,7 +25,7 @@
 # side by side: what the interleaving explorer finds when two allocators race for one gap on
 # the real maple tree (the I1 family, stepped through), and how often each approach's fallback
 # fires as `GFP_NOWAIT` node allocations fail more often, measured on the real tree with the
-# node-allocation model of issue 5 (`vmapsim.designs.node_alloc`).
+# node-allocation model of the designs (`vmapsim.designs.node_alloc`).
 
 # %%
 import ipywidgets as widgets
@@ -110,7 +110,7 @@ report.bind(
 #
 # A churn of allocations (1-16 pages plus the guard page, found with `mas_empty_area()`) and
 # frees (erases) on the real maple tree, about `live` areas live, under each approach's node
-# recipe from `vmapsim.designs.node_alloc` (issue 5's model of the thread's recipes). A store needs
+# recipe from `vmapsim.designs.node_alloc` (the model of the thread's recipes). A store needs
 # nodes when `mas_prealloc_calc()` (`MapleTree.nodes_needed`) says so; with `q` the fraction of
 # allocations that need nodes, `p` the `GFP_NOWAIT` failure rate and `a` the `GFP_ATOMIC` one:
 # the posted scheme falls back to `GFP_ATOMIC` at rate `q·p` and parks ranges on the retry list

@@ -16,7 +16,7 @@ What happens to each kind of range:
 * ``find_vmap_area()``: one walk, no node walk (a ``vmap_area`` is found wherever its zone is);
   under the tree lock, or with ``lookup="rcu"`` an RCU walk (tree in RCU mode, objects freed
   with ``call_rcu`` so the layout gains an ``rcu_head``: M23's plan; whether that lookup is
-  *safe* is issue 6's question, not this one's);
+  *safe* is the explorer's question, not this one's);
 * ``find_unlink_vmap_area()``: the entry is replaced by ``XA_ZERO_ENTRY`` (an exact-fit store,
   no node allocation in either mode): the range stays reserved -- lazily freed areas must not
   be reused before the TLB flush -- and stops being findable;
@@ -27,7 +27,7 @@ What happens to each kind of range:
 Per-node sharding of the *index* is gone: every allocation that misses a pool, every busy
 insert, every unlink and every lookup takes the same lock (or the RCU read side).  The
 per-node pools and lazy lists still shard the pool and lazy traffic.  Rezki's objection (M17)
-is about exactly this lock; the performance model (issue 7) prices it.
+is about exactly this lock; the performance model prices it.
 
 Model bookkeeping: each node's ``busy`` attribute is a *view* (:class:`BusyShard`) listing the
 areas of that node (``addr_to_node(va_start)``) in address order so that 6.18's views and

@@ -1,6 +1,6 @@
 """``rfc-v1``: the series as posted, at its last patch (12/12), with switchable overlays.
 
-Structures (``/work/shared/thread/INDEX.md`` section 1.1; code read from patches 04, 06, 07, 08,
+Structures (docs/rcu-review.md section 1.1; code read from patches 04, 06, 07, 08,
 11 and 12 of the posting):
 
 * ``vn->busy.mt`` per node under ``vn->busy.lock`` (:mod:`vmapsim.designs.busy_mt`); unlink is one

@@ -9,7 +9,7 @@ same code:
 
 * the explorer (:class:`vmapsim.explore.ctx.ExplorerEnv`): every call is a scheduling
   point, with RCU and lifetime checking;
-* the performance model (issue 7): every call is cost accounting, run at full speed.
+* the performance model: every call is cost accounting, run at full speed.
 
 Protocols (``PROTOCOLS``):
 
@@ -376,7 +376,7 @@ def make_protocol(name: str, **options) -> Protocol:
 
 class SequentialEnv:
     """A reference context that runs protocols at full speed, one call at a time, and
-    counts their cost (the shape issue 7's performance model needs).
+    counts their cost (the shape the performance model needs).
 
     ``counts`` is a :class:`collections.Counter` of primitive costs -- ``rcu_sections``,
     ``spin_lock``, ``spin_trylock``, ``spin_trylock_failed``, ``refcount_inc_not_zero``,

@@ -1,4 +1,4 @@
-"""Shared-memory access layer of the maple tree (contract with the interleaving explorer, issue 6).
+"""Shared-memory access layer of the maple tree (contract with the interleaving explorer).
 
 Every load of tree memory that a concurrent RCU reader could see, and every store that
 publishes to it, goes through an *access object*:

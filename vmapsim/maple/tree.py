@@ -1,6 +1,6 @@
 """A faithful Python maple tree (``lib/maple_tree.c``), gap tracking and RCU mode included.
 
-API (issue 3; other code relies on it)::
+API (other code relies on it)::
 
     from vmapsim.maple.tree import MapleTree, MapleBusy, MapleExists, XA_ZERO_ENTRY
     mt = MapleTree(alloc_range=False, rcu=False)
@@ -47,9 +47,9 @@ for every node the tree retires, at the point where the kernel calls ``kfree_rcu
 period) or frees at once (``deferred=False``: ``mt_destroy_walk`` of a detached subtree in
 non-RCU mode).  Default: nothing is done beyond counting (``stats.freed``); Python keeps a
 retired node alive for as long as a reader holds it, i.e. an ideal grace period.  The RCU
-model of issue 6 plugs ``call_rcu`` in here.
+model of the explorer plugs ``call_rcu`` in here.
 
-*Accounting* (issues 5 and 7): ``mt.stats`` (:class:`~vmapsim.maple.node.MapleStats`:
+*Accounting* (for the designs and the performance model): ``mt.stats`` (:class:`~vmapsim.maple.node.MapleStats`:
 ``visited`` (walks and empty-area searches), ``written``, ``allocated``, ``freed``, ``ops``;
 ``snapshot()``/``since()``),
 :meth:`nodes_needed` (``mas_preallocate``'s ``mas_prealloc_calc`` for a store, without doing

@@ -49,7 +49,7 @@ REZKI_2023 = {
     "linux-6.18": (0.556, 1.08, 1.29, 2.16, 3.03, 3.83),
 }
 REZKI_SOURCE = ('U. Rezki, "[PATCH 0/9] Mitigate a vmap lock contention" v1, 2023-05-22, '
-                'AMD Threadripper 3970X (perf-anchors.md (c)2)')
+                'AMD Threadripper 3970X (docs/perf-sources.md section 1.1)')
 TOLERANCE = 0.25
 ONLINE = 64
 #: busy areas present before the test (assumed: a 64-thread desktop has thousands of

@@ -19,7 +19,7 @@ context that turns every call into simulated cost (:class:`PerfEnv`):
 
 Nothing here is concurrent: a trylock or ``refcount_inc_not_zero`` always succeeds and a
 seqcount never changes between begin and retry, except for the seqcount's wait-for-writer
-above.  Failed attempts and retries are the explorer's business (issue 6), not priced.  With
+above.  Failed attempts and retries are the explorer's business, not priced.  With
 any protocol other than ``spinlock``, index memory freed by writers goes through ``call_rcu``
 (see :mod:`vmapsim.perf.pricing`), which is where the RCU backlog comes from.
 """

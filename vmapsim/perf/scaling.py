@@ -31,7 +31,7 @@ def steady_warmup(cpus: int, online: int | None = None, pages_per_op: int = 2) -
 def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64, 128),
             workload: str = "fix_size_alloc_test", loops: int = 1000, steady: bool = True,
             machine: str = "threadripper-3970x", seed: int = 0, client=None,
-            processes: int | None = None, progress: bool = False, **extra):
+            processes: int | None = None, progress=False, **extra):
     """A sweep of every design x lookup protocol over *cpus* on one workload (a SweepTable).
 
     Each run models a machine with exactly that many CPUs online (``online_cpus = cpus``:

@@ -17,8 +17,8 @@ Where the runs go:
   the runs are submitted to that cluster (``pip install vmapsim[cluster]``).
 
 Each run is deterministic for its config (the seed is part of it), so where it ran does not
-change the table.  ``progress=True`` shows an ipywidgets progress bar in a notebook and a
-text counter on stderr elsewhere.
+change the table.  ``progress=True`` prints a counter on stderr; ``progress=callable`` is called
+as ``callable(done, total)`` after each run (notebooks pass :func:`vmapsim.report.progress_bar`).
 """
 from __future__ import annotations
 
@@ -102,33 +102,25 @@ class SweepTable:
 
 
 class _Progress:
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.n, self.bar = total, 0, None
-        if not enabled:
-            self.total = 0
-            return
-        try:
-            from IPython import get_ipython
-            if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
-                import ipywidgets as w
-                from IPython.display import display
-                self.bar = w.IntProgress(min=0, max=total, description="sweep")
-                display(self.bar)
-        except ImportError:
-            self.bar = None
+    """Counts finished runs for *report*: ``True`` prints ``sweep n/total`` to stderr, a callable
+    is called as ``report(n, total)`` (a notebook passes :func:`vmapsim.report.progress_bar`),
+    ``False`` is silent.  The model never draws widgets itself."""
+
+    def __init__(self, total: int, report):
+        self.total, self.n = total, 0
+        self.report = report if callable(report) else (self._print if report else None)
+
+    @staticmethod
+    def _print(n: int, total: int) -> None:
+        print(f"\rsweep {n}/{total}", end="\n" if n == total else "", file=sys.stderr, flush=True)
 
     def step(self):
-        if not self.total:
-            return
         self.n += 1
-        if self.bar is not None:
-            self.bar.value = self.n
-        else:
-            print(f"\rsweep {self.n}/{self.total}", end="\n" if self.n == self.total else "",
-                  file=sys.stderr, flush=True)
+        if self.report is not None:
+            self.report(self.n, self.total)
 
 
-def sweep(configs, *, client=None, processes: int | None = None, progress: bool = False) -> SweepTable:
+def sweep(configs, *, client=None, processes: int | None = None, progress=False) -> SweepTable:
     """Run every config (see the module docstring); returns a :class:`SweepTable`."""
     configs = [dict(c) for c in configs]
     for c in configs:

@@ -1,6 +1,6 @@
 """Replaying a real trace's operation mix in the performance model (``--workload trace:<name>``).
 
-A trace in ``data/traces/<name>/`` (captured by ``vmapsim capture``, issue 4) holds a tracefs
+A trace in ``data/traces/<name>/`` (captured by ``vmapsim capture``) holds a tracefs
 log of the ``vmalloc`` events (``trace.txt[.gz]``, parsed by :mod:`vmapsim.traces.read`).  The performance model does not replay addresses (``vmapsim replay`` does
 that); it replays the *operation mix*: the sequence of ``alloc_vmap_area`` requests (size,
 alignment, whether the request spans the whole vmalloc range) and of

@@ -18,7 +18,7 @@ Operations (tuples)::
     ("mark",)                   the loop starts now (after a test's setup): latency clock reset
 
 The test_vmalloc generators follow lib/test_vmalloc.c (read from torvalds/linux 0791fae and
-linux-next 18faecb; 2025 changes from the patches named in perf-anchors.md): the same sizes,
+linux-next 18faecb; 2025 changes from the patches named in docs/perf-sources.md section 2): the same sizes,
 alignments, random draws (``get_random_u8`` -> 8 random bits, ``get_random_u32_inclusive``),
 setup and cleanup, ``junk_length = fls(num_online_cpus()) * 8192`` and the per-worker shuffled
 test order.  Deliberate differences: ``pcpu_alloc_test`` reaches the vmalloc allocator only

@@ -6,7 +6,7 @@ The experiments behind notebook ``06-allocation-under-lock``.  Three answers fro
     gap-find and publish under one external spinlock (``free_vmap_area_lock``); nodes from
     ``mas_preallocate(GFP_NOWAIT | __GFP_NOWARN)``, then ``mas_store_gfp(GFP_ATOMIC |
     __GFP_NOWARN)``, and if both fail the range goes on ``vmap_retry_list``, "scanned by the
-    allocator as an exclusion set, drained by the purge worker" (thread INDEX 1.1).
+    allocator as an exclusion set, drained by the purge worker" (docs/rcu-review.md section 1.1).
 ``revalidate`` (Uladzislau Rezki, M19)
     preallocate outside the lock (may sleep), retake it, re-check that the range found before
     is still free, store without allocating; start over if it was taken.

@@ -1,6 +1,6 @@
 """The test_vmalloc workloads under every design, for notebook ``01-free-tree``.
 
-:func:`run_workload` executes the operation generators of :mod:`vmapsim.perf.workloads` (issue 7's
+:func:`run_workload` executes the operation generators of :mod:`vmapsim.perf.workloads` (the performance model's
 port of ``lib/test_vmalloc.c``: the same sizes, alignments, random draws, setup and cleanup) on
 one design, worker by worker in a fixed round-robin (worker *w* is CPU *w*), and sums the lock
 records of every operation (:class:`~vmapsim.review.free_tree.LockWork`).  This is the *work* side of

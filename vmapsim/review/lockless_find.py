@@ -14,7 +14,7 @@ Pranjal Arya's plan in M23).
     deadlock, commit 6ee9b3d84775 of July 2025, and the report now calls
     ``vmalloc_dump_obj()``, Marco Elver's follow-up, backported to stable).  Other
     ``find_vm_area()`` users (arch ``set_memory_*``, DMA remap helpers, ioremap) are listed
-    by the design digest and were not re-audited here.
+    in docs/kernel-vmalloc.md section 8 and were not re-audited here.
 
 :func:`protocol_costs`
     each lookup protocol of :mod:`vmapsim.explore.lookup` run on a real maple tree through a
@@ -22,7 +22,7 @@ Pranjal Arya's plan in M23).
     the cache line they hit (the node-wide ``busy.lock`` that every lookup and every writer
     of that node shares, or the area's own line), and stores by the reader.  These are
     operation counts, not times: turning them into nanoseconds under contention is the
-    performance model's job (issue 7).
+    performance model's job.
 """
 from __future__ import annotations
 

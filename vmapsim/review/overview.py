@@ -1,7 +1,7 @@
 """The overview notebook's live experiment: how today's vmalloc index is laid out for a CPU count.
 
 These are closed-form facts of the kernel, not a simulation; the allocator itself is modelled
-in ``linux618``/``linux68`` (issue 4).  Checked against ``mm/vmalloc.c`` of the 6.18 era:
+in ``linux618``/``linux68``.  Checked against ``mm/vmalloc.c`` of the 6.18 era:
 
 * ``mm/vmalloc.c:vmap_init_nodes`` -- on 64-bit, ``nr_vmap_nodes = clamp(num_possible_cpus(),
   1, 128)``; with more than one node the address space is striped into zones of 16 pages
@@ -248,7 +248,7 @@ def index_shape(areas: int = 1024, free_fraction: float = 0.3, seed: int = 0) ->
 
     Sizes are 1..16 pages plus the guard page, so busy areas are adjacent until freed, as in
     ``__get_vm_area_node``.  The rb-tree side is the textbook height bound for the same number
-    of nodes, not a simulation (the real augmented rb-tree is ``vmapsim.vmalloc.rbtree``, issue 4).
+    of nodes, not a simulation (the real augmented rb-tree is ``vmapsim.vmalloc.rbtree``).
     Deliberately simpler than the kernel: one tree (no per-node sharding), no lazy freeing.
     """
     from ..maple import XA_ZERO_ENTRY, MapleTree

@@ -59,7 +59,7 @@ def plot_calibration(cal: dict):
 
 
 # --------------------------------------------------------------------------- cover letter
-#: thread INDEX 1.2: x86_64 KVM cases (test, smp, nt, claimed gain %)
+#: docs/perf-sources.md section 5: the cover letter's x86_64 KVM cases (test, smp, nt, claimed gain %)
 COVER_LETTER_X86 = [
     ("full_fit_alloc_test", 16, 16, 64.9), ("long_busy_list_alloc_test", 16, 16, 62.9),
     ("full_fit_alloc_test", 16, 8, 51.7), ("long_busy_list_alloc_test", 16, 8, 49.3),

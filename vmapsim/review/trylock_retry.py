@@ -8,7 +8,7 @@ Size arithmetic (:func:`layouts`)
     ``struct vmap_area`` as in include/linux/vmalloc.h (checked against a linux-next tree of
     the 6.15+ era: ``va_start``, ``va_end``, ``rb_node``, ``list``, the union of
     ``subtree_max_size``/``vm``, ``flags``), the RFC's patch 04 layout (``va_start``,
-    ``va_end``, ``list``, ``vm``, ``flags``; thread INDEX section 1.1) and the additions each
+    ``va_end``, ``list``, ``vm``, ``flags``; docs/rcu-review.md section 1.1) and the additions each
     stabiliser needs.  Field sizes are for 64-bit kernels without lock debugging:
     ``rb_node`` three words (include/linux/rbtree_types.h), ``list_head`` two pointers,
     ``rcu_head`` = ``callback_head`` two pointers (include/linux/types.h), ``refcount_t`` one
@@ -20,7 +20,7 @@ Size arithmetic (:func:`layouts`)
     (mm/vmalloc.c:vmalloc_init), aligned to the struct's own alignment (8).
 
 Retry statistics (:func:`retry_run`, :func:`retry_sweep`)
-    The G3 experiment of the design note (rcu.md section 6): a writer holds the area's lock
+    The G3 experiment (docs/rcu-review.md section 6.2): a writer holds the area's lock
     a fraction ``f`` of the time; readers look the area up with the package's
     ``rcu-trylock-retry`` protocol (:mod:`vmapsim.explore.lookup`, the same code the explorer
     checks) on a real :class:`vmapsim.maple.MapleTree`.  The writer is a seeded alternating
@@ -409,7 +409,7 @@ def plot_retry_run(run: RetryRun):
 
 # --------------------------------------------------------------------------- requirements
 
-#: what the protocol needs from vmap_area (design note rcu.md section 3.1), each with the
+#: what the protocol needs from vmap_area (docs/rcu-review.md section 3.1), each with the
 #: scenario that fails without it and the one that passes with it.  A scenario is a
 #: catalogue id or ``(label, lookup_race knobs)``; ``None`` = not checkable by an SC explorer.
 REQUIREMENTS = (

@@ -3,7 +3,7 @@
 The start state is ``vmallocinfo.before``; events are replayed in time order; for every
 ``alloc_vmap_area`` event the design first *predicts* the address (no side effects), then the
 real address is *applied* so the model stays in sync with the kernel.  Modelling decisions
-(see ``/work/shared/design/vmalloc.md`` section 7, re-derived here):
+(docs/kernel-vmalloc.md section 11.2):
 
 * the CPU of an event line is the CPU of ``node_alloc()``;
 * a ``purge_vmap_area_lazy`` event marks the *end* of a purge.  Its start lies after the last

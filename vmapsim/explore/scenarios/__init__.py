@@ -1,4 +1,7 @@
-"""The scenario catalogue (design note rcu.md section 6) and the scenario type.
+"""The scenario catalogue (docs/rcu-review.md section 6) and the scenario type.
+
+Rule: scenarios are data built by builders (``lookup``, ``tree``, ``alloc``, one module each);
+registering one adds an id with its expected verdict, and nothing here runs the explorer.
 
 A :class:`Scenario` is a small declarative object: threads (generator functions
 ``fn(ctx, s)``), a ``setup(world)`` that builds the initial heap and returns the shared
@@ -8,7 +11,7 @@ verdict the analysis expects.
 
 Scenarios are built by *builders* with knobs (``lookup_race(protocol=..., reclaim=...)``,
 ``tree_race(tree_mode=...)``, ...), so a notebook can vary one knob; the catalogue maps
-each id of issue 6 to a builder call and its expected verdict::
+each scenario id to a builder call and its expected verdict::
 
     >>> from vmapsim.explore import scenarios
     >>> sorted(scenarios.ids())[:3]
@@ -74,7 +77,7 @@ class Entry:
 
 CATALOGUE: dict[str, Entry] = {}
 
-#: issue 6's order
+#: the catalogue's order (docs/rcu-review.md section 6)
 ORDER = ("A1 A2 B1 B2 C1 C2 C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
          "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
          "I1-store-gfp").split()

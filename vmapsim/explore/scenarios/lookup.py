@@ -325,7 +325,7 @@ _H_NOTE = ("Kernel version: in 6.18 (and the mm tree of January 2026) vrealloc()
            "this race needs the 2026 patch 'mm/vmalloc: free unused pages on vrealloc() shrink' "
            "(with 'use physical page count in vread_iter()'), seen in 2026 trees.  That the new "
            "nr_pages is published under vn->busy.lock before the tail pages are freed is taken "
-           "from the design digest and was not verified against the patch text.  On 6.18 the "
+           "from docs/kernel-vmalloc.md section 8 and was not verified against the patch text.  On 6.18 the "
            "same hazard exists with vfree(), which frees every page after unlinking the area.")
 register("H", "lockless vread vs vrealloc shrink: reads a freed tail page", vread_vs_shrink,
          "violation", reader="lockless", note=_H_NOTE)

@@ -1,0 +1,549 @@
+"""Notebook ``07-splats``: the three splats of the thread nobody answered (M15, M16).
+
+* **Q8** (M16): a WARN in ``vmap_small_pages_range_noflush()`` (a PTE already present) and
+  ``vmalloc error: size 409600, failed to map pages`` under ``long_busy_list_alloc_test``;
+* **Q15** (M15): syzbot's ``(*left)->va_end > start`` WARN on the busy-tree insert in
+  ``alloc_vmap_area()``, reached from BPF execmem;
+* **Q9** (M16): the recursion ``vmap_bump_refill -> kvmalloc -> vmalloc -> alloc_vmap_area ->
+  vmap_bump_refill`` that ends on the stack guard page.
+
+The first two say that a range was handed out twice, or while still mapped.  Here the model of
+the series (``rfc-v1`` with its bump overlay, :mod:`vmapsim.designs.rfc_v1_bump`) is driven by
+short deterministic operation sequences (:data:`SEQUENCES`) through a :class:`Driver` that adds
+what the allocator model does not have: a page table (which pages have a PTE, which were
+unmapped but not yet flushed from the TLB) and the two kernel checks the splats come from
+(``mm/vmalloc.c:vmap_pages_pte_range``: ``WARN_ON(!pte_none(...))`` then ``-EBUSY``; the
+series' ``find_vmap_area_insert_neighbors_mt_locked``, modelled by the design's
+``check_overlaps``).  Every sequence is recorded step by step in the format of the explorer's
+step widget (:mod:`vmapsim.review.stepview`).
+
+The recursion (Q9) is run on the design's refill path with the kmalloc failure models and the
+fixes of :mod:`vmapsim.designs.rfc_v1_bump` (``kvzalloc_fail_mode``, ``refill_guard``); the
+stack arithmetic uses frame sizes measured on the running kernel (``data/kernel/
+stack-frames.json``, ``tools/frame_sizes.py``) and labelled estimates for what that kernel does
+not contain.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..designs import make_design
+from ..designs.rfc_v1_bump import CHUNK_SIZE, DESC_VMALLOC_SIZE, FAIL_MODES, GUARDS, VA_FROM_BUMP_CHUNK
+from ..errors import ParameterError
+from ..params import check_choice, check_float, check_int
+from ..paths import DATA_DIR
+from ..vmalloc.vmap_area import PAGE_SIZE
+from .explore_tables import Stepped
+from .stepview import StepView
+
+__all__ = ["SEQUENCES", "MODULES_VADDR", "MODULES_END", "Driver", "SequenceRun", "run_sequence",
+           "step_view", "interleavings", "Interleavings", "plot_interleavings", "recursion",
+           "RecursionRun", "stack_budget", "StackBudget", "plot_recursion"]
+
+P = PAGE_SIZE
+#: x86-64 module area as the syzbot kernel had it (arch/x86/include/asm/pgtable_64_types.h:
+#: MODULES_VADDR = __START_KERNEL_map + KERNEL_IMAGE_SIZE (512 MiB), MODULES_END); BPF execmem
+#: allocates from [MODULES_VADDR + offset, MODULES_END) (arch/x86/mm/init.c:execmem_arch_setup)
+MODULES_VADDR = 0xffffffffa0000000
+MODULES_END = 0xffffffffff000000
+
+# ------------------------------------------------------------------------------ sequences
+# Each step: (thread, op, args).  ops: vmalloc(label, pages[, "module"]) -- an allocation of
+# `pages` pages plus the guard page, mapped at once; vfree(label); purge; inject_refill(n) --
+# the next n bump refills get NULL from kvzalloc (memory pressure / fault injection);
+# inject_erase(n) -- the next n busy-tree mas_erase() calls cannot get their nodes.
+_FILL = [("CPU1", "vmalloc", ("a", 100)), ("CPU1", "vmalloc", ("b", 1)),
+         ("CPU1", "vfree", ("a",)), ("kworker", "purge", ()),
+         ("CPU1", "vmalloc", ("big1", 8191)), ("CPU1", "vmalloc", ("big2", 8191)),
+         ("CPU1", "vfree", ("b",)), ("CPU1", "vfree", ("big1",))]
+_LIVE = [("CPU1", "vmalloc", ("a", 100)), ("CPU1", "vmalloc", ("b", 1)),
+         ("CPU1", "vfree", ("a",)), ("kworker", "purge", ()),
+         ("CPU0", "inject_refill", (1,)), ("CPU0", "vmalloc", ("x", 100)),
+         ("CPU1", "vmalloc", ("big1", 8191)), ("CPU1", "vmalloc", ("big2", 8191)),
+         ("CPU1", "vfree", ("b",)), ("CPU1", "vfree", ("big1",))]
+
+#: name -> (title, patch that introduces the mechanism, steps, design knobs)
+SEQUENCES = {
+    "pooled-pte": (
+        "a pooled area of a released chunk is handed out over a live mapping (M16's WARN)",
+        "11/12", _FILL + [("CPU2", "vmalloc", ("c", 1)),
+                          ("CPU0", "inject_refill", (1,)), ("CPU0", "vmalloc", ("d", 100))], {}),
+    "pooled-busy": (
+        "a pooled area of a released chunk is inserted over a busy area (M15's WARN)",
+        "11/12", _FILL + [("CPU1", "vmalloc", ("y", 10240)),
+                          ("CPU0", "inject_refill", (1,)), ("CPU0", "vmalloc", ("d", 100))], {}),
+    "live-pte": (
+        "a live recycled area loses its reservation when its chunk is released; a new chunk "
+        "maps over it (M16's WARN)",
+        "11/12", _LIVE + [("CPU2", "vmalloc", ("c", 100))], {}),
+    "live-busy": (
+        "a live recycled area loses its reservation when its chunk is released; a tree "
+        "allocation is inserted over it (M15's WARN)",
+        "11/12", _LIVE + [("CPU1", "vmalloc", ("y", 10240))], {}),
+    "stale-erase": (
+        "mas_erase() cannot get its nodes, returns the area anyway and leaves it in the busy "
+        "tree; the next execmem allocation meets it (M15's WARN, module area, no bump chunk)",
+        "09/12", [("CPU0", "vmalloc", ("pack", 1024, "module")),
+                  ("CPU0", "inject_erase", (1,)), ("CPU0", "vfree", ("pack",)),
+                  ("kworker", "purge", ()), ("CPU0", "vmalloc", ("rw_image", 1, "module"))], {}),
+}
+
+
+def _fmt(addr: int, base: int) -> str:
+    off = addr - base
+    if off % (1 << 20) == 0 and off:
+        return f"+{off >> 20}M"
+    return f"+{off:#x}"
+
+
+class Driver:
+    """vmalloc()/vfree() over a design: the allocator model plus a page table.
+
+    ``mapped`` maps a label to the range whose PTEs it holds; ``stale`` lists ranges unmapped
+    by a vfree() whose TLB flush (the next purge) has not happened yet.  ``warns`` lists the
+    kernel messages the run produced, in order; ``hazards`` the silent ones (a page mapped again
+    before the flush of its previous mapping)."""
+
+    def __init__(self, design):
+        self.d = design
+        self.areas: dict[str, tuple[int, int]] = {}
+        self.live: dict[str, bool] = {}
+        self.mapped: dict[str, tuple[int, int]] = {}
+        self.stale: list[tuple[int, int, str]] = []
+        self.warns: list[dict] = []
+        self.hazards: list[str] = []
+
+    def label_of(self, addr: int) -> str:
+        """The label of the area at *addr*: a live one first, else the last one there."""
+        hit = "?"
+        for k, (s, e) in self.areas.items():
+            if s <= addr < e:
+                if k in self.live:
+                    return k
+                hit = k + " (freed)"
+        return hit
+
+    # -------------------------------------------------------------- operations
+    def vmalloc(self, label: str, pages: int, where: str = "vmalloc", cpu: int = 0) -> str:
+        d = self.d
+        size = (pages + 1) * P                      # __get_vm_area_node adds the guard page
+        vstart, vend = (MODULES_VADDR, MODULES_END) if where == "module" else (None, None)
+        bumps = d.bump.counts["bump_allocs"] if d.bump else 0
+        pooled = {va.va_start for vn in d.nodes for lst in vn.pool.values() for va in lst}
+        nsplat = len(d.splats)
+        addr = d.alloc_vmap_area(size, PAGE_SIZE, vstart, vend, cpu)
+        for sp in d.splats[nsplat:nsplat + 1]:      # the first WARN of this allocation
+            self.warns.append(dict(sp, op=f"vmalloc {label}", text=(
+                f"WARNING at find_vmap_area_insert_neighbors_mt_locked: {sp['warn']} "
+                f"(new {label}, existing {self.label_of(sp['existing'][0])})")))
+        if addr is None:
+            return "failed (no address)"
+        src = ("bump" if d.bump and d.bump.counts["bump_allocs"] > bumps
+               else "pool" if addr in pooled else "tree")
+        self.areas[label] = (addr, addr + size)
+        end = addr + pages * P                      # vmap_pages_range: the guard page is not mapped
+        for other, (s, e) in self.mapped.items():
+            if s < end and addr < e:
+                page = max(s, addr)
+                self.warns.append({"kind": "pte_present", "op": f"vmalloc {label}",
+                                   "page": page, "owner": other, "text": (
+                    f"WARNING at vmap_pages_pte_range (vmap_small_pages_range_noflush): PTE "
+                    f"present (mapped by {other}); vmalloc error: size {pages * P}, failed "
+                    "to map pages")})
+                return f"{src} at {addr:#x}: map FAILED"
+        for s, e, who in self.stale:
+            if s < end and addr < e:
+                self.hazards.append(f"{label} maps pages that {who} unmapped before the last "
+                                    "TLB flush")
+                break
+        self.mapped[label] = (addr, end)
+        self.live[label] = True
+        return f"{src} at {addr:#x}"
+
+    def vfree(self, label: str, cpu: int = 0) -> str:
+        d = self.d
+        start, _ = self.areas[label]
+        va = d.find_unlink_vmap_area(start, cpu)
+        if va is None:
+            return "not found"
+        rng = self.mapped.pop(label, None)          # vunmap_range_noflush: no TLB flush
+        if rng is not None:
+            self.stale.append((rng[0], rng[1], label))
+        self.live.pop(label, None)
+        if d.free_vmap_area_noflush(va, cpu):
+            self.purge()
+            return "lazy; drain ran"
+        return "lazy (TLB flush deferred)"
+
+    def purge(self) -> str:
+        n = self.d.purge_vmap_area_lazy()
+        self.stale.clear()
+        return f"{n} areas purged, TLB flushed"
+
+    # -------------------------------------------------------------- state for the step view
+    def state(self, base: int) -> dict[str, str]:
+        d, out = self.d, {}
+        if d.bump is not None:
+            live = d.bump.chunks + [c for c in d.bump.cur if c is not None and c not in d.bump.chunks]
+            for c in sorted(live, key=lambda c: c.base):
+                cur = c is d.bump.cur[c.owner]
+                out[f"chunk@{_fmt(c.base, base)}"] = (
+                    f"{'live current' if cur else 'live retired'} of CPU{c.owner}, "
+                    f"bump {_fmt(c.bump, base)}, {c.alloced} pages out")
+        for vn in d.nodes:
+            for idx, lst in sorted(vn.pool.items()):
+                out[f"pool n{vn.id}/{idx + 1}p"] = ", ".join(
+                    _fmt(va.va_start, base) + (" (bump)" if va.flags & VA_FROM_BUMP_CHUNK else "")
+                    for va in lst)
+        for label, (s, e) in self.areas.items():
+            if label in self.live:
+                out[label] = (f"live [{_fmt(s, base)}, {_fmt(e, base)})"
+                              + (" -- NOT reserved in the occupied tree"
+                                 if d.gap.overlaps_free(s, e) else ""))
+        for va in getattr(d, "stale_busy", ()):
+            out[f"busy entry {_fmt(va.va_start, base)}"] = (
+                f"stale [{_fmt(va.va_start, base)}, {_fmt(va.va_end, base)}): freed, still in "
+                "vn->busy.mt")
+        occ = [f"[{_fmt(f, base)}, {_fmt(l + 1, base)})"
+               for f, l, _ in d.gap.mt.items(base, base + 256 * (1 << 20) - 1)]
+        out["occupied tree"] = ("in use " + ", ".join(occ[:6]) + (" ..." if len(occ) > 6 else "")
+                                if occ else "nothing in use near the start")
+        mapped = sum(e - s for s, e in self.mapped.values()) // P
+        stale = sum(e - s for s, e, _ in self.stale) // P
+        out["page table"] = f"{mapped} PTEs, {stale} unmapped awaiting TLB flush"
+        return out
+
+
+@dataclass
+class SequenceRun:
+    """One sequence run: its steps (explorer step-record format), the kernel messages and the
+    design's bump counters."""
+    name: str
+    title: str
+    patch: str
+    release: str
+    steps: list
+    warns: list
+    hazards: list
+    counts: dict
+    stepped: Stepped = field(repr=False, default=None)
+
+    @property
+    def first_warn(self) -> str | None:
+        return self.warns[0]["kind"] if self.warns else None
+
+    def table(self) -> list[tuple]:
+        return [(s["step"], s["thread"], s["op"], s.get("result", "")) for s in self.steps]
+
+
+def _run_ops(ops, release, cpus, seed, inject, record, base_module=False):
+    d = make_design("rfc-v1", possible_cpus=cpus, chunk_release=release, check_overlaps=True,
+                    seed=seed)
+    drv = Driver(d)
+    base = MODULES_VADDR if base_module else d.vmalloc_start
+    threads = sorted({t for t, _, _ in ops}, key=lambda t: (t == "kworker", t))
+    steps = []
+    released = False
+    for i, (thread, op, args) in enumerate(ops):
+        cpu = int(thread[3:]) if thread.startswith("CPU") else 0
+        nwarn = len(drv.warns)
+        if op == "vmalloc":
+            label, pages = args[0], args[1]
+            res = drv.vmalloc(label, pages, args[2] if len(args) > 2 else "vmalloc", cpu)
+            text = f"vmalloc {label} ({pages} page{'s' if pages > 1 else ''}"
+            text += ", execmem/module area)" if len(args) > 2 else ")"
+        elif op == "vfree":
+            res, text = drv.vfree(args[0], cpu), f"vfree {args[0]}"
+        elif op == "purge":
+            res, text = drv.purge(), "purge_vmap_area_lazy"
+        elif op.startswith("inject") and not inject:
+            res, text = "skipped (control run)", f"no injection ({op})"
+        elif op == "inject_refill":
+            d.bump.inject_refill_failure(args[0])
+            res, text = "next refill's kvzalloc() returns NULL", "inject: kvzalloc fails"
+        elif op == "inject_erase":
+            d.inject_busy_erase_failure(args[0])
+            res, text = "next mas_erase() gets no nodes", "inject: mas_erase ENOMEM"
+        else:                                       # pragma: no cover - data error
+            raise ParameterError(f"unknown op {op!r}")
+        if record:
+            notes = []
+            c = d.bump.counts
+            if op == "vfree" and c["releases"] and not released:
+                released = True
+                notes.append("chunk drained and released: its whole 64 MB erased from the "
+                             f"occupied tree ({c['release_pooled_pages']} pooled, "
+                             f"{c['release_live_pages']} live, {c['release_exposed_pages']} lazy "
+                             "pages inside)")
+            notes += [w["text"] for w in drv.warns[nwarn:]]
+            positions = {t: next((f"{o} {' '.join(map(str, a))}" for tt, o, a in ops[i + 1:]
+                                  if tt == t), "done") for t in threads}
+            rec = {"step": i, "thread": thread, "op": text, "kind": "op", "result": res,
+                   "preempt": False, "notes": notes, "rcu": {}, "objects": drv.state(base),
+                   "locks": {}, "positions": positions, "trees": None}
+            if len(drv.warns) > nwarn:
+                rec["violation"] = drv.warns[nwarn]["text"]
+            steps.append(rec)
+        if len(drv.warns) > nwarn:
+            break
+    return d, drv, threads, steps
+
+
+def run_sequence(name: str = "pooled-pte", release: str = "series", cpus: int = 4,
+                 seed: int = 0, inject: bool = True) -> SequenceRun:
+    """Run sequence *name* on ``rfc-v1`` (``chunk_release=release``) and record every step;
+    ``inject=False`` drops the sequence's fault injections (the control run)."""
+    check_choice("sequence", name, SEQUENCES)
+    check_choice("release", release, ("series", "consistent"))
+    check_int("cpus", cpus, lo=3, hi=64)
+    title, patch, ops, _ = SEQUENCES[name]
+    d, drv, threads, steps = _run_ops(ops, release, cpus, seed, inject, True,
+                                      base_module=name == "stale-erase")
+    counts = dict(d.bump.counts) if d.bump else {}
+    violation = drv.warns[0]["text"] if drv.warns else None
+    stepped = Stepped(name, title, "violation" if violation else "never", violation,
+                      [s["thread"] for s in steps], 0, threads, steps,
+                      "\n".join(f"{s['step']:2d} {s['thread']:8s} {s['op']}" for s in steps), "")
+    return SequenceRun(name, title, patch, release, steps, drv.warns, drv.hazards, counts, stepped)
+
+
+_STEPPED_CACHE: dict = {}
+
+
+def step_view(sequence: str = "pooled-pte", step: int = 0, release: str = "series") -> StepView:
+    """The experiment the step slider binds to (shown with ``stepview.show_step``)."""
+    key = (sequence, release)
+    if key not in _STEPPED_CACHE:
+        _STEPPED_CACHE[key] = run_sequence(sequence, release).stepped
+    return StepView(_STEPPED_CACHE[key], step)
+
+
+# ------------------------------------------------------------------------------ interleavings
+@dataclass
+class Interleavings:
+    """Every order of a sequence's operations that keeps each thread's own order."""
+    name: str
+    release: str
+    total: int
+    first: Counter
+    example: dict
+
+    def rows(self) -> list[tuple]:
+        return [(self.name, self.release, k, v, f"{v / self.total:.1%}")
+                for k, v in sorted(self.first.items())]
+
+
+def _merges(programs):
+    """All interleavings of *programs* (lists), each program's order kept."""
+    idx = [0] * len(programs)
+    total = sum(len(p) for p in programs)
+    out: list = []
+
+    def rec(acc):
+        if len(acc) == total:
+            yield list(acc)
+            return
+        for k, prog in enumerate(programs):
+            if idx[k] < len(prog):
+                acc.append(prog[idx[k]])
+                idx[k] += 1
+                yield from rec(acc)
+                idx[k] -= 1
+                acc.pop()
+    yield from rec(out)
+
+
+def interleavings(name: str = "pooled-pte", release: str = "series", cpus: int = 4,
+                  limit: int | None = None) -> Interleavings:
+    """Run every interleaving of sequence *name*'s threads (the purge worker is a thread of its
+    own; an injection stays just before its thread's next allocation) and count the first
+    kernel message of each; *limit* caps how many are run (None: all)."""
+    check_choice("sequence", name, SEQUENCES)
+    check_choice("release", release, ("series", "consistent"))
+    ops = SEQUENCES[name][2]
+    progs: dict[str, list] = {}
+    pending: dict[str, list] = {}
+    for t, op, a in ops:                            # glue each injection to the next op
+        if op.startswith("inject"):
+            pending.setdefault(t, []).append((t, op, a))
+            continue
+        progs.setdefault(t, []).append(tuple(pending.pop(t, [])) + ((t, op, a),))
+    first: Counter = Counter()
+    example: dict = {}
+    n = 0
+    for order in _merges(list(progs.values())):
+        flat = [x for group in order for x in group]
+        _, drv, _, _ = _run_ops(flat, release, cpus, 0, True, False,
+                                base_module=name == "stale-erase")
+        kind = drv.warns[0]["kind"] if drv.warns else "none"
+        first[kind] += 1
+        example.setdefault(kind, [f"{t} {o} {' '.join(map(str, a))}" for t, o, a in flat])
+        n += 1
+        if limit is not None and n >= limit:
+            break
+    return Interleavings(name, release, n, first, example)
+
+
+def plot_interleavings(results):
+    """Share of interleavings per first kernel message, one bar group per sequence/release."""
+    import matplotlib.pyplot as plt
+
+    kinds = [("busy_insert_overlap", "busy-insert WARN (M15)"),
+             ("pte_present", "PTE-present WARN (M16)"), ("none", "no message")]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    labels = [f"{r.name}\n{r.release}" for r in results]
+    bottom = [0.0] * len(results)
+    for kind, text in kinds:
+        vals = [r.first.get(kind, 0) / max(1, r.total) for r in results]
+        ax.bar(range(len(results)), vals, 0.6, bottom=bottom, label=text)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(results)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("share of interleavings")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("all interleavings of each sequence's threads (model of the series)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------ recursion
+def _frames() -> dict:
+    path = DATA_DIR / "kernel" / "stack-frames.json"
+    return json.loads(path.read_text())
+
+
+@dataclass
+class StackBudget:
+    """How many nested refill levels fit in the kernel stack (bytes; ``low``/``high`` are the
+    two ends of the estimate)."""
+    thread_size: int
+    measured: dict
+    estimates: dict
+    per_level: tuple
+    base: tuple
+    leaf: tuple
+    levels: tuple
+    kernel: str
+
+    def rows(self) -> list[tuple]:
+        rows = [(k, v, "measured") for k, v in self.measured.items()]
+        rows += [(k, f"{lo}..{hi}", "estimate") for k, (lo, hi) in self.estimates.items()]
+        return rows
+
+
+def stack_budget(thread_size: int = 16384) -> StackBudget:
+    """Levels of ``alloc_vmap_area -> vmap_bump_refill -> __kvmalloc_node_noprof ->
+    __vmalloc_node_range_noprof -> __get_vm_area_node -> alloc_vmap_area`` that fit in
+    ``THREAD_SIZE`` (16 KiB on x86-64 without KASAN, 32 KiB with it).
+
+    Measured (running kernel, ``data/kernel/stack-frames.json``): the frames of the functions
+    the series does not change, and of today's ``alloc_vmap_area``.  Estimated: the series'
+    ``alloc_vmap_area`` (today's frame up to +240 B for the inlined bump and maple-state
+    code), ``vmap_bump_refill`` (48..128 B), the bottom of the stack below the first
+    ``alloc_vmap_area`` (a test_vmalloc kthread: 600..1000 B) and the deepest level's
+    failing kmalloc attempt (the page allocator without reclaim: 800..1200 B)."""
+    check_int("thread_size", thread_size, lo=4096, hi=1 << 20)
+    f = _frames()
+    fr = {k: v["frame_bytes"] for k, v in f["frames"].items()}
+    chain = ("__kvmalloc_node_noprof", "__vmalloc_node_range_noprof", "__get_vm_area_node")
+    measured = {k: fr[k] for k in ("alloc_vmap_area",) + chain}
+    fixed = sum(fr[k] for k in chain) + 8        # __kvmalloc realigns its stack: up to 8 B
+    est = {"alloc_vmap_area (series)": (fr["alloc_vmap_area"], fr["alloc_vmap_area"] + 240),
+           "vmap_bump_refill (series)": (48, 128),
+           "stack below the first alloc_vmap_area": (600, 1000),
+           "deepest failing kmalloc attempt": (800, 1200)}
+    lo = fixed + est["alloc_vmap_area (series)"][0] + est["vmap_bump_refill (series)"][0]
+    hi = fixed + est["alloc_vmap_area (series)"][1] + est["vmap_bump_refill (series)"][1]
+    base, leaf = est["stack below the first alloc_vmap_area"], est["deepest failing kmalloc attempt"]
+    most = (thread_size - base[0] - leaf[0]) // lo
+    least = (thread_size - base[1] - leaf[1]) // hi
+    return StackBudget(thread_size, measured, est, (lo, hi), base, leaf, (least, most),
+                       f.get("kernel", "?"))
+
+
+@dataclass
+class RecursionRun:
+    """Refill chains on one CPU: the nesting depth each chain reached."""
+    fail: float
+    mode: str
+    guard: str
+    stack_levels: int
+    chains: int
+    depths: Counter
+    overflows: int
+    failed_allocs: int
+    tree_fallbacks: int
+    chunks: int
+    counts: dict
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths, default=0)
+
+    def share_reaching(self, level: int) -> float:
+        return sum(v for k, v in self.depths.items() if k >= level) / max(1, self.chains)
+
+
+def recursion(fail: float = 0.5, mode: str = "independent", guard: str = "none",
+              chains: int = 500, stack_levels: int = 14, seed: int = 0) -> RecursionRun:
+    """Refill chains on the posted refill path (or a fixed one): one CPU allocates 32 MB areas
+    (two fill a chunk), so every third allocation finds the chunk exhausted and refills; the
+    descriptor's kmalloc fails at rate *fail* (``mode`` independent or persistent).  Each
+    chain's depth is the number of nested vmalloc fallbacks it made; ``stack_levels`` is the
+    depth taken as the stack's end (:func:`stack_budget`)."""
+    check_float("fail", fail, lo=0.0, hi=1.0)
+    check_choice("mode", mode, FAIL_MODES)
+    check_choice("guard", guard, GUARDS)
+    check_int("chains", chains, lo=1, hi=1_000_000)
+    check_int("stack_levels", stack_levels, lo=1, hi=1000)
+    d = make_design("rfc-v1", possible_cpus=1, kvzalloc_fail=fail, kvzalloc_fail_mode=mode,
+                    refill_guard=guard, stack_levels=stack_levels, seed=seed)
+    c = d.bump.counts
+    depths: Counter = Counter()
+    failed = tree = 0
+    done = 0
+    size = CHUNK_SIZE // 2                          # 32 MB: the largest bump-eligible request
+    while done < chains:
+        r0, f0, o0 = c["refills"], c["kvzalloc_vmalloc_fallback"], c["stack_overflow"]
+        b0 = c["bump_allocs"]
+        addr = d.alloc_vmap_area(size)
+        if addr is None:
+            failed += 1
+        elif c["bump_allocs"] == b0:
+            tree += 1                               # served by the tree path
+        if c["refills"] > r0:
+            done += 1
+            depths[c["kvzalloc_vmalloc_fallback"] - f0] += 1
+        if addr is not None:
+            d.vfree(addr)
+    return RecursionRun(fail, mode, guard, stack_levels, chains, depths, c["stack_overflow"],
+                        failed, tree, len(d.bump.chunks), dict(c))
+
+
+def plot_recursion(runs):
+    """Share of refill chains reaching each nesting depth (log scale), one line per run."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for r in runs:
+        top = max(r.max_depth, 1)
+        xs = list(range(0, top + 1))
+        ys = [r.share_reaching(x) for x in xs]
+        ax.step(xs, [max(y, 1e-4) for y in ys], where="post",
+                label=f"p={r.fail} {r.mode}, guard={r.guard}")
+    if runs:
+        ax.axvline(runs[0].stack_levels, color="#c0392b", ls="--", lw=1)
+        ax.text(runs[0].stack_levels, 0.5, " stack end (estimate)", color="#c0392b", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("nested vmalloc fallbacks in one refill chain")
+    ax.set_ylabel("share of chains reaching it")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+#: the vmalloc fallback of the descriptor: PAGE_ALIGN(sizeof(struct vmap_bump_chunk)) + guard
+NESTED_PAGES = DESC_VMALLOC_SIZE // PAGE_SIZE

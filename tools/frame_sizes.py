@@ -85,7 +85,8 @@ def read_bytes(addrs: dict[str, int], nbytes: int) -> dict[str, bytes]:
     if LOCK.exists():
         cmd = ["flock", str(LOCK)] + cmd
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                             check=False).stdout
     finally:
         os.unlink(script)
     got: dict[str, dict[int, int]] = {}
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         cfg = gzip.open("/proc/config.gz", "rt").read()
         config = {k: v for k, v in re.findall(r"^(CONFIG_(?:KASAN|FRAME_POINTER|UNWINDER_ORC|"
                                               r"VMAP_STACK|STACKPROTECTOR_STRONG|CC_IS_GCC|"
-                                              r"GCC_VERSION|PREEMPT_RT))=(.*)$", cfg, re.M)}
+                                              r"GCC_VERSION|PREEMPT_RT))=(.*)$", cfg, re.MULTILINE)}
     except OSError:
         config = {}
     out = {

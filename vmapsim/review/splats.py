@@ -30,7 +30,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..designs import make_design
-from ..designs.rfc_v1_bump import CHUNK_SIZE, DESC_VMALLOC_SIZE, FAIL_MODES, GUARDS, VA_FROM_BUMP_CHUNK
+from ..designs.rfc_v1_bump import (
+    CHUNK_SIZE,
+    DESC_VMALLOC_SIZE,
+    FAIL_MODES,
+    GUARDS,
+    VA_FROM_BUMP_CHUNK,
+)
 from ..errors import ParameterError
 from ..params import check_choice, check_float, check_int
 from ..paths import DATA_DIR
@@ -38,9 +44,23 @@ from ..vmalloc.vmap_area import PAGE_SIZE
 from .explore_tables import Stepped
 from .stepview import StepView
 
-__all__ = ["SEQUENCES", "MODULES_VADDR", "MODULES_END", "Driver", "SequenceRun", "run_sequence",
-           "step_view", "interleavings", "Interleavings", "plot_interleavings", "recursion",
-           "RecursionRun", "stack_budget", "StackBudget", "plot_recursion"]
+__all__ = [
+    "MODULES_END",
+    "MODULES_VADDR",
+    "SEQUENCES",
+    "Driver",
+    "Interleavings",
+    "RecursionRun",
+    "SequenceRun",
+    "StackBudget",
+    "interleavings",
+    "plot_interleavings",
+    "plot_recursion",
+    "recursion",
+    "run_sequence",
+    "stack_budget",
+    "step_view",
+]
 
 P = PAGE_SIZE
 #: x86-64 module area as the syzbot kernel had it (arch/x86/include/asm/pgtable_64_types.h:
@@ -507,7 +527,7 @@ def recursion(fail: float = 0.5, mode: str = "independent", guard: str = "none",
     done = 0
     size = CHUNK_SIZE // 2                          # 32 MB: the largest bump-eligible request
     while done < chains:
-        r0, f0, o0 = c["refills"], c["kvzalloc_vmalloc_fallback"], c["stack_overflow"]
+        r0, f0 = c["refills"], c["kvzalloc_vmalloc_fallback"]
         b0 = c["bump_allocs"]
         addr = d.alloc_vmap_area(size)
         if addr is None:
@@ -530,7 +550,7 @@ def plot_recursion(runs):
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for r in runs:
         top = max(r.max_depth, 1)
-        xs = list(range(0, top + 1))
+        xs = list(range(top + 1))
         ys = [r.share_reaching(x) for x in xs]
         ax.step(xs, [max(y, 1e-4) for y in ys], where="post",
                 label=f"p={r.fail} {r.mode}, guard={r.guard}")

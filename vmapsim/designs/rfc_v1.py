@@ -53,7 +53,11 @@ from .mt_index import LazyList
 from .reference import ReferenceReplayMixin
 from .rfc_v1_bump import VA_FROM_BUMP_CHUNK, BumpChunks
 
-__all__ = ["RfcV1"]
+__all__ = ["RfcV1", "BusyInsertWarn"]
+
+
+class BusyInsertWarn(Exception):
+    """The series' busy-insert check failed (``check_overlaps``): the WARN of M15."""
 
 
 class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
@@ -179,7 +183,9 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         above ``va_end``.  A failed check is recorded in :attr:`splats` and handled as a failed
         busy insert (the series returns false from the insert; what its caller then does is
         not modelled beyond that).  The check reads the model's address order and counts no
-        work (the series' two extra walks per insert are not priced)."""
+        work (the series' two extra walks per insert are not priced).  After recording, the
+        check raises :class:`BusyInsertWarn`: the operation stops there, as on a kernel with
+        ``panic_on_warn`` (what the series does after a failed check is not modelled)."""
         if self.check_overlaps:
             vn = self.nodes[(va.va_start // self.zone) % self.nr_nodes]
             other = vn.busy.order.find_exceed(va.va_start)      # lowest area ending above start
@@ -192,9 +198,7 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
                     "new": (va.va_start, va.va_end), "existing": (other.va_start, other.va_end),
                     "existing_flags": other.flags})
                 self.acct.events.append(("warn", "busy insert overlap"))
-                self._insert_failed = True
-                self._busy_insert_failed(va)
-                return False
+                raise BusyInsertWarn(self.splats[-1])
         return super()._insert_busy(va)
 
     def inject_busy_erase_failure(self, n: int = 1) -> None:

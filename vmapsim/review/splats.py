@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..designs import make_design
+from ..designs.rfc_v1 import BusyInsertWarn
 from ..designs.rfc_v1_bump import (
     CHUNK_SIZE,
     DESC_VMALLOC_SIZE,
@@ -60,9 +61,13 @@ __all__ = [
     "run_sequence",
     "stack_budget",
     "step_view",
+    "SequenceView",
+    "plot_sequence_step",
 ]
 
 P = PAGE_SIZE
+#: the address window the step view draws (two chunks)
+MAP_SPAN = 128 << 20
 #: x86-64 module area as the syzbot kernel had it (arch/x86/include/asm/pgtable_64_types.h:
 #: MODULES_VADDR = __START_KERNEL_map + KERNEL_IMAGE_SIZE (512 MiB), MODULES_END); BPF execmem
 #: allocates from [MODULES_VADDR + offset, MODULES_END) (arch/x86/mm/init.c:execmem_arch_setup)
@@ -152,12 +157,14 @@ class Driver:
         vstart, vend = (MODULES_VADDR, MODULES_END) if where == "module" else (None, None)
         bumps = d.bump.counts["bump_allocs"] if d.bump else 0
         pooled = {va.va_start for vn in d.nodes for lst in vn.pool.values() for va in lst}
-        nsplat = len(d.splats)
-        addr = d.alloc_vmap_area(size, PAGE_SIZE, vstart, vend, cpu)
-        for sp in d.splats[nsplat:nsplat + 1]:      # the first WARN of this allocation
+        try:
+            addr = d.alloc_vmap_area(size, PAGE_SIZE, vstart, vend, cpu)
+        except BusyInsertWarn as warn:              # the run stops here (panic_on_warn)
+            sp = warn.args[0]
             self.warns.append(dict(sp, op=f"vmalloc {label}", text=(
                 f"WARNING at find_vmap_area_insert_neighbors_mt_locked: {sp['warn']} "
                 f"(new {label}, existing {self.label_of(sp['existing'][0])})")))
+            return f"busy insert at {sp['new'][0]:#x}: WARN"
         if addr is None:
             return "failed (no address)"
         src = ("bump" if d.bump and d.bump.counts["bump_allocs"] > bumps
@@ -203,6 +210,38 @@ class Driver:
         return f"{n} areas purged, TLB flushed"
 
     # -------------------------------------------------------------- state for the step view
+    def address_map(self, base: int, span: int = MAP_SPAN) -> list[tuple]:
+        """``(row, start, end, label)`` of what lies in ``[base, base + span)``: occupied-tree
+        entries, bump chunks, live areas, pool entries and stale busy entries."""
+        d, out = self.d, []
+        hi = base + span
+        for f, l, _ in d.gap.mt.items(base, hi - 1):
+            out.append(("occupied tree", max(f, base), min(l + 1, hi), ""))
+        if d.bump is not None:
+            for c in d.bump.chunks + [c for c in d.bump.cur if c is not None]:
+                if c.base < hi and c.limit > base:
+                    out.append(("bump chunks", max(c.base, base), min(c.limit, hi),
+                                f"CPU{c.owner}"))
+        for label, (s0, e0) in self.areas.items():
+            if label in self.live and s0 < hi and e0 > base:
+                out.append(("live areas", s0, min(e0, hi), label))
+        for vn in d.nodes:
+            for lst in vn.pool.values():
+                for va in lst:
+                    if va.va_start < hi and va.va_end > base:
+                        out.append(("pools", va.va_start, min(va.va_end, hi), f"n{vn.id}"))
+        for s0, e0, who in self.stale:
+            if s0 < hi and e0 > base:
+                out.append(("TLB not flushed", s0, min(e0, hi), who))
+        for va in getattr(d, "stale_busy", ()):
+            if va.va_start < hi:
+                out.append(("stale busy", va.va_start, min(va.va_end, hi), "stale"))
+        for w in self.warns:
+            s0, e0 = w.get("new") or self.areas.get(w["op"].split()[-1], (0, 0))
+            if s0 < hi and e0 > base:
+                out.append(("handed out twice", s0, min(e0, hi), w["op"].split()[-1]))
+        return sorted(set(out), key=lambda t: (t[0], t[1]))
+
     def state(self, base: int) -> dict[str, str]:
         d, out = self.d, {}
         if d.bump is not None:
@@ -302,7 +341,8 @@ def _run_ops(ops, release, cpus, seed, inject, record, base_module=False):
                                   if tt == t), "done") for t in threads}
             rec = {"step": i, "thread": thread, "op": text, "kind": "op", "result": res,
                    "preempt": False, "notes": notes, "rcu": {}, "objects": drv.state(base),
-                   "locks": {}, "positions": positions, "trees": None}
+                   "locks": {}, "positions": positions, "trees": None,
+                   "map": drv.address_map(base), "base": base}
             if len(drv.warns) > nwarn:
                 rec["violation"] = drv.warns[nwarn]["text"]
             steps.append(rec)
@@ -330,14 +370,99 @@ def run_sequence(name: str = "pooled-pte", release: str = "series", cpus: int = 
 
 
 _STEPPED_CACHE: dict = {}
+_ROWS = ("occupied tree", "bump chunks", "live areas", "TLB not flushed", "pools", "stale busy",
+         "handed out twice")
+_ROW_COLOURS = {"occupied tree": "#7f8c8d", "bump chunks": "#5dade2", "live areas": "#2a7d2a",
+                "TLB not flushed": "#b7950b", "pools": "#d35400", "stale busy": "#884ea0",
+                "handed out twice": "#c0392b"}
 
 
-def step_view(sequence: str = "pooled-pte", step: int = 0, release: str = "series") -> StepView:
+class SequenceView(StepView):
+    """One step of a sequence: the explorer's step text (:func:`stepview.step_text`) and a
+    figure of its own (thread lanes, the state after the step, the address map)."""
+
+    def figure(self):
+        return plot_sequence_step(self.stepped, self.step)
+
+
+def step_view(sequence: str = "pooled-pte", step: int = 0, release: str = "series") -> SequenceView:
     """The experiment the step slider binds to (shown with ``stepview.show_step``)."""
+    check_choice("sequence", sequence, SEQUENCES)
+    check_choice("release", release, ("series", "consistent"))
     key = (sequence, release)
     if key not in _STEPPED_CACHE:
         _STEPPED_CACHE[key] = run_sequence(sequence, release).stepped
-    return StepView(_STEPPED_CACHE[key], step)
+    return SequenceView(_STEPPED_CACHE[key], step)
+
+
+def plot_sequence_step(st: Stepped, step: int):
+    """Thread lanes up to *step*, the state after it, and the address map of the first two
+    chunks' worth of address space (whole window and its first MiB)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    step = st.clamp(step)
+    e = st.steps[step]
+    fig = plt.figure(figsize=(11, 7.0))
+    gs = fig.add_gridspec(3, 2, height_ratios=(3.0, 1.6, 1.6), width_ratios=(1.35, 1),
+                          hspace=0.55, wspace=0.04, left=0.1, right=0.99, top=0.93, bottom=0.06)
+    ax_l, ax_s = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    for ax in (ax_l, ax_s):
+        ax.set_axis_off()
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    bad = "violation" in e
+    fig.suptitle(f"{st.scenario}: step {e['step']} / {len(st) - 1}" + ("  --  KERNEL WARN" if bad else ""),
+                 fontsize=10, x=0.01, ha="left", color="#c0392b" if bad else "k")
+    threads = st.threads
+    colw = 1.0 / max(1, len(threads))
+    for c, t in enumerate(threads):
+        x = c * colw
+        ax_l.text(x + 0.01, 0.98, t, fontsize=9, weight="bold", va="top")
+        mine = [s for s in st.steps[: step + 1] if s["thread"] == t][-9:]
+        for k, s in enumerate(mine):
+            txt = "\n".join(textwrap.wrap(f"{s['step']}: {s['op']}", int(140 * colw))[:2])
+            kw = dict(fontsize=6.5, family="monospace", va="top")
+            if s is e:
+                kw.update(weight="bold", backgroundcolor="#f5b7b1" if bad else "#ffe9a8")
+            ax_l.text(x + 0.01, 0.88 - k * 0.1, txt, **kw)
+        if c:
+            ax_l.axvline(x, color="#ccc", lw=0.8)
+    note = e.get("violation") or "; ".join(e.get("notes", ())) or f"-> {e.get('result', '')}"
+    ax_l.text(0.0, -0.04, "\n".join(textwrap.wrap(note, 130)[:3]), fontsize=7, va="top",
+              color="#c0392b" if bad else "#444")
+    y = 0.98
+    ax_s.text(0.0, y, "state after the step", fontsize=9, weight="bold", va="top")
+    y -= 0.08
+    for k, v in e.get("objects", {}).items():
+        line = "\n".join(textwrap.wrap(f"{k}: {v}", 72)[:2])
+        colour = "#c0392b" if "NOT reserved" in v or "stale" in v else "#222"
+        ax_s.text(0.0, y, line, fontsize=6.5, family="monospace", va="top", color=colour)
+        y -= 0.065 * (1 + line.count("\n"))
+    base = e.get("base", 0)
+    for row, span, title in ((1, MAP_SPAN, "address map, first 128 MiB of the window (MiB)"),
+                             (2, 1 << 20, "its first MiB (KiB)")):
+        ax = fig.add_subplot(gs[row, :])
+        unit = (1 << 20) if span == MAP_SPAN else 1024
+        for (name, s0, e0, label) in e.get("map", ()):
+            if s0 - base >= span:
+                continue
+            yk = len(_ROWS) - 1 - _ROWS.index(name)
+            x0, x1 = (s0 - base) / unit, (min(e0 - base, span)) / unit
+            ax.broken_barh([(x0, max(x1 - x0, span / unit / 400))], (yk - 0.35, 0.7),
+                           facecolors=_ROW_COLOURS[name], edgecolors="k", linewidth=0.3,
+                           alpha=0.85)
+            if label and (x1 - x0) > span / unit / 25:
+                ax.text((x0 + x1) / 2, yk, label, fontsize=6, ha="center", va="center",
+                        color="white")
+        ax.set_yticks(range(len(_ROWS)))
+        ax.set_yticklabels(list(reversed(_ROWS)), fontsize=7)
+        ax.set_xlim(0, span / unit)
+        ax.set_ylim(-0.6, len(_ROWS) - 0.4)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(title, fontsize=8, loc="left")
+    return fig
 
 
 # ------------------------------------------------------------------------------ interleavings
@@ -407,12 +532,15 @@ def interleavings(name: str = "pooled-pte", release: str = "series", cpus: int =
 
 
 def plot_interleavings(results):
-    """Share of interleavings per first kernel message, one bar group per sequence/release."""
-    import matplotlib.pyplot as plt
+    """Share of interleavings per first kernel message, one bar group per sequence/release.
+    The figure is not registered with pyplot, so a notebook shows it once (as the cell's
+    value)."""
+    from matplotlib.figure import Figure
 
     kinds = [("busy_insert_overlap", "busy-insert WARN (M15)"),
              ("pte_present", "PTE-present WARN (M16)"), ("none", "no message")]
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    ax = fig.subplots()
     labels = [f"{r.name}\n{r.release}" for r in results]
     bottom = [0.0] * len(results)
     for kind, text in kinds:
@@ -544,10 +672,12 @@ def recursion(fail: float = 0.5, mode: str = "independent", guard: str = "none",
 
 
 def plot_recursion(runs):
-    """Share of refill chains reaching each nesting depth (log scale), one line per run."""
-    import matplotlib.pyplot as plt
+    """Share of refill chains reaching each nesting depth (log scale), one line per run (a
+    figure not registered with pyplot: shown once, as the cell's value)."""
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.subplots()
     for r in runs:
         top = max(r.max_depth, 1)
         xs = list(range(top + 1))

@@ -4,7 +4,7 @@ import pytest
 
 from vmapsim.designs import make_design
 from vmapsim.errors import ParameterError
-from vmapsim.review import splats
+from vmapsim.review import splats, splats_stack
 from vmapsim.vmalloc.vmap_area import PAGE_SIZE
 
 
@@ -61,18 +61,18 @@ def test_unknown_sequence_names_the_choices():
 
 # ------------------------------------------------------------------ recursion and its fixes
 def test_posted_refill_overflows_when_kmalloc_keeps_failing():
-    r = splats.recursion(1.0, "persistent", "none", chains=5, stack_levels=9)
+    r = splats_stack.recursion(1.0, "persistent", "none", chains=5, stack_levels=9)
     assert r.overflows == 5 and r.max_depth == 9
 
 
 def test_independent_failures_rarely_go_deep():
-    r = splats.recursion(0.5, "independent", "none", chains=200, stack_levels=14, seed=1)
+    r = splats_stack.recursion(0.5, "independent", "none", chains=200, stack_levels=14, seed=1)
     assert r.overflows == 0 and r.share_reaching(1) < 0.7
 
 
 @pytest.mark.parametrize("guard, depth", [("nested-tree", 1), ("no-fallback", 0)])
 def test_guards_bound_the_nesting_and_every_allocation_still_succeeds(guard, depth):
-    r = splats.recursion(1.0, "persistent", guard, chains=20, stack_levels=3)
+    r = splats_stack.recursion(1.0, "persistent", guard, chains=20, stack_levels=3)
     assert r.max_depth == depth and r.overflows == 0 and r.failed_allocs == 0
     if guard == "no-fallback":
         assert r.tree_fallbacks == 20            # each refill fails; the tree path serves
@@ -90,13 +90,13 @@ def test_nested_tree_guard_puts_the_descriptor_in_the_busy_tree():
     d = make_design("rfc-v1", possible_cpus=1, kvzalloc_fail=1.0, refill_guard="nested-tree")
     d.alloc_vmap_area(PAGE_SIZE * 2)
     assert d.bump.counts["guarded_nested_allocs"] == 1
-    assert any(e - s == splats.DESC_VMALLOC_SIZE for s, e in d.busy_areas())
+    assert any(e - s == splats_stack.DESC_VMALLOC_SIZE for s, e in d.busy_areas())
     d.validate()
 
 
 def test_stack_budget_uses_measured_frames():
-    b = splats.stack_budget()
+    b = splats_stack.stack_budget()
     assert b.measured["__vmalloc_node_range_noprof"] > 0
     lo, hi = b.levels
     assert 5 <= lo <= hi <= 40
-    assert splats.stack_budget(32768).levels[0] > 2 * lo
+    assert splats_stack.stack_budget(32768).levels[0] > 2 * lo

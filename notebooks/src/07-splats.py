@@ -41,7 +41,7 @@
 import ipywidgets as widgets
 
 from vmapsim import report, thread
-from vmapsim.review import splats, stepview
+from vmapsim.review import splats, splats_stack, stepview
 from vmapsim.vmalloc.vmap_area import VMALLOC_END
 
 FAST = report.setup()
@@ -59,8 +59,8 @@ seed = 0
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
 first = splats.run_sequence(sequence, release, cpus=cpus, seed=seed)
-budget = splats.stack_budget(thread_size)
-splats.recursion(fail, chains=1, seed=seed)
+budget = splats_stack.stack_budget(thread_size)
+splats_stack.recursion(fail, chains=1, seed=seed)
 print(f"sequence={sequence} release={release} cpus={cpus} thread_size={thread_size} "
       f"fail={fail} chains={chains} seed={seed} fast={FAST}")
 print(f"{sequence}: {first.first_warn or 'no kernel message'} after {len(first.steps)} steps")
@@ -271,11 +271,11 @@ print(f"\nper level {budget.per_level[0]}..{budget.per_level[1]} B; "
 
 # %%
 levels = budget.levels[0]
-rec = [splats.recursion(fail, "independent", "none", chains=chains, stack_levels=levels, seed=seed),
-       splats.recursion(fail, "persistent", "none", chains=chains, stack_levels=levels, seed=seed),
-       splats.recursion(fail, "persistent", "nested-tree", chains=chains, stack_levels=levels,
+rec = [splats_stack.recursion(fail, "independent", "none", chains=chains, stack_levels=levels, seed=seed),
+       splats_stack.recursion(fail, "persistent", "none", chains=chains, stack_levels=levels, seed=seed),
+       splats_stack.recursion(fail, "persistent", "nested-tree", chains=chains, stack_levels=levels,
                         seed=seed),
-       splats.recursion(fail, "persistent", "no-fallback", chains=chains, stack_levels=levels,
+       splats_stack.recursion(fail, "persistent", "no-fallback", chains=chains, stack_levels=levels,
                         seed=seed)]
 print(report.text_table(
     ("kmalloc failures", "fix", "chains", "max depth", "overflows", "failed allocs",
@@ -284,7 +284,7 @@ print(report.text_table(
       r.tree_fallbacks, r.chunks) for r in rec], width=None))
 print(f"\nindependent p={fail}: P(depth >= {levels}) = p^{levels} = {fail ** levels:.1e} per chain; "
       f"observed share reaching depth 3: {rec[0].share_reaching(3):.3f} (p^3 = {fail ** 3:.3f})")
-splats.plot_recursion(rec[:3])
+splats_stack.plot_recursion(rec[:3])
 
 # %% [markdown]
 # With independent failures the depth is geometric and a stack overflow needs about

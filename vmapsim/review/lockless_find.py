@@ -27,13 +27,14 @@ Pranjal Arya's plan in M23).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..explore.lookup import PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
 from ..params import check_choice, check_int
 
 __all__ = ["Caller", "KERNEL_CALLERS", "M23_CLAIMED", "ProtocolCost", "protocol_costs", "CountingEnv",
-           "plot_protocol_costs"]
+           "plot_protocol_costs", "WriterCost", "writer_cost"]
 
 
 @dataclass(frozen=True)
@@ -219,3 +220,83 @@ def plot_protocol_costs(rows: list[ProtocolCost]):
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- writer-side cost
+
+@dataclass
+class WriterCost:
+    """What vfree() and vmalloc() do to ``vn->busy.mt`` on a real trace, per busy-tree store.
+
+    From a replay of ``trace`` under ``rfc-maple-busy`` (6.18 with per-node busy maple trees,
+    addresses 6.18's by construction) with the busy trees in RCU mode or not.  ``ops[kind]``
+    for ``kind`` in ``insert`` (alloc_vmap_area's busy insert) and ``erase`` (vfree's
+    ``find_unlink_vmap_area``, one ``mas_erase``): ``count``, ``replaced`` (nodes the store
+    took out of the tree: each goes to ``kfree_rcu`` in 6.18, ``ma_free_rcu``, F5),
+    ``allocated`` (new nodes), and ``types`` (store type -> count, the kernel's
+    ``mas_wr_store_type`` names)."""
+
+    trace: str
+    rcu: bool
+    allocs: int
+    agreement: float
+    ops: dict
+
+    def per_op(self, kind: str, key: str = "replaced") -> float:
+        o = self.ops[kind]
+        return o[key] / o["count"] if o["count"] else 0.0
+
+    def rows(self):
+        """``(store, count, replaced/op, allocated/op, store types)`` per kind."""
+        out = []
+        for kind in ("insert", "erase"):
+            o = self.ops[kind]
+            types = ", ".join(f"{t} {100 * n / o['count']:.0f}%" for t, n in
+                              sorted(o["types"].items(), key=lambda kv: -kv[1]) if o["count"])
+            out.append((kind, o["count"], round(self.per_op(kind), 3),
+                        round(self.per_op(kind, "allocated"), 3), types))
+        return out
+
+    HEADER = ("busy-tree store", "count", "nodes replaced / op", "nodes allocated / op",
+              "store types")
+
+
+@functools.lru_cache(maxsize=16)
+def writer_cost(trace: str = "mixed-s61", rcu: bool = True) -> WriterCost:
+    """Replay ``trace`` (a shipped capture name) under ``rfc-maple-busy`` with ``rcu`` busy
+    trees and count, for every busy insert and every busy erase the hot path makes, the maple
+    nodes it replaces and allocates and its store type (see :class:`WriterCost`).  Stores the
+    replay makes for its own bookkeeping (areas of unknown origin) are not counted."""
+    from collections import Counter
+
+    from ..designs import mt_index
+    from ..traces.captures import trace_dir, trace_names
+    from ..traces.replay import replay
+
+    check_choice("trace", trace, trace_names())
+    ops = {k: {"count": 0, "replaced": 0, "allocated": 0, "types": Counter()}
+           for k in ("insert", "erase")}
+    cls = mt_index.MapleAreaTree
+    orig = cls.store_linked, cls.erase_linked
+
+    def counted(kind, fn):
+        def wrapper(self, va):
+            st = self.mt.stats
+            a, f = st.allocated, st.freed
+            fn(self, va)
+            o = ops[kind]
+            o["count"] += 1
+            o["replaced"] += st.freed - f
+            o["allocated"] += st.allocated - a
+            o["types"][self.mt.last_store_type] += 1
+        return wrapper
+
+    cls.store_linked = counted("insert", orig[0])
+    cls.erase_linked = counted("erase", orig[1])
+    try:
+        r = replay(trace_dir(trace), "rfc-maple-busy", rcu=bool(rcu))
+    finally:
+        cls.store_linked, cls.erase_linked = orig
+    for o in ops.values():
+        o["types"] = dict(o["types"])
+    return WriterCost(trace, bool(rcu), r.allocs, r.agreement, ops)

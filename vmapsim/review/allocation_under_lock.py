@@ -10,8 +10,9 @@ The experiments behind notebook ``06-allocation-under-lock``.  Three answers fro
 ``revalidate`` (Uladzislau Rezki, M19)
     preallocate outside the lock (may sleep), retake it, re-check that the range found before
     is still free, store without allocating; start over if it was taken.
-``mas-nomem`` (Matthew Wilcox, M26)
-    the tree's own spinlock, the normal API: ``mtree_alloc_range``'s shape, where
+``mas-nomem`` (Matthew Wilcox, M26: the tree's internal spinlock, dropped to allocate)
+    the tree's own spinlock, the normal API; M26 names no function, and the safe shape is
+    ``mtree_alloc_range``'s (this project's reading), where
     ``mas_nomem()`` drops the lock to allocate with ``GFP_KERNEL`` and the operation -- gap
     search included -- restarts (lib/maple_tree.c: ``mas_nomem`` drops the lock only when the
     gfp may block and the lock is the tree's own, not ``MT_FLAGS_LOCK_EXTERN``).

@@ -114,8 +114,8 @@ DESIGN_NOTES = {
                           "rb-tree kept: the first step of the split Rezki asked for"),
     "rfc-v1": (5, "the series as posted: global occupied maple tree as the hot-path index, free "
                   "maple tree on slow paths, lazy list, retry list, per-CPU 64 MB bump chunks"),
-    "maple-nofree": (5, "where the thread converged: no free tree; free space is the gaps of the "
-                        "maple tree(s), found with empty_area"),
+    "maple-nofree": (5, "an extreme case built for this study (nobody proposed it): no free "
+                        "tree, one maple tree for every area, its own lock for every writer"),
 }
 
 

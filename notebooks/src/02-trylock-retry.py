@@ -68,7 +68,11 @@ print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in
 #   behind `SLAB_TYPESAFE_BY_RCU` and behind rule 2 itself: the reader stabilised an object
 #   whose key (the address range) it rechecked, so its answer is right for the address it looked
 #   up. The explorer reports the generation change as an observation; no property of a 6.18
-#   caller is violated. A grace period before pooling would only remove the observation.
+#   caller is violated. A grace period before pooling would only remove the observation. One
+#   condition: the allocation path must not re-initialise the stabiliser of a pooled object
+#   (a reader may hold it); it is initialised once, when the object comes from the slab, as a
+#   `SLAB_TYPESAFE_BY_RCU` cache's constructor does (docs/rcu-review.md section 2.2). The
+#   explorer's pool path never touches the lock, so this condition is assumed, not checked.
 
 # %%
 pool = explore(scenarios.lookup_race(protocol="rcu-trylock-retry", reuse="pool", use="vm-pointer"))

@@ -110,8 +110,11 @@ print(f"M23 names {len(lockless_find.M23_CLAIMED)} callers; "
 # `vmap_area` goes back to the slab with a plain `kmem_cache_free()` and the read is a
 # use-after-free. The explorer runs 6.18's protocol (`spinlock-6.18`) against that `vfree()`
 # (unlink under the lock, `kfree(vm)`, and the purge's free folded into the writer's steps) and
-# finds it with one preemption. It needs a caller that copies from a buffer another task is
-# freeing, i.e. a bug the hardened-usercopy check exists to catch; Rezki called this use of
+# finds it with one preemption. In the kernel the `kmem_cache_free()` comes at the next lazy
+# purge, not right after `vfree()`, so the reader must stay descheduled until a purge has run:
+# the race is rare, not impossible, and no report of it failing was found (F2). It needs a
+# caller that copies from a buffer another task is freeing, i.e. a bug the hardened-usercopy
+# check exists to catch; Rezki called this use of
 # `find_vmap_area()` "wrong" in August 2025 and proposed a helper that returns the bounds
 # instead (F2). The swimlane below uses the slot index, since 6.18's busy index is an rb-tree
 # (the step-through widget further down runs the same protocol on a maple busy tree).
@@ -204,7 +207,11 @@ report.bind(
 # violating interleaving, exhaustively, on the slot model and on the real maple tree, and also
 # when the area is freed at once (no `call_rcu()` at all): the walk touches only maple nodes,
 # which the tree frees after a grace period in RCU mode, and the area itself is pinned by
-# ownership. Every `find_vm_area()` caller in 7.3 is an owner (F1).
+# ownership. Every `find_vm_area()` caller in 7.3 is an owner (F1). The explorer models one
+# `vmap_node`; 6.18's walk over the other nodes (an area is stored in the node of its start
+# address) is not explored. An owner's walk of another node's tree can only find an area that
+# contains its address, and the only such area is its own, published before its `vmalloc()`
+# returned.
 
 # %%
 c2_slot = explore("C2")

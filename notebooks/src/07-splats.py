@@ -204,7 +204,9 @@ splats.plot_interleavings(inter)
 # fail it skips the store and **still returns the entry**, so the caller cannot tell (the
 # maple-tree list discussed exactly this in June 2026: "There is no propogation of ENOMEM, it
 # returns success", Jason Gunthorpe, in the thread "iova: defer maple tree erase on
-# GFP_ATOMIC failure"; 7.3 later made the retry `__GFP_NOFAIL`, docs/kernel-facts.md F5).
+# GFP_ATOMIC failure",
+# [maple-tree list](http://lists.infradead.org/pipermail/maple-tree/2026-June/005073.html);
+# 7.3 later made the retry `__GFP_NOFAIL`, docs/kernel-facts.md F5).
 # The area is freed and purged, its range leaves the occupied tree, and the next allocation
 # there meets the stale busy entry. The `stale-erase` sequence does this with a 4 MB area
 # (a BPF program pack on a two-node machine is `SZ_2M * num_possible_nodes()`) and a 1-page

@@ -38,7 +38,7 @@ from ..params import check_choice, check_float
 from ..paths import DATA_DIR
 
 __all__ = ["Machine", "Costs", "make_machine", "make_costs", "machine_names", "cost_table",
-           "mechanisms", "status_of", "COSTS_FILE", "MACHINES_FILE"]
+           "mechanisms", "status_of", "reload_tables", "COSTS_FILE", "MACHINES_FILE"]
 
 MACHINES_FILE = DATA_DIR / "perf" / "machines.json"
 COSTS_FILE = DATA_DIR / "perf" / "costs.json"
@@ -48,6 +48,11 @@ COSTS_FILE = DATA_DIR / "perf" / "costs.json"
 def _load(path) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def reload_tables() -> None:
+    """Forget the cached ``data/perf`` files (after the calibration rewrote ``costs.json``)."""
+    _load.cache_clear()
 
 
 def machine_names() -> list[str]:

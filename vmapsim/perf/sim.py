@@ -116,7 +116,8 @@ class Simulation(WorkerOps):
         self.pricer = Pricer(machine, costs, self.online)
         self.lookup = LookupPricer(lookup, self.pricer, machine)
         self.rcu_free = self.lookup.rcu_free
-        self.transfer, self.rmw = machine.matrices(ncpu)
+        # pairwise line costs, averaged over the running CPUs (see _mean_pairs)
+        self.transfer, self.rmw = (_mean_pairs(m) for m in machine.matrices(ncpu))
         # counter lines: the contended-line service time caps the cross-CCX RMW (costs.json)
         cap = costs.counter_rmw_ns
         self.counter_rmw = [[x if i == j else min(x, cap) for j, x in enumerate(row)]
@@ -422,6 +423,30 @@ class Simulation(WorkerOps):
             for name, (p, f, x, tot, runs) in self.test_counts[c].items():
                 st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
         return st
+
+
+def _mean_pairs(matrix: list) -> list:
+    """*matrix* (cost of a line moving from CPU o to CPU c) with every entry off the diagonal
+    replaced by the mean over the other running CPUs of its column.
+
+    The next holder of a lock, the next owner of a counter line, the last writer of a page-table
+    line is some other running CPU; in a real run which one is a matter of timing noise
+    (interrupts, miss latencies), while this simulation is deterministic and settles into a
+    periodic FIFO order whose neighbours may happen to share a CCX (or never do): a convoy
+    artefact that made neighbouring CPU counts differ by up to 2x.  The topology still sets the
+    mean (more CPUs per CCX and SMT siblings make it cheaper)."""
+    n = len(matrix)
+    if n < 3:
+        return matrix
+    out = []
+    for i, row in enumerate(matrix):
+        out.append(list(row))
+    for c in range(n):
+        mean = sum(matrix[o][c] for o in range(n) if o != c) / (n - 1)
+        for o in range(n):
+            if o != c:
+                out[o][c] = mean
+    return out
 
 
 def _wait_at(at: dict, t: float, c: int) -> None:

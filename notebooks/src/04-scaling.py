@@ -171,8 +171,8 @@ print(textwrap.fill(f"threadripper-3970x transfer_ns = {tr['transfer_ns']} [sour
 # %%
 mech = scaling.contributions(design="linux-6.18", cpus=mech_cpus, cycles=mech_cycles,
                              processes=2)
-print(report.text_table(("mechanism", "cpus", "us/op all on", "us/op without", "contribution us",
-                         "share"), mech.rows()))
+print("CPUs running the workload ->")
+print(report.text_table(*mech.pivot()))
 scaling.plot_mechanisms(mech)
 
 # %% [markdown]

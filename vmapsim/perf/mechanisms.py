@@ -55,6 +55,14 @@ class MechanismTable:
     def contribution(self, mechanism: str) -> list:
         return [t - w for t, w in zip(self.total, self.without[mechanism])]
 
+    def pivot(self) -> tuple:
+        """``(header, rows)``: one row per mechanism with its contribution (us, 2 decimals) at
+        each CPU count, after a row with the total: a table that fits 80 columns."""
+        header = ("us per op", *[str(n) for n in self.cpus])
+        rows = [("total, all on", *[round(x, 2) for x in self.total])]
+        rows += [(m, *[round(x, 2) for x in self.contribution(m)]) for m in self.without]
+        return header, rows
+
     def rows(self) -> list:
         """``(mechanism, cpus, us with it, us without, contribution us, share of total)``."""
         out = []

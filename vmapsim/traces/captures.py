@@ -1,7 +1,8 @@
 """Which captures the repository ships, and how a trace is named: the one place for both.
 
-A capture is a directory holding a recording of the ``vmalloc:*`` events (``trace.txt`` or
-``trace.txt.gz``) and the ``/proc/vmallocinfo`` snapshots taken around it.  The captures in
+A capture is a directory holding a recording of the ``vmalloc:*`` events (``vmapsim capture``
+writes ``trace.txt``; any form :mod:`vmapsim.traces.formats` reads, under any name, will do)
+and the ``/proc/vmallocinfo`` snapshots taken around it.  The captures in
 ``data/traces/`` are named by their directory; anywhere a trace is asked for, a reader may also
 give the path of a capture directory of their own.
 """
@@ -11,17 +12,22 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..paths import TRACES_DIR
+from .formats import find_recordings
 
 __all__ = ["trace_names", "trace_dir", "capture_dirs", "has_capture", "RECORDING_NAMES"]
 
-#: file names of a recording inside a capture directory
+#: file names of the recording ``vmapsim capture`` writes (other names are found by content)
 RECORDING_NAMES = ("trace.txt", "trace.txt.gz")
 
 
 def has_capture(directory) -> bool:
-    """True if *directory* holds a recording."""
+    """True if *directory* holds a recording (of any form, under any name)."""
     d = Path(directory)
-    return d.is_dir() and any((d / n).exists() for n in RECORDING_NAMES)
+    if not d.is_dir():
+        return False
+    if any((d / n).exists() for n in RECORDING_NAMES):
+        return True
+    return bool(find_recordings(d))
 
 
 def capture_dirs() -> dict[str, Path]:
@@ -32,7 +38,8 @@ def capture_dirs() -> dict[str, Path]:
 
 
 def _size(d: Path) -> int:
-    return sum((d / n).stat().st_size for n in RECORDING_NAMES if (d / n).exists())
+    named = [d / n for n in RECORDING_NAMES if (d / n).exists()]
+    return sum(p.stat().st_size for p in named or [p for p, _ in find_recordings(d)[:1]])
 
 
 def trace_names(order: str = "name") -> list[str]:

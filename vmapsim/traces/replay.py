@@ -45,6 +45,7 @@ from ..errors import TraceError
 from ..params import check_choice
 from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START, nr_vmap_nodes_for
 from .capture import MARKERS
+from .formats import find_recording, read_recording
 from .read import (
     ALLOC,
     FREE,
@@ -53,7 +54,6 @@ from .read import (
     find_file,
     read_meta,
     read_snapshot,
-    read_trace,
 )
 from .replay_rules import (
     MISS_CAUSES,
@@ -159,10 +159,11 @@ def _load_inputs(directory: Path) -> _Inputs:
     if meta.get("lost_events", "0") not in ("0", ""):
         warnings.append(f"the trace buffer lost {meta['lost_events']} events")
     nodes = nr_vmap_nodes_for(possible)
-    trace = read_trace(find_file(directory, "trace.txt"))
+    path, form, found = find_recording(directory)
+    trace = read_recording(path, form)
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
-    warnings += trace.warnings + before.warnings + after.warnings
+    warnings += found + trace.warnings + before.warnings + after.warnings
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
     return _Inputs(meta, possible, online, trace, before, after, warnings)

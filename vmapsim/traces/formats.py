@@ -29,20 +29,21 @@ import re
 import shutil
 import struct
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TraceError
 from .read import ALLOC, BODY_FORMATS, FREE, MARK, PURGE, Event, Trace, read_trace
 
-__all__ = ["FORMS", "detect", "find_recordings", "find_recording", "read_recording",
-           "read_report_text", "read_perf_script", "NOT_RECORDINGS"]
+__all__ = ["FORMS", "NOT_RECORDINGS", "Recording", "detect", "find_recording", "find_recordings",
+           "load_recording", "read_perf_script", "read_recording", "read_report_text"]
 
 FORMS = ("tracefs", "trace-cmd-report", "perf-script", "trace.dat", "perf.data")
 #: files of a capture directory that are never the recording (by name: their content is known)
 NOT_RECORDINGS = ("vmallocinfo.before", "vmallocinfo.after", "meta", "kernel", "README", "README.md")
-#: which recording a directory with several is replayed from (vmapsim's own first: it has the
-#: snapshot markers), and what each form is
-PREFERENCE = ("tracefs", "trace.dat", "perf.data", "trace-cmd-report", "perf-script")
+#: which recording a directory with several is replayed from: the tools' own files first (what
+#: ``vmapsim capture --with`` made), then the text forms
+PREFERENCE = ("trace.dat", "perf.data", "tracefs", "trace-cmd-report", "perf-script")
 
 _EVENTS = {"alloc_vmap_area": ALLOC, "free_vmap_area_noflush": FREE, "purge_vmap_area_lazy": PURGE}
 
@@ -118,6 +119,35 @@ def find_recordings(directory) -> list[tuple[Path, str]]:
     return found
 
 
+@dataclass
+class Recording:
+    """A recording read from a capture directory: its file, form, events and clock (``"mono"``,
+    ``"global"``, ... where the file says; ``""`` for text forms, which do not)."""
+    path: Path
+    form: str
+    trace: Trace
+    clock: str = ""
+    warnings: list = field(default_factory=list)
+
+
+def load_recording(directory, name: str | None = None) -> Recording:
+    """Find (or take the file *name* in) *directory*'s recording and read it."""
+    if name is not None:
+        path = Path(directory) / name
+        if not path.is_file():
+            raise TraceError(path, 0, "no such recording file")
+        form = detect(path)
+        if form is None:
+            raise TraceError(path, 0, "not a recording of the vmalloc events (tracefs text, "
+                                      "trace-cmd report, perf script, trace.dat or perf.data)")
+        found = []
+    else:
+        path, form, found = find_recording(directory)
+    clock = [""]
+    trace = read_recording(path, form, clock)
+    return Recording(path, form, trace, clock[0], found)
+
+
 def find_recording(directory) -> tuple[Path, str, list[str]]:
     """The recording to replay in *directory*: ``(path, form, warnings)``."""
     found = find_recordings(directory)
@@ -128,12 +158,14 @@ def find_recording(directory) -> tuple[Path, str, list[str]]:
     if len(found) > 1:
         others = ", ".join(f"{p.name} ({f})" for p, f in found[1:])
         warnings.append(f"{len(found)} recordings in {directory}: replaying {found[0][0].name} "
-                        f"({found[0][1]}); not used: {others}")
+                        f"({found[0][1]}); not used: {others} (--recording NAME to choose)")
     return found[0][0], found[0][1], warnings
 
 
-def read_recording(path, form: str | None = None) -> Trace:
-    """Read a recording of any form (detected when *form* is None)."""
+def read_recording(path, form: str | None = None, clock: list | None = None) -> Trace:
+    """Read a recording of any form (detected when *form* is None); a binary form's clock is put
+    in ``clock[0]`` when a list is given."""
+    clock = clock if clock is not None else [""]
     path = Path(path)
     form = form or detect(path)
     if form == "tracefs":
@@ -143,9 +175,9 @@ def read_recording(path, form: str | None = None) -> Trace:
     if form == "perf-script":
         return read_perf_script(path)
     if form == "trace.dat":
-        return _read_trace_dat(path)
+        return _read_trace_dat(path, clock)
     if form == "perf.data":
-        return _read_perf_data(path)
+        return _read_perf_data(path, clock)
     raise TraceError(path, 0, "not a recording of the vmalloc events (tracefs text, trace-cmd "
                               "report, perf script, trace.dat or perf.data)")
 
@@ -346,7 +378,7 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _read_trace_dat(path: Path) -> Trace:
+def _read_trace_dat(path: Path, clock_out: list) -> Trace:
     from .tracedat import NeedZstd, read_trace_dat
     data = _read_bytes(path)
     try:
@@ -368,6 +400,7 @@ def _read_trace_dat(path: Path) -> Trace:
     if best is None:
         raise TraceError(path, 0, "no vmalloc events in this trace.dat")
     n, name, clock, events, foreign, lost = best
+    clock_out[0] = clock
     with_events = [b for b, (_, recs, _) in dat.buffers.items() if recs]
     if len(with_events) > 1:
         warnings.append(f"{path}: {len(with_events)} buffers with events; replaying "
@@ -380,7 +413,7 @@ def _read_trace_dat(path: Path) -> Trace:
     return _finish(path, events, warnings, max(0, lost), foreign)
 
 
-def _read_perf_data(path: Path) -> Trace:
+def _read_perf_data(path: Path, clock_out: list) -> Trace:
     from .perfdata import read_perf_data
     data = _read_bytes(path)
     try:
@@ -398,6 +431,7 @@ def _read_perf_data(path: Path) -> Trace:
                 break
             name = c
         return name
+    clock_out[0] = pd.clock
     recs = [rec for rec, _pid, _tid in pd.records]
     events, foreign = _decode(path, pd.formats, recs, comm_of)
     warnings = []

@@ -45,12 +45,13 @@ from ..errors import TraceError
 from ..params import check_choice
 from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START, nr_vmap_nodes_for
 from .capture import MARKERS
-from .formats import find_recording, read_recording
+from .formats import load_recording
 from .read import (
     ALLOC,
     FREE,
     MARK,
     PURGE,
+    Event,
     find_file,
     read_meta,
     read_snapshot,
@@ -140,7 +141,7 @@ class _Inputs:
     warnings: list
 
 
-def _load_inputs(directory: Path) -> _Inputs:
+def _load_inputs(directory: Path, recording: str | None = None) -> _Inputs:
     """Read ``meta``, the recording and both snapshots; warn about what meta says went wrong."""
     if not directory.is_dir():
         raise TraceError(directory, 0, "not a capture directory")
@@ -159,14 +160,32 @@ def _load_inputs(directory: Path) -> _Inputs:
     if meta.get("lost_events", "0") not in ("0", ""):
         warnings.append(f"the trace buffer lost {meta['lost_events']} events")
     nodes = nr_vmap_nodes_for(possible)
-    path, form, found = find_recording(directory)
-    trace = read_recording(path, form)
+    rec = load_recording(directory, recording)
+    trace = rec.trace
+    found = rec.warnings + _markers_from_meta(rec, meta)
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
     warnings += found + trace.warnings + before.warnings + after.warnings
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
     return _Inputs(meta, possible, online, trace, before, after, warnings)
+
+
+def _markers_from_meta(rec, meta) -> list[str]:
+    """A recording that cannot see ``trace_marker`` (perf) made by ``vmapsim capture --with
+    perf``: the snapshot times are in meta (CLOCK_MONOTONIC ns, the clock perf recorded with);
+    they become marker events."""
+    times = {k: meta[f"marker_{k}_ns"] for k in MARKERS if f"marker_{k}_ns" in meta}
+    if not times or any(e.kind == MARK for e in rec.trace.events):
+        return []
+    if rec.clock != "mono":
+        return [f"meta has snapshot times but {rec.path.name} was not recorded with the monotonic "
+                "clock: the snapshot windows are unknown"]
+    for k, ns in times.items():
+        ts = ((int(ns) + 500) // 1000) / 1e6
+        rec.trace.events.append(Event(ts, 0, 0, "vmapsim", MARK, 0, text=MARKERS[k]))
+    rec.trace.events.sort(key=lambda e: e.ts)
+    return []
 
 
 @dataclass
@@ -489,7 +508,7 @@ def _final_state(rp: _Replayer, after, warnings) -> bool:
 
 
 def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account: bool = False,
-           **design_params) -> ReplayResult:
+           recording: str | None = None, **design_params) -> ReplayResult:
     """Replay the capture in *directory* under *design* (see the module docstring).
 
     *sample_every* > 0 also records, every that many events, ``(ts, busy, lazy, free ranges,
@@ -501,7 +520,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     :func:`_final_state`."""
     design = check_choice("design", design, available_designs())
     directory = Path(directory)
-    inp = _load_inputs(directory)
+    inp = _load_inputs(directory, recording)
     warnings = inp.warnings
     d = make_design(design, possible_cpus=inp.possible, online_cpus=inp.online, **design_params)
     d.acct.enabled = account
@@ -526,13 +545,18 @@ def _exists(directory, name):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("dir", help="capture directory (vmallocinfo.before, trace.txt, vmallocinfo.after, meta)")
+    parser.add_argument("dir", help="capture directory: a recording of any form (tracefs text, trace-cmd "
+                        "report, perf script, trace.dat, perf.data) and vmallocinfo.before/.after; meta "
+                        "if vmapsim capture made it")
     parser.add_argument("--design", default="linux-6.18", help="design name (see vmapsim.designs.base)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--recording", default=None, metavar="NAME",
+                        help="the file in DIR to replay when it holds several recordings "
+                             "(default: found by content; tools' files first)")
 
 
 def run(args) -> int:
-    res = replay(args.dir, args.design)
+    res = replay(args.dir, args.design, recording=args.recording)
     if args.json:
         print(json.dumps(res.as_json(), indent=2))
     else:

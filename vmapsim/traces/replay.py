@@ -46,6 +46,7 @@ from ..params import check_choice
 from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START, nr_vmap_nodes_for
 from .capture import MARKERS
 from .formats import load_recording
+from .hidden import HiddenPools
 from .read import (
     ALLOC,
     FREE,
@@ -97,6 +98,15 @@ class ReplayResult:
     meta: dict = field(default_factory=dict)
     #: the design object at the end of the replay (for inspection: memory, reference data)
     model: object = field(default=None, repr=False)
+    #: allocations whose prediction depended on no unknown (a known pool entry, a free-tree block
+    #: the trace has shown, or any on a drained capture) and how many of them matched; the others
+    #: were uncertain (see vmapsim.traces.hidden).  Designs without pools count none.
+    certain: int = 0
+    certain_matched: int = 0
+    uncertain: int = 0
+    uncertain_matched: int = 0
+    #: per scored allocation (same order as ``records``): was its prediction certain?
+    certain_flags: list = field(default_factory=list)
 
     @property
     def agreement(self) -> float:
@@ -113,6 +123,10 @@ class ReplayResult:
                  f"allocs  {self.allocs}", f"matched {self.matched}",
                  f"agreement {100 * self.agreement:.2f}%",
                  f"final state equal: {'yes' if self.final_state_equal else 'NO'}"]
+        if self.certain or self.uncertain:
+            lines.insert(5, f"certain   {self.certain} ({_pct(self.certain_matched, self.certain)} "
+                            f"matched), uncertain {self.uncertain} "
+                            f"({_pct(self.uncertain_matched, self.uncertain)} matched)")
         if self.misses_by_cause:
             lines.append("misses by cause:")
             for k, v in sorted(self.misses_by_cause.items(), key=lambda kv: -kv[1]):
@@ -120,6 +134,17 @@ class ReplayResult:
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.2f}%" if b else "-"
+
+
+def _dirty_warning(res) -> str:
+    return (f"dirty start (pools not drained before the first snapshot): {res.uncertain} of "
+            f"{res.allocs} allocations were uncertain (their prediction depended on inferred pool "
+            f"contents), {_pct(res.uncertain_matched, res.uncertain)} of them matched; "
+            f"{_pct(res.certain_matched, res.certain)} of the {res.certain} certain ones")
 
 
 def _marker_index(events, text):
@@ -148,12 +173,13 @@ def _load_inputs(directory: Path, recording: str | None = None) -> _Inputs:
     warnings: list[str] = []
     meta = read_meta(find_file(directory, "meta")) if _exists(directory, "meta") else {}
     if not meta:
-        warnings.append("no meta file: assuming 2 possible CPUs and drained pools")
+        warnings.append("no meta file (not a vmapsim capture): assuming 2 possible CPUs; the pools' "
+                        "contents at the start are unknown and inferred from the trace")
     possible = int(meta.get("possible_cpus", 2))
     online = int(meta.get("online_cpus", possible))
     if meta.get("clean_pools", "1") != "1":
-        warnings.append("pools were not drained at the start (clean_pools=0): pool entries "
-                        "invisible in vmallocinfo will cause misses")
+        warnings.append("pools were not drained at the start (clean_pools=0): their contents, "
+                        "invisible in vmallocinfo, are inferred from the trace")
     if meta.get("external_drop_caches", "0") not in ("0", ""):
         warnings.append(f"someone wrote to drop_caches {meta['external_drop_caches']} time(s) during "
                         "the capture: the shrinker drained the pools without a trace event")
@@ -255,7 +281,8 @@ class _Replayer:
     """The state of one replay between the start snapshot and the final one, and the handler of
     each event kind (:meth:`alloc`, :meth:`free`, :meth:`purge`)."""
 
-    def __init__(self, d, res, events, win: _Windows, before, starts, warnings, trace_path):
+    def __init__(self, d, res, events, win: _Windows, before, starts, warnings, trace_path,
+                 dirty: bool = False):
         self.d, self.res, self.events, self.win = d, res, events, win
         self.starts, self.warnings, self.trace_path = starts, warnings, trace_path
         self.misses: Counter = Counter()
@@ -276,6 +303,11 @@ class _Replayer:
         self.can_stage = hasattr(d, "purge_begin")
         self.no_pools = type(d).pools is Design.pools
         self.explain = getattr(d, "explain_miss", None)
+        #: candidate pool contents (vmapsim.traces.hidden); inferring them only when the pools
+        #: may have held entries at the start, counting certain/uncertain predictions always
+        self.hidden = None
+        if not self.no_pools and self.can_reserve and hasattr(d, "free"):
+            self.hidden = HiddenPools(d, active=dirty)
 
     # ---------------------------------------------------------------- the event loop
     def run(self, sample_every: int = 0) -> None:
@@ -342,6 +374,8 @@ class _Replayer:
             for p_addr in list(phantoms):
                 d.release_range(p_addr)
             phantoms.clear()
+        if self.hidden is not None and self.hidden.active:
+            self.hidden.stop()
         self.moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
 
     # ---------------------------------------------------------------- alloc_vmap_area
@@ -356,6 +390,12 @@ class _Replayer:
                 d.release_range(p_addr)
                 del phantoms[p_addr]
         choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
+        hidden = self.hidden
+        model, certain = choice, True
+        if hidden is not None:
+            choice, certain = hidden.predict(choice, e)
+            if hidden.active:
+                hidden.before_apply(e)
         for p_addr, ph in phantoms.items():
             # a range held for a task whose event has not been logged: this may be that event
             if ph[1] != e.pid and e.ts - ph[2] < LATE_WINDOW and ph[0] - p_addr == size \
@@ -372,7 +412,7 @@ class _Replayer:
                     reclassify(records, misses, ph[3], "late-traced")
         pushed_now = self.push_if_pending(addr)
         free_before = None
-        if pred != addr and choice.source == "free":
+        if pred != addr and choice.source == "free" or model.addr != addr and model.source == "free":
             free_before = d.free_ranges()
         src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
         res.allocs += 1
@@ -387,7 +427,10 @@ class _Replayer:
                 # a design whose policy differs from 6.18 names its own differences
                 cause = self.explain(choice, src, e, cause)
             misses[cause] += 1
-            self.hold_refused(choice, pred, src, e, free_before)
+            if hidden is None or not hidden.active:
+                self.hold_refused(choice, pred, src, e, free_before)
+        if hidden is not None:
+            hidden.observe(model, choice, certain, e, src, free_before)
         self.purged.discard((addr, size))
         self.sizes[addr] = size
         if i >= self.win.ia0:
@@ -441,6 +484,8 @@ class _Replayer:
         if i >= self.win.ia0 and e.addr in sizes:
             self.window_ranges.add((e.addr, e.addr + sizes[e.addr]))
         self.lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
+        if self.hidden is not None:
+            self.hidden.freed(e.addr)
         r = self.d.apply_free(e.addr, e.cpu, hint)
         if r != "ok":
             self.unknown_frees += 1
@@ -482,6 +527,8 @@ class _Replayer:
 def _final_state(rp: _Replayer, after, warnings) -> bool:
     """Compare the model with ``vmallocinfo.after``; True if equal (races of the read excused)."""
     d, moments, window_ranges = rp.d, rp.moments, rp.window_ranges
+    if rp.hidden is not None:
+        rp.hidden.stop()
     moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
     real = compare_final(moments, after)
     # an area is in no list between find_unlink_vmap_area() and the lazy insert (its free event),
@@ -531,8 +578,14 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     _start_state(d, inp.before)
     starts, w = plan_purges(events, win.ib0, win.ia1, len(inp.before.lazy), win.skip)
     warnings += w
-    rp = _Replayer(d, res, events, win, inp.before, starts, warnings, inp.trace.path)
+    dirty = not inp.meta or inp.meta.get("clean_pools", "1") != "1"
+    rp = _Replayer(d, res, events, win, inp.before, starts, warnings, inp.trace.path, dirty)
     rp.run(sample_every)
+    if rp.hidden is not None:
+        res.certain, res.certain_matched, res.uncertain, res.uncertain_matched = rp.hidden.summary()
+        res.certain_flags = rp.hidden.flags
+        if dirty:
+            warnings.append(_dirty_warning(res))
     res.final_state_equal = _final_state(rp, inp.after, warnings)
     res.misses_by_cause = dict(rp.misses)
     res.warnings = warnings

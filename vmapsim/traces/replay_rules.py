@@ -38,6 +38,8 @@ MISS_CAUSES = {
     "predicted-failure": "the model found no space",
     "untraced-alloc": "the model's choice was held by an allocation that has no trace event (its free "
                       "appears later); the replay then reserves the range",
+    "hidden-pool-order": "the prediction was a candidate entry of a pool the start snapshot could not "
+                         "show (pools not drained) and the kernel took another one",
     "kernel-pool-reuse": "the kernel reused a purged area of this size from a per-node pool; the design "
                          "has no pool entry for it (designs without pools, or a different pool policy)",
 }
@@ -146,6 +148,8 @@ def miss_cause(choice, src, e, pushed_now, pool_reuse, free_before=None) -> str:
         return "kernel-pool-reuse"
     if pushed_now:
         return "purge-timing"
+    if choice.source == "hidden-pool":
+        return "hidden-pool-order"
     if choice.source == "fail":
         return "predicted-failure"
     if src.startswith("not-free:"):

@@ -30,14 +30,29 @@ unknown, narrowed as events arrive.
 """
 from __future__ import annotations
 
+from sortedcontainers import SortedDict
+
 from ..designs.base import Choice
+from ..vmalloc.free_space import predict_range
 from ..vmalloc.vmap_area import MAX_VA_SIZE_PAGES, PAGE_SIZE
-from .replay_rules import explained_by_taking
 
 __all__ = ["HiddenPools"]
 
-#: blocks of the free list visited when looking for the next candidate of a pool
+#: free (or held) blocks visited when looking for the next candidate of a pool
 SEARCH_BLOCKS = 256
+#: blocks held at most per event when a free-tree allocation refutes the model's lower blocks
+RESERVE_PER_EVENT = 64
+
+
+class _Stream:
+    """What the trace says about one node's pool of one size class: ``mode`` ``"pool"`` (it is
+    handing out entries the snapshot could not show; ``last`` is the latest) or ``"free"`` (its
+    hidden entries are gone: the class is served by the free tree)."""
+
+    __slots__ = ("mode", "last", "ascending")
+
+    def __init__(self, mode: str, last: int):
+        self.mode, self.last, self.ascending = mode, last, False
 
 
 class HiddenPools:
@@ -48,8 +63,8 @@ class HiddenPools:
         #: False: pools were empty at the start (drained); only the certainty is counted
         self.active = active
         self.free = getattr(d, "free", None)         # the design's free tree (linux-6.18 family)
-        self.streams: dict[tuple, int] = {}          # (node, pages) -> last candidate taken
-        self.reserved: dict[int, int] = {}           # start -> end of blocks held by hidden entries
+        self.streams: dict[tuple, _Stream] = {}      # (node, pages) -> what its pool is doing
+        self.reserved = SortedDict()                 # start -> end: held by entries not shown
         self.known: set[int] = set()                 # area starts the trace has shown
         self.counts = {True: [0, 0], False: [0, 0]}  # certain? -> [allocs, matched]
         self.flags: list[bool] = []                  # per scored allocation: certain?
@@ -59,14 +74,12 @@ class HiddenPools:
         """The prediction for allocation event *e* given the model's *choice*, and whether it is
         certain."""
         if choice.source == "pool":
-            dual = self._head_is_copy(choice.node, e.size)
-            return choice, not dual
+            return choice, not self._head_is_copy(choice.node, e.size)
         if not self.active:
             return choice, True
-        pages = e.size // PAGE_SIZE
-        key = (choice.node, pages)
-        if choice.node >= 0 and pages <= MAX_VA_SIZE_PAGES and key in self.streams:
-            cand = self._next_candidate(self.streams[key], e.size, e.align, e.vstart, e.vend)
+        st = self.streams.get((choice.node, e.size // PAGE_SIZE))
+        if st is not None and st.mode == "pool":
+            cand = self._next_candidate(st.last, e.size, e.align, e.vstart, e.vend)
             if cand is not None:
                 return Choice(cand, "hidden-pool", choice.node), False
         if choice.addr is None:
@@ -82,80 +95,140 @@ class HiddenPools:
         return bool(lst) and getattr(lst[-1], "dual", None) is not None
 
     def _next_candidate(self, last: int, size: int, align: int, vstart: int, vend: int):
-        """The highest *align*-ed block of *size* below *last* that the model holds free."""
-        if self.free is None:
-            return None
+        """The highest *align*-ed block of *size* below *last* that the model holds free or
+        reserved (a held range hides entries too)."""
         align = max(align, PAGE_SIZE)
-        blk = self.free.find_exceed(last - 1)
-        if blk is None:
+        best = None
+        blk = self.free.find_exceed(last - 1) if self.free is not None else None
+        if blk is None and self.free is not None:
             blk = self.free.last
         steps = 0
         while blk is not None and steps < SEARCH_BLOCKS:
             steps += 1
-            top = min(blk.va_end, last, vend)
-            a = (top - size) & ~(align - 1)
-            if a >= max(blk.va_start, vstart) and a + size <= top:
-                return a
+            a = _fit_below(blk.va_start, blk.va_end, last, size, align, vstart, vend)
+            if a is not None:
+                best = a
+                break
             blk = blk.prev
-        return None
+        res = self.reserved
+        i = res.bisect_left(last)
+        steps = 0
+        while i > 0 and steps < SEARCH_BLOCKS:
+            i -= 1
+            steps += 1
+            s = res.keys()[i]
+            if best is not None and res[s] <= best:
+                break
+            a = _fit_below(s, res[s], last, size, align, vstart, vend)
+            if a is not None:
+                if best is None or a > best:
+                    best = a
+                break
+        return best
 
     # ---------------------------------------------------------------- evidence
     def before_apply(self, e) -> None:
-        """The kernel is about to take ``[e.addr, e.addr+e.size)``: a reservation it meets was
-        not a pool entry held elsewhere (or was this one): give it back first."""
+        """The kernel is about to take ``[e.addr, e.addr+e.size)``: the part of a held range it
+        takes is given back first (the rest stays held)."""
         if not self.reserved:
             return
         a, b = e.addr, e.addr + e.size
-        for s in [s for s, t in self.reserved.items() if s < b and a < t]:
+        res = self.reserved
+        i = res.bisect_right(a)
+        hit = []
+        if i > 0 and res.peekitem(i - 1)[1] > a:
+            hit.append(res.peekitem(i - 1))
+        while i < len(res) and res.keys()[i] < b:
+            hit.append(res.peekitem(i))
+            i += 1
+        for s, t in hit:
             self.d.release_range(s)
-            del self.reserved[s]
+            del res[s]
+            if s < a:
+                self._reserve(s, a)
+            if b < t:
+                self._reserve(b, t)
 
     def observe(self, model: Choice, pred: Choice, certain: bool, e, src: str, free_before) -> None:
-        """Learn from where the kernel put *e* (the model's own *model* choice, the prediction
-        *pred*, the apply's *src*, the free ranges before the apply when the model missed)."""
-        hit = pred.addr == e.addr
+        """Learn from where the kernel put *e*, given the model's own *model* choice and the
+        prediction *pred* (called after the allocation was applied)."""
+        a = e.addr
+        hit = pred.addr == a
         c = self.counts[certain]
         c[0] += 1
         c[1] += hit
         self.flags.append(certain)
-        if not self.active:
+        self.known.add(a)
+        if not self.active or model.source == "pool":
             return
-        pages = e.size // PAGE_SIZE
-        key = (model.node, pages)
-        eligible = model.node >= 0 and pages <= MAX_VA_SIZE_PAGES
+        key = (model.node, e.size // PAGE_SIZE)
+        eligible = model.node >= 0 and e.size // PAGE_SIZE <= MAX_VA_SIZE_PAGES
+        if not eligible:
+            if model.source == "free" and model.addr is not None and model.addr < a:
+                self._refute_below(e)
+            return
+        st = self.streams.get(key)
         if hit:
-            if pred.source == "hidden-pool":
-                self.streams[key] = e.addr
-            elif pred.source == "free" and eligible:
-                self.streams.pop(key, None)          # the free tree served it: pool empty
-        elif model.source == "free" and src == "free" and model.addr is not None:
-            taken_explains = free_before is not None and model.addr < e.addr and \
-                explained_by_taking(free_before, model.addr, e)
-            if eligible and not taken_explains:
-                self.streams[key] = e.addr           # a pool entry the snapshot could not show
-            elif model.addr < e.addr and model.addr not in self.known:
-                self._reserve(model.addr, model.addr + e.size)
-                if eligible:
-                    self.streams.pop(key, None)
-        self.known.add(e.addr)
+            if st is not None:
+                st.ascending = a > st.last
+                st.last = a
+            return
+        if model.addr == a:                           # the free tree gave it: no hidden entry
+            self.streams[key] = _Stream("free", a)
+            return
+        if st is None:
+            # an address the free-tree rule does not give: most likely a pool entry
+            self.streams[key] = _Stream("pool", a)
+            return
+        if st.mode == "pool":
+            if a > st.last:
+                if st.ascending:
+                    # two ascending steps: not one pool's handing out (descending per purge
+                    # batch); the free tree serves the class and the model's lower blocks are held
+                    st.mode = "free"
+                    self._refute_below(e)
+                st.ascending = True
+            else:
+                st.ascending = False
+            st.last = a
+        else:
+            if model.addr is not None and a > model.addr:
+                self._refute_below(e)
+                st.last = a
+            else:
+                st.mode, st.last, st.ascending = "pool", a, False
+
+    def _refute_below(self, e) -> None:
+        """The free tree gave *e* its address: every block the model would have given below it
+        is held by something the snapshot cannot show; hold them until an event touches them."""
+        if self.free is None:
+            return
+        a = e.addr
+        for _ in range(RESERVE_PER_EVENT):
+            p = predict_range(self.free, e.size, e.align, e.vstart, e.vend)
+            if p is None or p >= a:
+                return
+            blk = self.free.find(p)
+            end = min(blk.va_end if blk is not None else p + e.size, a)
+            if end <= p:
+                return
+            self._reserve(p, end)
 
     def freed(self, addr: int) -> None:
         self.known.add(addr)
 
     def _reserve(self, a: int, b: int) -> None:
-        if any(s < b and a < t for s, t in self.reserved.items()):
-            return
         self.d.reserve_range(a, b)
         self.reserved[a] = b
 
     def stop(self) -> None:
-        """The final snapshot is being read: reservations are given back (they are inferences,
+        """The final snapshot is being read: held ranges are given back (they are inferences,
         never compared with a snapshot) and no new ones are made."""
         self.release_all()
         self.active = False
 
     def release_all(self) -> None:
-        """Give every reservation back."""
+        """Give every held range back."""
         for s in list(self.reserved):
             self.d.release_range(s)
         self.reserved.clear()
@@ -164,3 +237,12 @@ class HiddenPools:
         """``(certain, certain matched, uncertain, uncertain matched)``."""
         return (self.counts[True][0], self.counts[True][1], self.counts[False][0],
                 self.counts[False][1])
+
+
+def _fit_below(s: int, t: int, last: int, size: int, align: int, vstart: int, vend: int):
+    """The highest *align*-ed start of a *size* block inside ``[s, t)`` below *last*, or None."""
+    top = min(t, last, vend)
+    a = (top - size) & ~(align - 1)
+    if a >= max(s, vstart) and a + size <= top:
+        return a
+    return None

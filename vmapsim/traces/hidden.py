@@ -67,6 +67,7 @@ class HiddenPools:
         self.reserved = SortedDict()                 # start -> end: held by entries not shown
         self.known: set[int] = set()                 # area starts the trace has shown
         self.counts = {True: [0, 0], False: [0, 0]}  # certain? -> [allocs, matched]
+        self.took_held = False                       # the last allocation met a held range
         self.flags: list[bool] = []                  # per scored allocation: certain?
 
     # ---------------------------------------------------------------- prediction
@@ -128,8 +129,10 @@ class HiddenPools:
 
     # ---------------------------------------------------------------- evidence
     def before_apply(self, e) -> None:
-        """The kernel is about to take ``[e.addr, e.addr+e.size)``: the part of a held range it
-        takes is given back first (the rest stays held)."""
+        """The kernel is about to take ``[e.addr, e.addr+e.size)``: a held range it meets was
+        held wrongly from there up (the kernel found it free, or took an entry hidden in it):
+        that part is given back, what lies below stays held."""
+        self.took_held = False
         if not self.reserved:
             return
         a, b = e.addr, e.addr + e.size
@@ -146,8 +149,7 @@ class HiddenPools:
             del res[s]
             if s < a:
                 self._reserve(s, a)
-            if b < t:
-                self._reserve(b, t)
+        self.took_held = bool(hit)
 
     def observe(self, model: Choice, pred: Choice, certain: bool, e, src: str, free_before) -> None:
         """Learn from where the kernel put *e*, given the model's own *model* choice and the
@@ -195,6 +197,8 @@ class HiddenPools:
             if model.addr is not None and a > model.addr:
                 self._refute_below(e)
                 st.last = a
+            elif self.took_held and a > st.last:
+                st.last = a                           # held wrongly: still the free tree
             else:
                 st.mode, st.last, st.ascending = "pool", a, False
 

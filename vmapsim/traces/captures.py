@@ -14,7 +14,8 @@ from ..errors import ParameterError
 from ..paths import TRACES_DIR
 from .formats import find_recordings
 
-__all__ = ["trace_names", "trace_dir", "capture_dirs", "has_capture", "RECORDING_NAMES"]
+__all__ = ["KINDS", "RECORDING_NAMES", "capture_dirs", "has_capture", "kind_captures", "trace_dir",
+           "trace_names"]
 
 #: file names of the recording ``vmapsim capture`` writes (other names are found by content)
 RECORDING_NAMES = ("trace.txt", "trace.txt.gz")
@@ -35,6 +36,28 @@ def capture_dirs() -> dict[str, Path]:
     if not TRACES_DIR.is_dir():
         return {}
     return {d.name: d for d in sorted(TRACES_DIR.iterdir()) if has_capture(d)}
+
+
+#: ``data/traces/<set>/<kind>-...``: captures of each kind kept to score the replay's inference of
+#: hidden state (``tuning``: used while building it; ``held-out``: replayed only once it was done)
+KINDS = ("drained", "undrained", "dirty")
+_SETS = ("tuning", "held-out")
+
+
+def kind_captures() -> list[tuple[str, str, str, Path]]:
+    """``(set, kind, name, directory)`` of the captures under ``data/traces/tuning`` and
+    ``data/traces/held-out`` (not among :func:`trace_names`: they are scored, not used as
+    workloads)."""
+    out = []
+    for st in _SETS:
+        d = TRACES_DIR / st
+        if not d.is_dir():
+            continue
+        for c in sorted(d.iterdir()):
+            kind = c.name.split("-", 1)[0]
+            if kind in KINDS and has_capture(c):
+                out.append((st, kind, c.name, c))
+    return out
 
 
 def _size(d: Path) -> int:

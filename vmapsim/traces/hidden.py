@@ -144,7 +144,7 @@ class HiddenPools:
         while i < len(res) and res.keys()[i] < b:
             hit.append(res.peekitem(i))
             i += 1
-        for s, t in hit:
+        for s, _t in hit:
             self.d.release_range(s)
             del res[s]
             if s < a:

@@ -284,14 +284,17 @@ def summary(notebook: str, *, question: str, who: str, header: Sequence, rows: S
             conclusion: str, claims: Claims | None = None, title: str | None = None) -> Summary:
     """Build the mailing-list summary: the quoted question, a text table, the conclusion.
 
-    *question* is the thread's wording, *who* its attribution (``"Matthew Wilcox, 13 Jun 2026"``).
+    *question* is the thread's wording (a question, a rule or a log line: the header says
+    "wrote"), *who* its attribution (``"Matthew Wilcox, 13 Jun 2026"``).
     Every line is at most :data:`WIDTH` columns (ValueError otherwise).  Make it the last
     expression of the notebook's last cell so it is displayed; ``make report`` extracts it.
     """
     from . import __version__
 
     lines = [f"vmapsim {notebook}" + (f": {title}" if title else "")]
-    lines += _wrap(f"{who} asked:")
+    # "wrote", not "asked": the passages quoted are rules, logs and statements as often as
+    # questions; the line breaks are the summary's own, not the message's
+    lines += _wrap(f"{who} wrote (quoted, re-wrapped):")
     lines += _wrap(question, "> ")
     lines += ["", "Key numbers (recomputed by this run):", ""]
     lines += ["  " + ln for ln in text_table(header, rows, width=WIDTH - 2).splitlines()]

@@ -25,6 +25,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report
 from vmapsim.explore import explore, scenarios
@@ -64,7 +65,7 @@ print(check.line())
 
 # %%
 req = trylock_retry.requirement_evidence()
-print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req], width=None))
+display(report.table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req]))
 
 # %% [markdown]
 # Reading the rows:
@@ -119,9 +120,9 @@ print(g2.swimlane())
 
 # %%
 lay = trylock_retry.layouts()
-print(report.text_table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
+display(report.table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
                         [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
-                         for L in lay], width=None))
+                         for L in lay]))
 trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
@@ -146,12 +147,13 @@ sweep = trylock_retry.retry_sweep(fs=fs, lookups=lookups, hold=hold, max_retries
                                 seed=seed)
 longs = [trylock_retry.retry_sweep(fs=fs, lookups=lookups, hold=h, max_retries=max_retries,
                                  seed=seed) for h in long_holds]
-print(f"writer hold = {hold} retry gap, {lookups} lookups per point "
-      "(f/(1-f)*: truncated at max_retries+1 attempts; z: |difference| in standard errors)")
-print(report.text_table(trylock_retry.RetrySweep.HEADER, sweep.rows()))
+display(report.table(trylock_retry.RetrySweep.HEADER, sweep.rows(),
+                     title=f"writer hold = {hold} retry gap, {lookups} lookups per point, "
+                     f"{len(fs)} values of f (f/(1-f)*: truncated at max_retries+1 attempts; "
+                     "z: |difference| in standard errors)"))
 for h, sw in zip(long_holds, longs):
-    print(f"\nwriter hold = {h} retry gaps:")
-    print(report.text_table(trylock_retry.RetrySweep.HEADER, sw.rows()))
+    display(report.table(trylock_retry.RetrySweep.HEADER, sw.rows(),
+                         title=f"writer hold = {h} retry gaps"))
 trylock_retry.plot_retry_sweep(sweep, extra=longs)
 
 # %% [markdown]
@@ -230,30 +232,54 @@ claims.add(f"long holds ({long_holds[-1]} gaps) break the formula: measured / f/
            f"f={long5.f}", round(long5.mean / long5.analytic, 2), "x >= 2", "vmapsim.review.trylock_retry")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/02-trylock-retry.json`), then the reply
+# (`02-trylock-retry.txt`, and `02-trylock-retry.eml` for `git send-email` or `mutt -H`).
+
 # %%
+def scenario_of(sid):
+    """The scenario a requirement row ran: a catalogue id, or the lookup_race call."""
+    knobs = {lab: kw for req_row in trylock_retry.REQUIREMENTS for x in req_row[2:]
+             if isinstance(x, tuple) for lab, kw in [x]}
+    if sid in knobs:
+        return "lookup_race(" + ", ".join(f"{k}={v}" for k, v in knobs[sid].items()) + ")"
+    return sid
+
+
+nums = report.Numbers("02-trylock-retry")
+nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", design="linux-6.18")
+nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
+nums.add("RFC + rcu_head + lock (or refcount)", lay_by["+ rcu_head + spinlock_t"].size, "B",
+         source="kernel-source")
+nums.add("rcu_head in union with list + refcount",
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="kernel-source")
+nums.add("pool reuse without GP, trylock+recheck", by_id["R1b"].without_verdict,
+         source="explorer", scenario=scenario_of(by_id["R1b"].without))
+nums.add("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict, source="explorer",
+         scenario=by_id["R6"].without)
+nums.add("G3 short holds: max |error|", sweep.max_z, "std errors", source="model", fmt=".1f",
+         seed=seed)
+nums.add("G3 short holds: max rel. error, f >= 0.2", 100 * sweep.max_rel_error_from(0.2), "%",
+         source="model", fmt=".1f", seed=seed)
+nums.add(f"G3 measured/formula, holds of {long_holds[-1]} gaps, f={long5.f}",
+         long5.mean / long5.analytic, "x", source="model", fmt=".1f", seed=seed)
 report.summary(
     "02-trylock-retry",
     title="what trylock-and-retry under RCU demands of vmap_area",
-    who="Matthew Wilcox (16 Jun 2026)",
-    question="Write side has to RCU-free the objects that are stored in the tree. Read side "
-             "has to trylock the objects it finds (and retry the walk if the trylock fails).",
-    header=("item", "value"),
-    rows=[("vmap_area bytes: upstream / RFC", f"{up.size} / {rfc.size}"),
-          ("RFC + rcu_head + lock (or refcount)", f"{lay_by['+ rcu_head + spinlock_t'].size}"),
-          ("rcu_head in union with list + refcount", f"{lay_by['rcu_head in union with list + refcount_t'].size}"),
-          ("pool reuse without GP, trylock+recheck", by_id["R1b"].without_verdict),
-          ("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict),
-          ("G3 short holds: max |error| in std errors", f"{sweep.max_z:.1f}"),
-          ("G3 short holds: max rel. error, f >= 0.2", f"{sweep.max_rel_error_from(0.2):.1%}"),
-          (f"G3 measured/formula, holds of {long_holds[-1]} gaps, f={long5.f}",
-           f"{long5.mean / long5.analytic:.1f}x")],
-    conclusion="Trylock-and-retry is sound only with all of: the area freed after a grace "
-               "period on every exit, including vmalloc's pool recycling (or a generation "
-               "the reader rechecks); a stabiliser that vfree() honours before it frees the "
-               "vm_struct and the pages, with a DEAD mark the reader rechecks; bounded retries "
-               "and a locked fallback; and a shared rather than exclusive acquisition, since "
-               "an exclusive trylock makes readers fail each other. The rcu_head plus a lock "
-               "or refcount costs exactly the 24 bytes patch 04 saves. Retries themselves are "
-               "cheap when the writer's hold is short: failures per lookup follow f/(1-f).",
-    claims=claims,
+    answers="M18",
+    parts=[("M18-rule1",
+            "The area must be freed after a grace period on every exit, including "
+            "vmalloc's pool recycling (or carry a generation the reader rechecks)."),
+           ("M18-rule2",
+            "The trylock needs a stabiliser that vfree() honours before it frees the "
+            "vm_struct and the pages, with a DEAD mark the reader rechecks; bounded retries "
+            "and a locked fallback; and a shared rather than exclusive acquisition, since "
+            "an exclusive trylock makes readers fail each other. Retries themselves are "
+            "cheap when the writer's hold is short: failures per lookup follow f/(1-f).")],
+    numbers=nums,
+    conclusion="Trylock-and-retry is sound only with all of these. The rcu_head plus a lock "
+               "or refcount costs exactly the 24 bytes patch 04 saves.",
 )

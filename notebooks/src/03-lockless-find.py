@@ -28,6 +28,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report
 from vmapsim.explore import explore
@@ -66,9 +67,9 @@ print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
 # `mm/usercopy.c` and `mm/kasan/report.c`:
 
 # %%
-print(report.text_table(("caller", "where", "owns it", "reads afterwards", "today"),
-                        [(c.name, c.where.split(";")[0], c.owner, c.uses, c.today)
-                         for c in lockless_find.KERNEL_CALLERS], width=None))
+report.table(("caller", "where", "owns it", "reads afterwards", "today"),
+             [(c.name, c.where.split(";")[0], c.owner, c.uses, c.today)
+              for c in lockless_find.KERNEL_CALLERS])
 
 # %% [markdown]
 # Three corrections to the plan's premise. `vfree()` does not call `find_vmap_area()`: it goes
@@ -185,7 +186,7 @@ print("read-side sections open at the violating step:", c3_open)
 
 # %%
 matrix = explore_tables.protocol_matrix(protocols=matrix_protocols)
-print(report.text_table(["caller"] + matrix.protocols, matrix.rows(), width=None))
+display(report.table(["caller"] + matrix.protocols, matrix.rows()))
 for n in matrix.notes:
     print("*", n)
 
@@ -205,7 +206,7 @@ for n in matrix.notes:
 # atomics on the area's own cache line; copy-out adds nothing but a sequence-count read.
 
 # %%
-print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
+display(report.table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
 lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
@@ -217,11 +218,14 @@ lockless_find.plot_protocol_costs(costs)
 # %%
 perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
         for c in perf_cpus for p in lockless_find.PROTOCOLS]
-print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
-                         "seq retries"),
-                        [(p, c, round(r.find_latency_us["mean"], 3),
-                          round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
-                          r.seq_retries) for p, c, r in perf], width=None))
+display(report.table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
+                      "seq retries"),
+                     [(p, c, round(r.find_latency_us["mean"], 3),
+                       round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
+                       r.seq_retries) for p, c, r in perf],
+                     title=f"model, lookup workload, no warm-up (not steady state), {perf_loops} "
+                     f"loops per CPU, {len(perf_cpus)} CPU counts: "
+                     f"{', '.join(map(str, perf_cpus))}"))
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
@@ -316,36 +320,48 @@ claims.add(f"perf model, {c1p} CPU: an uncontended RCU walk is faster than the l
            "vmapsim.perf.simulate")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/03-lockless-find.json`), then the reply
+# (`03-lockless-find.txt`, and `03-lockless-find.eml` for `git send-email` or `mutt -H`).
+
 # %%
+nums = report.Numbers("03-lockless-find")
+nums.add("C1 non-owner (usercopy) vs vfree", c1.verdict, source="explorer", scenario="C1")
+nums.add("C1 preemptions", c1.preemptions, source="explorer", scenario="C1")
+nums.add("C2 owner lookup (exhaustive)", c2_tree.verdict, source="explorer", scenario="C2")
+nums.add("C3 vm_struct, inside RCU", c3.verdict, source="explorer", scenario="C3")
+nums.add("C4 pool reuse without GP", c4.verdict, source="explorer", scenario="C4")
+nums.add("C4 pool reuse with GP", c4gp.verdict, source="explorer", scenario="C4-gp")
+nums.add("M23's callers that use find_vmap_area", len(m23_hits),
+         f"of {len(lockless_find.M23_CLAIMED)}", source="kernel-source")
+nums.add("non-owner kinds unsafe under the plan",
+         sum(matrix.verdict(c, m23) == "violation" for c in non_owner), f"of {len(non_owner)}",
+         source="explorer", scenario="lookup_race")
+for p in ("spinlock", "rcu-readonce", "rcu-refcount", "seqcount"):
+    r = perf_by[(p, cn)]
+    nums.add(f"find, {p}", r.find_latency_us["mean"], "us", source="model", steady=False,
+             fmt=".3f", **report.sim_conditions(r, warmup=0))
 report.summary(
     "03-lockless-find",
     title="the proposed lockless find_vmap_area(), examined",
-    who="Pranjal Arya (26 Jun 2026)",
-    question="find_vmap_area() will walk vn->busy.mt under rcu_read_lock() using mas_walk() "
-             "(RCU safe tree traversal) & will then validate the found object using READ_ONCE "
-             "before returning it. [...] Does it sound like a good plan ?",
-    header=("finding", "result"),
-    rows=[("C1 non-owner (usercopy) vs vfree", f"{c1.verdict}, {c1.preemptions} preemption"),
-          ("C2 owner lookup", f"{c2_tree.verdict} (exhaustive)"),
-          ("C3 vm_struct, inside RCU", c3.verdict),
-          ("C4 pool reuse without GP / with GP", f"{c4.verdict} / {c4gp.verdict}"),
-          ("M23's callers that use find_vmap_area", f"{len(m23_hits)} of 3"),
-          ("non-owner kinds unsafe under the plan",
-           f"{sum(matrix.verdict(c, m23) == 'violation' for c in non_owner)} of {len(non_owner)}"),
-          (f"find us, {cn} CPUs: spinlock / readonce",
-           f"{perf_by[('spinlock', cn)].find_latency_us['mean']:.3f} / "
-           f"{perf_by[('rcu-readonce', cn)].find_latency_us['mean']:.3f}"),
-          (f"find us, {cn} CPUs: refcount / seqcount",
-           f"{perf_by[('rcu-refcount', cn)].find_latency_us['mean']:.3f} / "
-           f"{perf_by[('seqcount', cn)].find_latency_us['mean']:.3f}")],
-    conclusion="Not as posted. The plan is safe only for callers that own the area, and for "
-               "them the RCU-mode maple tree alone suffices: no rcu_head, no call_rcu per "
-               "vfree. For non-owners (hardened usercopy, vmallocinfo, vread_iter, "
-               "vmalloc_dump_obj) it is a use-after-free after rcu_read_unlock, READ_ONCE "
-               "validates nothing, call_rcu misses the pool recycling (silent ABA) and the "
-               "vm_struct, which vfree kfree()s at once. vfree and vmalloc_to_page/pfn never "
-               "call find_vmap_area. Suggested split: an owner lookup; a copy-out bounds "
-               "lookup (seqcount) for usercopy and the dump path; long readers keep the lock "
-               "or take a reference vfree waits for.",
-    claims=claims,
+    answers="M23",
+    parts=[("M23-write-side",
+            "call_rcu misses the pool recycling (silent ABA) and the vm_struct, which "
+            "vfree kfree()s at once."),
+           ("M23-read-side",
+            "The plan is safe only for callers that own the area, and for them the "
+            "RCU-mode maple tree alone suffices: no rcu_head, no call_rcu per vfree. For "
+            "non-owners (hardened usercopy, vmallocinfo, vread_iter, vmalloc_dump_obj) it is "
+            "a use-after-free after rcu_read_unlock, and READ_ONCE validates nothing."),
+           ("M23-no-spinlock",
+            "vfree and vmalloc_to_page/pfn never call find_vmap_area."),
+           ("M23-good-plan",
+            "Not as posted. Suggested split: an owner lookup; a copy-out bounds lookup "
+            "(seqcount) for usercopy and the dump path; long readers keep the lock or take a "
+            "reference vfree waits for.")],
+    numbers=nums,
+    conclusion="",
 )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..params import check_choice
+from .figures import finished
 
 __all__ = ["Approach", "APPROACHES", "posted_race", "approach_verdicts", "VerdictLine", "FallbackRun",
            "FallbackSweep", "fallback_sweep", "plot_fallbacks"]
@@ -381,4 +382,4 @@ def plot_fallbacks(sweep: FallbackSweep):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return fig
+    return finished(fig)

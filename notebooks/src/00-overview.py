@@ -94,9 +94,11 @@ display(Markdown("| notebook | status | answers |\n|---|---|---|\n" + table))
 #   or run the whole report with overrides: `.venv/bin/python tools/report.py 00-overview -p cpus=64`.
 #   `VMAPSIM_FAST=1` selects the small variant the test suite uses.
 # * **Export:** `make report` executes every notebook and writes `build/report/<name>.html`
-#   (one self-contained page, no network, widgets frozen to what they showed) and
-#   `build/report/<name>.txt` (a plain-text summary of at most 80 columns for a mailing-list
-#   reply; vger lists reject HTML mail, so send the text and attach or link the page).
+#   (one self-contained page, no network, widgets frozen to what they showed),
+#   `build/report/<name>.eml` (the notebook's plain-text reply to the message it answers, with
+#   the thread's headers, for `git send-email` or `mutt -H`; vger lists reject HTML mail, so
+#   send it and link the page: `make report REPORT_URL=...` says where the pages are
+#   published), the same reply as `<name>.txt`, and the key numbers as `<name>.json`.
 #
 # ## A first live experiment: how 6.18 shards the vmalloc index
 #

@@ -154,7 +154,7 @@ report.bind(
 if capture_dir:
     own = real_traces.fidelity(traces=[capture_dir], designs=tuple(designs))
     display(report.table(("trace", "design", "allocs", "agreement", "final state", "main misses"),
-                            [r.cells() for r in own]))
+                         [r.cells() for r in own]))
     for w in real_traces.replay_cached(capture_dir, designs[0]).warnings:
         print("warning:", w)
 else:

@@ -121,8 +121,8 @@ class Number:
         """The value as the tables print it (``fmt`` applied, no unit)."""
         if self.fmt and not isinstance(self.value, str):
             return format(self.value, self.fmt)
-        from .report import _fmt
-        return _fmt(self.value)
+        from .report import format_value
+        return format_value(self.value)
 
     def kind(self) -> str:
         """``model, steady state, +-25 % (calibration band)``: the source and how to read it."""

@@ -214,7 +214,9 @@ class Claims:
 
 # --------------------------------------------------------------------------- summary
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """How tables print a value: ints with thousands separators from 100,000, floats to 4
+    significant digits, numpy scalars as Python ones."""
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, int):
@@ -222,8 +224,11 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if hasattr(v, "item") and getattr(v, "shape", None) == ():  # numpy scalar
-        return _fmt(v.item())
+        return format_value(v.item())
     return str(v)
+
+
+_fmt = format_value
 
 
 def text_table(header: Sequence, rows: Sequence[Sequence], width: int | None = WIDTH) -> str:

@@ -175,10 +175,12 @@ rows = [(t, lab, r.allocs, f"{100 * r.agreement:.2f}", r.own,
         for (t, lab), r in matrix.items()]
 display(report.table(("trace", "design", "allocs", "as kernel %", "differ from 6.18",
                       "named causes", "vs 6.18", "final state"), rows,
-                     title=f"{len(trace_list)} traces x {len(replay_labels)} designs",
+                     title=f"{len(trace_list)} trace{'s' if len(trace_list) != 1 else ''} x "
+                     f"{len(replay_labels)} designs",
                      key=lambda r: r[0] == big_trace, name="01-replay-matrix"))
-for cause in sorted({c for r in matrix.values() for c in r.own_by_cause}):
-    print(f"{cause}: {DESIGN_MISS_CAUSES.get(cause, 'the design predicted the kernel where 6.18 did not')}")
+display(Markdown("\n".join(
+    f"* `{cause}`: {DESIGN_MISS_CAUSES.get(cause, 'the design predicted the kernel where 6.18 did not')}"
+    for cause in sorted({c for r in matrix.values() for c in r.own_by_cause}))))
 
 # %%
 fp.plot_replay_matrix(matrix, replay_labels)

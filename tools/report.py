@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.export import ExportError, to_html, write_reply_files  # noqa: E402
-from vmapsim.reply import URL_ENV, git_sender  # noqa: E402
 from vmapsim.notebook import REPORT_CELL_TIMEOUT, NotebookFailed, cell_seconds, execute  # noqa: E402
+from vmapsim.reply import URL_ENV, git_sender  # noqa: E402
 
 
 def _param(text: str):

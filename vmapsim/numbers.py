@@ -91,7 +91,7 @@ def _check_condition(name: str, key: str, value):
         return [_check_condition(name, key, v) for v in value]
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
         value = value.item()
-    if not isinstance(value, (str, int, float, bool)) or value is None:
+    if not isinstance(value, (str, int, float, bool)):
         raise ParameterError(f"number {name!r}: condition {key} must be a string, number or a "
                              f"list of them, got {value!r}")
     return value

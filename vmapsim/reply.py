@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import subprocess
 import textwrap
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from . import thread
 from .errors import ParameterError
@@ -67,7 +67,6 @@ def attribution(label: str) -> str:
     if zone and clock:
         sign = 1 if zone.group(1)[0] == "+" else -1
         offset = sign * (int(zone.group(1)[1:3]) * 60 + int(zone.group(1)[3:5]))
-        from datetime import timedelta, timezone
         when = when.astimezone(timezone(timedelta(minutes=offset)))
         tz = zone.group(1)
     else:

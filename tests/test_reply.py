@@ -266,3 +266,21 @@ def test_check_width_allows_quotes_and_urls_only():
     reply.check_width("> " + "q" * 100 + "\nhttps://lore.kernel.org/all/" + "x" * 80 + "/\n")
     with pytest.raises(ValueError, match="more than 72"):
         reply.check_width("x" * 73)
+
+
+def test_git_send_email_accepts_the_eml(tmp_path):
+    """``git send-email --dry-run`` reads the headers as they are meant (skipped where the
+    git-email package is not installed)."""
+    if subprocess.run(["git", "send-email", "--help"], capture_output=True).returncode != 0:
+        pytest.skip("git send-email is not installed (Debian: apt-get install git-email)")
+    path = tmp_path / "99-x.eml"
+    path.write_text(reply.eml(_payload(), URL, "A Reviewer <a@example.org>"))
+    r = subprocess.run(["git", "-c", "sendemail.confirm=never", "send-email", "--dry-run",
+                        "--to=someone@example.org", "--smtp-server=/bin/true", "--no-validate",
+                        "--from=A Reviewer <a@example.org>", str(path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert f"In-Reply-To: <{thread.message('M23').message_id}>" in out
+    assert "Subject: " + reply.subject("M23") in out
+    assert "maple-tree@lists.infradead.org" in out and "Result: OK" in out

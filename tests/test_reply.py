@@ -284,3 +284,13 @@ def test_git_send_email_accepts_the_eml(tmp_path):
     assert f"In-Reply-To: <{thread.message('M23').message_id}>" in out
     assert "Subject: " + reply.subject("M23") in out
     assert "maple-tree@lists.infradead.org" in out and "Result: OK" in out
+
+
+def test_long_conditions_keep_the_column_limit():
+    n = report.Numbers("99-x")
+    traces = ["fork-s71", "fork-s21", "long-s41", "mixed-s51", "mixed-s61", "mixed-s11", "large-s31"]
+    n.add("differs", 0.07, "%", source="real-trace", design="maple-nofree", trace=traces)
+    n.add("odd", 1, source="model", scenario="x" * 90)
+    text = n.table(rows=None).text(70)
+    assert "trace=[fork-s71, fork-s21," in text.replace("\n", " ")
+    assert max(map(len, text.splitlines())) <= 70

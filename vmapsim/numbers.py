@@ -180,7 +180,7 @@ def _header(name: str, unit: str) -> str:
 
 def _cond_text(v) -> str:
     if isinstance(v, list):
-        return ",".join(map(_cond_text, v))
+        return "[" + ", ".join(map(_cond_text, v)) + "]"
     if isinstance(v, float):
         return f"{v:g}"
     return str(v)
@@ -321,6 +321,8 @@ class Numbers:
 def wrap_note(line: str, width: int) -> list[str]:
     """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
     head, _, rest = line.partition(" ")
+    # a single condition longer than the line (it has no space to break at) is cut, so that
+    # the reply keeps its column limit
     return textwrap.wrap(rest, width, initial_indent=head + " ",
                          subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
-                         break_long_words=False) or [line]
+                         break_long_words=True) or [line]

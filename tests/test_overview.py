@@ -60,7 +60,7 @@ def test_notebook_map_marks_missing_notebooks(tmp_path):
     (tmp_path / "00-overview.ipynb").write_text("{}")
     m = dict((n, s) for n, s, _ in overview.notebook_map(tmp_path))
     assert m["00-overview"] == "here" and m["04-scaling"] == "coming"
-    assert len(m) == 7
+    assert len(m) == 8
 
 
 def test_plot_geometry_returns_a_figure():

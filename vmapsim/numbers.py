@@ -156,7 +156,8 @@ def _footnotes(groups: dict) -> list[str]:
     blocks = []   # (position of the first letter, lines), printed in letter order
     for kind, entries in by_kind.items():
         common = [kv for kv in entries[0][1] if all(kv in c for _, c in entries[1:])]
-        if len(entries) > 1 and common:
+        # group only where each member still has a condition of its own to show
+        if len(entries) > 1 and common and all(len(c) > len(common) for _, c in entries):
             letters = ",".join(m.strip("[]") for m, _ in entries)
             block = [f"[{letters}] {kind}: " + " ".join(f"{k}={v}" for k, v in common)]
             for m, c in entries:

@@ -141,6 +141,8 @@ NOTEBOOKS = (
     ("04-scaling", "contention and throughput of every design on 1..128 CPUs"),
     ("05-real-traces", "today's allocator replayed against real kernel traces"),
     ("06-allocation-under-lock", "allocating maple nodes for stores made under a spinlock"),
+    ("07-splats", "Q8, Q9, Q15: the WARNs of M15/M16 (a range handed out twice) and the "
+                  "vmap_bump_refill recursion"),
 )
 
 

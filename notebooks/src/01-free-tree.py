@@ -328,7 +328,10 @@ fp.plot_memory(mem_busy)
 
 # %%
 sweep = fw.nodealloc_sweep(rates=sweep_rates, loops=max(40, loops // 3), seed=seed)
-display(report.table(fw.SWEEP_HEADER, sweep))
+display(report.table(fw.SWEEP_HEADER, sweep,
+                     title=f"random_size_alloc_test, 2 CPUs, {len(sweep_rates)} failure rates: "
+                     f"{', '.join(map(str, sweep_rates))}",
+                     key=lambda r: r[2] == max(sweep_rates), name="01-node-alloc"))
 
 # %% [markdown]
 # ## 6. The overlays of `rfc-v1`

@@ -203,7 +203,7 @@ display(report.table(("design", "lookup", "cpus", "find us", "us/iter", "RCU bac
                       for r in proto.records],
                      title=f"lookup workload, {'steady state' if proto_steady else 'no warm-up'}, "
                      f"{len(designs)} designs x {len(lookups)} protocols x {len(proto_cpus)} "
-                     "CPU counts",
+                     f"CPU count{'s' if len(proto_cpus) != 1 else ''}",
                      key=lambda r: r[0] == "linux-6.18" or r[1] == "spinlock",
                      name="04-protocol-grid"))
 scaling.plot_protocols(proto, title=f"lookup workload, {machine}")
@@ -217,7 +217,10 @@ if trace in trace_names():
                                  steady=steady, seed=seed, processes=2)
     display(report.table(("design", "cpus", "us/op", "M ops/s"),
                          [(r["design"], r["cpus"], round(r["us_per_op"], 3),
-                           round(r["ops_per_sec"] / 1e6, 3)) for r in trace_grid.records]))
+                           round(r["ops_per_sec"] / 1e6, 3)) for r in trace_grid.records],
+                         title=f"operation mix of trace {trace}, "
+                         f"{'steady state' if steady else 'no warm-up'}, {len(designs)} designs "
+                         f"x {len(trace_cpus)} CPU counts"))
     display(scaling.plot_scaling(trace_grid, title=f"operation mix of trace {trace}, {machine}"))
 else:
     print(f"trace {trace!r} is not in data/traces/ of this checkout (traces: {trace_names()})")

@@ -132,6 +132,7 @@ def plot_scaling(table, *, y: str = "ops_per_sec", title: str = ""):
     """One line per design (and lookup protocol) over the CPU counts of a sweep, every point
     marked; the title says how many CPU counts the sweep has."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatterSciNotation, NullLocator
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     keys = sorted({(r["design"], r["lookup"]) for r in table.records})
     one_lookup = len({p for _, p in keys}) == 1
@@ -142,7 +143,10 @@ def plot_scaling(table, *, y: str = "ops_per_sec", title: str = ""):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(cpus, [str(c) for c in cpus])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(NullLocator())
+    # label the minor ticks too: a sweep often spans less than a decade
+    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False,
+                                                         minor_thresholds=(2, 0.5)))
     ax.set_xlabel("CPUs")
     ax.set_ylabel(_Y_LABELS.get(y, y))
     ax.set_title(f"{title}\n{len(cpus)} CPU count{'s' if len(cpus) != 1 else ''} "
@@ -211,7 +215,7 @@ def plot_lock_breakdown(table, *, cpus: int):
                   fontsize=7, rotation=30)
     ax.set_ylabel("fraction of CPU time waiting")
     ax.set_title(f"Where the CPUs wait, {cpus} CPUs")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return finished(fig)
 

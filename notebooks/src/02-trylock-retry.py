@@ -26,6 +26,8 @@
 # means no counterexample in that scenario, not a proof.
 
 # %%
+from IPython.display import display
+
 from vmapsim import report
 from vmapsim.explore import explore, scenarios
 from vmapsim.review import trylock_retry
@@ -60,7 +62,7 @@ print(f"areas={areas} fast={FAST}")
 
 # %%
 req = trylock_retry.requirement_evidence()
-print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req], width=None))
+display(report.table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req]))
 
 # %% [markdown]
 # Reading the rows:
@@ -141,9 +143,9 @@ print(g2.swimlane())
 
 # %%
 lay = trylock_retry.layouts()
-print(report.text_table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
-                        [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
-                         for L in lay], width=None))
+display(report.table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
+                     [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
+                      for L in lay]))
 trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
@@ -243,37 +245,67 @@ claims.add("unfair scheduling: more failed attempts than holds (G1-unfair); fair
            "explorer: G1-*; G1-bounded restates the protocol's bound")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/02-trylock-retry.json`), then the reply
+# (`02-trylock-retry.txt`, and `02-trylock-retry.eml` for `git send-email` or `mutt -H`).
+
 # %%
+def scenario_of(sid):
+    """The scenario a requirement row ran: a catalogue id, or the lookup_race call."""
+    knobs = {lab: kw for req_row in trylock_retry.REQUIREMENTS for x in req_row[2:4]
+             if isinstance(x, tuple) for lab, kw in [x]}
+    if sid in knobs:
+        return "lookup_race(" + ", ".join(f"{k}={v}" for k, v in knobs[sid].items()) + ")"
+    return sid
+
+
+nums = report.Numbers("02-trylock-retry")
+nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", design="linux-6.18")
+nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
+nums.add("RFC + rcu_head + lock (or refcount)", lay_by["+ rcu_head + spinlock_t"].size, "B",
+         source="kernel-source")
+nums.add("RFC + rcu_head + lock, PREEMPT_RT", lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size,
+         "B", source="kernel-source")
+nums.add("rcu_head in union with list + refcount",
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="kernel-source")
+nums.add("vm_struct freed at once (C3)", by_id["R2"].without_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].without))
+nums.add("vm_struct, stabilised (D1)", by_id["R2"].with_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].with_))
+nums.add("pool reuse without GP, trylock+recheck", r1b.without_verdict, source="explorer",
+         scenario=scenario_of(r1b.without))
+nums.add("... generation change observed", "yes" if r1b.without_observed else "no",
+         source="explorer", scenario=scenario_of(r1b.without))
+nums.add("two readers, exclusive trylock (G2)", "fall back (perf.)", source="explorer",
+         scenario=by_id["R6"].without)
+nums.add("retries > holds+1, unfair (G1)", g1u.verdict, source="explorer",
+         scenario="G1-unfair")
+nums.add("retries, fair scheduler (G1)", g1f.verdict, source="explorer", scenario="G1-fair")
+nums.add("retries, max_retries=1 (the bound)", g1b.verdict, source="explorer",
+         scenario="G1-bounded")
 report.summary(
     "02-trylock-retry",
     title="what trylock-and-retry under RCU demands of vmap_area",
-    who="Matthew Wilcox (16 Jun 2026)",
-    question="Write side has to RCU-free the objects that are stored in the tree. Read side "
-             "has to trylock the objects it finds (and retry the walk if the trylock fails).",
-    header=("item", "value"),
-    rows=[("vmap_area bytes: upstream / RFC", f"{up.size} / {rfc.size}"),
-          ("RFC + rcu_head + lock (or refcount)", f"{lay_by['+ rcu_head + spinlock_t'].size}"),
-          ("rcu_head in union with list + refcount", f"{lay_by['rcu_head in union with list + refcount_t'].size}"),
-          ("vm_struct freed at once (C3), stabilised (D1)",
-           f"{by_id['R2'].without_verdict} / {by_id['R2'].with_verdict}"),
-          ("pool reuse without GP, trylock+recheck", f"{r1b.without_verdict}, generation changes"),
-          ("RFC + rcu_head + lock, PREEMPT_RT",
-           f"{lay_by['+ rcu_head + spinlock_t, PREEMPT_RT'].size}"),
-          ("two readers, exclusive trylock (G2)", "fall back (performance)"),
-          ("retries: unfair / fair / bounded (G1)",
-           f"{g1u.verdict} / {g1f.verdict} / {g1b.verdict}")],
+    answers="M18",
+    parts=[("M18-rule1",
+            "The area's memory must stay valid on the slab exit (a grace period or a "
+            "type-safe cache). Pool recycling needs no grace period while the area stays "
+            "pooled: same bounds, so a stabilised, rechecked reader is right for its address."),
+           ("M18-rule2",
+            "The trylock needs a stabiliser that vfree() honours before it frees the "
+            "vm_struct and the pages, with a DEAD mark and a bounds recheck. Bounded retries "
+            "with a locked fallback are a design choice (a finite scenario cannot show a "
+            "livelock); a shared acquisition keeps readers from making each other fall back "
+            "(performance; the answer stays right). A trylock fails against a writer only "
+            "when the area is being freed, which owners never race.")],
+    numbers=nums,
     conclusion="The explorer (sequentially consistent, small scenarios) finds no "
-               "counterexample for trylock-and-retry when: the area's memory stays valid on the "
-               "slab exit (a grace period or a type-safe cache); a stabiliser that vfree() "
-               "honours before it frees the vm_struct and the pages, with a DEAD mark and a "
-               "bounds recheck. Bounded retries with a locked fallback are a design choice "
-               "(no livelock can be shown in a finite scenario), and a shared acquisition "
-               "avoids readers making each other fall back (performance). Pool recycling needs "
-               "no grace period while the area stays pooled: same bounds, so a stabilised, "
-               "rechecked reader is right for its address. On a non-RT kernel the rcu_head "
-               "plus a lock or refcount costs exactly the 24 bytes patch 04 saves (PREEMPT_RT: "
-               "96 B); the series' chunk descriptors cost far more than 384 KB. A trylock fails "
-               "against a writer only when the area is being freed, which owners never race. "
-               "Weak-memory ordering rests on LKMM litmus tests that were not run here.",
-    claims=claims,
+               "counterexample under these conditions; that is not a proof. On a non-RT kernel "
+               "the rcu_head plus a lock or refcount costs exactly the 24 bytes patch 04 saves "
+               "(96 B on PREEMPT_RT), and the series' 131,136-byte chunk descriptors cost far "
+               "more than the 384 KB. Weak-memory ordering rests on LKMM litmus tests that "
+               "were not run here.",
 )

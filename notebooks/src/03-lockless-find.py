@@ -43,6 +43,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report, thread
 from vmapsim.explore import explore
@@ -83,11 +84,11 @@ print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
 # (scenario ids in the last column).
 
 # %%
-print(report.text_table(("caller", "where", "owns it", "today (6.18)", "6.18, explored",
-                         "M23's plan, explored", "scenarios"),
-                        [(c.name, c.where.split(";")[0], c.owner, c.today, c.today_verdict,
-                          c.lockless_verdict, c.scenario)
-                         for c in lockless_find.KERNEL_CALLERS], width=None))
+display(report.table(("caller", "where", "owns it", "today (6.18)", "6.18, explored",
+                      "M23's plan, explored", "scenarios"),
+                     [(c.name, c.where.split(";")[0], c.owner, c.today, c.today_verdict,
+                       c.lockless_verdict, c.scenario)
+                      for c in lockless_find.KERNEL_CALLERS]))
 
 # %% [markdown]
 # Three corrections to the plan's premise. `vfree()` does not call `find_vmap_area()`: it goes
@@ -191,8 +192,8 @@ rows = []
 for name, st in (("6.18 (C0)", c0), ("M23 (C1)", c1_slot)):
     w = _window(st)
     rows.append((name, st.preemptions, len(w), "; ".join(x.split(": ", 1)[1] for x in w)))
-print(report.text_table(("code (slot index)", "preemptions", "steps in the window",
-                         "what runs in it"), rows, width=None))
+display(report.table(("code (slot index)", "preemptions", "steps in the window",
+                      "what runs in it"), rows))
 
 # %% [markdown]
 # * **The window is the same one.** In both, it opens when the lookup returns (6.18: after
@@ -255,8 +256,10 @@ report.bind(
 
 # %%
 owner_walk = explore_tables.verdicts(["E2-rcu", "F1-cow", "F1-cow-split"])
-print(report.text_table(explore_tables.VerdictRow.HEADER, [r.cells() for r in owner_walk],
-                        width=None))
+display(report.table(explore_tables.VerdictRow.HEADER, [r.cells() for r in owner_walk],
+                     title="an owner's walk on the real maple tree (RCU mode) while another "
+                     "area of its node is erased, inserted beside it, or inserted into its full "
+                     "leaf"))
 c2_slot = explore("C2")
 c2_tree = explore(explore_tables.on_maple_tree("C2", areas=tree_areas))
 c2_kfree = explore("C2-kfree")
@@ -363,11 +366,11 @@ rules = explore_tables.verdicts(["A1", "A2", "B1", "B2", "F1-inplace", "F1-cow",
 rule_of = {"A1": "3", "A2": "3 (vmalloc)", "B1": "4", "B2": "4", "F1-inplace": "3 (RCU mode)",
            "F1-cow": "3 (RCU mode)", "F2": "-", "F2-filter": "-"}
 outc = {r: explore(r).outcomes for r in ("B1", "B2")}
-print(report.text_table(("scenario", "rule", "verdict", "exhaustive", "executions",
-                         "outcomes / counterexample"),
-                        [(r.id, rule_of[r.id], r.verdict, "yes" if r.exhaustive else "no",
-                          r.executions, ", ".join(outc[r.id]) if r.id in outc
-                          else (r.violation or "")[:70]) for r in rules], width=None))
+display(report.table(("scenario", "rule", "verdict", "exhaustive", "executions",
+                      "outcomes / counterexample"),
+                     [(r.id, rule_of[r.id], r.verdict, "yes" if r.exhaustive else "no",
+                       r.executions, ", ".join(outc[r.id]) if r.id in outc
+                       else (r.violation or "")[:70]) for r in rules]))
 
 # %% [markdown]
 # What this implies for vmalloc:
@@ -399,7 +402,7 @@ print(report.text_table(("scenario", "rule", "verdict", "exhaustive", "execution
 
 # %%
 matrix = explore_tables.protocol_matrix()
-print(report.text_table(["caller"] + matrix.protocols, matrix.rows(), width=None))
+display(report.table(["caller"] + matrix.protocols, matrix.rows()))
 for n in matrix.notes:
     print("*", n)
 
@@ -431,7 +434,7 @@ for w in (wc_rcu, wc_plain):
           f"({w.allocs} allocations replayed, {w.agreement:.2%} of addresses as the kernel chose; "
           f"{w.tree['trees']} busy trees, height {w.tree['height'][0]}-{w.tree['height'][1]}, "
           f"{w.tree['nodes'][0]} nodes on average, {w.tree['nodes'][1]} at most):")
-    print(report.text_table(w.HEADER, w.rows(), width=None))
+    display(report.table(w.HEADER, w.rows()))
 pair_rcu = wc_rcu.per_op("insert") + wc_rcu.per_op("erase")
 pair_plain = wc_plain.per_op("insert") + wc_plain.per_op("erase")
 extra = (wc_rcu.per_op("insert") - wc_plain.per_op("insert"),
@@ -464,7 +467,7 @@ print(f"\nnodes to kfree_rcu per vmalloc+vfree pair: {pair_rcu:.2f} in RCU mode,
 # decrement); copy-out adds nothing but a sequence-count read.
 
 # %%
-print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
+display(report.table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
 lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
@@ -482,11 +485,14 @@ lockless_find.plot_protocol_costs(costs)
 # %%
 perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
         for c in perf_cpus for p in PRICED]
-print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
-                         "seq retries"),
-                        [(p, c, round(r.find_latency_us["mean"], 3),
-                          round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
-                          r.seq_retries) for p, c, r in perf], width=None))
+display(report.table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
+                      "seq retries"),
+                     [(p, c, round(r.find_latency_us["mean"], 3),
+                       round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
+                       r.seq_retries) for p, c, r in perf],
+                     title=f"NOT EVIDENCE: model being re-calibrated, cold start (no warm-up, not "
+                     f"steady state), {perf_loops} loops per CPU, online_cpus = cpus, CPU counts "
+                     f"{', '.join(map(str, perf_cpus))}"))
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
@@ -652,38 +658,74 @@ claims.add("trylock-retry / refcount: RMWs (+ release stores) on the area's own 
            "x == ((1.0, 1.0), (2.0, 0.0))", "restates the run: vmapsim.explore.lookup")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/03-lockless-find.json`), then the reply
+# (`03-lockless-find.txt`, and `03-lockless-find.eml` for `git send-email` or `mutt -H`). The
+# performance model's cold-start numbers are not among them.
+
 # %%
+nums = report.Numbers("03-lockless-find")
+for label, st, sid in (("C0 usercopy vs vfree, 6.18 slab exit", c0, "C0"),
+                       ("C1 usercopy vs vfree, M23's plan", c1, "C1")):
+    nums.add(label, st.verdict, source="explorer", scenario=sid)
+    nums.add(f"{sid} preemptions", st.preemptions, source="explorer", scenario=sid)
+nums.add("C0-freetree 6.18: descriptor exit", f"{c0_free.verdict} (wrong bound)",
+         source="explorer", scenario="C0-freetree")
+nums.add("C5 series: bump lookup, non-owner", f"{c5.verdict} (chunk UAF)",
+         source="explorer", scenario="C5")
+for r in owner_walk:
+    nums.add(f"owner's walk vs {r.id}", f"{r.verdict}, exhaustive", source="explorer", scenario=r.id)
+nums.add("C2 owner lookup (restates ownership)", c2_tree.verdict, source="explorer",
+         scenario="C2")
+nums.add("C3 vm_struct, reader inside RCU", c3.verdict, source="explorer", scenario="C3")
+nums.add("C4 pool reuse without a GP", c4.verdict, source="explorer", scenario="C4")
+nums.add("C4 generation change observed", "yes" if c4.observed else "no", source="explorer",
+         scenario="C4")
+nums.add("A2 erase, later insert: NULL between", "seen", source="explorer", scenario="A2")
+nums.add("M23's callers that use find_vmap_area", len(m23_hits),
+         f"of {len(lockless_find.M23_CLAIMED)}", source="kernel-source")
+nums.add("kfree_rcu nodes per pair, RCU mode", pair_rcu, source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
+nums.add("kfree_rcu nodes per pair, plain", pair_plain, source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
+nums.add("RCU mode adds, per busy insert", extra[0], "nodes", source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
+nums.add("RCU mode adds, per busy erase", extra[1], "nodes", source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
 report.summary(
     "03-lockless-find",
     title="lockless find_vmap_area(), against 6.18 and the series",
-    who="Pranjal Arya (26 Jun 2026)",
-    question="find_vmap_area() will walk vn->busy.mt under rcu_read_lock() using mas_walk() "
-             "(RCU safe tree traversal) & will then validate the found object using READ_ONCE "
-             "before returning it. [...] Does it sound like a good plan ?",
-    header=("finding", "result"),
-    rows=[("C0 usercopy vs vfree, 6.18: slab exit", f"{c0.verdict}, {c0.preemptions} preemption"),
-          ("C0-freetree 6.18: free-range descriptor", f"{c0_free.verdict} (wrong bound)"),
-          ("C1 usercopy vs vfree, M23's plan", f"{c1.verdict}, {c1.preemptions} preemption"),
-          ("C5 series' bump-chunk lookup, non-owner", f"{c5.verdict} (descriptor UAF)"),
-          ("owner's walk vs erase/insert/split",
-           "/".join(r.verdict for r in owner_walk) + " (exhaustive)"),
-          ("C3 vm_struct, reader inside RCU", c3.verdict),
-          ("C4 pool reuse without a GP", f"{c4.verdict}; generation changes"),
-          ("A2 erase, later insert: NULL between", "seen (rule 3 is one store)"),
-          ("M23's callers that use find_vmap_area", f"{len(m23_hits)} of 3"),
-          (f"kfree_rcu nodes / alloc+vfree, {trace}",
-           f"{pair_rcu:.2f} RCU mode, {pair_plain:.2f} plain")],
-    conclusion="6.18's find_vmap_area() drops busy.lock before returning, so hardened "
-               "usercopy's read of va_end already races vfree: a use-after-free when the purge "
-               "frees the object (C0), a wrong bound when it becomes a free-range descriptor "
-               "(C0-freetree). M23 keeps that window (C1): call_rcu delays the slab free by a "
-               "grace period the reader does not hold. In the series the lookup is already "
-               "lockless for bump-chunk areas, with a non-owner window on the chunk descriptor "
-               "(C5) that M23 does not cover. Owners, every find_vm_area caller in 7.3, need no "
-               "call_rcu: their walk survives concurrent stores in RCU mode, which costs the "
-               f"writers {extra[0]:.2f} more kfree_rcu'd nodes per busy insert and {extra[1]:.2f} "
-               "per erase on this trace. vfree and vmalloc_to_page/pfn never call find_vmap_area. Suggested: an "
-               "owner lookup; a bounds helper for usercopy copying under the lock (fixes "
-               "today's race too); long readers keep the lock.",
-    claims=claims,
+    answers="M23",
+    parts=[("M23-write-side",
+            "call_rcu replaces kmem_cache_free, and 6.18 has a second exit it does not "
+            "cover: an unmerged area becomes a free-range descriptor whose bounds are "
+            "rewritten in place (C0-freetree; the series removed that exit in patch 07). "
+            "Owners, every find_vm_area caller in 7.3, need no call_rcu: their RCU walk "
+            f"survives concurrent stores, and RCU mode costs the writers {extra[0]:.2f} more "
+            f"kfree_rcu'd nodes per busy insert and {extra[1]:.2f} per erase on {trace}."),
+           ("M23-read-side",
+            "6.18's find_vmap_area() drops busy.lock before returning, so hardened "
+            "usercopy's read of va_end already races vfree (C0, C0-freetree); the plan keeps "
+            "that window (C1). In the series the lookup is already lockless for bump-chunk "
+            "areas, with a non-owner window on the chunk descriptor (C5) that the plan does "
+            "not mention."),
+           ("M23-guarantee",
+            "Rule 3 is about one store overwriting A with B. vmalloc erases a range and "
+            "inserts it again later, so a reader in between sees NULL (A2); no caller needs "
+            "otherwise. What lockless readers do need is RCU mode for the other indexes "
+            "(F1-cow)."),
+           ("M23-no-spinlock",
+            "vfree and vmalloc_to_page/pfn never call find_vmap_area."),
+           ("M23-good-plan",
+            "Suggested: an owner lookup; a bounds helper for usercopy that copies under the "
+            "lock (fixes today's race too, and must cover the bump path); long readers keep "
+            "the lock.")],
+    numbers=nums,
+    conclusion="The explorer shows possibility, not likelihood: the usercopy windows need a "
+               "caller copying from a buffer another task frees, and a purge inside the "
+               "window. The writer cost comes from the project's maple-tree port on one 2-CPU "
+               "trace under rfc-maple-busy, not the series (whose bump areas bypass busy.mt).",
 )

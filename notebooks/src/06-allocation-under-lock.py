@@ -41,6 +41,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report
 from vmapsim.review import allocation_under_lock, explore_tables, stepview
@@ -97,8 +98,7 @@ print(f"trace={trace} p_example={p_example} fast={FAST}")
 
 # %%
 verdicts = allocation_under_lock.approach_verdicts()
-print(report.text_table(allocation_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts],
-                        width=None))
+display(report.table(allocation_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts]))
 by_sid = {v.scenario: v for v in verdicts}
 
 # %% [markdown]
@@ -143,13 +143,14 @@ report.bind(
 # bracket is the 95 % Wilson interval of the share.
 
 # %%
-print(f"{trace}: {census.allocs} allocations, {census.frees} frees replayed under rfc-v1 "
-      f"(bump=False, lazy_list=False); {census.agreement:.2%} of addresses as the kernel chose")
-print(report.text_table(census.HEADER, census.rows(), width=None))
+display(report.table(census.HEADER, census.rows(),
+                     title=f"{trace}: {census.allocs} allocations, {census.frees} frees replayed "
+                     f"under rfc-v1 (bump=False, lazy_list=False), plain trees; "
+                     f"{census.agreement:.2%} of addresses as the kernel chose"))
 census_rcu = allocation_under_lock.store_census(trace, rcu=True)
-print("\n... with the trees in RCU mode (MT_FLAGS_USE_RCU, which the lockless readers of 02 "
-      "and 03 need):")
-print(report.text_table(census_rcu.HEADER, census_rcu.rows(), width=None))
+display(report.table(census_rcu.HEADER, census_rcu.rows(),
+                     title=f"{trace}, the trees in RCU mode (MT_FLAGS_USE_RCU, which the lockless "
+                     "readers of 02 and 03 need)"))
 
 # %% [markdown]
 # About a quarter of every kind of store needs nodes on this trace with plain trees (splits,
@@ -176,12 +177,14 @@ print(report.text_table(census_rcu.HEADER, census_rcu.rows(), width=None))
 # Rezki's and the erase helpers' scales linearly with it. Per 1000 stores of each kind:
 
 # %%
-print(f"plain trees, p = {p_example}:")
-print(report.text_table(allocation_under_lock.RATE_HEADER,
-                        allocation_under_lock.expected_rates(census, p_example), width=None))
-print(f"\nRCU mode, p = {p_example}:")
-print(report.text_table(allocation_under_lock.RATE_HEADER,
-                        allocation_under_lock.expected_rates(census_rcu, p_example), width=None))
+display(report.table(allocation_under_lock.RATE_HEADER,
+                     allocation_under_lock.expected_rates(census, p_example),
+                     title=f"per 1000 stores of each kind, plain trees, p = {p_example} "
+                     f"(assumed), {trace}"))
+display(report.table(allocation_under_lock.RATE_HEADER,
+                     allocation_under_lock.expected_rates(census_rcu, p_example),
+                     title=f"per 1000 stores of each kind, RCU mode, p = {p_example} "
+                     f"(assumed), {trace}"))
 pair, pair_rcu = (allocation_under_lock.per_pair(c, p_example) for c in (census, census_rcu))
 print(f"\nper 1000 vmalloc+vfree pairs of {trace} at p = {p_example} (plain / RCU mode):")
 for key, label in (("need", "stores needing nodes"),
@@ -191,7 +194,7 @@ for key, label in (("need", "stores needing nodes"),
                    ("wilcox", "Wilcox: tree-lock drops"),
                    ("rezki", "Rezki as read here: lock drops")):
     print(f"  {label:52s} {pair[key]:8.1f} / {pair_rcu[key]:8.1f}")
-allocation_under_lock.plot_expected([census, census_rcu])
+display(allocation_under_lock.plot_expected([census, census_rcu]))
 
 # %% [markdown]
 # Two things do not depend on `p`. The posted scheme's occupied-tree erases take `GFP_ATOMIC`
@@ -313,38 +316,55 @@ claims.add("the model's patch 09 unlink allocates with GFP_KERNEL under vn->busy
            "lib/maple_tree.c:mas_erase, mas_nomem (F5); thread: M10 (patch 09)")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/06-allocation-under-lock.json`), then the reply
+# (`06-allocation-under-lock.txt`, and `.eml` for `git send-email` or `mutt -H`).
+
 # %%
 q_bs, q_bu = census.q(k_bs), census.q(k_bu)
+nums = report.Numbers("06-allocation-under-lock")
+for label, sid in (("posted M24: race, retry list scanned", "posted"),
+                   ("posted M24: race, no scan", "posted-noscan"),
+                   ("Rezki M19 (as read): race, with re-check", "I1-revalidate"),
+                   ("Rezki M19 (as read): race, no re-check", "I1"),
+                   ("Wilcox M26: race, mtree_alloc_range", "I1-mas-nomem"),
+                   ("Wilcox M26: race, mas_store_gfp", "I1-store-gfp")):
+    nums.add(label, by_sid[sid].verdict, source="explorer", scenario=sid)
+for c, mode in ((census, "plain"), (census_rcu, "RCU mode")):
+    for key, name in ((k_bs, "busy inserts"), (k_bu, "busy unlinks (09)"),
+                      (k_os, "occupied stores")):
+        if key in c.kinds:
+            lo, hi = c.ci(key)
+            nums.add(f"{name} needing nodes, {mode}",
+                     f"{100 * c.q(key):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]",
+                     source="real-trace", design="rfc-v1", trace=trace)
+for key, name in (("atomic", "posted: GFP_ATOMIC tries"),
+                  ("kernel", "posted: GFP_KERNEL in busy.lock"),
+                  ("wilcox", "Wilcox: tree-lock drops"),
+                  ("rezki", "Rezki (as read): lock drops")):
+    nums.add(f"{name}, p={p_example}", pair[key], "/1000 pairs", source="model", fmt=".1f",
+             design="rfc-v1", trace=trace)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",
-    who="Uladzislau Rezki (18 Jun 2026)",
-    question="If we are under spin-lock sleeping is not possible, using NOWAIT or ATOMIC is not "
-             "a case thus we should somehow pre-allocate outside the lock and store the range "
-             "without any allocation.",
-    header=("approach", "race", "variant", f"per 1000 pairs, p={p_example}"),
-    rows=[("posted (M24)", by_sid["posted"].verdict,
-           f"no scan: {by_sid['posted-noscan'].verdict}",
-           f"ATOMIC {pair['atomic']:.0f}, KERNEL* {pair['kernel']:.1f}"),
-          ("Rezki (M19, as read)", by_sid["I1-revalidate"].verdict,
-           f"no check: {by_sid['I1'].verdict}", f"lock drops {pair['rezki']:.0f}"),
-          ("Wilcox (M26)", by_sid["I1-mas-nomem"].verdict,
-           f"store_gfp: {by_sid['I1-store-gfp'].verdict}",
-           f"lock drops {pair['wilcox']:.1f}"),
-          (f"q, {trace}", "", "busy insert/unlink",
-           f"{100 * q_bs:.0f}%/{100 * q_bu:.0f}% (RCU "
-           f"{100 * census_rcu.q(k_bs):.0f}%/{100 * census_rcu.q(k_bu):.0f}%)")],
-    conclusion=f"(Per 1000 vmalloc+vfree pairs of {trace}, plain trees, at an assumed "
-               f"GFP_NOWAIT failure probability p={p_example}, which nobody measured; KERNEL* = "
-               "GFP_KERNEL allocations under vn->busy.lock.) All three can be made safe, each "
-               "at a price. Preallocating outside the lock needs Rezki's re-check, or two "
-               "allocators map the same range. Wilcox's internal lock is safe only in "
-               "mtree_alloc_range's shape, where the gap search restarts after mas_nomem(); "
-               "mas_empty_area plus mas_store_gfp is not. The posted scheme never drops the "
-               "lock but turns vmap_retry_list into allocator state that every search must "
-               "exclude, and its patch 09 mas_erase() allocates with GFP_KERNEL under "
-               "vn->busy.lock whenever the erase needs nodes and GFP_NOWAIT fails. On the real "
-               "trace about a quarter of stores need nodes with plain trees and nearly all in "
-               "RCU mode; every fallback scales with that share.",
-    claims=claims,
+    answers="M19",
+    parts=[("M19-no-alloc-under-lock",
+            "All three approaches can be made safe, each at a price. Preallocating outside "
+            "the lock needs Rezki's re-check, or two allocators map the same range. Wilcox's "
+            "internal lock is safe only in mtree_alloc_range's shape, where the gap search "
+            "restarts after mas_nomem(); mas_empty_area plus mas_store_gfp is not. The posted "
+            "scheme never drops the lock but turns vmap_retry_list into allocator state that "
+            "every search must exclude, and its patch 09 mas_erase() allocates with "
+            "GFP_KERNEL under vn->busy.lock whenever the erase needs nodes and GFP_NOWAIT "
+            "fails. How many nodes to preallocate is not in M19: read as a worst-case preload "
+            "before the lock, it needs no lock drop at all.")],
+    numbers=nums,
+    conclusion=f"On {trace}, a real 6.18 trace, about a quarter of the series' stores need "
+               "nodes with plain trees and nearly all in RCU mode, which the lockless readers "
+               "need; every fallback scales with that share. The GFP_NOWAIT failure "
+               f"probability p={p_example} is an assumption (nobody measured it), and whether "
+               "the GFP_ATOMIC retry also fails is left as a range, not a second rate.",
 )

@@ -342,11 +342,11 @@ for c, mode in ((census, "plain"), (census_rcu, "RCU mode")):
                      f"{100 * c.q(key):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]",
                      source="real-trace", design="rfc-v1", trace=trace)
 for key, name in (("atomic", "posted: GFP_ATOMIC tries"),
-                  ("kernel", "posted: GFP_KERNEL in busy.lock"),
+                  ("kernel", "09: GFP_KERNEL under busy.lock"),
                   ("wilcox", "Wilcox: tree-lock drops"),
                   ("rezki", "Rezki (as read): lock drops")):
-    nums.add(f"{name}, p={p_example}", pair[key], "/1000 pairs", source="model", fmt=".1f",
-             design="rfc-v1", trace=trace)
+    nums.add(name if key == "rezki" else f"{name}, p={p_example}", pair[key], "/1000 pairs",
+             source="model", fmt=".1f", design="rfc-v1", trace=trace)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",

@@ -73,7 +73,8 @@ costs = lockless_find.protocol_costs(areas=cost_areas, seed=seed)
 wc_rcu = lockless_find.writer_cost(trace, rcu=True)
 print(f"step_scenario={step_scenario} tree_areas={tree_areas} cost_areas={cost_areas} "
       f"trace={trace} perf_cpus={perf_cpus} perf_loops={perf_loops} fast={FAST}")
-print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
+print(f"{step_scenario} on a maple busy tree (the step-through widget): {first.verdict}, "
+      f"{len(first)} steps")
 
 # %% [markdown]
 # ## Who looks up an area, and do they own it?

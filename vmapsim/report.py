@@ -281,17 +281,19 @@ def _wrap(text: str, prefix: str = "") -> list[str]:
 
 
 def summary(notebook: str, *, question: str, who: str, header: Sequence, rows: Sequence[Sequence],
-            conclusion: str, claims: Claims | None = None, title: str | None = None) -> Summary:
+            conclusion: str, claims: Claims | None = None, title: str | None = None,
+            verb: str = "asked") -> Summary:
     """Build the mailing-list summary: the quoted question, a text table, the conclusion.
 
-    *question* is the thread's wording, *who* its attribution (``"Matthew Wilcox, 13 Jun 2026"``).
+    *question* is the thread's wording, *who* its attribution (``"Matthew Wilcox, 13 Jun 2026"``),
+    *verb* what the quoted text is (``"asked"``; ``"reported"`` for a kernel log).
     Every line is at most :data:`WIDTH` columns (ValueError otherwise).  Make it the last
     expression of the notebook's last cell so it is displayed; ``make report`` extracts it.
     """
     from . import __version__
 
     lines = [f"vmapsim {notebook}" + (f": {title}" if title else "")]
-    lines += _wrap(f"{who} asked:")
+    lines += _wrap(f"{who} {verb}:")
     lines += _wrap(question, "> ")
     lines += ["", "Key numbers (recomputed by this run):", ""]
     lines += ["  " + ln for ln in text_table(header, rows, width=WIDTH - 2).splitlines()]

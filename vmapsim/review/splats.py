@@ -527,6 +527,9 @@ class Interleavings:
     total: int
     first: Counter
     example: dict
+    #: orders with no kernel message in which a page was mapped again before the TLB flush of
+    #: its previous mapping (silent in the kernel)
+    silent: int = 0
 
     def rows(self) -> list[tuple]:
         return [(self.name, self.release, k, v, f"{v / self.total:.1%}")
@@ -570,18 +573,19 @@ def interleavings(name: str = "pooled-pte", release: str = "series", cpus: int =
         progs.setdefault(t, []).append(tuple(pending.pop(t, [])) + ((t, op, a),))
     first: Counter = Counter()
     example: dict = {}
-    n = 0
+    n = silent = 0
     for order in _merges(list(progs.values())):
         flat = [x for group in order for x in group]
         _, drv, _, _ = _run_ops(flat, release, cpus, 0, True, False,
                                 base_module=name == "stale-erase")
         kind = drv.warns[0]["kind"] if drv.warns else "none"
         first[kind] += 1
+        silent += bool(not drv.warns and drv.hazards)
         example.setdefault(kind, [f"{t} {o} {' '.join(map(str, a))}" for t, o, a in flat])
         n += 1
         if limit is not None and n >= limit:
             break
-    return Interleavings(name, release, n, first, example)
+    return Interleavings(name, release, n, first, example, silent)
 
 
 def plot_interleavings(results):

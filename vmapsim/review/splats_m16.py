@@ -69,7 +69,15 @@ def pte_warn() -> dict:
     return {"rax": pte, "present": bool(pte & 1), "rw": bool(pte & 2), "global": bool(pte & 0x100),
             "nx": bool(pte >> 63), "start": start, "end": end, "r13_is_start": r["R13"] == start,
             "range_bytes": end - start, "printed_size": size,
-            "start_mod_64m": start % (64 << 20)}
+            "start_mod_64m": start % (64 << 20), "rsp": _rsp(doc, "Comm: vmalloc_test/41")}
+
+
+def _rsp(doc: dict, task: str) -> int:
+    """The stack pointer printed after the CPU line of *task* (first ``RSP: 0018:`` line)."""
+    lines = doc["lines"]
+    i = next(k for k, ln in enumerate(lines) if task in ln)
+    return int(next(re.search(r"RSP: 0018:([0-9a-f]{16})", ln).group(1)
+                    for ln in lines[i:] if "RSP: 0018:" in ln), 16)
 
 
 def history() -> dict:

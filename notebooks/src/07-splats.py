@@ -294,20 +294,21 @@ print(f"distance from the WARN task's stack (RSP {pw['rsp']:#x}) to the range it
 # sequence is not M16's first message, and which failure or WARN came first is unknown.
 #
 # **The Mem-Info does not show memory pressure.** At 50.74 s the machine had 48.7 GiB free of
-# 64 GiB, and 851 (Normal) plus 1,304 (DMA32) order-6 blocks' worth of free blocks of order 6 or
-# more. A `GFP_KERNEL` vmalloc of 34 order-0 pages does not fail there for lack of pages; the
-# earlier text of this notebook ("`kvzalloc()` returns NULL when its vmalloc fallback cannot get
-# pages either") is not supported by the log and is withdrawn. What the Mem-Info does show:
-# no anonymous or file pages at all (nothing movable, so compaction cannot assemble order-6
-# blocks), 6.9 GiB of unreclaimable slab (which, in current kernels, includes large kmallocs
-# such as the 128 KiB descriptors, each an order-6 block), and 2.3 GiB of page tables. Since
-# vmalloc never frees PTE pages, 610,948 of them cover 1.17 TiB of address space, and the
-# distance from the test task's stack (vmalloc'd when the workers started) to the range it was
-# mapping is 1.17 TiB too. This project's reading (an inference, not shown): the series walked
-# about 18,000 chunks' worth of address space forward, and kept their descriptors. One cause is
-# in the model: a refill that retires a chunk whose areas are all unlinked already
-# (`alloced == 0`) leaves it on the list forever, since only an unlink releases a chunk; with
-# `fix_size_alloc_test`'s alloc/free pairs that is every chunk (below, on the model).
+# 64 GiB, and 851 (Normal) plus 1,304 (DMA32) order-6 blocks' worth of free blocks of order 6
+# or more. A `GFP_KERNEL` vmalloc of 34 order-0 pages does not fail there for lack of pages;
+# the earlier text of this notebook ("`kvzalloc()` returns NULL when its vmalloc fallback
+# cannot get pages either") is not supported by the log and is withdrawn. What the Mem-Info
+# does show: no anonymous or file pages at all (nothing movable, so compaction cannot assemble
+# order-6 blocks), 6.9 GiB of unreclaimable slab (large kmallocs count there,
+# `mm/slub.c:___kmalloc_large_node`, so it includes the series' 131,136-byte descriptors, each
+# an order-6 block of 256 KiB), and 2.3 GiB of page tables. Since vunmap does not free PTE
+# pages, 610,948 of them cover 1.17 TiB of address space, and the distance from the test task's
+# stack (vmalloc'd when the workers started) to the range it was mapping is 1.17 TiB too. This
+# project's reading (an inference, not shown): the series walked about 19,000 chunks' worth of
+# address space forward, and kept their descriptors. One cause is in the model: a refill that
+# retires a chunk whose areas are all unlinked already (`alloced == 0`) leaves it on the list
+# forever, since only an unlink releases a chunk; with `fix_size_alloc_test`'s alloc/free pairs
+# that is every chunk (below, on the model).
 #
 # **The order-6 shortage came later.** One second later, the innermost refill's kmalloc was
 # in `__alloc_pages_slowpath()`; the allocator goes there only after its fast path found no
@@ -366,14 +367,15 @@ print(f"model, 1 CPU, {3 * 8192 + 1} alloc/free pairs of 1 page: {lk['refills']}
 #   impossible. So if (!mas->sheaf && !mas->alloc) should be a WARN_ON_ONCE()."
 #
 # (Quotes are single passages of the archived messages; their line breaks are not kept.) So the
-# maple maintainers' reading of a `mas_erase()` under a spinlock, which is what patch 09 does,
-# is a sleep-in-atomic bug: a `GFP_KERNEL` allocation under a spinlock (on PREEMPT_RT a
-# sleeping lock that holds `rcu_read_lock()`), which `might_alloc()` reports on a kernel with
-# `CONFIG_DEBUG_ATOMIC_SLEEP`, and not a silent failure; the erase is silently skipped only if
-# the `GFP_KERNEL` retry also gets nothing, which they call impossible outside fault injection
-# (7.3 made the retry `__GFP_NOFAIL`, docs/kernel-facts.md F5). The `stale-erase` sequence
-# forces both failures (a 4 MB area: a BPF program pack on a two-node machine is
-# `SZ_2M * num_possible_nodes()`; then a 1-page execmem allocation):
+# reading in that thread (Liam R. Howlett maintains the maple tree) of a `mas_erase()` under a
+# spinlock, which is what patch 09 does, is a sleep-in-atomic bug: a `GFP_KERNEL` allocation
+# under a spinlock (on PREEMPT_RT a sleeping lock that holds `rcu_read_lock()`), which
+# `might_alloc()` reports on a kernel with `CONFIG_DEBUG_ATOMIC_SLEEP`, and not a silent
+# failure; the erase is silently skipped only if the `GFP_KERNEL` retry also gets nothing,
+# which they call impossible outside fault injection (7.3 made the retry `__GFP_NOFAIL`,
+# docs/kernel-facts.md F5). The `stale-erase` sequence forces both failures (a 4 MB area: a BPF
+# program pack on a two-node machine is `SZ_2M * num_possible_nodes()`; then a 1-page execmem
+# allocation):
 
 # %%
 stale = runs["stale-erase"]
@@ -657,7 +659,7 @@ report.summary(
                "which the model's never-released retired chunks would explain. syzbot's WARN "
                "is in the module area, which no chunk covers; patch 09's mas_erase() fits its "
                "registers only as any overlap there would, and needs a GFP_KERNEL failure under "
-               "a spinlock that the maple maintainers call impossible; its cause is open. The "
+               "a spinlock that the maple tree's maintainer calls impossible; its cause is open. The "
                "refill recursion has no bound while order-6 kmalloc keeps failing; M16 reached "
                "12 levels on a 16 KiB lockdep stack; a per-task guard that keeps the nested "
                "vmalloc off the bump path bounds it at depth 1.",

@@ -109,8 +109,8 @@ print(f"{sequence}: {first.first_warn or 'no kernel message'} after {len(first.s
 # 1. the refill fails: `kvzalloc()` of the descriptor returns NULL, or `__alloc_vmap_area()`
 #    cannot reserve 64 MB (`vmap_bump_refill()` has both `-ENOMEM` returns);
 # 2. the refill succeeds and the retry still returns NULL, **without any failure**: the refill
-#    runs with preemption enabled (only the `this_cpu_write()` of the new chunk is under
-#    `preempt_disable()`) and the retry starts with a `GFP_KERNEL` `kmem_cache_alloc_node()`,
+#    runs with preemption enabled (only the install of the new chunk, `owner_cpu` and the
+#    `this_cpu_write()`, is under `preempt_disable()`) and the retry starts with a `GFP_KERNEL` `kmem_cache_alloc_node()`,
 #    so on `PREEMPT(full)` the task can be preempted and migrated to a CPU whose current chunk
 #    is NULL or too full for the request;
 # 3. the retry's own `kmem_cache_alloc_node()` fails.
@@ -422,7 +422,8 @@ print(f"equal to the model's: {model_regs == m15}; equal to what ANY 4 MiB area 
 # 1. the kmalloc keeps failing: no free block of order 6 or more at each attempt (kcompactd is
 #    only woken, and with no movable pages compaction has nothing to move);
 # 2. the exhausted chunk cannot hold the nested 34 pages: true when the outer request was
-#    small, or after `long_busy_list`'s 159 iterations of 103 pages, which leave 7 pages;
+#    small, or after `long_busy_list`'s 159 iterations of 103 pages, which leave 7 pages when
+#    one worker has the chunk to itself;
 # 3. a scheduling assumption: between levels the task runs on CPUs whose current chunk cannot
 #    hold 34 pages. Nothing keeps it on one CPU (`__get_vm_area_node()`'s `GFP_KERNEL`
 #    `vm_struct` allocation and `vmap_bump_alloc()`'s `kmem_cache_alloc_node()` may sleep, and on
@@ -662,6 +663,8 @@ report.summary(
                "a spinlock that the maple tree's maintainer calls impossible; its cause is open. The "
                "refill recursion has no bound while order-6 kmalloc keeps failing; M16 reached "
                "12 levels on a 16 KiB lockdep stack; a per-task guard that keeps the nested "
-               "vmalloc off the bump path bounds it at depth 1.",
+               "vmalloc off the bump path bounds it at depth 1. "
+               f"{on_logs} of the {len(kinds)} claims below compare with M15/M16's lines or "
+               f"kernel source; the other {len(kinds) - on_logs} check the model.",
     claims=claims,
 )

@@ -173,11 +173,3 @@ def test_model_chain_has_m16s_shape_at_m16s_depth():
     assert (r.counts["refills"], r.counts["kvzalloc_vmalloc_fallback"]) == (t.refills,
                                                                              t.nested_fallbacks)
 
-
-def test_summary_verb_defaults_to_asked():
-    from vmapsim import report
-    s = report.summary("x", question="q?", who="A", header=("a",), rows=[("b",)], conclusion="c")
-    assert "A asked:" in s.text
-    s = report.summary("x", question="log", who="A", verb="reported", header=("a",),
-                       rows=[("b",)], conclusion="c")
-    assert "A reported:" in s.text

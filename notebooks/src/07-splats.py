@@ -46,6 +46,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report, thread
 from vmapsim.designs import make_design
@@ -110,9 +111,9 @@ print(f"{sequence}: {first.first_warn or 'no kernel message'} after {len(first.s
 #    cannot reserve 64 MB (`vmap_bump_refill()` has both `-ENOMEM` returns);
 # 2. the refill succeeds and the retry still returns NULL, **without any failure**: the refill
 #    runs with preemption enabled (only the install of the new chunk, `owner_cpu` and the
-#    `this_cpu_write()`, is under `preempt_disable()`) and the retry starts with a `GFP_KERNEL` `kmem_cache_alloc_node()`,
-#    so on `PREEMPT(full)` the task can be preempted and migrated to a CPU whose current chunk
-#    is NULL or too full for the request;
+#    `this_cpu_write()`, is under `preempt_disable()`) and the retry starts with a
+#    `GFP_KERNEL` `kmem_cache_alloc_node()`, so on `PREEMPT(full)` the task can be preempted
+#    and migrated to a CPU whose current chunk is NULL or too full for the request;
 # 3. the retry's own `kmem_cache_alloc_node()` fails.
 #
 # The model has always counted what a release exposes (`release_pooled_pages`,
@@ -150,9 +151,8 @@ rows = [(name, f"patch {r.patch}", "yes" if splats.needs_failure(name) else "no"
          r.first_warn or "none", controls[name][0] or "none",
          (controls[name][1] or "none") if splats.needs_failure(name) else "(none injected)")
         for name, r in runs.items()]
-print(report.text_table(("sequence", "introduced by", "failure", "steps",
-                         f"first message ({release})", "consistent release", "no injection"),
-                        rows, width=None))
+display(report.table(("sequence", "introduced by", "failure", "steps",
+                      f"first message ({release})", "consistent release", "no injection"), rows))
 for name, r in runs.items():
     print(f"\n{name}: {r.title}")
     for w in r.warns[:1]:
@@ -170,8 +170,8 @@ for name, r in runs.items():
 # 100-page request goes to node 0's pool, gets `a`'s range back and maps it over `c`:
 
 # %%
-print(report.text_table(("step", "thread", "operation", "result"), runs["pooled-pte"].table(),
-                        width=None))
+display(report.table(("step", "thread", "operation", "result"), runs["pooled-pte"].table(),
+                     fold=200))
 
 # %% [markdown]
 # The same end without a failure (`migrate-pte`): CPU3's first vmalloc refills (a new chunk at
@@ -180,8 +180,8 @@ print(report.text_table(("step", "thread", "operation", "result"), runs["pooled-
 # `vmap_bump_alloc()`), the retry returns NULL and `node_alloc()` serves node 0's pool:
 
 # %%
-print(report.text_table(("step", "thread", "operation", "result"), runs["migrate-pte"].table(),
-                        width=None))
+display(report.table(("step", "thread", "operation", "result"), runs["migrate-pte"].table(),
+                     fold=200))
 
 # %% [markdown]
 # And without a pool (`window-pte`): CPU1's chunk holds two 32 MB areas, a third request refills
@@ -195,8 +195,8 @@ print(report.text_table(("step", "thread", "operation", "result"), runs["migrate
 # preemption widen:
 
 # %%
-print(report.text_table(("step", "thread", "operation", "result"), runs["window-pte"].table(),
-                        width=None))
+display(report.table(("step", "thread", "operation", "result"), runs["window-pte"].table(),
+                     fold=200))
 
 # %% [markdown]
 # Step through any of the sequences below: each step shows the threads' recent operations,
@@ -230,8 +230,8 @@ report.bind(
 bump_seqs = [n for n in splats.SEQUENCES if n != "stale-erase"]
 inter = [splats.interleavings(name, rel, cpus=cpus) for name in bump_seqs
          for rel in ("series", "consistent")]
-print(report.text_table(("sequence", "release", "first message", "orders", "of all"),
-                        [row for r in inter for row in r.rows()], width=None))
+display(report.table(("sequence", "release", "first message", "orders", "of all"),
+                     [row for r in inter for row in r.rows()]))
 print("\nsilent (no message, a page remapped before its TLB flush): "
       + ", ".join(f"{r.name}/{r.release} {r.silent}" for r in inter if r.silent))
 splats.plot_interleavings(inter)
@@ -379,7 +379,7 @@ print(f"model, 1 CPU, {3 * 8192 + 1} alloc/free pairs of 1 page: {lk['refills']}
 
 # %%
 stale = runs["stale-erase"]
-print(report.text_table(("step", "thread", "operation", "result"), stale.table(), width=None))
+display(report.table(("step", "thread", "operation", "result"), stale.table(), fold=200))
 w = stale.warns[0]
 m15 = (0xffffffffa0000000, 0xffffffffa0002000, 0xffffffffa0401000)
 model_regs = (w["new"][0], w["new"][1], w["existing"][1])
@@ -447,7 +447,7 @@ print(f"  vmap_bump_refill frames {trace.refills}, nested vmalloc fallbacks "
 # for the functions the series does not change, plus allowances for the rest:
 
 # %%
-print(report.text_table(("frame", "bytes", "how known"), budget.rows(), width=None))
+display(report.table(("frame", "bytes", "how known"), budget.rows()))
 top = tuple(a + b for a, b in zip(budget.estimates["alloc_vmap_area (series)"],
                                   budget.estimates["vmap_bump_refill (series)"]))
 implied = splats_m16.implied_level_bytes(trace, budget.base, budget.leaf, top)
@@ -476,11 +476,11 @@ rec = [splats_stack.recursion(fail, "independent", "none", chains=chains, stack_
                         seed=seed),
        splats_stack.recursion(fail, "persistent", "no-fallback", chains=chains, stack_levels=levels,
                         seed=seed)]
-print(report.text_table(
+display(report.table(
     ("kmalloc failures", "fix", "chains", "max depth", "overflows", "failed allocs",
      "tree path", "chunks alive"),
     [(f"p={r.fail} {r.mode}", r.guard, r.chains, r.max_depth, r.overflows, r.failed_allocs,
-      r.tree_fallbacks, r.chunks) for r in rec], width=None))
+      r.tree_fallbacks, r.chunks) for r in rec]))
 one = splats_stack.recursion(1.0, "persistent", "none", chains=1, stack_levels=levels, seed=seed)
 print(f"\none chain whose every kmalloc fails, stack end {levels}: {one.counts['refills']} refills, "
       f"{one.counts['kvzalloc_vmalloc_fallback']} nested fallbacks, overflow {one.overflows} "
@@ -499,10 +499,9 @@ print(f"long_busy_list_alloc_test (test_loop_count 1,000,000): {calls['pages_per
       f"per iteration, {calls['iterations_per_chunk']} iterations per chunk, "
       f"{calls['refills']} refill chains per worker per call; x {hist['min_workers']} workers = "
       f"{n_chains:,}")
-print(report.text_table(
+display(report.table(
     ("kmalloc failure rate p", f"P(depth >= {levels}) = p^{levels}", "expected overflows per call"),
-    [(p, f"{p ** levels:.1e}", f"{n_chains * p ** levels:.3g}") for p in (0.1, 0.3, 0.5, 0.7)],
-    width=None))
+    [(p, f"{p ** levels:.1e}", f"{n_chains * p ** levels:.3g}") for p in (0.1, 0.3, 0.5, 0.7)]))
 
 # %% [markdown]
 # One `long_busy_list_alloc_test` call makes about 6,300 refill chains per worker, some
@@ -629,42 +628,65 @@ on_logs = sum(k.startswith(("thread", "kernel-source", "model vs thread")) for k
 print(f"{on_logs} of {len(kinds)} claims compare with M15/M16's lines or kernel source; "
       f"{len(kinds) - on_logs} check the model's own behaviour")
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/07-splats.json`), then the reply
+# (`07-splats.txt`, and `07-splats.eml` for `git send-email` or `mutt -H`). Numbers read off
+# M16's log are labelled "published".
+
 # %%
+model = dict(design="rfc-v1", cpus=cpus, seed=seed)
+nums = report.Numbers("07-splats")
+mig = next(r for r in inter if r.name == "migrate-pte" and r.release == "series")
+nums.add("Q8 routes to the PTE WARN", 3, source="model", **model)
+nums.add("Q8 routes with no failed alloc", 2, source="model", **model)
+nums.add("Q8 orders giving the WARN", mig.first.get("pte_present", 0), f"of {mig.total}",
+         source="model", scenario="migrate-pte", **model)
+nums.add("Q8 orders giving the WARN", win.first.get("pte_present", 0), f"of {win.total}",
+         source="model", scenario="window-pte", **model)
+nums.add("M16 free memory at the WARN", round(g["free"], 1), "GiB", source="published")
+nums.add("M16 span with PTE pages", round(mi.ptes_cover_tib, 2), "TiB", source="published")
+nums.add("Q15 module area: reproduced", "only via mas_erase", source="model",
+         scenario="stale-erase", **model)
+nums.add("Q9 levels in M16's oops", trace.nested_fallbacks, source="published")
+nums.add("Q9 refill chains per call", n_chains, f"{hist['min_workers']} workers",
+         source="kernel-source")
+nums.add("Q9 fix nested-tree: max depth", rec[2].max_depth, source="model", **model)
 report.summary(
     "07-splats",
     title="the splats of M15 and M16",
-    who="Uladzislau Rezki (M16, 14 Jun 2026, via M25)",
-    verb="reported (two console lines)",
-    question=("vmalloc_test/41: vmalloc error: size 409600, failed to map pages, "
-              "mode:0xcc2(GFP_KERNEL|__GFP_HIGHMEM), nodemask=(null),cpuset=/,mems_allowed=0"
-              "\n\nBUG: TASK stack guard page was hit at ffffcd36cc25fff8 (stack is "
-              "ffffcd36cc260000..ffffcd36cc264000)"),
-    header=("question", "in the model of the series", "patch", "confidence"),
-    rows=[("Q8 PTE present", "yes: 3 routes, 2 need no failure", "11",
-           "route open"),
-          ("Q15 std range", "predicted, never reported", "11", "model only"),
-          ("Q15 module area", "only via silent mas_erase", "09", "open, unlikely"),
-          ("Q9 recursion", f"unbounded; M16 {trace.nested_fallbacks} levels", "11",
-           "high (trace)"),
-          ("Q9 fix", f"nested-tree: depth <= {rec[2].max_depth}", "-", "model")],
-    conclusion="Patch 11 erases a drained chunk's whole 64 MB from the occupied tree at unlink "
-               "time, while its freed areas sit in per-node pools or were handed out again and "
-               "before the last area's PTEs are cleared. In the model that maps a range over a "
-               "live mapping (M16's PTE WARN, the -EBUSY branch its RAX shows) three ways: "
-               "a failed refill or a migration after a successful one sends a request to a pool "
-               "holding such an area, or another CPU's refill takes the chunk between "
-               "find_unlink_vmap_area() and vunmap_range_noflush(); the last two need no "
-               "failed allocation. Which one Rezki hit, the log cannot say: his WARN was not "
-               "the first message, and his Mem-Info (48.7 GiB free) shows no memory pressure "
-               "but about 1.2 TiB of address space and 6.9 GiB of unmovable slab consumed, "
-               "which the model's never-released retired chunks would explain. syzbot's WARN "
-               "is in the module area, which no chunk covers; patch 09's mas_erase() fits its "
-               "registers only as any overlap there would, and needs a GFP_KERNEL failure under "
-               "a spinlock that the maple tree's maintainer calls impossible; its cause is open. The "
-               "refill recursion has no bound while order-6 kmalloc keeps failing; M16 reached "
-               "12 levels on a 16 KiB lockdep stack; a per-task guard that keeps the nested "
-               "vmalloc off the bump path bounds it at depth 1. "
-               f"{on_logs} of the {len(kinds)} claims below compare with M15/M16's lines or "
-               f"kernel source; the other {len(kinds) - on_logs} check the model.",
-    claims=claims,
+    answers="M16",
+    parts=[("M16-map-error",
+            "This is the -EBUSY branch: RAX is a present PTE, and R13/R14..R09 span the "
+            "100 pages being mapped. Patch 11 erases a drained chunk's whole 64 MB from "
+            "the occupied tree at unlink time, while its freed areas sit in per-node pools "
+            "or were handed out again, and before the last area's PTEs are cleared. In a "
+            "model of the series that maps a range over a live mapping three ways: a failed "
+            "refill, or a migration after a successful one, sends a request to a pool "
+            "holding such an area; or another CPU's refill takes the chunk between "
+            "find_unlink_vmap_area() and vunmap_range_noflush(). The last two need no "
+            "failed allocation. Which one you hit, the log cannot say: the task was already "
+            "tainted W, 15 warn_alloc reports were suppressed before it, and the Mem-Info "
+            "(48.7 GiB free) shows no memory pressure but about 1.2 TiB of address space "
+            "and 6.9 GiB of unmovable slab consumed, which retired chunks that are never "
+            "released (the refill retires a chunk whose areas are all freed; only an unlink "
+            "releases one) would explain. syzbot's WARN (M15) is in the module area, which "
+            "no chunk covers; patch 09's mas_erase() matches its registers only as any "
+            "overlap there would, and needs a GFP_KERNEL failure under a spinlock that the "
+            "maple tree's maintainer calls impossible; its cause is open."),
+           ("M16-guard-page",
+            f"The refill allocates its descriptor with kvzalloc() before it reserves the "
+            f"chunk; when the order-6 kmalloc fails, the vmalloc fallback is bump-eligible "
+            f"and meets the same exhausted chunk, so there is no bound while the kmalloc "
+            f"keeps failing. Your trace has {trace.refills} refill frames and "
+            f"{trace.nested_fallbacks} completed levels on a 16 KiB lockdep stack, the "
+            f"innermost kmalloc in the allocator's slow path. No GFP flag stops kvmalloc's "
+            f"vmalloc fallback; a per-task guard that keeps the nested vmalloc off the bump "
+            f"path bounds it at depth 1.")],
+    numbers=nums,
+    conclusion=f"{on_logs} of the {len(kinds)} claims checked in the notebook compare with "
+               f"M15/M16's lines or kernel source; the other {len(kinds) - on_logs} check the "
+               "model.",
 )

@@ -647,11 +647,11 @@ nums.add("Q8 orders giving the WARN", mig.first.get("pte_present", 0), f"of {mig
 nums.add("Q8 orders giving the WARN", win.first.get("pte_present", 0), f"of {win.total}",
          source="model", scenario="window-pte", **model)
 nums.add("M16 free memory at the WARN", round(g["free"], 1), "GiB", source="published")
-nums.add("M16 span with PTE pages", round(mi.ptes_cover_tib, 2), "TiB", source="published")
+nums.add("M16 PTE pages span (derived)", round(mi.ptes_cover_tib, 2), "TiB", source="published")
 nums.add("Q15 module area: reproduced", "only via mas_erase", source="model",
          scenario="stale-erase", **model)
 nums.add("Q9 levels in M16's oops", trace.nested_fallbacks, source="published")
-nums.add("Q9 refill chains per call", n_chains, f"{hist['min_workers']} workers",
+nums.add("Q9 refill chains per call", n_chains, f"over {hist['min_workers']} workers",
          source="kernel-source")
 nums.add("Q9 fix nested-tree: max depth", rec[2].max_depth, source="model", **model)
 report.summary(

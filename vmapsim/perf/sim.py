@@ -87,7 +87,7 @@ class Simulation(WorkerOps):
     """One run: *design* shared by *ncpu* CPUs, each running ``worker_ops(spec, cpu, seed)``."""
 
     def __init__(self, design, spec, ncpu, machine, costs, *, seed=0, lookup="spinlock",
-                 online_cpus=None, xfail=frozenset()):
+                 online_cpus=None, xfail=frozenset(), start=None):
         from .lookup_cost import LookupPricer
         from .workloads import worker_ops
         self.design, self.spec, self.n = design, spec, ncpu
@@ -102,7 +102,9 @@ class Simulation(WorkerOps):
         # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
         self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
-        self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        # start: a vmapsim.perf.warm.WarmStart (setup and warm-up already played on the design)
+        states = start.workers if start is not None else [None] * ncpu
+        self.gens = [worker_ops(spec, c, seed, states[c]) for c in range(ncpu)]
         self._send = [g.send for g in self.gens]
         self.xfail = xfail
         self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
@@ -154,7 +156,14 @@ class Simulation(WorkerOps):
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.record_steps = self.pricer.record_steps
-        if self.warmup:
+        if start is not None:
+            self.sizes, self.owner_of = start.sizes, start.owner_of
+            self.live, self.live_index = start.live, start.live_index
+            if start.warmed:                      # as after _fast_forward: time the whole run
+                self.warmup = 0
+                self.warm_end = [0.0] * ncpu
+                self.n_warm = ncpu
+        elif self.warmup:
             self._fast_forward()
         self._update_footprint()
         self._grow()

@@ -98,14 +98,29 @@ class _Linux618Setup:
         step = pairs * n * psize                      # one round of ptr (+ one of junk)
         for c in range(n):
             out[c]["ptr"] = list(range(pbase + c * psize, pbase + c * psize + count * step, step))
-        flags = vn_flag
-        for k in range(pairs * count):
-            if free_junk and k & 1:
-                continue                              # junk rounds: freed below
-            a = pbase + k * n * psize
-            for c in range(n):
-                busy[(a // zone) % nodes].append(VmapArea(a, a + psize, flags[c], True))
-                a += psize
+        # the ptr rounds (every round, or every other one with junk), in address order
+        round_bytes = n * psize
+        starts = []
+        for k in range(0, pairs * count, pairs):
+            a = pbase + k * round_bytes
+            starts.extend(range(a, a + round_bytes, psize))
+        flags = [vn_flag[c] for c in range(n)] * (len(starts) // n)
+        areas = list(map(VmapArea, starts, [s + psize for s in starts], flags,
+                         [True] * len(starts)))
+        if nodes == 1:
+            busy[0].extend(areas)
+        elif zone % psize == 0:
+            first = 0                                 # consecutive areas share a zone
+            while first < len(areas):
+                a = starts[first]
+                room = max(1, -(-(zone - a % zone) // psize))   # areas starting in a's zone
+                if free_junk:                          # rounds are not contiguous
+                    room = min(room, n - (first % n))
+                busy[(a // zone) % nodes].extend(areas[first:first + room])
+                first += room
+        else:
+            for va in areas:
+                busy[(va.va_start // zone) % nodes].append(va)
         end = pbase + pairs * count * n * psize
         # the free range the allocations came from: NE fit at base leaves [r.start, base)
         free_starts, free_ends = [], []
@@ -232,7 +247,9 @@ def _batch(workers, k0, k1, n, junk):
     for c in workers:
         i0 = _first_round(c, k0, n)
         i1 = _first_round(c, k1, n)
-        out.extend(junk(c, i) for i in range(i0, i1))
+        if i1 > i0:
+            a, step = junk(c, i0), junk(c, i0 + 1) - junk(c, i0)
+            out.extend(range(a, a + (i1 - i0) * step, step))
     if len(workers) > 1:
         out.sort()
     return out
@@ -241,7 +258,16 @@ def _batch(workers, k0, k1, n, junk):
 def _merged(starts, ends, decayed, size):
     """Free areas: the given ranges plus the *size*-byte areas at *decayed*, merged where they
     touch (the free tree's ranges are maximal), as VmapArea objects in address order."""
-    spans = sorted(list(zip(starts, ends)) + [(a, a + size) for a in decayed])
+    import numpy as np
+    spans = list(zip(starts, ends))
+    if decayed:
+        a = np.array(decayed, dtype=np.uint64)
+        a.sort()
+        brk = np.nonzero(a[1:] != a[:-1] + np.uint64(size))[0]
+        first = np.concatenate(([0], brk + 1))
+        last = np.concatenate((brk, [len(a) - 1]))
+        spans += zip(a[first].tolist(), (a[last] + np.uint64(size)).tolist())
+    spans.sort()
     out = []
     cs, ce = None, None
     for s, e in spans:

@@ -45,6 +45,9 @@ __all__ = ["WarmStart", "prepare", "untimed_setup", "resumable", "code_hash", "c
 
 #: bytes above which a warm state is kept in memory only (not written to build/warm/)
 DISK_LIMIT = 256 << 20
+#: live areas above which a warm state is not kept at all (kernel-size full_fit at 64 CPUs has
+#: 3.7 M: pickling it costs more than building it in bulk)
+CACHE_AREAS = 400_000
 #: entries the in-memory cache keeps (least recently used dropped first)
 MEMORY_ENTRIES = 16
 
@@ -140,16 +143,21 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
                     source = "disk"
                 except OSError:
                     blob = None
-    built = {}
-    if blob is None:
-        blob, built = _build(make_design, spec, ncpu, seed, setup, warm)
-        if cache:
-            _remember(key, blob)
     CACHE_STATS[source] += 1
-    start = _restore(blob)
-    start.info.update(built)
+    if blob is None:
+        # the state just built is used as it is (restoring its bytes would give the same
+        # objects: tests/test_warm.py checks that a hit and a miss time the same run)
+        start, blob, built = _build(make_design, spec, ncpu, seed, setup, warm, cache)
+        if blob is not None:
+            _remember(key, blob)
+        else:
+            source = "too large to keep" if cache else "off"
+        start.info.update(built)
+    else:
+        start = _restore(blob)
     start.info.update(cache=source if cache else "off", key=key,
-                      prepare_seconds=round(time.perf_counter() - t0, 3), bytes=len(blob))
+                      prepare_seconds=round(time.perf_counter() - t0, 3),
+                      bytes=len(blob) if blob is not None else None)
     return start
 
 
@@ -171,7 +179,10 @@ def _remember(key: str, blob: bytes) -> None:
 
 
 def _restore(blob: bytes) -> WarmStart:
-    start = pickle.loads(blob)
+    return _resume(pickle.loads(blob))
+
+
+def _resume(start: WarmStart) -> WarmStart:
     for st in start.workers:
         rng = random.Random()
         rng.setstate(st.pop("rng_state"))
@@ -294,15 +305,14 @@ def _bulk(design, spec, ncpu, seed):
     p = _Player(design, spec, ncpu, seed, states)
     array_pages = _pages_for(8 * (full_fit_junk_length(spec) if name == "full_fit_alloc_test"
                                   else long_busy_list_length(spec)))
-    for c, st in enumerate(states):
-        for a in st["arrays"]:
-            p.sizes[a] = array_pages
-        for a in st["ptr"]:
-            p.sizes[a] = 1
+    for st in states:
+        p.sizes.update(dict.fromkeys(st["arrays"], array_pages))
+    for st in states:
+        p.sizes.update(dict.fromkeys(st["ptr"], 1))
     return p
 
 
-def _build(make_design, spec, ncpu, seed, setup, warm):
+def _build(make_design, spec, ncpu, seed, setup, warm, cache):
     t0 = time.perf_counter()
     d = make_design()
     info = {}
@@ -330,6 +340,8 @@ def _build(make_design, spec, ncpu, seed, setup, warm):
         states.append(st)
     kept = {k: v for k, v in info.items() if not k.endswith("_seconds")}
     start = WarmStart(d, p.sizes, p.owner_of, p.live, p.live_index, states, warm, kept)
-    blob = pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = None
+    if cache and len(p.sizes) <= CACHE_AREAS:
+        blob = pickle.dumps(start, protocol=pickle.HIGHEST_PROTOCOL)
     info["build_seconds"] = round(time.perf_counter() - t0, 3)
-    return blob, info
+    return _resume(start), blob, info

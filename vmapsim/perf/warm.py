@@ -141,6 +141,8 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
                 try:
                     blob = path.read_bytes()
                     source = "disk"
+                    _MEMORY[key] = blob
+                    _trim()
                 except OSError:
                     blob = None
     CACHE_STATS[source] += 1
@@ -163,8 +165,7 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
 
 def _remember(key: str, blob: bytes) -> None:
     _MEMORY[key] = blob
-    while len(_MEMORY) > MEMORY_ENTRIES:
-        _MEMORY.pop(next(iter(_MEMORY)))
+    _trim()
     if os.environ.get("VMAPSIM_WARM_CACHE") == "off" or len(blob) > DISK_LIMIT:
         return
     d = cache_dir()
@@ -176,6 +177,11 @@ def _remember(key: str, blob: bytes) -> None:
         CACHE_STATS["written"] += len(blob)
     except OSError:
         pass
+
+
+def _trim() -> None:
+    while len(_MEMORY) > MEMORY_ENTRIES:
+        _MEMORY.pop(next(iter(_MEMORY)))
 
 
 def _restore(blob: bytes) -> WarmStart:

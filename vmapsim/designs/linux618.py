@@ -48,6 +48,7 @@ from ..vmalloc.vmap_area import (
 )
 from .base import VN_UNKNOWN, Choice, Design, Hold, IndexMemory
 from .linux618_replay import ReplayMixin
+from .readers import ReaderMixin
 
 __all__ = ["Linux618", "VmapNode", "PurgeBatch"]
 
@@ -87,7 +88,7 @@ def _va_pool_idx(size: int) -> int:
     return idx if idx < MAX_VA_SIZE_PAGES else -1
 
 
-class Linux618(ReplayMixin, Design):
+class Linux618(ReplayMixin, ReaderMixin, Design):
     """The Linux 6.18 allocator with per-CPU-node pools (see the module docstring)."""
 
     name = "linux-6.18"

@@ -64,6 +64,7 @@ class SimResult:
     warmup: int = 0                     # uncounted iterations per CPU before the timed ones
     steady: bool = False                # warmup > 0
     setup: dict = field(default_factory=dict, repr=False)
+    readers: dict = field(default_factory=dict, repr=False)
 
     @property
     def us_per_op(self) -> float:
@@ -84,6 +85,8 @@ class SimResult:
                         if k not in ("cache", "state_bytes") and not k.endswith("_seconds")},
                  warm_cache={k: self.setup.get(k) for k in ("cache", "state_bytes",
                                                             "prepare_seconds", "build_seconds")})
+        if self.readers:
+            d["readers"] = self.readers
         return d
 
     def __repr__(self) -> str:
@@ -109,14 +112,19 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
              setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
              live_per_cpu: int = 64, warmup: int | None = None, prefill: int = 0,
              machine_params: dict | None = None, cold: bool = False,
-             cache: bool = True) -> SimResult:
+             cache: bool = True, readers=(), readers_only: bool = False) -> SimResult:
     """Run the performance model once (see the module docstring); deterministic for *seed*.
 
     Steady state is the default: *warmup* None plays :func:`steady_warmup_for` uncounted
     iterations per CPU first (two lazy-purge cycles; 0 for workloads without a loop to warm,
     see :data:`STEADY_WORKLOADS`); *cold* (or ``warmup=0``) times the transient from empty
     pools.  The setup and warm-up are played once and kept (:mod:`vmapsim.perf.warm`; *cache*
-    False builds them afresh and keeps nothing)."""
+    False builds them afresh and keeps nothing).
+
+    *readers* (:mod:`vmapsim.perf.readers`) adds reader CPUs beside the *cpus* allocator CPUs,
+    reading until the allocators are done; with *readers_only* the allocators' state is
+    prepared (setup, warm-up) but they do not run, and each reader does its ``ops`` reads.
+    The result's ``readers`` gives, per kind, the reads and their time."""
     from ..designs import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
@@ -124,10 +132,15 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     lookup = check_choice("lookup", lookup, PROTOCOLS)
     m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
     c = make_costs(**(costs or {}))
-    extrapolated = cpus > m.hw_threads
+    from .readers import make_readers
+    readers = make_readers(readers)
+    if readers_only and not readers:
+        raise ParameterError("readers_only needs readers")
+    total = cpus + sum(r.cpus for r in readers)
+    extrapolated = total > m.hw_threads
     if online_cpus is None:
-        online_cpus = cpus if extrapolated else m.hw_threads
-    online_cpus = check_int("online_cpus", online_cpus, lo=cpus, hi=65535)
+        online_cpus = total if extrapolated else m.hw_threads
+    online_cpus = check_int("online_cpus", online_cpus, lo=total, hi=65535)
     if warmup is None:
         warmup = 0 if cold else steady_warmup_for(workload, cpus, online_cpus, nr_pages=nr_pages)
     elif cold and warmup:
@@ -144,12 +157,13 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         _prefill(d, prefill, online_cpus)
         return d
 
+    track = spec.name == "lookup" or any(r.kind != "vmallocinfo" for r in readers)
     start = prepare(fresh, spec, cpus, seed, dict(design=design, online_cpus=online_cpus,
-                                                   prefill=prefill), cache=cache)
+                                                   prefill=prefill), cache=cache, track_live=track)
     d = fresh() if start is None else start.design
     t0 = time.perf_counter()
     sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
-                     xfail=XFAIL, start=start)
+                     xfail=XFAIL, start=start, readers=readers, readers_only=readers_only)
     st = sim.run()
     wall = time.perf_counter() - t0
     total = cpus * st.window_ns
@@ -176,7 +190,20 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         seq_retries=st.seq_retries, online_cpus=online_cpus,
         loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
         summaries=st.summaries, lock_detail=detail, warmup=spec.warmup,
-        steady=spec.warmup > 0, setup=_setup_info(spec, start))
+        steady=spec.warmup > 0, setup=_setup_info(spec, start),
+        readers=_reader_info(st, readers))
+
+
+def _reader_info(st, readers) -> dict:
+    """Per reader kind: reads done, their time (us) and failed trylocks."""
+    out = {}
+    for r in readers:
+        lat = st.reader_latencies.get(r.kind, [])
+        e = _pct(lat)
+        out[r.kind] = {"reads": len(lat), "mean_us": e["mean"], "p50_us": e["p50"],
+                       "p99_us": e["p99"], "cpus": r.cpus, "rate": r.rate, "rcu": r.rcu,
+                       "trylock_failed": st.trylock_failed.get(r.kind, 0)}
+    return out
 
 
 def _setup_info(spec, start) -> dict:
@@ -265,6 +292,10 @@ def add_arguments(parser) -> None:
                              "two lazy-purge cycles, the steady state)")
     parser.add_argument("--cold", action="store_true",
                         help="no warm-up: time the transient from empty pools")
+    parser.add_argument("--reader", action="append", default=[], metavar="KIND[:k=v,...]",
+                        help="reader CPUs beside the allocators (repeatable): vread, vmallocinfo, "
+                             "usercopy or dump_obj, options cpus=, rate= (reads/s per CPU), "
+                             "chunk= (pages per vread), rcu=1 (M22's walks), e.g. vread:rate=500")
     parser.add_argument("--no-cache", action="store_true",
                         help="build the setup and warm-up afresh and keep nothing (build/warm/)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
@@ -300,7 +331,7 @@ def run(args) -> int:
                  nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale,
                  warmup=None if args.warmup is None else check_int("warmup", args.warmup, lo=0),
                  prefill=check_int("prefill", args.prefill, lo=0), cold=args.cold,
-                 cache=not args.no_cache)
+                 cache=not args.no_cache, readers=args.reader)
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:
@@ -310,6 +341,9 @@ def run(args) -> int:
               f"p99 {r.latency_us['p99']:.3f}  rcu_backlog_max {r.rcu_backlog_max}")
         for k, v in r.lock_wait_fraction.items():
             print(f"  lock wait {k}: {v:.1%}")
+        for kind, e in r.readers.items():
+            print(f"  reader {kind}: {e['reads']} reads, {e['mean_us']:.3f} us mean, "
+                  f"p99 {e['p99_us']:.3f} us, failed trylocks {e['trylock_failed']}")
         for line in summary_lines(r)[:8]:
             print(line)
         if len(r.summaries) > 8:

@@ -37,8 +37,14 @@ from pathlib import Path
 
 from ..paths import REPO_ROOT
 from ..vmalloc.vmap_area import PAGE_SIZE
-from .workloads import RESUMABLE, SETUP_TESTS, _pages_for, full_fit_junk_length, \
-    long_busy_list_length, worker_ops
+from .workloads import (
+    RESUMABLE,
+    SETUP_TESTS,
+    full_fit_junk_length,
+    long_busy_list_length,
+    pages_for,
+    worker_ops,
+)
 
 __all__ = ["WarmStart", "prepare", "untimed_setup", "resumable", "code_hash", "cache_dir",
            "clear_memory_cache", "play_setup_steps", "CACHE_STATS"]
@@ -113,7 +119,8 @@ def _key(parts: dict) -> str:
     return code_hash() + "-" + hashlib.sha256(blob).hexdigest()[:24]
 
 
-def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: bool = True):
+def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: bool = True,
+            track_live: bool = False):
     """The :class:`WarmStart` of a run, or None when nothing runs before its timed part.
 
     *make_design* builds the fresh design (prefilled); *key_parts* names everything it depends
@@ -126,7 +133,8 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
     parts = dict(key_parts, ncpu=ncpu, seed=seed, workload=spec.name, tests=tuple(spec.tests),
                  loops_warm=spec.warmup, nr_pages=spec.nr_pages, setup_scale=spec.setup_scale,
                  online=spec.online_cpus, lookups=spec.lookups, owner=spec.owner_fraction,
-                 live_per_cpu=spec.live_per_cpu, seq_order=spec.sequential_test_order)
+                 live_per_cpu=spec.live_per_cpu, seq_order=spec.sequential_test_order,
+                 track_live=track_live)
     key = _key(parts)
     t0 = time.perf_counter()
     blob, source = None, "miss"
@@ -149,7 +157,8 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
     if blob is None:
         # the state just built is used as it is (restoring its bytes would give the same
         # objects: tests/test_warm.py checks that a hit and a miss time the same run)
-        start, blob, built = _build(make_design, spec, ncpu, seed, setup, warm, cache)
+        start, blob, built = _build(make_design, spec, ncpu, seed, setup, warm, cache,
+                                    track_live)
         if blob is not None:
             _remember(key, blob)
         else:
@@ -202,9 +211,9 @@ class _Player:
     """Plays workers' operations on the design alone, round-robin, with no clock (the order
     of the module docstring); keeps the registries a timed run needs."""
 
-    def __init__(self, design, spec, ncpu, seed, states=None):
+    def __init__(self, design, spec, ncpu, seed, states=None, track_live=False):
         self.d, self.spec, self.n = design, spec, ncpu
-        self.track_live = spec.name == "lookup"
+        self.track_live = spec.name == "lookup" or track_live
         self.sizes, self.owner_of, self.live, self.live_index = {}, {}, [], {}
         self.states = states if states is not None else [{} for _ in range(ncpu)]
         self.gens = [worker_ops(spec, c, seed, self.states[c]) for c in range(ncpu)]
@@ -278,25 +287,25 @@ class _Player:
             active = still
 
 
-def play_setup_steps(design, spec, ncpu, seed):
+def play_setup_steps(design, spec, ncpu, seed, track_live=False):
     """The setup of *spec* played one operation at a time (the reference of the bulk build):
     returns the player (its ``states`` hold each worker's areas)."""
-    p = _Player(design, spec, ncpu, seed)
+    p = _Player(design, spec, ncpu, seed, track_live=track_live)
     p.play(until_mark=True)
     return p
 
 
-def _bulk(design, spec, ncpu, seed):
+def _bulk(design, spec, ncpu, seed, track_live=False):
     """The setup built in bulk, or None (see :mod:`vmapsim.designs.bulk`)."""
     from ..designs.bulk import bulk_setup
     name = spec.tests[0]
     if name == "full_fit_alloc_test":
         j = full_fit_junk_length(spec)
-        got = bulk_setup(design, name, ncpu, arrays=2, array_pages=_pages_for(8 * j), count=j,
+        got = bulk_setup(design, name, ncpu, arrays=2, array_pages=pages_for(8 * j), count=j,
                          free_junk=True)
     else:
         m = long_busy_list_length(spec)
-        got = bulk_setup(design, name, ncpu, arrays=1, array_pages=_pages_for(8 * m), count=m,
+        got = bulk_setup(design, name, ncpu, arrays=1, array_pages=pages_for(8 * m), count=m,
                          free_junk=False)
     if got is None:
         return None
@@ -308,33 +317,42 @@ def _bulk(design, spec, ncpu, seed):
         g.close()
         st.update(got[c], setup_done=True, resume=True)
         states.append(st)
-    p = _Player(design, spec, ncpu, seed, states)
-    array_pages = _pages_for(8 * (full_fit_junk_length(spec) if name == "full_fit_alloc_test"
+    p = _Player(design, spec, ncpu, seed, states, track_live=track_live)
+    array_pages = pages_for(8 * (full_fit_junk_length(spec) if name == "full_fit_alloc_test"
                                   else long_busy_list_length(spec)))
     for st in states:
         p.sizes.update(dict.fromkeys(st["arrays"], array_pages))
     for st in states:
         p.sizes.update(dict.fromkeys(st["ptr"], 1))
+    if p.track_live:            # address order (the steps path lists them in another order)
+        for c, st in enumerate(states):
+            for a in st["arrays"]:
+                p.owner_of[a] = c
+        for c, st in enumerate(states):
+            for a in st["ptr"]:
+                p.owner_of[a] = c
+        p.live = sorted(p.owner_of)
+        p.live_index = {a: i for i, a in enumerate(p.live)}
     return p
 
 
-def _build(make_design, spec, ncpu, seed, setup, warm, cache):
+def _build(make_design, spec, ncpu, seed, setup, warm, cache, track_live=False):
     t0 = time.perf_counter()
     d = make_design()
     info = {}
     p = None
     if setup:
-        p = _bulk(d, spec, ncpu, seed)
+        p = _bulk(d, spec, ncpu, seed, track_live)
         info["setup"] = "bulk" if p is not None else "steps"
         if p is None:
-            p = play_setup_steps(d, spec, ncpu, seed)
+            p = play_setup_steps(d, spec, ncpu, seed, track_live)
         for st in p.states:
             st["no_teardown"] = True
         info["setup_seconds"] = round(time.perf_counter() - t0, 3)
     if warm:
         t1 = time.perf_counter()
         if p is None:
-            p = _Player(d, spec, ncpu, seed)
+            p = _Player(d, spec, ncpu, seed, track_live=track_live)
         p.play(until_mark=False, warm_iterations=spec.warmup)
         info["warmup_seconds"] = round(time.perf_counter() - t1, 3)
     states = []

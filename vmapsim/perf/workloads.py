@@ -399,6 +399,10 @@ def _pages_for(nbytes: int) -> int:
     return max(1, -(-nbytes // PAGE_SIZE))
 
 
+#: pages of a vmalloc() of *nbytes* (at least one)
+pages_for = _pages_for
+
+
 _TEST_FUNCS = {name: globals()[name] for name in TESTS if name in globals()}
 
 

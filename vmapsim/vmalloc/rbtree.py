@@ -239,97 +239,18 @@ class RBTree:
     # ------------------------------------------------------------------ bulk build and copies
     @classmethod
     def from_sorted(cls, areas, augment: bool = False, acct=None) -> "RBTree":
-        """A tree holding *areas* (address order, not overlapping, not linked anywhere), built
-        in O(n) as a size-balanced tree: every level black except an incomplete last one, which
-        is red.  The set of areas equals that of inserting them one by one; the shape may differ
-        (it is what :meth:`validate` accepts, and lookups depend only on the set, except
-        ``find_vmap_lowest_match`` for alignments above a page on the free tree)."""
-        t = cls(augment, acct)
-        n = len(areas)
-        if not n:
-            return t
-        full = 1                               # depth of the deepest complete level + 1
-        while (1 << (full + 1)) - 1 <= n:
-            full += 1
-        prev = None
-        for va in areas:
-            va.prev = prev
-            va.next = None
-            if prev is not None:
-                prev.next = va
-            prev = va
-        t.first, t.last, t.count = areas[0], areas[-1], n
-
-        # iterative size-balanced build: (lo, hi, parent, is_left, depth)
-        stack = [(0, n, None, True, 0)]
-        while stack:
-            lo, hi, parent, is_left, depth = stack.pop()
-            mid = (lo + hi) // 2
-            va = areas[mid]
-            va.rb_parent = parent
-            va.rb_left = va.rb_right = None
-            va.rb_red = depth >= full
-            if parent is None:
-                t.root = va
-            elif is_left:
-                parent.rb_left = va
-            else:
-                parent.rb_right = va
-            if mid + 1 < hi:
-                stack.append((mid + 1, hi, va, False, depth + 1))
-            if lo < mid:
-                stack.append((lo, mid, va, True, depth + 1))
-        if augment:
-            t._recompute_max()
-        return t
-
-    def _recompute_max(self) -> None:
-        """``subtree_max_size`` of every node, bottom up (post-order, no recursion)."""
-        if self.root is None:
-            return
-        order, stack = [], [self.root]
-        while stack:
-            n = stack.pop()
-            order.append(n)
-            if n.rb_left is not None:
-                stack.append(n.rb_left)
-            if n.rb_right is not None:
-                stack.append(n.rb_right)
-        for n in reversed(order):
-            n.subtree_max_size = _compute_max(n)
+        """A tree holding *areas* (address order, not overlapping, linked nowhere), built in
+        O(n) (:func:`vmapsim.vmalloc.rbtree_bulk.build_sorted`)."""
+        from .rbtree_bulk import build_sorted
+        return build_sorted(cls(augment, acct), areas)
 
     def __getstate__(self):
-        """Pickle without recursion: the areas in address order plus each one's children as
-        positions (the links would make the pickler recurse along the list)."""
-        areas = list(self)
-        pos = {id(va): i for i, va in enumerate(areas)}
-        shape = [(-1 if va.rb_left is None else pos[id(va.rb_left)],
-                  -1 if va.rb_right is None else pos[id(va.rb_right)]) for va in areas]
-        root = -1 if self.root is None else pos[id(self.root)]
-        return (self.augment, self.acct, areas, shape, root)
+        from .rbtree_bulk import tree_state
+        return tree_state(self)
 
     def __setstate__(self, state):
-        augment, acct, areas, shape, root = state
-        self.augment, self.acct = augment, acct
-        self.count = len(areas)
-        self.root = areas[root] if root >= 0 else None
-        self.first = areas[0] if areas else None
-        self.last = areas[-1] if areas else None
-        prev = None
-        for va, (left, right) in zip(areas, shape):
-            va.prev = prev
-            va.next = None
-            if prev is not None:
-                prev.next = va
-            prev = va
-            va.rb_left = None if left < 0 else areas[left]
-            va.rb_right = None if right < 0 else areas[right]
-            if left >= 0:
-                areas[left].rb_parent = va
-            if right >= 0:
-                areas[right].rb_parent = va
-        if self.root is not None:
-            self.root.rb_parent = None
+        from .rbtree_bulk import set_tree_state
+        set_tree_state(self, state)
 
     # ------------------------------------------------------------------ lookups
     def find(self, addr: int) -> VmapArea | None:

@@ -18,18 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SIMULATE = [
-    ["--design", "linux-6.18", "--cpus", "8", "--workload", "fix_size_alloc_test", "--loops", "300"],
+    ["--design", "linux-6.18", "--cpus", "8", "--workload", "fix_size_alloc_test", "--loops", "300", "--cold"],
     ["--design", "linux-6.8", "--cpus", "4", "--workload", "full_fit_alloc_test", "--loops", "100",
-     "--setup-scale", "0.05"],
+     "--setup-scale", "0.05", "--cold"],
     ["--design", "rfc-maple-busy", "--lookup", "rcu-readonce", "--cpus", "4", "--workload", "lookup",
-     "--loops", "200"],
-    ["--design", "rfc-v1", "--cpus", "4", "--workload", "test_vmalloc", "--mask", "0x7", "--loops", "40"],
+     "--loops", "200", "--cold"],
+    ["--design", "rfc-v1", "--cpus", "4", "--workload", "test_vmalloc", "--mask", "0x7", "--loops", "40", "--cold"],
     ["--design", "maple-nofree", "--lookup", "rcu-trylock-retry", "--cpus", "6", "--workload", "lookup",
-     "--loops", "200"],
+     "--loops", "200", "--cold"],
     ["--design", "maple-nofree-sharded", "--lookup", "rcu-refcount", "--cpus", "4",
-     "--workload", "long_busy_list_alloc_test", "--loops", "60", "--setup-scale", "0.05"],
+     "--workload", "long_busy_list_alloc_test", "--loops", "60", "--setup-scale", "0.05", "--cold"],
     ["--design", "linux-6.18", "--lookup", "seqcount", "--cpus", "3", "--workload", "trace:mixed-s11",
-     "--loops", "200"],
+     "--loops", "200", "--cold"],
     ["--design", "linux-6.18", "--cpus", "16", "--workload", "fix_size_alloc_test", "--loops", "400",
      "--warmup", "800"],
 ]

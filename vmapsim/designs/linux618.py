@@ -217,7 +217,9 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         n = self.nr_nodes
         if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
             node = cpu % n
-            va = self._node_pool_del_va(self.nodes[node], size, align)
+            vn = self.nodes[node]
+            if vn.pool:                                                         # any pool at all
+                va = self._node_pool_del_va(vn, size, align)
             vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
             addr = va.va_start

@@ -214,6 +214,21 @@ class Simulation(WorkerOps):
 
     # ------------------------------------------------------------------ the event loop
     def run(self) -> RunStats:
+        """Play every CPU's operations to the end (see the module docstring).
+
+        The cyclic garbage collector is paused meanwhile: the run allocates many short-lived
+        tuples and no reference cycles that need collecting before it ends, and a collection
+        would walk every live object of the design (millions at kernel sizes) again and again."""
+        import gc
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self) -> RunStats:
         n = self.n
         # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
         # CPUs, first come first served, when several wait at exactly the same time).  This

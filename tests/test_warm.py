@@ -152,3 +152,12 @@ def test_clone_behaves_like_the_original(name):
         assert out[0] == out[1]
     assert d.busy_areas() == c.busy_areas() and d.free_ranges() == c.free_ranges()
     assert d.pools() == c.pools() and d.lazy_areas() == c.lazy_areas()
+
+
+def test_sensitivity_widget_is_steady_and_reuses_the_warm_state():
+    from vmapsim.review.scaling import sensitivity
+    a = sensitivity(cpus=2, loops=5)
+    b = sensitivity(cpus=2, loops=5, node_visit_ns=8.0)
+    assert a.steady and a.warmup > 0
+    assert a.setup["cache"] == "miss" and b.setup["cache"] == "memory"
+    assert not sensitivity(cpus=2, loops=5, cold=True).steady

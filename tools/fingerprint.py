@@ -1,8 +1,8 @@
 """Hash what the engine computes, to show that a refactoring changed no result.
 
-``python tools/fingerprint.py [--out FILE]`` runs ``vmapsim simulate --json`` on eight configs
-(every registered design, every lookup protocol, each workload kind) and ``vmapsim replay
---json`` on every capture in ``data/traces/``, drops the wall-clock fields, and prints one
+``python tools/fingerprint.py [--out FILE]`` runs ``vmapsim simulate --json`` on eleven configs
+(every registered design, every lookup protocol, each workload kind, cold and steady, readers)
+and ``vmapsim replay --json`` on every capture in ``data/traces/``, drops the wall-clock fields, and prints one
 SHA-256 per run plus a digest of all of them.  Run it before and after a change that should
 not move any number; the two outputs must be identical.
 """
@@ -32,6 +32,13 @@ SIMULATE = [
      "--loops", "200", "--cold"],
     ["--design", "linux-6.18", "--cpus", "16", "--workload", "fix_size_alloc_test", "--loops", "400",
      "--warmup", "800"],
+    # steady state by default (warm state restored), a bulk-built setup, readers beside allocators
+    ["--design", "rfc-maple-busy", "--cpus", "4", "--loops", "50"],
+    ["--design", "linux-6.18", "--cpus", "4", "--workload", "full_fit_alloc_test", "--loops", "40",
+     "--setup-scale", "0.05"],
+    ["--design", "linux-6.18", "--cpus", "4", "--workload", "long_busy_list_alloc_test",
+     "--loops", "20", "--setup-scale", "0.05", "--reader", "vread:rate=0", "--reader",
+     "dump_obj:rate=0", "--reader", "vmallocinfo:rate=100"],
 ]
 
 WALL = {"wall_seconds", "wall_s", "elapsed_s", "warm_cache"}

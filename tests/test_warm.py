@@ -18,8 +18,8 @@ def _private_cache(tmp_path, monkeypatch):
     warm.clear_memory_cache()
 
 
-def _design(possible, lazy_max=None):
-    d = make_design("linux-6.18", possible_cpus=possible, online_cpus=possible)
+def _design(possible, lazy_max=None, **params):
+    d = make_design("linux-6.18", possible_cpus=possible, online_cpus=possible, **params)
     if lazy_max is not None:                 # small sizes still see many drains
         d.lazy_max_pages = lambda: lazy_max
     return d
@@ -35,17 +35,19 @@ def _state(d):
                              for va in lst] for vn in d.nodes])
 
 
-@pytest.mark.parametrize("test,workers,possible,scale,lazy_max", [
-    ("full_fit_alloc_test", 4, 4, 0.01, 40),
-    ("full_fit_alloc_test", 3, 5, 0.02, 123),
-    ("full_fit_alloc_test", 2, 2, 0.01, 7),
-    ("full_fit_alloc_test", 1, 1, 0.01, 30),
-    ("long_busy_list_alloc_test", 4, 4, 0.02, None),
-    ("long_busy_list_alloc_test", 1, 1, 0.01, None),
+@pytest.mark.parametrize("test,workers,possible,scale,lazy_max,rule", [
+    ("full_fit_alloc_test", 4, 4, 0.01, 40, "6.16"),
+    ("full_fit_alloc_test", 3, 5, 0.02, 123, "6.16"),
+    ("full_fit_alloc_test", 2, 2, 0.01, 7, "6.16"),
+    ("full_fit_alloc_test", 1, 1, 0.01, 30, "6.16"),
+    ("long_busy_list_alloc_test", 4, 4, 0.02, None, "6.16"),
+    ("long_busy_list_alloc_test", 1, 1, 0.01, None, "6.16"),
+    ("full_fit_alloc_test", 130, 130, 0.0005, 60, "6.16"),   # 128 nodes: two workers share one
+    ("full_fit_alloc_test", 3, 3, 0.01, 50, "6.9"),   # the old decay rule
 ])
-def test_bulk_setup_equals_steps(test, workers, possible, scale, lazy_max):
+def test_bulk_setup_equals_steps(test, workers, possible, scale, lazy_max, rule):
     spec = make_spec(test, 10, online_cpus=possible, setup_scale=scale)
-    a, b = _design(possible, lazy_max), _design(possible, lazy_max)
+    a, b = (_design(possible, lazy_max, decay_rule=rule) for _ in range(2))
     steps = warm.play_setup_steps(a, spec, workers, seed=3)
     bulk = warm._bulk(b, spec, workers, seed=3)
     assert bulk is not None

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 from ..errors import ParameterError
 from ..params import check_choice, check_float, check_int
@@ -378,21 +379,11 @@ kvfree_rcu_2_arg_vmalloc_test = kvfree_rcu_1_arg_vmalloc_test   # same address-s
 
 
 def _iters(spec, st=None):
-    """The loop of a test: ``warmup`` uncounted iterations, then ``loops`` counted ones.  With a
-    state dict, the warm-up iterations still to run are kept in ``st["warm_left"]`` (a worker
-    saved when warm resumes with none)."""
-    if st is None:
-        for _ in range(spec.warmup):
-            yield False
-    else:
-        left = st.get("warm_left", spec.warmup)
-        while left > 0:
-            left -= 1
-            st["warm_left"] = left
-            yield False
-        st["warm_left"] = 0
-    for _ in range(spec.loops):
-        yield True
+    """The loop of a test: ``warmup`` uncounted iterations, then ``loops`` counted ones (an
+    iterator of the ``counted`` flags).  With a state dict the warm-up iterations still to run
+    are ``st["warm_left"]`` (a worker saved warm resumes with none; the saver sets it)."""
+    left = spec.warmup if st is None else st.get("warm_left", spec.warmup)
+    return chain(repeat(False, left), repeat(True, spec.loops))
 
 
 def _pages_for(nbytes: int) -> int:

@@ -163,3 +163,16 @@ def test_sensitivity_widget_is_steady_and_reuses_the_warm_state():
     assert a.steady and a.warmup > 0
     assert a.setup["cache"] == "miss" and b.setup["cache"] == "memory"
     assert not sensitivity(cpus=2, loops=5, cold=True).steady
+
+
+def test_an_unreadable_cache_file_is_rebuilt(tmp_path):
+    kw = dict(cpus=2, loops=10, online_cpus=2)
+    first = simulate(**kw).as_json()
+    for f in (tmp_path / "warm").glob("*.pkl"):
+        f.write_bytes(b"not a pickle")
+    warm.clear_memory_cache()
+    again = simulate(**kw).as_json()
+    assert again["warm_cache"]["cache"].startswith("miss")
+    for j in (first, again):
+        j.pop("warm_cache"), j.pop("wall_seconds")
+    assert first == again

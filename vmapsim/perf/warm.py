@@ -165,7 +165,18 @@ def prepare(make_design, spec, ncpu: int, seed: int, key_parts: dict, *, cache: 
             source = "too large to keep" if cache else "off"
         start.info.update(built)
     else:
-        start = _restore(blob)
+        try:
+            start = _restore(blob)
+        except Exception:                             # an unreadable file: build afresh
+            _MEMORY.pop(key, None)
+            CACHE_STATS[source] -= 1
+            CACHE_STATS["miss"] += 1
+            source = "miss (unreadable cache file)"
+            start, blob, built = _build(make_design, spec, ncpu, seed, setup, warm, cache,
+                                        track_live)
+            if blob is not None:
+                _remember(key, blob)
+            start.info.update(built)
     start.info.update(cache=source if cache else "off", key=key,
                       prepare_seconds=round(time.perf_counter() - t0, 3),
                       bytes=len(blob) if blob is not None else None)

@@ -61,13 +61,32 @@ def test_bulk_setup_equals_steps(test, workers, possible, scale, lazy_max, rule)
     b.validate()
 
 
+@pytest.mark.parametrize("test,workers,scale,lazy_max", [
+    ("full_fit_alloc_test", 4, 0.01, 40), ("full_fit_alloc_test", 3, 0.02, 7),
+    ("long_busy_list_alloc_test", 3, 0.02, None)])
+def test_bulk_setup_equals_steps_6_8(test, workers, scale, lazy_max):
+    spec = make_spec(test, 10, online_cpus=workers, setup_scale=scale)
+    a, b = (make_design("linux-6.8", possible_cpus=workers) for _ in range(2))
+    if lazy_max:
+        for d in (a, b):
+            d.lazy_max_pages = lambda: lazy_max
+    steps = warm.play_setup_steps(a, spec, workers, seed=1)
+    bulk = warm._bulk(b, spec, workers, seed=1)
+    for d in (a, b):
+        d.validate()
+    assert (a.busy_areas(), a.lazy_areas(), a.free_ranges(), a.lazy_nr(), a._preloaded) == \
+        (b.busy_areas(), b.lazy_areas(), b.free_ranges(), b.lazy_nr(), b._preloaded)
+    assert [s["ptr"] for s in steps.states] == [s["ptr"] for s in bulk.states]
+    assert steps.sizes == bulk.sizes
+
+
 def test_bulk_setup_refuses_what_it_cannot_build():
     spec = make_spec("full_fit_alloc_test", 10, online_cpus=2, setup_scale=0.01)
     d = _design(2)
     d.alloc_vmap_area(3 * PAGE_SIZE, cpu=0)
     d.vfree(d.alloc_vmap_area(2 * PAGE_SIZE, cpu=0) or 0)    # a lazy area: not fresh
     assert warm._bulk(d, spec, 2, seed=0) is None
-    other = make_design("rfc-v1", possible_cpus=2)
+    other = make_design("maple-nofree", possible_cpus=2)
     assert warm._bulk(other, spec, 2, seed=0) is None
 
 

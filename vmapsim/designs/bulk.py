@@ -24,8 +24,9 @@ The result equals the one-operation-at-a-time result area for area (tests/test_w
 busy, lazy and free areas, pools in order, ``vmap_lazy_nr`` and each worker's addresses at small
 sizes); tree shapes differ (balanced here), which changes no lookup and no page-aligned search.
 
-Only ``linux-6.18`` (the class itself, rb-tree indexes) is built this way; other designs return
-None and are played step by step.
+``linux-6.18`` and ``linux-6.8`` (the classes themselves, rb-tree indexes) are built this way
+(6.8 is simpler: one busy tree, one purge tree whose areas merge, every drain returning
+everything to the free tree); the maple-tree designs return None and are played step by step.
 """
 from __future__ import annotations
 
@@ -45,10 +46,77 @@ def bulk_setup(design, test: str, nworkers: int, *, arrays: int, array_pages: in
     (with *free_junk*: *count* ptr/junk pairs, and then frees the junk).  Returns, per worker,
     ``{"arrays": [...], "ptr": [...]}`` (addresses), or None when the design or its state is
     not one this module can build (the caller then plays the setup step by step)."""
+    from .linux68 import Linux68
     from .linux618 import Linux618
+    if type(design) is Linux68:
+        return _linux68_setup(design, nworkers, arrays, array_pages, count, free_junk)
     if type(design) is not Linux618:
         return None
     return _Linux618Setup(design, nworkers).run(arrays, array_pages, count, free_junk)
+
+
+def _linux68_setup(d, n, arrays, array_pages, count, free_junk):
+    """6.8: one busy tree, lazy areas merged into one purge tree, a drain returns them all to
+    the free tree (merged): nothing depends on nodes or pools."""
+    asize = (array_pages + 1) * PAGE_SIZE
+    psize = 2 * PAGE_SIZE
+    pairs = 2 if free_junk else 1
+    total = n * (arrays * asize + pairs * count * psize)
+    if d.vmap_lazy_nr or d.purge.count:
+        return None
+    vs, ve = d.vmalloc_start, d.vmalloc_end
+    inside = [va for va in d.free if va.va_end > vs and va.va_start < ve]
+    if len(inside) != 1:
+        return None
+    r = inside[0]
+    base = max(r.va_start, vs)
+    if base & (PAGE_SIZE - 1) or base + total > min(r.va_end, ve + 1):
+        return None
+    out = [{"arrays": [], "ptr": []} for _ in range(n)]
+    busy = []
+    a = base
+    for _ in range(arrays):
+        for c in range(n):
+            busy.append(VmapArea(a, a + asize, 0, True))
+            out[c]["arrays"].append(a)
+            a += asize
+    pbase = a
+    step = pairs * n * psize
+    for c in range(n):
+        out[c]["ptr"] = list(range(pbase + c * psize, pbase + c * psize + count * step, step))
+    round_bytes = n * psize
+    for k in range(0, pairs * count, pairs):
+        a = pbase + k * round_bytes
+        busy.extend(VmapArea(x, x + psize, 0, True) for x in range(a, a + round_bytes, psize))
+    end = pbase + pairs * count * n * psize
+    starts, ends = [], []
+    for va in d.free:
+        if va is r:
+            if r.va_start < base:
+                starts.append(r.va_start)
+                ends.append(base)
+            if end < r.va_end:
+                starts.append(end)
+                ends.append(r.va_end)
+        else:
+            starts.append(va.va_start)
+            ends.append(va.va_end)
+    for c in range(n):
+        d._preloaded[c] = True
+    purged, lazy = [], []
+    if free_junk:
+        pages = psize >> PAGE_SHIFT
+        f = d.lazy_max_pages() // pages + 1           # frees that make a drain due
+        frees = n * count
+        done = (frees // f) * f                       # frees purged by the drains
+        junk = [pbase + (2 * i + 1) * round_bytes + c * psize
+                for i in range(count) for c in range(n)]
+        purged, lazy = junk[:done], junk[done:]
+        d.vmap_lazy_nr = len(lazy) * pages
+    d.busy = RBTree.from_sorted(busy, False, d.acct)
+    d.purge = RBTree.from_sorted(_merged([], [], lazy, psize), False, d.acct)
+    d.free = RBTree.from_sorted(_merged(starts, ends, purged, psize), True, d.acct)
+    return out
 
 
 class _Linux618Setup:

@@ -44,12 +44,15 @@ from ..vmalloc.vmap_area import PAGE_SIZE
 from .pricing import RCU_READ, SPIN, WORK
 
 __all__ = ["READER_KINDS", "READER_COSTS", "ReaderSpec", "make_readers", "parse_reader",
-           "reader_ops", "ReaderPricer", "TRYLOCK", "reader_interference"]
+           "reader_ops", "ReaderPricer", "TRYLOCK", "YIELD", "reader_interference"]
 
 READER_KINDS = ("vread", "vmallocinfo", "usercopy", "dump_obj")
 
 #: step kind of a trylock whose outcome the event core decides (after pricing's 0..9)
 TRYLOCK = 10
+#: step kind that only gives the other CPUs their turn (the event core checks the ready queue
+#: at every step other than WORK; a reader whose read found nothing has no other shared step)
+YIELD = 11
 
 #: ns at the reference clock (pricing.REF_GHZ); assumptions, not measurements:
 READER_COSTS = {
@@ -67,6 +70,9 @@ READER_COSTS = {
     "numa_page_ns": 3.0,
     # bytes of one vmallocinfo line (for the seq_file buffer doublings)
     "line_bytes": 110.0,
+    # every read's own overhead outside the locks: a read() system call for vread and
+    # vmallocinfo, the caller's work around the call for usercopy and dump_obj
+    "read_overhead_ns": 200.0,
 }
 
 
@@ -161,6 +167,12 @@ class ReaderPricer:
             elif kind == "numa_pages":
                 extra[v[0]] += v[1] * c["numa_page_ns"] * s
         return extra, lines
+
+    def overhead(self, out: list) -> None:
+        """The read's own work outside the locks (``read_overhead_ns``): every read takes time,
+        even one that finds nothing to read."""
+        out.append((WORK, self.c["read_overhead_ns"] * self.scale))
+        out.append((YIELD,))
 
     def steps(self, holds, events, out: list) -> None:
         """Append the steps of one reader operation's record to *out*."""

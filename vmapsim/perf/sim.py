@@ -397,6 +397,7 @@ class Simulation(WorkerOps):
                     rcu.enqueue(t, s[1], s[2])
                 elif k == "drain_done":
                     self.drain_queued = False
+                # (YIELD steps do nothing here: reaching this point gave the others their turn)
                 elif k == TRYLOCK:                       # a reader's spin_trylock
                     lid = s[1]
                     o = owner[lid]

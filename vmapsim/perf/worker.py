@@ -153,6 +153,7 @@ class WorkerOps:
     def _read(self, c, r, out):
         d = self.design
         kind = r.kind
+        self.reader_pricer.overhead(out)
         if kind == "vmallocinfo":
             d.vmalloc_info_show(cpu=c, rcu=r.rcu)
             self.reader_pricer.steps(d.acct.holds, d.acct.events, out)

@@ -107,6 +107,6 @@ def test_reader_interference_rows():
 
 def test_readers_with_nothing_to_read_still_let_the_allocators_run():
     # fix_size_alloc_test frees each area at once: a reader often finds no live area
-    r = simulate(cpus=2, loops=20, online_cpus=4, cold=True,
+    r = simulate(cpus=2, loops=20, online_cpus=5, cold=True,
                  readers=["vread:rate=0", "usercopy:rate=0", "dump_obj:rate=0"])
     assert r.ops == 40 and all(e["reads"] > 0 for e in r.readers.values())

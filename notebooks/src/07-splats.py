@@ -39,6 +39,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report, thread
 from vmapsim.review import splats, splats_stack, stepview
@@ -121,8 +122,8 @@ controls = {name: (splats.run_sequence(name, "consistent", cpus=cpus, seed=seed)
 rows = [(name, f"patch {r.patch}", len(r.steps), r.first_warn or "none",
          controls[name][0] or "none", controls[name][1] or "none")
         for name, r in runs.items()]
-print(report.text_table(("sequence", "introduced by", "steps", f"first message ({release})",
-                         "consistent release", "no injection"), rows, width=None))
+display(report.table(("sequence", "introduced by", "steps", f"first message ({release})",
+                      "consistent release", "no injection"), rows))
 for name, r in runs.items():
     print(f"\n{name}: {r.title}")
     for w in r.warns[:1]:
@@ -141,8 +142,8 @@ for name, r in runs.items():
 # and maps it over `c`:
 
 # %%
-print(report.text_table(("step", "thread", "operation", "result"), runs["pooled-pte"].table(),
-                        width=None))
+display(report.table(("step", "thread", "operation", "result"), runs["pooled-pte"].table(),
+                     fold=200))
 
 # %% [markdown]
 # Step through any of the sequences below: each step shows the threads' recent operations,
@@ -173,8 +174,8 @@ report.bind(
 inter = [splats.interleavings(name, rel, cpus=cpus)
          for name in ("pooled-pte", "pooled-busy", "live-pte", "live-busy")
          for rel in ("series", "consistent")]
-print(report.text_table(("sequence", "release", "first message", "interleavings", "share"),
-                        [row for r in inter for row in r.rows()], width=None))
+display(report.table(("sequence", "release", "first message", "interleavings", "share"),
+                     [row for r in inter for row in r.rows()]))
 splats.plot_interleavings(inter)
 
 # %% [markdown]
@@ -214,7 +215,7 @@ splats.plot_interleavings(inter)
 
 # %%
 stale = runs["stale-erase"]
-print(report.text_table(("step", "thread", "operation", "result"), stale.table(), width=None))
+display(report.table(("step", "thread", "operation", "result"), stale.table(), fold=200))
 w = stale.warns[0]
 print(f"\nmodel: new [{w['new'][0]:#x}, {w['new'][1]:#x}), existing area ends {w['existing'][1]:#x}")
 print("M15 registers: RBX 0xffffffffa0000000  R13 0xffffffffa0002000  R14 0xffffffffa0401000")
@@ -260,7 +261,7 @@ print("M15 registers: RBX 0xffffffffa0000000  R13 0xffffffffa0002000  R14 0xffff
 # series does not change, estimates for the rest:
 
 # %%
-print(report.text_table(("frame", "bytes", "how known"), budget.rows(), width=None))
+display(report.table(("frame", "bytes", "how known"), budget.rows()))
 print(f"\nper level {budget.per_level[0]}..{budget.per_level[1]} B; "
       f"{budget.levels[0]}..{budget.levels[1]} levels fit in THREAD_SIZE {budget.thread_size} "
       f"(kernel {budget.kernel}; with KASAN THREAD_SIZE is 32 KiB but frames grow too)")
@@ -279,11 +280,11 @@ rec = [splats_stack.recursion(fail, "independent", "none", chains=chains, stack_
                         seed=seed),
        splats_stack.recursion(fail, "persistent", "no-fallback", chains=chains, stack_levels=levels,
                         seed=seed)]
-print(report.text_table(
+display(report.table(
     ("kmalloc failures", "fix", "chains", "max depth", "overflows", "failed allocs",
      "tree path", "chunks alive"),
     [(f"p={r.fail} {r.mode}", r.guard, r.chains, r.max_depth, r.overflows, r.failed_allocs,
-      r.tree_fallbacks, r.chunks) for r in rec], width=None))
+      r.tree_fallbacks, r.chunks) for r in rec]))
 print(f"\nindependent p={fail}: P(depth >= {levels}) = p^{levels} = {fail ** levels:.1e} per chain; "
       f"observed share reaching depth 3: {rec[0].share_reaching(3):.3f} (p^3 = {fail ** 3:.3f})")
 splats_stack.plot_recursion(rec[:3])
@@ -363,29 +364,44 @@ claims.add("levels that fit in 16 KiB (low end of the estimate)", budget.levels[
            "8 <= x <= 40", "estimate: measured frames + labelled allowances")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/07-splats.json`), then the reply
+# (`07-splats.txt`, and `07-splats.eml` for `git send-email` or `mutt -H`).
+
 # %%
+model = dict(design="rfc-v1", cpus=cpus, seed=seed)
+nums = report.Numbers("07-splats")
+nums.add("Q8 PTE present, size 409600 (patch 11)", "yes", source="model",
+         scenario="pooled-pte", **model)
+nums.add("Q8 operations in the sequence", len(runs["pooled-pte"].steps), source="model",
+         scenario="pooled-pte", **model)
+nums.add("Q15 std range: busy-insert WARN (patch 11)", "yes", source="model", **model)
+nums.add("Q15 module area: reproduced (patch 09)", "only via mas_erase", source="model",
+         scenario="stale-erase", **model)
+nums.add("Q9 chains overflowing the stack", rec[1].overflows, f"of {rec[1].chains}",
+         source="model", **model)
+nums.add("Q9 fix nested-tree: max depth", rec[2].max_depth, source="model", **model)
 report.summary(
     "07-splats",
     title="the splats of M15 and M16",
-    who="Uladzislau Rezki (M16, 14 Jun 2026, via M25)",
-    question=thread.quote("M16-map-error").text + " / " + thread.quote("M16-guard-page").text,
-    header=("question", "in the model of the series", "patch", "confidence"),
-    rows=[("Q8 PTE present", f"yes, {len(runs['pooled-pte'].steps)} ops, size 409600", "11",
-           "exists; cause?"),
-          ("Q15 std range", "yes, busy-insert WARN", "11", "exists"),
-          ("Q15 module area", "only via silent mas_erase", "09", "open"),
-          ("Q9 recursion", f"{rec[1].overflows}/{rec[1].chains} chains overflow", "11", "high"),
-          ("Q9 fix", f"nested-tree: depth <= {rec[2].max_depth}", "-", "model")],
-    conclusion="Patch 11 erases a drained chunk's whole 64 MB from the occupied tree while "
-               "its freed areas sit in per-node pools or were handed out again. After a failed "
-               "refill the pool returns such a range over a live one: the model gives M16's "
-               "PTE WARN with size 409600 and M15's (*left)->va_end > start in the standard "
-               "range; with the erase limited to unoccupied parts, no interleaving does. "
-               "syzbot's WARN is in the module area, which no chunk covers; patch 09's "
-               "mas_erase(), which returns the entry when it could not erase, fits its "
-               "registers but is not shown to be the cause. The refill recursion has no bound "
-               "while order-6 kmalloc keeps failing (14-23 levels fit in 16 KiB); no GFP flag "
-               "stops kvmalloc's vmalloc fallback, a per-task guard that keeps the nested "
-               "vmalloc off the bump path bounds it at depth 1.",
-    claims=claims,
+    answers="M16",
+    parts=[("M16-map-error",
+            "Patch 11 erases a drained chunk's whole 64 MB from the occupied tree while "
+            "its freed areas sit in per-node pools or were handed out again. After a failed "
+            "refill the pool returns such a range over a live one: the model gives this PTE "
+            "WARN with size 409600, and M15's (*left)->va_end > start in the standard range; "
+            "with the erase limited to unoccupied parts, no interleaving does. syzbot's WARN "
+            "is in the module area, which no chunk covers; patch 09's mas_erase(), which "
+            "returns the entry when it could not erase, fits its registers but is not shown "
+            "to be the cause."),
+           ("M16-guard-page",
+            "The refill recursion has no bound while order-6 kmalloc keeps failing (14-23 "
+            "levels fit in 16 KiB); no GFP flag stops kvmalloc's vmalloc fallback, a "
+            "per-task guard that keeps the nested vmalloc off the bump path bounds it at "
+            "depth 1.")],
+    numbers=nums,
+    conclusion="",
 )

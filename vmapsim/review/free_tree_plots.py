@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..vmalloc.vmap_area import VMALLOC_START
+from .figures import finished
 
 __all__ = ["plot_replay_matrix", "plot_address_differences", "plot_lock_work", "plot_memory",
            "plot_reader_interference", "CAUSE_COLORS"]
@@ -51,7 +52,7 @@ def plot_replay_matrix(matrix, labels=None):
     seen = dict(zip(names, handles))
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper right")
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_address_differences(tr, rows):
@@ -79,7 +80,7 @@ def plot_address_differences(tr, rows):
                  fontsize=9)
     ax.legend(fontsize=7, loc="lower right", markerscale=2)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_lock_work(works: dict, op: str = "alloc_vmap_area", what: int = 1):
@@ -109,7 +110,7 @@ def plot_lock_work(works: dict, op: str = "alloc_vmap_area", what: int = 1):
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title(f"work per {op}, by the lock held while it is done", fontsize=9)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_memory(mem: dict):
@@ -125,7 +126,7 @@ def plot_memory(mem: dict):
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_reader_interference(rows, *, title: str = ""):
@@ -159,4 +160,4 @@ def plot_reader_interference(rows, *, title: str = ""):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return fig
+    return finished(fig)

@@ -33,6 +33,7 @@ from ..errors import ParameterError
 from ..params import check_choice, check_int
 from ..vmalloc.vmap_area import PAGE_SIZE
 from .explore_tables import Stepped
+from .figures import finished
 from .stepview import StepView
 
 __all__ = [
@@ -447,7 +448,7 @@ def plot_sequence_step(st: Stepped, step: int):
         ax.set_ylim(-0.6, len(_ROWS) - 0.4)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(title, fontsize=8, loc="left")
-    return fig
+    return finished(fig)
 
 
 # ------------------------------------------------------------------------------ interleavings
@@ -539,4 +540,4 @@ def plot_interleavings(results):
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title("all interleavings of each sequence's threads (model of the series)", fontsize=9)
     fig.tight_layout()
-    return fig
+    return finished(fig)

@@ -229,7 +229,12 @@ def reader_interference(designs=("linux-6.8", "linux-6.18", "rfc-maple-busy", "m
     ``alloc_slowdown`` (ratio - 1), then per reader kind ``<kind>_us`` / ``<kind>_us_with_
     allocators`` / ``<kind>_slowdown`` (us per read), ``<kind>_reads`` and
     ``dump_obj_trylock_failed`` (share of failed trylocks).  *rcu* variants run only on
-    designs that allow them (maple-tree busy indexes); *lookups* matter only for usercopy."""
+    designs that allow them (maple-tree busy indexes); *lookups* matter only for usercopy.
+
+    Readers pick random live areas: use a workload that keeps areas alive (the default
+    ``long_busy_list_alloc_test``; ``full_fit_alloc_test``).  Under ``fix_size_alloc_test`` no
+    area outlives its loop iteration, so with the allocators idle a vread, usercopy or dump_obj
+    reader finds nothing to read and its "alone" time is only its own overhead."""
     from .simulate import simulate
     base = [make_readers([r])[0] for r in readers]
     out = []

@@ -6,7 +6,7 @@ from ..vmalloc.vmap_area import VMALLOC_START
 from .figures import finished
 
 __all__ = ["plot_replay_matrix", "plot_address_differences", "plot_lock_work", "plot_memory",
-           "CAUSE_COLORS"]
+           "plot_reader_interference", "CAUSE_COLORS"]
 
 CAUSE_COLORS = {"bump-chunk": "tab:red", "exact-aligned-gap": "tab:blue",
                 "lazy-list-order": "tab:orange", "exact-range-padding": "tab:purple",
@@ -125,5 +125,39 @@ def plot_memory(mem: dict):
     ax.set_ylabel("index bytes per busy area")
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_reader_interference(rows, *, title: str = ""):
+    """Rows of :func:`vmapsim.perf.readers.reader_interference`: left, how much the readers
+    slow the allocators (us per loop iteration, % over allocators alone); right, how much the
+    allocators slow each kind of read (% over the same reads with no allocator running).
+    One bar per design and reader protocol ("rcu": M22's walks under RCU)."""
+    import numpy as np
+    plt = _plt()
+    labels = [f"{r['design']}" + (" / rcu" if r.get("rcu") else "")
+              + (f" / {r['lookup']}" if r.get("lookup", "spinlock") != "spinlock" else "")
+              for r in rows]
+    kinds = [k for k in ("vread", "vmallocinfo", "usercopy", "dump_obj")
+             if any(f"{k}_slowdown" in r for r in rows)]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = np.arange(len(rows))
+    a1.bar(x, [100 * r["alloc_slowdown"] for r in rows], color="tab:blue")
+    a1.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    a1.set_ylabel("allocators: % slower with readers")
+    a1.set_title("readers slow the allocators")
+    width = 0.8 / max(1, len(kinds))
+    for i, k in enumerate(kinds):
+        a2.bar(x + (i - (len(kinds) - 1) / 2) * width,
+               [100 * r.get(f"{k}_slowdown", np.nan) for r in rows], width, label=k)
+    a2.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    a2.set_ylabel("reads: % slower with allocators")
+    a2.set_title("allocators slow the readers")
+    a2.legend(fontsize=7)
+    for ax in (a1, a2):
+        ax.axhline(0, color="k", lw=0.6)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return finished(fig)

@@ -260,14 +260,19 @@ def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
                 workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
                 node_visit_ns: float | None = None, grace_period_ms: float | None = None,
                 handoff_extra_ns: float | None = None, lookup: str = "spinlock",
-                machine: str = "threadripper-3970x", seed: int = 0):
-    """One run with the main cost constants moved (the widget of the sensitivity panel)."""
+                machine: str = "threadripper-3970x", seed: int = 0, cold: bool = False):
+    """One run with the main cost constants moved (the widget of the sensitivity panel).
+
+    Steady state by default: the warm-up (two purge cycles) does not depend on the cost
+    constants, so it is built once per design and CPU count and restored from the warm-state
+    cache on every later move of a slider (:mod:`vmapsim.perf.warm`); *cold* shows the
+    transient from empty pools instead."""
     from ..perf.simulate import simulate
     costs = {k: v for k, v in (("node_visit_ns", node_visit_ns), ("grace_period_ms", grace_period_ms),
                                ("handoff_extra_ns", handoff_extra_ns)) if v is not None}
     return simulate(design=design, lookup=lookup, cpus=check_int("cpus", cpus, lo=1, hi=1024),
                     workload=workload, loops=loops, machine=machine, seed=seed, costs=costs,
-                    machine_params={"line_scale": line_scale})
+                    machine_params={"line_scale": line_scale}, cold=cold)
 
 
 # --------------------------------------------------------------------------- notebooks 01 and 03

@@ -474,8 +474,10 @@ lockless_find.plot_protocol_costs(costs)
 # %% [markdown]
 # **Not evidence: a cold-start transient of a model being re-calibrated.** Times under
 # contention come from the performance model (`vmapsim.perf.simulate`, notebook 04 for the
-# scaling study), which is being re-calibrated. The run below starts cold (no warm-up), runs
-# `perf_loops` iterations per CPU with `online_cpus` equal to the CPU count, and is shown only
+# scaling study), which is being re-calibrated. The run below starts cold (`cold=True`, no
+# warm-up; `simulate()` now defaults to a steady-state warm-up, not used here), runs
+# `perf_loops` iterations per CPU on the model's default machine (its online CPUs printed), and is
+# shown only
 # so that the model's current output is visible; no claim, check or recommendation of this
 # notebook rests on it (it is not in the claims table). At 16 CPUs the model currently makes
 # the lockless walk slower than the locked one, which is not explained. Its `lookup` workload
@@ -484,7 +486,8 @@ lockless_find.plot_protocol_costs(costs)
 # busy-lock hold, where 6.18 reads them after the unlock (`spinlock-6.18`, not priced).
 
 # %%
-perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
+perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed,
+                         cold=True))
         for c in perf_cpus for p in PRICED]
 display(report.table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
                       "seq retries"),
@@ -492,14 +495,17 @@ display(report.table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M 
                        round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
                        r.seq_retries) for p, c, r in perf],
                      title=f"NOT EVIDENCE: model being re-calibrated, cold start (no warm-up, not "
-                     f"steady state), {perf_loops} loops per CPU, online_cpus = cpus, CPU counts "
+                     f"steady state), {perf_loops} loops per CPU, machine "
+                     f"{perf[0][2].as_json()['machine']} with online_cpus "
+                     f"{perf[0][2].as_json()['online_cpus']}, CPU counts "
                      f"{', '.join(map(str, perf_cpus))}"))
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
          for p in PRICED}
 print(f"\ncold-start transient (model being re-calibrated; warmup 0, loops={perf_loops}, "
-      f"online_cpus={cn}): find time relative to the locked walk at {cn} CPUs: "
+      f"online_cpus={perf_by[('spinlock', cn)].as_json()['online_cpus']}): find time relative "
+      f"to the locked walk at {cn} CPUs: "
       + ", ".join(f"{p} {v:.2f}" for p, v in ratio.items()))
 
 # %% [markdown]

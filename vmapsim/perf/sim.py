@@ -60,6 +60,7 @@ from .pricing import (
     Pricer,
 )
 from .rcu_cost import GracePeriods
+from .readers import TRYLOCK
 from .worker import END, END_STEPS, WorkerOps
 
 INF = float("inf")
@@ -101,15 +102,22 @@ class RunStats:
     window_clear_ns: float = -1.0                       # the same two in the window (-1: whole run)
     window_drain_ns: float = -1.0
     cpu_wait_ns: list = field(default_factory=list)     # per CPU: time waiting on locks/lines
+    reader_latencies: dict = field(default_factory=dict)  # kind -> ns per read
+    trylock_failed: dict = field(default_factory=dict)    # kind -> failed trylocks
 
 
 class Simulation(WorkerOps):
     """One run: *design* shared by *ncpu* CPUs, each running ``worker_ops(spec, cpu, seed)``."""
 
     def __init__(self, design, spec, ncpu, machine, costs, *, seed=0, lookup="spinlock",
-                 online_cpus=None, xfail=frozenset()):
+                 online_cpus=None, xfail=frozenset(), start=None, readers=(),
+                 readers_only=False):
         from .lookup_cost import LookupPricer
         from .workloads import worker_ops
+        # readers (vmapsim.perf.readers): extra CPUs after the ncpu allocator CPUs
+        self.reader_of = [r for r in readers for _ in range(r.cpus)]
+        self.n_alloc = ncpu
+        ncpu += len(self.reader_of)
         self.design, self.spec, self.n = design, spec, ncpu
         self.machine, self.costs = machine, costs
         self.online = online_cpus or ncpu
@@ -128,13 +136,26 @@ class Simulation(WorkerOps):
         self.work_scale = [1.0] * ncpu
         self.cpu_wait = [0.0] * ncpu
         # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
-        self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
+        na = self.n_alloc
+        self.remote_ns = [costs.remote_lines_per_op * sum(row[:na]) / na for row in self.transfer]
         # per purged area: purge_remote_lines lines the freeing CPU (another one with
-        # probability (n-1)/n) wrote last, pulled by the draining CPU (costs.json)
+        # probability (n-1)/n, n allocator CPUs) wrote last, pulled by the draining CPU (costs.json)
         self.purge_area_ns = [costs.purge_per_area_ns
-                              + costs.purge_remote_lines * sum(row) / ncpu for row in self.transfer]
+                              + costs.purge_remote_lines * sum(row[:na]) / na
+                              for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
-        self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        # start: a vmapsim.perf.warm.WarmStart (setup and warm-up already played on the design)
+        states = start.workers if start is not None else [None] * self.n_alloc
+        self.gens = [worker_ops(spec, c, seed, states[c]) if not readers_only else _no_ops()
+                     for c in range(self.n_alloc)]
+        if self.reader_of:
+            from .readers import ReaderPricer, reader_ops
+            self.gens += [reader_ops(r) for r in self.reader_of]
+            self.reader_pricer = ReaderPricer(self.pricer)
+            self.readers_only = readers_only
+            self.reader_start = [0.0] * ncpu
+            self.reader_done = [0] * ncpu
+            self.alloc_left = 0 if readers_only else self.n_alloc
         self._send = [g.send for g in self.gens]
         self.xfail = xfail
         self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
@@ -184,7 +205,8 @@ class Simulation(WorkerOps):
         self.owner_of = {}                 # addr -> cpu
         self.live = []                     # addresses, for non-owner lookups
         self.live_index = {}
-        self.track_live = spec.name == "lookup"       # only non-owner lookups need the registry
+        # only non-owner lookups and readers need the registry of live areas
+        self.track_live = spec.name == "lookup" or any(r.kind != "vmallocinfo" for r in readers)
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
@@ -193,7 +215,15 @@ class Simulation(WorkerOps):
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.record_steps = self.pricer.record_steps
-        if self.warmup:
+        if start is not None:
+            self.sizes, self.owner_of = start.sizes, start.owner_of
+            self.live, self.live_index = start.live, start.live_index
+            if start.warmed:                      # as after _fast_forward: time the whole run
+                self.warmup = 0
+                self.warm_end = [0.0] * ncpu
+                self.n_warm = self.n_alloc
+                self._open_counted_window()
+        elif self.warmup:
             self._fast_forward()
         self._update_footprint()
         self._grow()
@@ -223,6 +253,21 @@ class Simulation(WorkerOps):
 
     # ------------------------------------------------------------------ the event loop
     def run(self) -> RunStats:
+        """Play every CPU's operations to the end (see the module docstring).
+
+        The cyclic garbage collector is paused meanwhile: the run allocates many short-lived
+        tuples and no reference cycles that need collecting before it ends, and a collection
+        would walk every live object of the design (millions at kernel sizes) again and again."""
+        import gc
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self) -> RunStats:
         n = self.n
         # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
         # CPUs, first come first served, when several wait at exactly the same time).  This
@@ -267,14 +312,14 @@ class Simulation(WorkerOps):
                     pos += 1
                     continue
                 if k == END:                             # the operation's steps are done
-                    if not next_op(c, t):
-                        t = heappop(heap) if heap else None
-                        break
                     if smt:
                         sib = sibling[c]
                         if sib >= 0:                     # SMT: the sibling's busy share so far
                             busy = 1.0 - cpu_wait[sib] / t if t > 0 else 1.0
                             ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0 else 0.0)
+                    if not next_op(c, t):
+                        t = heappop(heap) if heap else None
+                        break
                     steps = steps_of[c]
                     pos = 0
                     continue
@@ -395,6 +440,30 @@ class Simulation(WorkerOps):
                     self.stats.drain_ns += d_ns
                     if d_ns > self.stats.drain_max_ns:
                         self.stats.drain_max_ns = d_ns
+                # (YIELD steps do nothing here: reaching this point gave the others their turn)
+                elif k == TRYLOCK:                       # a reader's spin_trylock
+                    lid = s[1]
+                    o = owner[lid]
+                    if free_at[lid] > t:                 # held: give up (one atomic)
+                        t += rmw[o][c] if o >= 0 and o != c else local_rmw
+                        self._trylock_failed(c)
+                        pos += 1
+                        continue
+                    work = s[2] * ws
+                    if o != c and o >= 0:
+                        work += rmw[o][c]
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        lw = last_written[lid]
+                        v = s[4]
+                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
+                    sn[c] = version[lid]
+                    t += work
+                    free_at[lid] = t
+                    owner[lid] = c
+                    hold_ns[lid] += work
+                    acq[lid] += 1
                 pos += 1
             if t is None:
                 break
@@ -431,10 +500,9 @@ def _mean_pairs(matrix: list) -> list:
 
     The next holder of a lock, the next owner of a counter line, the last writer of a page-table
     line is some other running CPU; in a real run which one is a matter of timing noise
-    (interrupts, miss latencies), while this simulation is deterministic and settles into a
-    periodic FIFO order whose neighbours may happen to share a CCX (or never do): a convoy
-    artefact that made neighbouring CPU counts differ by up to 2x.  The topology still sets the
-    mean (more CPUs per CCX and SMT siblings make it cheaper)."""
+    (interrupts, miss latencies), while this simulation is deterministic: its FIFO order would
+    decide whether neighbours in the queue share a CCX.  The topology still sets the mean (more
+    CPUs per CCX and SMT siblings make it cheaper)."""
     n = len(matrix)
     if n < 3:
         return matrix
@@ -447,6 +515,12 @@ def _mean_pairs(matrix: list) -> list:
             if o != c:
                 out[o][c] = mean
     return out
+
+
+def _no_ops():
+    """The worker of an allocator CPU that does nothing (readers-only runs)."""
+    return
+    yield
 
 
 def _wait_at(at: dict, t: float, c: int) -> None:

@@ -14,6 +14,16 @@ As root on Linux with tracefs and the ``vmalloc:*`` events (v6.9+), it
 4. restores every setting it changed (and unmounts tracefs if it mounted it), also on Ctrl-C,
    SIGTERM or an error.
 
+``--no-drain`` skips step 3's ``drop_caches`` (the pools keep what the machine put there: an
+"undrained" capture, ``clean_pools=0``).  ``--with perf`` also records the same events with
+``perf record -a -k mono`` into ``perf.data`` (the snapshot times go into ``meta`` as
+CLOCK_MONOTONIC nanoseconds, ``marker_*_ns``, since perf does not see ``trace_marker``);
+``--with trace-cmd`` saves the buffer with ``trace-cmd extract`` into ``trace.dat`` after the
+tracefs text is read (``trace-cmd record`` needs to write ``/proc/sys/kernel/ftrace_enabled``,
+which some kernels refuse; ``extract`` does not, see docs/recording-formats.md section 6).
+``vmapsim replay`` then replays the tool's file; the tracefs text of the same run stays beside
+it (``replay --recording trace.txt``).
+
 Output directory: ``vmallocinfo.before``, ``trace.txt``, ``vmallocinfo.after``, ``kernel``
 (``uname -r``), ``meta`` (``key=value`` lines: ``mode``, ``seed``, ``clean_pools``,
 ``possible_cpus``, and extra facts: ``online_cpus``, ``seconds``, ``trace_clock``,
@@ -24,6 +34,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import time
@@ -33,7 +44,7 @@ from ..errors import CaptureError
 from ..params import check_choice, check_float, check_int
 from .capture_load import DEFAULT_SECONDS, WORKLOADS, run_workload
 
-__all__ = ["capture", "add_arguments", "run", "cpu_list_count", "MARKERS"]
+__all__ = ["MARKERS", "TOOLS", "add_arguments", "capture", "cpu_list_count", "run"]
 
 TRACEFS = Path("/sys/kernel/tracing")
 PROC = Path("/proc")
@@ -48,6 +59,8 @@ MARKERS = {
     "after_end": "vmapsim: snapshot after end",
     "drop_caches": "vmapsim: drop_caches",
 }
+#: ``--with``: recording tools besides tracefs, and the Debian package that has each
+TOOLS = {"perf": "linux-perf", "trace-cmd": "trace-cmd"}
 
 
 def cpu_list_count(text: str) -> int:
@@ -125,9 +138,12 @@ def _current_clock() -> str:
     return "local"
 
 
-def _marker(text: str) -> None:
+def _marker(text: str, times: dict | None = None) -> None:
     with open(TRACEFS / "trace_marker", "w") as f:
         f.write(text + "\n")
+    if times is not None:
+        key = next(k for k, v in MARKERS.items() if v == text)
+        times[f"marker_{key}_ns"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
 def _snapshot() -> str:
@@ -163,10 +179,108 @@ def _lost_events() -> int:
     return lost
 
 
+class _Tool:
+    """A recording tool run beside tracefs (``--with``): perf from before the first snapshot to
+    after the last one; trace-cmd extract at the end."""
+
+    def __init__(self, name, outdir: Path, log):
+        self.name, self.outdir, self.log = name, outdir, log
+        self.proc = None
+        self.exe = shutil.which(name)
+        if self.exe is None:
+            raise CaptureError(f"--with {name}: {name} is not installed (Debian package "
+                               f"{TOOLS[name]})")
+
+    def start(self) -> None:
+        if self.name != "perf":
+            return
+        cmd = [self.exe, "record", "-a", "-N", "--synth=task", "-k", "mono",
+               "-o", str(self.outdir / "perf.data")]
+        for e in EVENTS:
+            cmd += ["-e", f"vmalloc:{e}"]
+        self.err = open(self.outdir / ".perf.stderr", "w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:       # perf writes its header once it is recording
+            if self.proc.poll() is not None:
+                break
+            p = self.outdir / "perf.data"
+            if p.exists() and p.stat().st_size > 0:
+                time.sleep(0.5)
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise CaptureError(f"perf record did not start: {self._err_line()}")
+
+    def _err_line(self) -> str:
+        self.err.seek(0)
+        lines = [ln.strip() for ln in self.err.read().splitlines() if ln.strip()]
+        return lines[-1] if lines else "no message"
+
+    def stop(self) -> None:
+        """Stop perf (SIGINT, as Ctrl-C would); a no-op for trace-cmd."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc, self.proc = self.proc.returncode, None
+        msg = self._err_line()
+        self.err.close()
+        (self.outdir / ".perf.stderr").unlink(missing_ok=True)
+        if rc not in (0, -signal.SIGINT, 130):
+            raise CaptureError(f"perf record failed (status {rc}): {msg}")
+
+    def extract(self) -> None:
+        """``trace-cmd extract`` of the top-level buffer; every event filter it clears is put
+        back, and a debugfs it mounted is unmounted."""
+        if self.name != "trace-cmd":
+            return
+        filters = {}
+        for f in (TRACEFS / "events").glob("**/filter"):
+            try:
+                text = f.read_text().strip()
+            except OSError:
+                continue
+            if text and text != "none":
+                filters[f] = text
+        debugfs = _mounted("debugfs")
+        r = subprocess.run([self.exe, "extract", "-o", str(self.outdir / "trace.dat")],
+                           capture_output=True, text=True)
+        for f, text in filters.items():
+            try:
+                f.write_text(text)
+            except OSError as exc:
+                self.log(f"capture: could not restore the filter {f}: {exc}")
+        if not debugfs and _mounted("debugfs"):
+            subprocess.run(["umount", "/sys/kernel/debug"], capture_output=True)
+        if r.returncode or not (self.outdir / "trace.dat").exists():
+            msg = (r.stderr.strip().splitlines() or ["no message"])[-1].strip()
+            raise CaptureError(f"trace-cmd extract failed (status {r.returncode}): {msg}; the "
+                               "tracefs text of the capture was saved")
+
+
+def _mounted(fstype: str) -> bool:
+    try:
+        return any(line.split()[2] == fstype for line in (PROC / "mounts").read_text().splitlines()
+                   if len(line.split()) > 2)
+    except OSError:
+        return False
+
+
 def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed: int = 1,
-            log=print) -> dict:
-    """Record a trace into *outdir* (see the module docstring); returns the meta dict."""
+            log=print, drain: bool = True, with_tool: str | None = None) -> dict:
+    """Record a trace into *outdir* (see the module docstring); returns the meta dict.
+
+    *drain* False skips the ``drop_caches`` that empties the pools; *with_tool* (``"perf"``,
+    ``"trace-cmd"``) records through that tool as well."""
     workload = check_choice("workload", workload, WORKLOADS)
+    if with_tool is not None:
+        with_tool = check_choice("with", with_tool, tuple(TOOLS))
     seconds = DEFAULT_SECONDS[workload] if seconds is None else check_float("seconds", seconds, 0.1, 3600)
     seed = check_int("seed", seed)
     outdir = Path(outdir)
@@ -177,9 +291,12 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _on_term)
+    tool = None
     try:
         _check_environment(settings)
         outdir.mkdir(parents=True, exist_ok=True)
+        tool = _Tool(with_tool, outdir, log) if with_tool else None
+        times = {} if with_tool == "perf" else None
         possible = cpu_list_count((CPU_DIR / "possible").read_text())
         online = cpu_list_count((CPU_DIR / "online").read_text())
         settings.set(TRACEFS / "tracing_on", "0")
@@ -191,37 +308,49 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         for e in EVENTS:
             settings.set(TRACEFS / "events" / "vmalloc" / e / "enable", "1")
         settings.set(TRACEFS / "tracing_on", "1", old="0")
-        _marker(MARKERS["drop_caches"])
-        clean = 1
-        try:
-            (PROC / "sys/vm/drop_caches").write_text("2")
-        except OSError as exc:
-            clean = 0
-            log(f"capture: drop_caches failed ({exc}); pools may not be empty at the start")
-        _marker(MARKERS["before_begin"])
+        if tool:
+            tool.start()
+        clean = 0
+        if drain:
+            _marker(MARKERS["drop_caches"], times)
+            clean = 1
+            try:
+                (PROC / "sys/vm/drop_caches").write_text("2")
+            except OSError as exc:
+                clean = 0
+                log(f"capture: drop_caches failed ({exc}); pools may not be empty at the start")
+        _marker(MARKERS["before_begin"], times)
         before = _snapshot()
-        _marker(MARKERS["before_end"])
+        _marker(MARKERS["before_end"], times)
         log(f"capture: running workload {workload} for {seconds:g} s (seed {seed})")
         t0 = time.monotonic()
         shrinks0 = _vmstat("drop_slab")
         counts = run_workload(workload, seconds, seed, log=log)
         elapsed = time.monotonic() - t0
         external = max(0, _vmstat("drop_slab") - shrinks0)
-        _marker(MARKERS["after_begin"])
+        _marker(MARKERS["after_begin"], times)
         after = _snapshot()
-        _marker(MARKERS["after_end"])
+        _marker(MARKERS["after_end"], times)
         (TRACEFS / "tracing_on").write_text("0")
+        if tool:
+            tool.stop()
         lost = _lost_events()
         trace = (TRACEFS / "trace").read_text()
-        (TRACEFS / "trace").write_text("")
         (outdir / "vmallocinfo.before").write_text(before)
         (outdir / "trace.txt").write_text(trace)
         (outdir / "vmallocinfo.after").write_text(after)
         (outdir / "kernel").write_text(platform.release() + "\n")
+        if tool:
+            tool.extract()
+        (TRACEFS / "trace").write_text("")
         meta = {"mode": workload, "seed": seed, "clean_pools": clean, "possible_cpus": possible,
                 "online_cpus": online, "seconds": round(elapsed, 3), "trace_clock": "global",
                 "lost_events": lost, "external_drop_caches": external}
         meta.update({f"workload_{k}": v for k, v in counts.items()})
+        if with_tool:
+            meta["recorded_with"] = with_tool
+        if times:
+            meta.update(times)
         (outdir / "meta").write_text("".join(f"{k}={v}\n" for k, v in meta.items()))
         if lost:
             log(f"capture: WARNING: the trace buffer lost {lost} events; replay will say so")
@@ -230,6 +359,11 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
                 "workload (untraced pool drains); replay will say so")
         return meta
     finally:
+        if tool is not None and tool.proc is not None:
+            try:
+                tool.stop()
+            except CaptureError as exc:
+                log(f"capture: {exc}")
         problems = settings.restore()
         signal.signal(signal.SIGTERM, old_term)
         for p in problems:
@@ -243,9 +377,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=None,
                         help="workload duration (default: 10, long: 60)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the workload's random choices")
+    parser.add_argument("--no-drain", action="store_true",
+                        help="do not empty the pools first (drop_caches): an undrained capture")
+    parser.add_argument("--with", dest="with_tool", choices=tuple(TOOLS), default=None,
+                        help="also record through perf (perf.data) or trace-cmd (trace.dat)")
 
 
 def run(args) -> int:
-    meta = capture(args.dir, args.workload, args.seconds, args.seed)
+    meta = capture(args.dir, args.workload, args.seconds, args.seed, drain=not args.no_drain,
+                   with_tool=args.with_tool)
     print(f"captured {args.dir}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     return 0

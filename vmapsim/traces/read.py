@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import TraceError
 
 __all__ = ["Event", "Trace", "Snapshot", "read_trace", "read_snapshot", "read_meta", "open_text",
-           "find_file", "ALLOC", "FREE", "PURGE", "MARK"]
+           "find_file", "ALLOC", "FREE", "PURGE", "MARK", "BODY_FORMATS"]
 
 ALLOC, FREE, PURGE, MARK = "alloc", "free", "purge", "mark"
 KERNEL_SPACE = 0xFFFF800000000000
@@ -42,6 +42,8 @@ _FAST = re.compile(
     r"(?:alloc_vmap_area: va_start: (\d+) size=(\d+) align=(\d+) vstart=0x([0-9a-f]+) "
     r"vend=0x([0-9a-f]+) failed=(-?\d+)|free_vmap_area_noflush: va_start=0x([0-9a-f]+) "
     r"nr_lazy=(\d+) nr_lazy_max=(\d+))[ \t]*$", re.M)
+#: the ``print fmt`` text of each event (shared by every text form: tracefs, trace-cmd, perf)
+BODY_FORMATS = {ALLOC: _ALLOC, FREE: _FREE, PURGE: _PURGE}
 _LOST = re.compile(r"^\s*CPU:(\d+) \[LOST (\d+) EVENTS\]")
 _SNAP = re.compile(r"^0x([0-9a-f]+)-0x([0-9a-f]+)\s+(\d+)\s*(.*)$")
 

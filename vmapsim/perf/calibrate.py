@@ -351,7 +351,7 @@ def fit(start: dict | None = None, *, passes: int = 2, processes: int = 1,
 PURGE_FIT_ID = "v3 after: lazy purge"
 
 
-def fit_purge(lo: float = 0.0, hi: float = 8.0, *, processes: int = 1,
+def fit_purge(lo: float = 0.0, hi: float = 12.0, *, processes: int = 1,
               verbose: bool = True) -> float:
     """``purge_remote_lines`` that brings ``linux-6.18``'s lazy-drain share at 64 threads,
     ``run_test_mask=7``, to v3's ``purge_vmap_node`` share (5.30 % with its callees): two runs

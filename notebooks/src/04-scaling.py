@@ -99,10 +99,9 @@ print(f"designs in this build: {designs}; cpus={cpus_list} loops={loops} machine
 # patched ones (v1's and v2's designs differ from what was merged).
 #
 # The constants marked *fitted* in `data/perf/costs.json` were chosen on the v1 points at 1,
-# 2, 4, 8, 16 and 32 jobs of both columns, and one, `purge_remote_lines`, on v3's share of
-# `purge_vmap_node`. Everything else is **held out**: the other 52 v1 points, and every v2 and
-# v3 figure (64 threads, multi-page tests, other kernels), where SMT, the page allocator and the
-# counter lines act and were never fitted. The **error band** is the largest held-out error of
+# 2, 4, 8, 16 and 32 jobs of both columns. Everything else is **held out**: the other 52 v1
+# points, and every v2 and v3 figure (64 threads, multi-page tests, other kernels), where SMT,
+# the page allocator, the counter lines and the purge's remote lines act and were never fitted. The **error band** is the largest held-out error of
 # a time (v1 time per pair, v3 wall time); the tables and claims of the notebooks quote it.
 # `python -m vmapsim.perf.calibrate` reruns every point and writes
 # `data/perf/calibration.json`; the v1 model runs `fix_size_alloc_test` with 64 CPUs online,
@@ -399,7 +398,7 @@ report.summary(
     title="contention and scaling of the vmalloc designs (model)",
     answers="M17",
     parts=[("M17-minimize-contention",
-            f"Fitted on 12 of Rezki's 64 v1 points (and v3's purge share) with mechanisms "
+            f"Fitted on 12 of Rezki's 64 v1 points with mechanisms "
             f"only (counter lines, shared lines, SMT, page allocator, lazy purge, TLB "
             f"flushes) and checked on the rest (error band +-{band:.0%}), the model puts the 6.8 "
             f"global locks at {p32['linux-6.8'].model_us:.1f} us per pair at 32 jobs and "

@@ -83,7 +83,9 @@ def contributions(*, design: str = "linux-6.18", cpus=(1, 2, 4, 8, 16, 32, 64),
 
     Runs the calibration's set-up (:mod:`vmapsim.perf.calibrate`): *online_cpus* online, a
     prefilled address space, two untimed purge cycles, then *cycles* timed cycles of
-    *workload* per run.  *costs* override constants in every run (e.g. the pre-6.16 counter
+    *workload* per run (the same warm-up as the calibration's: for ``linux-6.8`` one loop more
+    or less can move the allocation frontier between a free block that bounds it and one that
+    does not, see :func:`vmapsim.perf.calibrate.fit`).  *costs* override constants in every run (e.g. the pre-6.16 counter
     layout, ``{"counters_share_line": 1}``).
     """
     from ..vmalloc.vmap_area import lazy_max_pages
@@ -103,9 +105,9 @@ def contributions(*, design: str = "linux-6.18", cpus=(1, 2, 4, 8, 16, 32, 64),
         if off:
             c.update(SWITCH_OFF[off][1])
         for n in cpus:
-            cycle = lazy_max_pages(online_cpus) / per_loop / n
+            cycle = int(lazy_max_pages(online_cpus) / per_loop / n)   # as calibrate.cycle_loops
             configs.append(dict(design=design, cpus=n, workload=workload, online_cpus=online_cpus,
-                                loops=max(8, int(cycles * cycle)), warmup=int(2 * cycle) + 1,
+                                loops=max(8, int(cycles * cycle)), warmup=2 * max(1, cycle),
                                 machine=machine, seed=seed,
                                 prefill=PREFILL if prefill is None else prefill, costs=c))
     recs = sweep(configs, processes=processes, progress=progress).records

@@ -20,8 +20,11 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   snapshot, differs from the model's); for page-aligned requests it is done only when the
   kernel's choice is exactly the lowest fit once the range is taken (an allocation the trace has
   not shown holds it).  A later allocation or free of that range confirms it (``late-traced``,
-  ``untraced-alloc``); a clash releases it.  The same evidence rule applies to pools: an entry
-  the kernel skipped at the head is held busy (``pool_resync="limbo"``);
+  ``untraced-alloc``); a clash releases it;
+* an entry the kernel skipped at a pool head goes back to the free space (``pool_resync="free"``:
+  a decay the kernel counted on a longer pool took it), unless the model pushed it in a purge
+  still in progress: the kernel had not pushed it yet, so it returns to that purge's list and
+  the node's pushes wait for the purge's end (or for the kernel to hand one of them out);
 * a design whose policy differs from 6.18 may name its own misses: if it has
   ``explain_miss(choice, src, event, cause) -> cause``, replay calls it for every miss with the
   cause replay would give (see :mod:`vmapsim.designs.reference`);
@@ -357,7 +360,11 @@ class _Replayer:
             want = int(total * frac)
             done = total - sum(len(v) for v in batch.lists.values())
             while done < want and batch.lists:
-                node = min(batch.lists)
+                ready = [n for n in batch.lists if n not in batch.held] \
+                    if getattr(batch, "held", None) else batch.lists
+                if not ready:
+                    break
+                node = min(ready)
                 lst = batch.lists[node]
                 step = min(len(lst), want - done)
                 upto = lst[step - 1].va_end if step < len(lst) else None
@@ -415,6 +422,8 @@ class _Replayer:
         if pred != addr and choice.source == "free" or model.addr != addr and model.source == "free":
             free_before = d.free_ranges()
         src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
+        if getattr(d, "unpushed", None):
+            self.note_unpushed()
         res.allocs += 1
         cause = ""
         if pred == addr:
@@ -450,8 +459,22 @@ class _Replayer:
             if va.va_start > addr:
                 break
             self.where_pending.pop(va.va_start, None)
-        self.d.purge_push(batch, node, addr + 1)
+        if getattr(batch, "held", None):
+            self.d.purge_push(batch, node, addr + 1, force=True)
+        else:
+            self.d.purge_push(batch, node, addr + 1)
         return True
+
+    def note_unpushed(self) -> None:
+        """Entries the design gave back to a purge still being pushed (the kernel had not pushed
+        them yet) are pending again."""
+        d = self.d
+        gens = {b.gen: k for k, (b, *_r) in self.pending.items()}
+        for va_start, node, gen in d.unpushed:
+            k = gens.get(gen)
+            if k is not None:
+                self.where_pending[va_start] = (k, node)
+        d.unpushed = []
 
     def hold_refused(self, choice, pred, src, e, free_before) -> None:
         """After a miss: a range the kernel refused :data:`STRIKES` times in a row is held busy
@@ -539,8 +562,8 @@ def _final_state(rp: _Replayer, after, warnings) -> bool:
         warnings.append(f"{len(in_flight)} area(s) were between the busy and the lazy list while the "
                         "final snapshot was read (absent from both; not compared)")
         real -= in_flight
-    # areas the model holds busy by inference only (an entry the kernel skipped at a pool head is
-    # held busy until an event says where it was): the trace never showed them allocated, and a
+    # areas the model holds busy by inference only (with pool_resync="limbo" an entry the kernel
+    # skipped at a pool head is held busy until an event says where it was): never allocated, a
     # snapshot that does not list them busy shows them pooled or free, which it cannot tell apart
     traced = {(s, s + z) for s, z in rp.sizes.items()}
     after_busy = {(s, e) for s, e, _ in after.busy}

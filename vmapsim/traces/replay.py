@@ -62,8 +62,8 @@ from .read import (
 )
 from .replay_rules import (
     MISS_CAUSES,
-    compare_final,
     explained_by_taking,
+    final_state,
     miss_cause,
     plan_purges,
     reclassify,
@@ -547,48 +547,6 @@ class _Replayer:
             warnings.append(f"{self.failed} failed allocation(s) in the trace (not scored)")
 
 
-def _final_state(rp: _Replayer, after, warnings) -> bool:
-    """Compare the model with ``vmallocinfo.after``; True if equal (races of the read excused)."""
-    d, moments, window_ranges = rp.d, rp.moments, rp.window_ranges
-    if rp.hidden is not None:
-        rp.hidden.stop()
-    moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
-    real = compare_final(moments, after)
-    # an area is in no list between find_unlink_vmap_area() and the lazy insert (its free event),
-    # and between the alloc event and the busy insert: if the read hit that window it is absent
-    listed = {(s, e) for s, e, _ in after.busy} | {(s, e) for s, e, _ in after.lazy}
-    in_flight = {x for x in real if x in window_ranges and x not in listed}
-    if in_flight:
-        warnings.append(f"{len(in_flight)} area(s) were between the busy and the lazy list while the "
-                        "final snapshot was read (absent from both; not compared)")
-        real -= in_flight
-    # areas the model holds busy by inference only (with pool_resync="limbo" an entry the kernel
-    # skipped at a pool head is held busy until an event says where it was): never allocated, a
-    # snapshot that does not list them busy shows them pooled or free, which it cannot tell apart
-    traced = {(s, s + z) for s, z in rp.sizes.items()}
-    after_busy = {(s, e) for s, e, _ in after.busy}
-    inferred = {x for x in real if x in moments[-1][0] and x not in traced and x not in after_busy
-                and x not in {(s, e) for s, e, _ in after.lazy}}
-    if inferred:
-        warnings.append(f"{len(inferred)} area(s) held busy by inference (entries the kernel skipped at "
-                        "a pool head, never allocated in the trace) are not listed in vmallocinfo.after: "
-                        "pooled or free there, which a snapshot cannot tell apart (not compared)")
-        real -= inferred
-    late_frees = {x for x in real if x in moments[-1][0] and x in {(s, e) for s, e, _ in after.lazy}}
-    if late_frees:
-        warnings.append(f"{len(late_frees)} late free(s): busy in the model, lazy in vmallocinfo.after "
-                        "(freed after tracing stopped, before the snapshot was read)")
-        real -= late_frees
-    if len(moments) > 1:
-        warnings.append(f"{len(moments) - 1} event(s) happened while the final snapshot was read: the "
-                        "busy list is compared with the model at one moment, the lazy list at the "
-                        "same or a later one")
-    if real:
-        sample = ", ".join(f"{s:#x}-{e:#x}" for s, e in sorted(real)[:3])
-        warnings.append(f"final state differs from vmallocinfo.after in {len(real)} area(s): {sample}")
-    return not real
-
-
 def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account: bool = False,
            recording: str | None = None, infer: bool | None = None, **design_params) -> ReplayResult:
     """Replay the capture in *directory* under *design* (see the module docstring).
@@ -602,7 +560,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
 
     The steps: :func:`_load_inputs`, :func:`_snapshot_windows`, :func:`_check_trace_facts`,
     :func:`_start_state`, :func:`~vmapsim.traces.replay_rules.plan_purges`, the event loop (:class:`_Replayer`), and
-    :func:`_final_state`."""
+    :func:`~vmapsim.traces.replay_rules.final_state`."""
     design = check_choice("design", design, available_designs())
     directory = Path(directory)
     inp = _load_inputs(directory, recording)
@@ -625,7 +583,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
         res.certain_flags = rp.hidden.flags
         if dirty:
             warnings.append(_dirty_warning(res))
-    res.final_state_equal = _final_state(rp, inp.after, warnings)
+    res.final_state_equal = final_state(rp, inp.after, warnings)
     res.misses_by_cause = dict(rp.misses)
     res.warnings = warnings
     res.model = d

@@ -95,7 +95,7 @@ class Linux618(ReplayMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
-    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="free")
+    PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="limbo")
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -100,9 +100,6 @@ class ReplayMixin:
                         front = self._unpush_pending(vn, front)
                         mode = self.params["pool_resync"]
                         if mode == "free":
-                            # the kernel's pool no longer had them: most often a decay the
-                            # kernel counted on a longer pool than the model's (len >> 2 of
-                            # what it held) gave them back to the free tree
                             self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
                         elif mode == "limbo":
                             # not at the kernel's head: most likely taken by an allocation the

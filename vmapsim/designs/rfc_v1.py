@@ -69,7 +69,7 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
     #: replay: when the kernel takes a pool entry that is not at this design's pool head, the
     #: pools hold the same areas in another order (free order, not address order): only that
     #: entry is taken (``pool_resync="keep"``), nothing in front of it is presumed gone.  With
-    #: ``lazy_list=False`` the pools are 6.18's and so is the rule (``"free"``).
+    #: ``lazy_list=False`` the pools are 6.18's and so is the rule (``"limbo"``).
     PARAMS = dict(Linux618.PARAMS, **MAPLE_PARAMS, bump=True, retry_list=True, lazy_list=True,
                   kvzalloc_fail=0.0, stack_levels=12, pool_resync="keep",
                   chunk_release="consistent", kvzalloc_fail_mode="independent",
@@ -77,7 +77,7 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
 
     def __init__(self, **params):
         if "pool_resync" not in params and not params.get("lazy_list", True):
-            params["pool_resync"] = Linux618.PARAMS["pool_resync"]   # 6.18's pools, 6.18's rule
+            params["pool_resync"] = "limbo"     # address-ordered pools: 6.18's replay rule
         super().__init__(**params)
         p = self.params
         self.sizeof_vmap_area = sizeof_vmap_area("maple-48")

@@ -58,10 +58,23 @@ class _Stream:
     handing out entries the snapshot could not show; ``last`` is the latest) or ``"free"`` (its
     hidden entries are gone: the class is served by the free tree)."""
 
-    __slots__ = ("mode", "last", "ascending")
+    __slots__ = ("mode", "last", "ascending", "prev")
 
     def __init__(self, mode: str, last: int):
         self.mode, self.last, self.ascending = mode, last, False
+        self.prev = None
+
+    def set_last(self, a: int) -> None:
+        self.prev, self.last = self.last, a
+
+    def entry_align(self, cap: int) -> int:
+        """The alignment the last two entries share, at most *cap* (the largest alignment the
+        trace requested for this size: a pool holding kernel stacks hands their 16 KiB-aligned
+        entries to page-aligned requests of the same size too)."""
+        if self.prev is None:
+            return PAGE_SIZE
+        x = self.last | self.prev
+        return min(x & -x, cap)
 
 
 class _Refuted:
@@ -160,6 +173,7 @@ class HiddenPools:
         self.counts = {True: [0, 0], False: [0, 0]}  # certain? -> [allocs, matched]
         self.took_refuted = False                    # the last allocation met a refuted range
         self.flags: list[bool] = []                  # per scored allocation: certain?
+        self.class_align: dict[int, int] = {}        # size -> largest alignment requested
         self._free_pred = None                       # the free-tree prediction, refutations applied
         if active and self.free is not None and hasattr(d, "watch_free"):
             d.watch_free(self.refuted.remove)
@@ -179,7 +193,12 @@ class HiddenPools:
             choice = Choice(p, "free" if p is not None else "fail", choice.node)
         st = self.streams.get((choice.node, e.size // PAGE_SIZE))
         if st is not None and st.mode == "pool":
-            cand = self._next_candidate(st.last, e.size, e.align, e.vstart, e.vend)
+            cand = None
+            ea = st.entry_align(self.class_align.get(e.size, PAGE_SIZE))
+            if ea > max(e.align, PAGE_SIZE):
+                cand = self._next_candidate(st.last, e.size, ea, e.vstart, e.vend)
+            if cand is None:
+                cand = self._next_candidate(st.last, e.size, e.align, e.vstart, e.vend)
             if cand is not None:
                 return Choice(cand, "hidden-pool", choice.node), False
         if choice.addr is None:
@@ -222,7 +241,7 @@ class HiddenPools:
             blk, k = first, 0
             while blk is not None and k < EXACT_BLOCKS:
                 if blk.va_end - blk.va_start == size and blk.va_end <= min(last, vend) \
-                        and blk.va_start >= vstart:
+                        and blk.va_start >= vstart and not blk.va_start & (align - 1):
                     return blk.va_start
                 blk, k = blk.prev, k + 1
         blk = self.free.find_exceed(last - 1)
@@ -260,6 +279,8 @@ class HiddenPools:
         c[1] += hit
         self.flags.append(certain)
         self.known.add(a)
+        if e.align > self.class_align.get(e.size, PAGE_SIZE):
+            self.class_align[e.size] = e.align
         if not self.active or model.source == "pool":
             return
         fp = self._free_pred                          # the free-tree rule, refutations applied
@@ -273,7 +294,7 @@ class HiddenPools:
         if hit:
             if st is not None:
                 st.ascending = a > st.last
-                st.last = a
+                st.set_last(a)
             return
         if fp == a:                                   # the free tree gave it: no hidden entry
             self.streams[key] = _Stream("free", a)
@@ -292,15 +313,16 @@ class HiddenPools:
                 st.ascending = True
             else:
                 st.ascending = False
-            st.last = a
+            st.set_last(a)
         else:
             if fp is not None and a > fp:
                 self._refute_below(e)
-                st.last = a
+                st.set_last(a)
             elif self.took_refuted and a > st.last:
-                st.last = a                           # refuted wrongly: still the free tree
+                st.set_last(a)                        # refuted wrongly: still the free tree
             else:
-                st.mode, st.last, st.ascending = "pool", a, False
+                st.mode, st.ascending = "pool", False
+                st.prev, st.last = None, a
 
     def _refute_below(self, e) -> None:
         """The free tree gave *e* its address: every block in which the model would have placed

@@ -73,9 +73,9 @@ class ReplayMixin:
         vn_id = 0
         if self._eligible(vstart, vend):
             node = cpu % self.nr_nodes
-            idx = _pool_idx(size)
             vn = self.nodes[node]
             vn_id = encode_vn_id(node)
+            idx = _pool_idx(size)
             lst = vn.pool.get(idx) if idx >= 0 else None
             if lst:
                 head = lst[-1]

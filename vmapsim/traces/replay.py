@@ -22,10 +22,10 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   not shown holds it).  A later allocation or free of that range confirms it (``late-traced``,
   ``untraced-alloc``); a clash releases it;
 * an entry the kernel skipped at a pool head is held busy (``pool_resync="limbo"``: most likely
-  an allocation the trace does not show took it; on the shipped captures its free event later
-  confirms that), unless the model pushed it in a purge still in progress: the kernel had not
-  pushed it yet, so it returns to that purge's list and the node's pushes wait for the purge's
-  end (or for the kernel to hand one of them out);
+  an allocation the trace does not show took it; on four of the seven captures of data/traces
+  such an entry's free event comes later, which confirms it), unless the model pushed it in a
+  purge still in progress: the kernel had not pushed it yet, so it returns to that purge's list
+  and the node's pushes wait for the purge's end (or for the kernel to hand one of them out);
 * a design whose policy differs from 6.18 may name its own misses: if it has
   ``explain_miss(choice, src, event, cause) -> cause``, replay calls it for every miss with the
   cause replay would give (see :mod:`vmapsim.designs.reference`);

@@ -24,6 +24,8 @@
 # and when a reader's trylock can fail at all, from the kernel's own code paths.
 
 # %%
+from IPython.display import display
+
 from vmapsim import report
 from vmapsim.explore import explore, scenarios
 from vmapsim.review import trylock_retry
@@ -54,7 +56,7 @@ print(f"areas={areas} fast={FAST}")
 
 # %%
 req = trylock_retry.requirement_evidence()
-print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req], width=None))
+display(report.table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req]))
 
 # %% [markdown]
 # Reading the rows:
@@ -117,9 +119,9 @@ print(g2.swimlane())
 
 # %%
 lay = trylock_retry.layouts()
-print(report.text_table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
-                        [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
-                         for L in lay], width=None))
+display(report.table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
+                     [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
+                      for L in lay]))
 trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
@@ -201,31 +203,57 @@ claims.add("unfair scheduling starves a retrying reader; yield-on-fail bounds it
            "explorer: G1-unfair / G1-fair")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/02-trylock-retry.json`), then the reply
+# (`02-trylock-retry.txt`, and `02-trylock-retry.eml` for `git send-email` or `mutt -H`).
+
 # %%
+def scenario_of(sid):
+    """The scenario a requirement row ran: a catalogue id, or the lookup_race call."""
+    knobs = {lab: kw for req_row in trylock_retry.REQUIREMENTS for x in req_row[2:]
+             if isinstance(x, tuple) for lab, kw in [x]}
+    if sid in knobs:
+        return "lookup_race(" + ", ".join(f"{k}={v}" for k, v in knobs[sid].items()) + ")"
+    return sid
+
+
+nums = report.Numbers("02-trylock-retry")
+nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", design="linux-6.18")
+nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
+nums.add("RFC + rcu_head + lock (or refcount)", lay_by["+ rcu_head + spinlock_t"].size, "B",
+         source="kernel-source")
+nums.add("rcu_head in union with list + refcount",
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="kernel-source")
+nums.add("vm_struct freed at once (C3)", by_id["R2"].without_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].without))
+nums.add("vm_struct, stabilised (D1)", by_id["R2"].with_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].with_))
+nums.add("pool reuse without GP, trylock+recheck", r1b.without_verdict, source="explorer",
+         scenario=scenario_of(r1b.without))
+nums.add("... generation change observed", "yes" if r1b.without_observed else "no",
+         source="explorer", scenario=scenario_of(r1b.without))
+nums.add("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict, source="explorer",
+         scenario=by_id["R6"].without)
+nums.add("retrying reader, unfair (G1)", g1u.verdict, source="explorer", scenario="G1-unfair")
+nums.add("retrying reader, fair (G1)", g1f.verdict, source="explorer", scenario="G1-fair")
 report.summary(
     "02-trylock-retry",
     title="what trylock-and-retry under RCU demands of vmap_area",
-    who="Matthew Wilcox (16 Jun 2026)",
-    question="Write side has to RCU-free the objects that are stored in the tree. Read side "
-             "has to trylock the objects it finds (and retry the walk if the trylock fails).",
-    header=("item", "value"),
-    rows=[("vmap_area bytes: upstream / RFC", f"{up.size} / {rfc.size}"),
-          ("RFC + rcu_head + lock (or refcount)", f"{lay_by['+ rcu_head + spinlock_t'].size}"),
-          ("rcu_head in union with list + refcount", f"{lay_by['rcu_head in union with list + refcount_t'].size}"),
-          ("vm_struct freed at once (C3), stabilised (D1)",
-           f"{by_id['R2'].without_verdict} / {by_id['R2'].with_verdict}"),
-          ("pool reuse without GP, trylock+recheck", f"{r1b.without_verdict}, generation changes"),
-          ("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict),
-          ("retrying reader, unfair / fair (G1)", f"{g1u.verdict} / {g1f.verdict}")],
-    conclusion="Trylock-and-retry is sound with: the area's memory valid on the slab exit (a "
-               "grace period or a type-safe cache); a stabiliser that vfree() honours before "
-               "it frees the vm_struct and the pages, with a DEAD mark and a bounds recheck; "
-               "bounded retries and a locked fallback; and a shared rather than exclusive "
-               "acquisition, since an exclusive trylock makes readers fail each other. Pool "
-               "recycling needs no grace period: the pooled area keeps its bounds, so a "
-               "stabilised, rechecked reader is right for its address. The rcu_head plus a lock "
-               "or refcount costs exactly the 24 bytes patch 04 saves. A trylock fails against a "
-               "writer only when the area is being freed, which owners never race. Weak-memory "
-               "ordering rests on LKMM litmus tests that were not run here.",
-    claims=claims,
+    answers="M18",
+    parts=[("M18-rule1",
+            "The area's memory must stay valid on the slab exit (a grace period or a "
+            "type-safe cache). Pool recycling needs no grace period: the pooled area keeps its "
+            "bounds, so a stabilised, rechecked reader is right for its address."),
+           ("M18-rule2",
+            "The trylock needs a stabiliser that vfree() honours before it frees the "
+            "vm_struct and the pages, with a DEAD mark and a bounds recheck; bounded retries "
+            "and a locked fallback; and a shared rather than exclusive acquisition, since an "
+            "exclusive trylock makes readers fail each other. A trylock fails against a "
+            "writer only when the area is being freed, which owners never race.")],
+    numbers=nums,
+    conclusion="The rcu_head plus a lock or refcount costs exactly the 24 bytes patch 04 "
+               "saves. Weak-memory ordering rests on LKMM litmus tests that were not run here.",
 )

@@ -38,6 +38,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report, thread
 from vmapsim.explore import explore
@@ -78,11 +79,11 @@ print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
 # (scenario ids in the last column).
 
 # %%
-print(report.text_table(("caller", "where", "owns it", "today (6.18)", "6.18, explored",
-                         "M23's plan, explored", "scenarios"),
-                        [(c.name, c.where.split(";")[0], c.owner, c.today, c.today_verdict,
-                          c.lockless_verdict, c.scenario)
-                         for c in lockless_find.KERNEL_CALLERS], width=None))
+display(report.table(("caller", "where", "owns it", "today (6.18)", "6.18, explored",
+                      "M23's plan, explored", "scenarios"),
+                     [(c.name, c.where.split(";")[0], c.owner, c.today, c.today_verdict,
+                       c.lockless_verdict, c.scenario)
+                      for c in lockless_find.KERNEL_CALLERS]))
 
 # %% [markdown]
 # Three corrections to the plan's premise. `vfree()` does not call `find_vmap_area()`: it goes
@@ -160,8 +161,8 @@ rows = []
 for name, st in (("6.18 (C0)", c0), ("M23 (C1)", c1_slot)):
     w = _window(st)
     rows.append((name, st.preemptions, len(w), "; ".join(x.split(": ", 1)[1] for x in w)))
-print(report.text_table(("code", "preemptions", "steps in the window", "what runs in it"),
-                        rows, width=None))
+display(report.table(("code", "preemptions", "steps in the window", "what runs in it"),
+                     rows))
 
 # %% [markdown]
 # * **The window is the same one.** In both, it opens when the lookup returns (6.18: after
@@ -293,11 +294,11 @@ rules = explore_tables.verdicts(["A1", "A2", "B1", "B2", "F1-inplace", "F1-cow",
 rule_of = {"A1": "3", "A2": "3 (vmalloc)", "B1": "4", "B2": "4", "F1-inplace": "3 (RCU mode)",
            "F1-cow": "3 (RCU mode)", "F2": "-", "F2-filter": "-"}
 outc = {r: explore(r).outcomes for r in ("B1", "B2")}
-print(report.text_table(("scenario", "rule", "verdict", "exhaustive", "executions",
-                         "outcomes / counterexample"),
-                        [(r.id, rule_of[r.id], r.verdict, "yes" if r.exhaustive else "no",
-                          r.executions, ", ".join(outc[r.id]) if r.id in outc
-                          else (r.violation or "")[:70]) for r in rules], width=None))
+display(report.table(("scenario", "rule", "verdict", "exhaustive", "executions",
+                      "outcomes / counterexample"),
+                     [(r.id, rule_of[r.id], r.verdict, "yes" if r.exhaustive else "no",
+                       r.executions, ", ".join(outc[r.id]) if r.id in outc
+                       else (r.violation or "")[:70]) for r in rules]))
 
 # %% [markdown]
 # What this implies for vmalloc:
@@ -328,7 +329,7 @@ print(report.text_table(("scenario", "rule", "verdict", "exhaustive", "execution
 
 # %%
 matrix = explore_tables.protocol_matrix()
-print(report.text_table(["caller"] + matrix.protocols, matrix.rows(), width=None))
+display(report.table(["caller"] + matrix.protocols, matrix.rows()))
 for n in matrix.notes:
     print("*", n)
 
@@ -354,7 +355,7 @@ wc_plain = lockless_find.writer_cost(trace, rcu=False)
 for w in (wc_rcu, wc_plain):
     print(f"{trace}, busy trees {'in RCU mode' if w.rcu else 'not in RCU mode'} "
           f"({w.allocs} allocations replayed, {w.agreement:.2%} of addresses as the kernel chose):")
-    print(report.text_table(w.HEADER, w.rows(), width=None))
+    display(report.table(w.HEADER, w.rows()))
 pair_rcu = wc_rcu.per_op("insert") + wc_rcu.per_op("erase")
 pair_plain = wc_plain.per_op("insert") + wc_plain.per_op("erase")
 print(f"\nnodes to kfree_rcu per vmalloc+vfree pair: {pair_rcu:.2f} in RCU mode, "
@@ -381,7 +382,7 @@ print(f"\nnodes to kfree_rcu per vmalloc+vfree pair: {pair_rcu:.2f} in RCU mode,
 # sequence-count read.
 
 # %%
-print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
+display(report.table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
 lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
@@ -395,11 +396,14 @@ lockless_find.plot_protocol_costs(costs)
 # %%
 perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
         for c in perf_cpus for p in PRICED]
-print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
-                         "seq retries"),
-                        [(p, c, round(r.find_latency_us["mean"], 3),
-                          round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
-                          r.seq_retries) for p, c, r in perf], width=None))
+display(report.table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
+                      "seq retries"),
+                     [(p, c, round(r.find_latency_us["mean"], 3),
+                       round(r.find_latency_us["p99"], 3), round(r.ops_per_sec / 1e6, 3),
+                       r.seq_retries) for p, c, r in perf],
+                     title=f"model, lookup workload, no warm-up (not steady state), {perf_loops} "
+                     f"loops per CPU, {len(perf_cpus)} CPU counts: "
+                     f"{', '.join(map(str, perf_cpus))}"))
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
@@ -539,34 +543,55 @@ claims.add(f"perf model, {c1p} CPU: an uncontended RCU walk is faster than the l
            "restates the run: vmapsim.perf.simulate (model being reworked)")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/03-lockless-find.json`), then the reply
+# (`03-lockless-find.txt`, and `03-lockless-find.eml` for `git send-email` or `mutt -H`).
+
 # %%
+nums = report.Numbers("03-lockless-find")
+for label, st, sid in (("C0 usercopy vs vfree, 6.18 today", c0, "C0"),
+                       ("C1 usercopy vs vfree, M23's plan", c1, "C1")):
+    nums.add(label, st.verdict, source="explorer", scenario=sid)
+    nums.add(f"{sid} preemptions", st.preemptions, source="explorer", scenario=sid)
+nums.add("C2 owner lookup (exhaustive)", c2_tree.verdict, source="explorer", scenario="C2")
+nums.add("C2 owner lookup without call_rcu", c2_kfree.verdict, source="explorer",
+         scenario="C2-kfree")
+nums.add("C3 vm_struct, reader inside RCU", c3.verdict, source="explorer", scenario="C3")
+nums.add("C4 pool reuse without a GP", c4.verdict, source="explorer", scenario="C4")
+nums.add("C4 generation change observed", "yes" if c4.observed else "no", source="explorer",
+         scenario="C4")
+nums.add("A2 vmalloc erase + insert: NULL seen", rules[1].verdict, source="explorer",
+         scenario="A2")
+nums.add("M23's callers that use find_vmap_area", len(m23_hits),
+         f"of {len(lockless_find.M23_CLAIMED)}", source="kernel-source")
+nums.add("kfree_rcu nodes per alloc+vfree, RCU mode", pair_rcu, source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
+nums.add("kfree_rcu nodes per alloc+vfree, plain", pair_plain, source="model", fmt=".2f",
+         design="rfc-maple-busy", trace=trace)
 report.summary(
     "03-lockless-find",
     title="lockless find_vmap_area(), against 6.18",
-    who="Pranjal Arya (26 Jun 2026)",
-    question="find_vmap_area() will walk vn->busy.mt under rcu_read_lock() using mas_walk() "
-             "(RCU safe tree traversal) & will then validate the found object using READ_ONCE "
-             "before returning it. [...] Does it sound like a good plan ?",
-    header=("finding", "result"),
-    rows=[("C0 usercopy vs vfree, 6.18 today", f"{c0.verdict}, {c0.preemptions} preemption"),
-          ("C1 usercopy vs vfree, M23's plan", f"{c1.verdict}, {c1.preemptions} preemption"),
-          ("C2 owner lookup (and without call_rcu)",
-           f"{c2_tree.verdict} / {c2_kfree.verdict} (exhaustive)"),
-          ("C3 vm_struct, reader inside RCU", c3.verdict),
-          ("C4 pool reuse without a GP", f"{c4.verdict}; generation changes"),
-          ("A2 vmalloc erase + insert: NULL seen", rules[1].verdict),
-          ("M23's callers that use find_vmap_area", f"{len(m23_hits)} of 3"),
-          (f"kfree_rcu nodes / alloc+vfree, {trace}",
-           f"{pair_rcu:.2f} RCU mode, {pair_plain:.2f} plain")],
-    conclusion="Today's find_vmap_area() drops busy.lock before returning, so hardened "
-               "usercopy's read of va_end already races vfree (C0); the plan keeps that window "
-               "as it is (C1): call_rcu delays the slab free by a grace period the reader does "
-               "not hold, and pool reuse hands back the same bounds (a generation change, not "
-               "a bug). Owners, every find_vm_area caller, are safe with an RCU walk and need no "
-               "call_rcu at all; the RCU-mode busy tree costs the writers about one more "
-               "kfree_rcu'd node per insert and per erase. vfree and vmalloc_to_page/pfn never "
-               "call find_vmap_area, and M23's 'never NULL' does not hold for vmalloc's erase "
-               "then insert (A2). Suggested: an owner lookup; the bounds helper for usercopy "
-               "(fixes today's race too); long readers keep the lock.",
-    claims=claims,
+    answers="M23",
+    parts=[("M23-write-side",
+            "call_rcu delays the slab free by a grace period the reader does not hold, and "
+            "pool reuse hands back the same bounds (a generation change, not a bug). Owners, "
+            "every find_vm_area caller, are safe with an RCU walk and need no call_rcu at "
+            "all; the RCU-mode busy tree costs the writers about one more kfree_rcu'd node "
+            "per insert and per erase."),
+           ("M23-read-side",
+            "Today's find_vmap_area() drops busy.lock before returning, so hardened "
+            "usercopy's read of va_end already races vfree (C0); the plan keeps that window "
+            "as it is (C1)."),
+           ("M23-guarantee",
+            "M23's 'never NULL' does not hold for vmalloc's erase then insert (A2)."),
+           ("M23-no-spinlock",
+            "vfree and vmalloc_to_page/pfn never call find_vmap_area."),
+           ("M23-good-plan",
+            "Suggested: an owner lookup; the bounds helper for usercopy (fixes today's race "
+            "too); long readers keep the lock.")],
+    numbers=nums,
+    conclusion="",
 )

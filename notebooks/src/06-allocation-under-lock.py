@@ -39,6 +39,7 @@
 
 # %%
 import ipywidgets as widgets
+from IPython.display import display
 
 from vmapsim import report
 from vmapsim.review import allocation_under_lock, explore_tables, stepview
@@ -86,8 +87,7 @@ print(f"rates={rates} atomic_fail={atomic_fail} ops={ops} live={live} fast={FAST
 
 # %%
 verdicts = allocation_under_lock.approach_verdicts()
-print(report.text_table(allocation_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts],
-                        width=None))
+display(report.table(allocation_under_lock.VerdictLine.HEADER, [v.cells() for v in verdicts]))
 by_sid = {v.scenario: v for v in verdicts}
 
 # %% [markdown]
@@ -132,9 +132,13 @@ report.bind(
 # `p`; Wilcox's drops the tree lock and restarts at `q·p`. Per 1000 allocations:
 
 # %%
-print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("alloc"), width=None))
-print("\nfrees (erase; the series' erase helpers go to GFP_ATOMIC directly):")
-print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("free"), width=None))
+keep = {min(rates), max(rates)}   # the rows the text reads; all rows are under "All ... rows"
+display(report.table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("alloc"),
+                     title=f"allocations, plain tree: 3 recipes x {len(rates)} NOWAIT failure "
+                     "rates", key=lambda r: r[1] in keep, name="06-alloc-plain"))
+display(report.table(allocation_under_lock.FallbackSweep.HEADER, plain.rows("free"),
+                     title="frees (erase; the series' erase helpers go to GFP_ATOMIC directly)",
+                     key=lambda r: r[1] in keep, name="06-free-plain"))
 allocation_under_lock.plot_fallbacks(plain)
 
 # %% [markdown]
@@ -147,7 +151,9 @@ allocation_under_lock.plot_fallbacks(plain)
 # %%
 rcu = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops, live=live,
                                       seed=seed, rcu=True)
-print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, rcu.rows("alloc"), width=None))
+display(report.table(allocation_under_lock.FallbackSweep.HEADER, rcu.rows("alloc"),
+                     title=f"allocations, RCU mode: 3 recipes x {len(rates)} NOWAIT failure rates",
+                     key=lambda r: r[1] in keep, name="06-alloc-rcu"))
 allocation_under_lock.plot_fallbacks(rcu)
 
 # %% [markdown]
@@ -169,12 +175,12 @@ nb_plain = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_
                                                 live=live, seed=seed, gfp="nowait")
 nb_rcu = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops,
                                               live=live, seed=seed, gfp="nowait", rcu=True)
-print("non-blocking (GFP_NOWAIT) callers, plain tree, per 1000 allocations:")
-print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, nb_plain.rows("alloc"),
-                        width=None))
-print("\n... in RCU mode:")
-print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, nb_rcu.rows("alloc"),
-                        width=None))
+display(report.table(allocation_under_lock.FallbackSweep.HEADER, nb_plain.rows("alloc"),
+                     title="non-blocking (GFP_NOWAIT) callers, plain tree, per 1000 allocations",
+                     key=lambda r: r[1] in keep, name="06-nowait-plain"))
+display(report.table(allocation_under_lock.FallbackSweep.HEADER, nb_rcu.rows("alloc"),
+                     title="non-blocking (GFP_NOWAIT) callers, RCU mode, per 1000 allocations",
+                     key=lambda r: r[1] in keep, name="06-nowait-rcu"))
 
 # %% [markdown]
 # With a non-blocking caller Rezki's approach fails about `q·p` of allocations (every one that
@@ -271,38 +277,56 @@ claims.add("... and in RCU mode (copy-on-write)", round(rcu.run("rezki", 0.0).ne
            "x > 0.5", "restates the run (lib/maple_tree.c:mas_prealloc_calc)")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/06-allocation-under-lock.json`), then the reply
+# (`06-allocation-under-lock.txt`, and `.eml` for `git send-email` or `mutt -H`).
+
 # %%
+churn = dict(seed=seed)   # the churn's own knobs (rates, ops, live) are in the parameters cell
+nums = report.Numbers("06-allocation-under-lock")
+for label, sid in (("posted M24: race, retry list scanned", "posted"),
+                   ("posted M24: race, no scan", "posted-noscan"),
+                   ("Rezki M19: race, with re-check", "I1-revalidate"),
+                   ("Rezki M19: race, no re-check", "I1"),
+                   ("Wilcox M26: race, mtree_alloc_range", "I1-mas-nomem"),
+                   ("Wilcox M26: race, mas_store_gfp", "I1-store-gfp")):
+    nums.add(label, by_sid[sid].verdict, source="explorer", scenario=sid)
+nums.add(f"posted M24: ATOMIC tries, p={top}", s_top.per_k("atomic_attempts"), "/1000 allocs",
+         source="model", fmt=".0f", **churn)
+nums.add(f"posted M24: retry-list parks, p={top}", s_top.per_k("retry_list"), "/1000 allocs",
+         source="model", fmt=".1f", **churn)
+nums.add(f"Rezki M19: lock drops, p={top}", r_top.per_k("lock_drops"), "/1000 allocs",
+         source="model", fmt=".0f", **churn)
+nums.add(f"Wilcox M26: lock drops, p={top}", w_top.per_k("lock_drops"), "/1000 allocs",
+         source="model", fmt=".0f", **churn)
+nums.add("need nodes, RCU mode", 1000 * rcu.run("rezki", 0.0).need_fraction("alloc"),
+         "/1000 allocs", source="model", fmt=".0f", **churn)
+nums.add("need nodes, plain tree", 1000 * plain.run("rezki", 0.0).need_fraction("alloc"),
+         "/1000 allocs", source="model", fmt=".0f", **churn)
+nums.add(f"non-blocking: Rezki fails, p={top}", nb_plain.run("rezki", top).per_k("failed"),
+         "/1000 allocs", source="model", fmt=".1f", **churn)
+nums.add(f"non-blocking: Wilcox fails, p={top}", nb_plain.run("wilcox", top).per_k("failed"),
+         "/1000 allocs", source="model", fmt=".1f", **churn)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",
-    who="Uladzislau Rezki (18 Jun 2026)",
-    question="If we are under spin-lock sleeping is not possible, using NOWAIT or ATOMIC is not "
-             "a case thus we should somehow pre-allocate outside the lock and store the range "
-             "without any allocation.",
-    header=("approach", "race", "variant", "per 1000 allocs"),
-    rows=[("posted (M24)", by_sid["posted"].verdict,
-           f"no scan: {by_sid['posted-noscan'].verdict}",
-           f"ATOMIC {s_top.per_k('atomic_attempts'):.0f}, list {s_top.per_k('retry_list'):.1f}"),
-          ("Rezki (M19)", by_sid["I1-revalidate"].verdict, f"no check: {by_sid['I1'].verdict}",
-           f"lock drops {r_top.per_k('lock_drops'):.0f}"),
-          ("Wilcox (M26)", by_sid["I1-mas-nomem"].verdict,
-           f"store_gfp: {by_sid['I1-store-gfp'].verdict}",
-           f"lock drops {w_top.per_k('lock_drops'):.0f}"),
-          ("need nodes, RCU mode", "", "",
-           f"{1000 * rcu.run('rezki', 0.0).need_fraction('alloc'):.0f} "
-           f"(plain {1000 * plain.run('rezki', 0.0).need_fraction('alloc'):.0f})"),
-          ("non-blocking caller (6.19+)", "", "Rezki / Wilcox",
-           f"fail {nb_plain.run('rezki', top).per_k('failed'):.1f} / "
-           f"{nb_plain.run('wilcox', top).per_k('failed'):.1f}")],
-    conclusion=f"(Fallbacks at GFP_NOWAIT failure rate {top}, GFP_ATOMIC {atomic_fail}.) All "
-               "three can be made safe, each at a price. Preallocating outside the lock needs "
-               "Rezki's re-check, or two allocators map the same range. Wilcox's internal lock "
-               "is safe only in mtree_alloc_range's shape, where the gap search restarts "
-               "after mas_nomem(); mas_empty_area plus mas_store_gfp is not. The posted scheme "
-               "never drops the lock but turns vmap_retry_list into allocator state that "
-               "every search must exclude. In RCU mode, which lockless readers need, most "
-               "allocations need new nodes, so every fallback fires far more often. For callers "
-               "that may sleep (all of 6.18's) Rezki's and Wilcox's schemes cannot fail; for "
-               "the non-blocking callers 6.19 added, both fail when node allocation fails.",
-    claims=claims,
+    answers="M19",
+    parts=[("M19-no-alloc-under-lock",
+            f"(Fallbacks at GFP_NOWAIT failure rate {top}, GFP_ATOMIC {atomic_fail}.) All "
+            "three can be made safe, each at a price. Preallocating outside the lock needs "
+            "Rezki's re-check, or two allocators map the same range. Wilcox's internal lock "
+            "is safe only in mtree_alloc_range's shape, where the gap search restarts "
+            "after mas_nomem(); mas_empty_area plus mas_store_gfp is not. The posted scheme "
+            "never drops the lock but turns vmap_retry_list into allocator state that "
+            "every search must exclude. In RCU mode, which lockless readers need, most "
+            "allocations need new nodes, so every fallback fires far more often. For callers "
+            "that may sleep (all of 6.18's) Rezki's and Wilcox's schemes cannot fail; for "
+            "the non-blocking callers 6.19 added, both fail when node allocation fails.")],
+    numbers=nums,
+    conclusion=f"p is the GFP_NOWAIT failure rate of the churn runs (GFP_ATOMIC fails at "
+               f"{atomic_fail}); 'need nodes' counts allocations whose store needs new maple "
+               "nodes; 'non-blocking' runs every allocation as a GFP_NOWAIT caller.",
 )

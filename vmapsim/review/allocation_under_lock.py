@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..params import check_choice
+from .figures import finished
 
 __all__ = ["Approach", "APPROACHES", "posted_race", "approach_verdicts", "VerdictLine", "FallbackRun",
            "FallbackSweep", "fallback_sweep", "plot_fallbacks"]
@@ -392,7 +393,12 @@ def plot_fallbacks(sweep: FallbackSweep):
     ax.set_yscale("log")
     ax.set_xlabel("GFP_NOWAIT node-allocation failure rate")
     ax.set_ylabel("per 1000 allocations")
+    ax.set_xticks(rates, [f"{r:g}" for r in rates])
+    ax.minorticks_off()
+    tree = "RCU mode" if sweep.runs and sweep.runs[0].rcu else "plain tree"
+    ax.set_title(f"{len(rates)} failure rate{'s' if len(rates) != 1 else ''} above 0 "
+                 f"({', '.join(f'{r:g}' for r in rates)}), {tree}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return fig
+    return finished(fig)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from ..explore.lookup import PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
 from ..params import check_choice, check_int
+from .figures import finished
 
 __all__ = ["Caller", "KERNEL_CALLERS", "M23_CLAIMED", "ProtocolCost", "protocol_costs", "CountingEnv",
            "plot_protocol_costs", "WriterCost", "writer_cost"]
@@ -219,7 +220,7 @@ def plot_protocol_costs(rows: list[ProtocolCost]):
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- writer-side cost

@@ -53,6 +53,7 @@ import numpy as np
 from ..explore.lookup import SequentialEnv, make_protocol, vmap_area_fields
 from ..params import ParameterError, check_float, check_int
 from ..vmalloc.layout import LAYOUTS, Layout
+from .figures import finished
 
 __all__ = ["layouts", "RetryRun", "RetrySweep", "retry_run",
            "retry_sweep", "analytic_failures", "plot_layouts", "plot_retry_sweep",
@@ -84,7 +85,7 @@ def plot_layouts(rows: list[Layout], areas: int = 16384):
     ax.set_xlabel("sizeof(struct vmap_area), 64-bit (grey: no saving left over upstream)")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- retry statistics
@@ -385,7 +386,7 @@ def plot_retry_sweep(sweep: RetrySweep, extra: list | None = None):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_retry_run(run: RetryRun):
@@ -406,7 +407,7 @@ def plot_retry_run(run: RetryRun):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- requirements

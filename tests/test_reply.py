@@ -14,6 +14,7 @@ import pytest
 from vmapsim import reply, report, thread
 from vmapsim.errors import ParameterError
 from vmapsim.numbers import CONDITIONS, SOURCES, error_band
+from vmapsim.paths import DATA_DIR
 
 URL = "https://example.org/vmapsim/report"
 
@@ -54,7 +55,7 @@ def test_numbers_json_follows_the_schema():
         assert e["source"] in SOURCES and set(e["conditions"]) <= set(CONDITIONS)
         assert isinstance(e["value"], (int, float, str)) and e["steady"] in (True, False, None)
     # the model's timings carry the calibration band; other numbers do not
-    assert d["numbers"][0]["error_band"] == error_band() == 0.25
+    assert d["numbers"][0]["error_band"] == error_band() == json.loads((DATA_DIR / "perf" / "calibration.json").read_text())["error_band"]
     assert "error_band" not in d["numbers"][1] and "error_band" not in d["numbers"][2]
 
 

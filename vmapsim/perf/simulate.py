@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..params import check_choice, check_int
+from ..params import check_choice, check_int, check_seed
 from .costs import machine_names, make_costs, make_machine
 from .lookup_cost import PROTOCOLS
 from .sim import Simulation, lock_family
@@ -104,7 +104,7 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     from ..designs import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
-    seed = check_int("seed", seed)
+    seed = check_seed("seed", seed)
     lookup = check_choice("lookup", lookup, PROTOCOLS)
     m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
     c = make_costs(**(costs or {}))

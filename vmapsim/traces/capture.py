@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from ..errors import CaptureError
-from ..params import check_choice, check_float, check_int
+from ..params import check_choice, check_float, check_int, check_seed
 from .capture_load import DEFAULT_SECONDS, WORKLOADS, run_workload
 
 __all__ = ["capture", "add_arguments", "run", "cpu_list_count", "MARKERS"]
@@ -168,7 +168,7 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
     """Record a trace into *outdir* (see the module docstring); returns the meta dict."""
     workload = check_choice("workload", workload, WORKLOADS)
     seconds = DEFAULT_SECONDS[workload] if seconds is None else check_float("seconds", seconds, 0.1, 3600)
-    seed = check_int("seed", seed)
+    seed = check_seed("seed", seed)
     outdir = Path(outdir)
     settings = _Settings(log)
     old_term = signal.getsignal(signal.SIGTERM)

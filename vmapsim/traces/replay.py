@@ -56,6 +56,7 @@ from .read import (
     read_snapshot,
     read_trace,
 )
+from .validate import check_capture
 
 __all__ = ["replay", "ReplayResult", "MISS_CAUSES", "add_arguments", "run"]
 
@@ -223,6 +224,7 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
     warnings += trace.warnings + before.warnings + after.warnings
+    warnings += check_capture(trace, before, meta)      # impossible events: TraceError (file:line)
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
     d = make_design(design, possible_cpus=possible, online_cpus=online, **design_params)

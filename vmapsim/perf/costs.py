@@ -36,6 +36,7 @@ from ..params import check_choice, check_float
 from ..paths import DATA_DIR
 
 __all__ = ["Machine", "Costs", "make_machine", "make_costs", "machine_names", "cost_table",
+           "cost_limits", "COST_LIMITS",
            "COSTS_FILE", "MACHINES_FILE"]
 
 MACHINES_FILE = DATA_DIR / "perf" / "machines.json"
@@ -185,6 +186,31 @@ class Costs:
     pcpu_alloc_ns: float
 
 
+#: valid range of each overridable constant (a sensitivity run may move a constant far, never
+#: to a value that makes the model's arithmetic overflow or divide by zero): times up to one
+#: second per event (``_ns``) or 1000 s (``_ms``), fractions in [0, 1], counts of at least 1
+COST_LIMITS = {
+    "coherence_overlap": (0.0, 1.0),
+    "spinner_slowdown": (0.0, 10.0),
+    "load_slowdown": (0.0, 10.0),
+    "remote_lines_per_op": (0.0, 1000.0),
+    "handoff_extra_queue": (1e-3, 1e6),
+    "kfree_bulk_entries": (1, 1_000_000),
+    "rcu_qhimark": (1, 1_000_000_000),
+    "rcu_qovld": (1, 1_000_000_000),
+    "sizeof_rcu_head": (0, 4096),
+}
+
+
+def cost_limits(name: str) -> tuple:
+    """``(lo, hi)`` of the cost constant *name* (see :data:`COST_LIMITS`)."""
+    if name in COST_LIMITS:
+        return COST_LIMITS[name]
+    if name.endswith("_ms"):
+        return (0.0, 1e6)
+    return (0.0, 1e9)
+
+
 def cost_table() -> dict:
     """The raw ``costs.json`` entries (value, unit, source, fitted/assumed flags)."""
     return {k: v for k, v in _load(COSTS_FILE).items() if not k.startswith("_")}
@@ -193,14 +219,15 @@ def cost_table() -> dict:
 def make_costs(**overrides) -> Costs:
     """The constants of ``costs.json``, each optionally overridden by keyword (sensitivity runs).
 
-    Unknown names raise :class:`ParameterError` listing the valid ones; negative values are
-    refused naming the constant.
+    Unknown names raise :class:`ParameterError` listing the valid ones; a value that is not a
+    finite number within :func:`cost_limits` is refused naming the constant and its range.
     """
     table = cost_table()
     values = {k: v["value"] for k, v in table.items()}
     for k, v in overrides.items():
         check_choice("cost constant", k, sorted(values))
-        values[k] = check_float(k, v, lo=0.0)
+        lo, hi = cost_limits(k)
+        values[k] = check_float(k, v, lo=lo, hi=hi)
         if isinstance(table[k]["value"], int):
             values[k] = int(round(values[k]))
     missing = {f.name for f in fields(Costs)} - set(values)

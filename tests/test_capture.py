@@ -297,6 +297,8 @@ def test_signals_restore_and_exit_128_plus_signal(fake, sig, status):
     p = child(fake, str(fake / "out"), "--workload", "none", "--seconds", "30")
     wait_for(events_on(fake), "the child to enable the events")
     p.send_signal(sig)
+    time.sleep(0.09)                     # a second one 90 ms later changes nothing
+    p.send_signal(sig)
     out, err = p.communicate(timeout=30)
     assert p.returncode == status, err
     assert f"interrupted by {signal.Signals(sig).name}" in err and "Traceback" not in err

@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # exiting already: a repeated
+            signal.signal(s, signal.SIG_IGN)                         # signal must not change it
         print(f"vmapsim {args._name}: interrupted by {signal.Signals(signum).name}",
               file=sys.stderr)
         return 128 + signum

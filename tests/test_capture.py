@@ -17,6 +17,7 @@ import pytest
 
 from vmapsim.errors import CaptureError, ParameterError
 from vmapsim.traces import capture as cap
+from vmapsim.traces import tracefs as tfs
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAP = "0xffffc90000000000-0xffffc90000005000   20480 irq_init_percpu_irqstack+0xed/0x120 vmap\n"
@@ -61,11 +62,11 @@ def make_fake(root: Path) -> None:
 
 
 def point_at(root: Path, patch) -> None:
-    patch(cap, "TRACEFS", root / "tracing")
-    patch(cap, "PROC", root / "proc")
-    patch(cap, "CPU_DIR", root / "cpu")
-    patch(cap, "RUN_DIR", root / "run")
-    patch(cap.os, "geteuid", lambda: 0)
+    patch(tfs, "TRACEFS", root / "tracing")
+    patch(tfs, "PROC", root / "proc")
+    patch(tfs, "CPU_DIR", root / "cpu")
+    patch(tfs, "RUN_DIR", root / "run")
+    patch(tfs.os, "geteuid", lambda: 0)
 
 
 @pytest.fixture
@@ -88,12 +89,12 @@ CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
-    from vmapsim.traces import capture as cap
+    from vmapsim.traces import tracefs as tfs
     from vmapsim import cli
     root = Path(sys.argv[2])
-    cap.TRACEFS, cap.PROC, cap.CPU_DIR, cap.RUN_DIR = (root / "tracing", root / "proc",
+    tfs.TRACEFS, tfs.PROC, tfs.CPU_DIR, tfs.RUN_DIR = (root / "tracing", root / "proc",
                                                        root / "cpu", root / "run")
-    cap.os.geteuid = lambda: 0
+    tfs.os.geteuid = lambda: 0
     sys.exit(cli.main(["capture"] + sys.argv[3:]))
 """)
 
@@ -147,10 +148,10 @@ def test_interrupted_capture_restores_everything(fake, monkeypatch):
 
 
 def test_refusals_name_the_missing_piece(fake, monkeypatch):
-    monkeypatch.setattr(cap.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(tfs.os, "geteuid", lambda: 1000)
     with pytest.raises(CaptureError, match="needs root"):
         cap.capture(fake / "o", workload="none", seconds=0.1)
-    monkeypatch.setattr(cap.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(tfs.os, "geteuid", lambda: 0)
     import shutil
     shutil.rmtree(fake / "tracing/events/vmalloc/purge_vmap_area_lazy")
     with pytest.raises(CaptureError, match="vmalloc:purge_vmap_area_lazy"):
@@ -239,7 +240,7 @@ def test_interrupt_while_writing_leaves_no_directory(fake, monkeypatch):
 
 # --------------------------------------------------------------------------- state file, restore
 def test_state_file_is_written_before_each_change(fake, monkeypatch):
-    real = cap._write
+    real = tfs.write
     state = fake / "run" / cap.STATE_NAME
     checked = []
 
@@ -252,7 +253,7 @@ def test_state_file_is_written_before_each_change(fake, monkeypatch):
             assert state.exists(), f"{path} written before the state file"
         return real(path, value)
 
-    monkeypatch.setattr(cap, "_write", write)
+    monkeypatch.setattr(tfs, "write", write)
     cap.capture(fake / "out", workload="none", seconds=0.1, log=quiet)
     assert set(checked) >= {"tracing_on", "kptr_restrict", "buffer_size_kb", "trace_clock",
                             *(f"vmalloc:{e}" for e in cap.EVENTS)}
@@ -307,7 +308,7 @@ def test_signals_restore_and_exit_128_plus_signal(fake, sig, status):
 
 
 def test_a_second_signal_cannot_interrupt_the_restore(fake, monkeypatch):
-    real = cap._restore_one
+    real = tfs.restore_one
     seen = []
 
     def restore_one(s):
@@ -321,7 +322,7 @@ def test_a_second_signal_cannot_interrupt_the_restore(fake, monkeypatch):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)
 
-    monkeypatch.setattr(cap, "_restore_one", restore_one)
+    monkeypatch.setattr(tfs, "restore_one", restore_one)
     monkeypatch.setattr(cap, "run_workload", first_ctrl_c)
     with pytest.raises(cap.Interrupted) as info:
         cap.capture(fake / "out", workload="mixed", seconds=1, log=quiet)
@@ -362,7 +363,7 @@ def test_buffer_sizes_that_differ_per_cpu_are_restored_per_cpu(fake, monkeypatch
     (fake / "tracing/buffer_size_kb").write_text("X\n")
     (fake / "tracing/per_cpu/cpu0/buffer_size_kb").write_text("1408\n")
     (fake / "tracing/per_cpu/cpu1/buffer_size_kb").write_text("2816\n")
-    real = cap._write
+    real = tfs.write
 
     def write(path, value):                  # the fake's top-level file sets every CPU
         real(path, value)
@@ -376,7 +377,7 @@ def test_buffer_sizes_that_differ_per_cpu_are_restored_per_cpu(fake, monkeypatch
     def _read(p):
         return p.read_text().strip()
 
-    monkeypatch.setattr(cap, "_write", write)
+    monkeypatch.setattr(tfs, "write", write)
     cap.capture(fake / "out", workload="none", seconds=0.1, log=quiet, buffer_kb=4096)
     assert _read(fake / "tracing/per_cpu/cpu0/buffer_size_kb") == "1408"
     assert _read(fake / "tracing/per_cpu/cpu1/buffer_size_kb") == "2816"

@@ -331,8 +331,10 @@ class _Checker:
                               "an allocation without trace event, or a lost, deleted or edited "
                               "line; the replay makes the range lazy with the size nr_lazy "
                               "implies, and predictions near it may miss")
-                    if last_nr is not None and e.nr_lazy > last_nr:
-                        size_pages = e.nr_lazy - last_nr
+                    # lazy in the kernel all the same: its size is what nr_lazy rose by
+                    rise = e.nr_lazy - (last_nr if last_nr is not None else pages + (base or 0))
+                    size_pages = max(0, rise)
+                    if size_pages:
                         lazy[e.addr] = (e.addr + (size_pages << PAGE_SHIFT), e.line)
                 if size_pages is not None:
                     fifo.append((e.addr, size_pages))

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vmapsim.paths import TRACES_DIR  # noqa: E402
+from vmapsim.traces.captures import capture_dirs  # noqa: E402
 from vmapsim.traces.replay import replay  # noqa: E402
 
 FLOOR_SECONDS = 2.0
@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--trace", default=None, help="a data/traces name (default: the largest)")
     args = ap.parse_args()
-    traces = {p.name: p for p in TRACES_DIR.iterdir() if p.is_dir()}
+    traces = capture_dirs()
     sizes = {n: _allocs(p) for n, p in traces.items()}
     name = args.trace or max(sizes, key=sizes.get)
     best_wall = best_cpu = float("inf")

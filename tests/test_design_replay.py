@@ -12,12 +12,12 @@ import pytest
 
 from vmapsim.designs.reference import DESIGN_MISS_CAUSES
 from vmapsim.errors import ParameterError
-from vmapsim.paths import TRACES_DIR
 from vmapsim.review.free_tree import reference_records
+from vmapsim.traces.captures import capture_dirs
 from vmapsim.traces.replay import MISS_CAUSES, replay
 
 FAST = os.environ.get("VMAPSIM_FAST") == "1"
-ALL = sorted(p for p in TRACES_DIR.iterdir() if p.is_dir())
+ALL = list(capture_dirs().values())
 SMALLEST = min(ALL, key=lambda p: (p / "trace.txt.gz").stat().st_size)
 TRACES = [SMALLEST] if FAST else ALL
 JSON_KEYS = {"allocs", "matched", "agreement", "final_state_equal", "misses_by_cause", "warnings"}

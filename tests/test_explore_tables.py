@@ -18,16 +18,27 @@ def test_verdicts_match_the_catalogue():
 
 
 def test_protocol_matrix_owner_versus_non_owner():
+    owner = "owner (every find_vm_area caller, F1): reads vm fields"
+    uc = "usercopy (check_heap_object): reads va_end; area purged to the slab"
+    uc_pool = "usercopy: reads va_end; area recycled by a node pool"
+    follows = "non-owner that follows va->vm (M22's lockless vread_iter / vmallocinfo)"
+    pool = "non-owner keeps the vm pointer; pool reuse, no GP"
     m = explore_tables.protocol_matrix(
-        callers=["owner reads va->vm->flags", "non-owner reads va->vm->flags",
-                 "non-owner, pool reuse, no GP"],
-        protocols=["rcu-readonce (M23)", "rcu-trylock-retry", "rcu-refcount"])
-    assert m.verdict("owner reads va->vm->flags", "rcu-readonce (M23)") == "never"
-    assert m.verdict("non-owner reads va->vm->flags", "rcu-readonce (M23)") == "violation"
-    assert m.verdict("non-owner reads va->vm->flags", "rcu-trylock-retry") == "never"
-    # same-address pool reuse defeats a state + bounds recheck
-    assert m.verdict("non-owner, pool reuse, no GP", "rcu-trylock-retry") == "violation"
-    assert m.verdict("non-owner, pool reuse, no GP", "rcu-refcount") is None   # not modelled
+        callers=[owner, uc, uc_pool, follows, pool],
+        protocols=["spinlock-6.18 (today)", "rcu-readonce (M23)", "rcu-trylock-retry",
+                   "rcu-refcount"])
+    assert m.verdict(owner, "rcu-readonce (M23)") == "never"
+    # the usercopy window exists today and under M23 alike
+    assert m.verdict(uc, "spinlock-6.18 (today)") == "violation"
+    assert m.verdict(uc, "rcu-readonce (M23)") == "violation"
+    # a pool hands back the same object with the same bounds: a generation change, no violation
+    assert m.verdict(uc_pool, "spinlock-6.18 (today)") == "never"
+    assert m.observed(uc_pool, "spinlock-6.18 (today)") == ["R: generation changed"]
+    assert m.verdict(follows, "rcu-readonce (M23)") == "violation"
+    assert m.verdict(follows, "rcu-trylock-retry") == "never"
+    assert m.verdict(pool, "rcu-trylock-retry") == "never"
+    assert m.rows()[4][3] == "safe, gen."
+    assert m.verdict(pool, "rcu-refcount") is None   # not modelled
     assert not m.safe_for_all("rcu-readonce (M23)")
     with pytest.raises(ParameterError, match="caller"):
         explore_tables.protocol_matrix(callers=["nobody"])
@@ -84,6 +95,7 @@ def test_plot_step_draws_every_reachable_node():
 def test_protocol_costs_count_the_shared_atomics():
     rows = {r.protocol: r for r in lockless_find.protocol_costs(areas=200, lookups=50)}
     assert rows["spinlock"].node_rmw == 2 and rows["spinlock"].rcu_sections == 0
+    assert rows["spinlock-6.18"].node_rmw == 2 and rows["spinlock-6.18"].pin == "none"
     assert rows["rcu-readonce"].node_rmw == rows["rcu-readonce"].area_rmw == 0
     assert rows["rcu-trylock-retry"].area_rmw == 2 and rows["rcu-refcount"].area_rmw == 2
     assert rows["seqcount"].pin == "copy"

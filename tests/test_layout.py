@@ -164,3 +164,22 @@ def test_no_machine_paths_and_no_tracker_numbers():
                                       ("maple-tree mm#1", False)])
 def test_the_path_and_tracker_patterns(line, hit):
     assert bool(_MACHINE.search(line) or _TRACKER.search(line)) is hit
+
+
+# --------------------------------------------------------------------------- registries fail loudly
+def test_every_cli_command_imports_and_has_its_contract():
+    import importlib
+
+    from vmapsim import cli
+    for name, (module, help_text) in cli.COMMANDS.items():
+        mod = importlib.import_module(module)
+        assert callable(mod.add_arguments) and callable(mod.run), name
+        assert help_text
+    assert set(cli.build_parser()._subparsers._group_actions[0].choices) == set(cli.COMMANDS)
+
+
+def test_every_scenario_comes_from_a_builder_module():
+    from vmapsim.explore import scenarios
+    fams = {sid: scenarios.family(sid) for sid in scenarios.ids()}
+    assert set(fams.values()) == {"lookup", "tree", "alloc"}
+    assert all(scenarios.get(sid) is not None for sid in list(fams)[:3])

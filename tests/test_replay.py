@@ -11,11 +11,11 @@ import pytest
 
 from vmapsim.designs import make_design
 from vmapsim.errors import ParameterError, TraceError
-from vmapsim.paths import TRACES_DIR
+from vmapsim.traces.captures import capture_dirs
 from vmapsim.traces.replay import MISS_CAUSES, replay
 from vmapsim.vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
 
-TRACES = sorted(p for p in TRACES_DIR.iterdir() if p.is_dir()) if TRACES_DIR.is_dir() else []
+TRACES = list(capture_dirs().values())
 JSON_KEYS = {"allocs", "matched", "agreement", "final_state_equal", "misses_by_cause", "warnings"}
 
 

@@ -160,3 +160,11 @@ def test_control_character_in_the_event_text_is_an_error_naming_the_line(tmp_pat
     d = copy(tmp_path, "fork-s71", sub_first_alloc(rb"align=", b"al\x0bign="))
     with pytest.raises(TraceError, match=r"trace\.txt:\d+: control character 0x0b"):
         replay(d)
+
+
+@pytest.mark.parametrize("design", ["linux-6.8", "rfc-v1", "maple-nofree"])
+def test_every_design_gets_the_file_line_error_first(tmp_path, design):
+    """The maple designs used to stop on such input with a message naming no file:line."""
+    d = copy(tmp_path, "fork-s71", sub_first_alloc(rb"align=\d+", b"align=0"))
+    with pytest.raises(TraceError, match=r"trace\.txt:\d+: align=0 is not a power of two"):
+        replay(d, design)

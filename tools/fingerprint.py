@@ -2,7 +2,7 @@
 
 ``python tools/fingerprint.py [--out FILE]`` runs ``vmapsim simulate --json`` on eight configs
 (every registered design, every lookup protocol, each workload kind) and ``vmapsim replay
---json`` on every capture in ``data/traces/``, drops the wall-clock fields, and prints one
+--json`` on every capture of ``data/traces/`` (``captures.trace_names()``), drops the wall-clock fields, and prints one
 SHA-256 per run plus a digest of all of them.  Run it before and after a change that should
 not move any number; the two outputs must be identical.
 """
@@ -66,7 +66,9 @@ def main(argv=None) -> int:
             lines.append(f"simulate {' '.join(cfg)}: {_run(['simulate', *cfg])}")
             print(lines[-1], flush=True)
     if not a.no_replay:
-        for d in sorted(p for p in (ROOT / "data" / "traces").iterdir() if p.is_dir()):
+        sys.path.insert(0, str(ROOT))
+        from vmapsim.traces.captures import capture_dirs
+        for d in capture_dirs().values():
             for design in ("linux-6.18", "linux-6.8", "rfc-v1", "maple-nofree"):
                 lines.append(f"replay {d.name} {design}: "
                              f"{_run(['replay', str(d.relative_to(ROOT)), '--design', design])}")

@@ -68,14 +68,13 @@ print(f"cpus={cpus} design={design} areas={areas} free_fraction={free_fraction} 
 # %% [markdown]
 # ## The designs under review
 #
-# Every allocator design is created by name (`vmapsim.designs.base.make_design(name)`), and every
-# notebook that compares designs takes the name as a parameter. The status column is computed
-# from this checkout.
+# Every allocator design is created by name (`vmapsim.designs.make_design(name)`), and every
+# notebook that compares designs takes the name as a parameter.
 
 # %%
 rows = overview.design_map()
-table = "\n".join(f"| `{n}` | {s} | {t} |" for n, s, t in rows)
-display(Markdown("| design | status | what it is |\n|---|---|---|\n" + table))
+table = "\n".join(f"| `{n}` | {t} |" for n, t in rows)
+display(Markdown("| design | what it is |\n|---|---|\n" + table))
 
 # %% [markdown]
 # ## Map of the notebooks

@@ -38,11 +38,12 @@
 # | `linux-6.18` | today: per-node busy and lazy rb-trees, per-node pools, one augmented free rb-tree under `free_vmap_area_lock` |
 # | `rfc-maple-busy` | 6.18 with each node's busy rb-tree replaced by a maple tree: the first step of the split Rezki asked for |
 # | `rfc-v1` | the series at patch 12: busy maple trees, `occupied_vmap_area_mt` (gaps = free space) as the hot-path allocator, `free_vmap_area_mt` for slow paths, lazy list, retry list, 64 MB per-CPU bump chunks, 48-byte `vmap_area`; `-bump` / `-lazylist` switch overlays off |
-# | `maple-nofree` | the converged plan read literally: **one** maple tree holds every area; free space is its gaps; its own lock guards everything |
+# | `maple-nofree` | an extreme case built for this study (nobody proposed it): **one** maple tree holds every area; free space is its gaps; its own lock guards everything |
 # | `maple-nofree-sharded` | the same without a free index, but busy areas stay sharded per node and a global tree of in-use ranges is the allocator: **Rezki's split of locks is kept** |
 #
-# Why two `maple-nofree` designs: "no free tree" can mean one tree for everything (Wilcox's
-# reading: readers go lockless under RCU, writers share the tree's lock) or "the allocator's
+# Why two `maple-nofree` designs: "no free tree" can mean one tree for everything (this
+# project's extreme case: readers go lockless under RCU, every writer shares the tree's lock;
+# M14, M18 and M26 each give one ingredient, nobody asked for the combination) or "the allocator's
 # index is the gaps of an in-use tree, and busy lookups stay on per-node trees" (Pranjal's plan 2
 # in M22: a global allocator lock for gap-find + publish, per-node busy locks for the insert).
 # Both remove the free tree; only the second keeps allocated data and the free-space manager

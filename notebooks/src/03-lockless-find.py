@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 03 · The proposed lockless `find_vmap_area()`: safe, and for whom?
+# # 03 · The proposed lockless `find_vmap_area()`: what it changes, and for whom
 #
 # Pranjal Arya, 26 Jun 2026, answering Matthew Wilcox's RCU rules
 # ([lkml](https://lkml.iu.edu/hypermail/linux/kernel/2606.3/04735.html)); the message has no
@@ -18,19 +18,33 @@
 # > spinlock on the lookup path.
 # > Does it sound like a good plan ?
 #
-# This notebook answers the question with the kernel's callers and the interleaving explorer
-# (`vmapsim explore`), which runs the package's lookup protocols (`vmapsim.explore.lookup`, the same
-# code the performance model prices) against `vfree()` on the real maple tree in RCU mode:
-# which callers own the area they look up, the counterexample for a caller that does not, the
-# case of an area recycled without a grace period, the `vm_struct` that `call_rcu()` does not
-# cover, a step-through of each counterexample, what each protocol costs, and the recommendation
-# the evidence supports.
+# The baseline is today's kernel, read from source (docs/kernel-facts.md F1, F2, F4: 7.3.4
+# source and the running 6.18.44 kernel's machine code): `mm/vmalloc.c:find_vmap_area` takes each
+# node's `busy.lock`, walks, and **drops the lock before it returns the area**, so nothing pins
+# the area it returns; `find_vm_area()`'s kernel-doc leaves keeping it valid to the caller. The
+# plan has to be judged against that, not against a lock held until some `put()` that does not
+# exist. This notebook runs the package's lookup protocols (`vmapsim.explore.lookup`: 6.18's
+# `spinlock-6.18`, M23's `rcu-readonce` and the stabilised variants) against `vfree()` in the
+# interleaving explorer (`vmapsim explore`), on the slot model and on the real maple tree in RCU
+# mode, and counts what the plan's RCU-mode busy tree costs the writers on a real 6.18 trace.
+#
+# How to read the verdicts. **UNSAFE / violation** means the explorer found an interleaving that
+# breaks a property a named caller needs: no use-after-free, and what the caller uses (the
+# bounds usercopy checks against, the `vm_struct` `find_vm_area()` returns) describes an area
+# that contains the address it looked up. A reader that meets the same object after a pool has
+# handed it to a new owner (**generation changed**) is reported as an observation beside the
+# verdict, not as a violation: the pool hands back the same object with the same bounds, so the
+# reader's answer is right for its address.
 
 # %%
 import ipywidgets as widgets
 
-from vmapsim import report
+from vmapsim import report, thread
 from vmapsim.explore import explore
+from vmapsim.explore.lookup import SequentialEnv, make_protocol
+from vmapsim.explore.rcu import Obj
+from vmapsim.explore.world import RangeIndex
+from vmapsim.perf.lookup_cost import PROTOCOLS as PRICED
 from vmapsim.perf.simulate import simulate
 from vmapsim.review import explore_tables, lockless_find, stepview
 
@@ -38,36 +52,36 @@ FAST = report.setup()
 
 # %% tags=["parameters"]
 # Parameters: `make report -p` / the test suite may override these.
-step_scenario = "C1"        # counterexample shown first by the step-through widget
+step_scenario = "C0"        # counterexample shown first by the step-through widget
 tree_areas = 3              # other areas in the maple tree of the step-through scenarios
 cost_areas = 1000           # areas in the tree used to count each protocol's operations
+trace = "fork-s71" if FAST else "mixed-s61"   # real 6.18 capture for the writer-side cost
 perf_cpus = [1, 4] if FAST else [1, 16]   # CPUs for the performance model's lookup workload
 perf_loops = 60 if FAST else 200          # iterations per CPU (4 find_vmap_area() each)
-# protocol columns of the safety matrix (FAST leaves out the slowest, seqcount copy-out)
-matrix_protocols = [p[0] for p in explore_tables.MATRIX_PROTOCOLS][: 5 if FAST else 6]
 seed = 0
 
 # %%
 # Validate the parameters first: a bad value stops here with one line naming it.
 first = explore_tables.stepped(step_scenario, areas=tree_areas)
 costs = lockless_find.protocol_costs(areas=cost_areas, seed=seed)
+wc_rcu = lockless_find.writer_cost(trace, rcu=True)
 print(f"step_scenario={step_scenario} tree_areas={tree_areas} cost_areas={cost_areas} "
-      f"perf_cpus={perf_cpus} perf_loops={perf_loops} fast={FAST}")
+      f"trace={trace} perf_cpus={perf_cpus} perf_loops={perf_loops} fast={FAST}")
 print(f"{step_scenario}: {first.verdict}, {len(first)} steps")
 
 # %% [markdown]
 # ## Who looks up an area, and do they own it?
 #
 # A caller *owns* an area when nothing can `vfree()` it while the caller uses it: the caller
-# allocated it, or holds whatever keeps it alive. Today's `find_vmap_area()` already returns the
-# pointer after dropping `vn->busy.lock`, and `find_vm_area()`'s kernel-doc says "It is up to the
-# caller to do all required locking to keep the returned pointer valid", so for owners the lock
-# only protects the walk. Checked against a linux-next `mm/vmalloc.c` of the 6.15+ era,
-# `mm/usercopy.c` and `mm/kasan/report.c`:
+# allocated it, or holds whatever keeps it alive. The table says what protects each caller in
+# 6.18, what the explorer finds for 6.18's own code, and what it finds for M23's plan
+# (scenario ids in the last column).
 
 # %%
-print(report.text_table(("caller", "where", "owns it", "reads afterwards", "today"),
-                        [(c.name, c.where.split(";")[0], c.owner, c.uses, c.today)
+print(report.text_table(("caller", "where", "owns it", "today (6.18)", "6.18, explored",
+                         "M23's plan, explored", "scenarios"),
+                        [(c.name, c.where.split(";")[0], c.owner, c.today, c.today_verdict,
+                          c.lockless_verdict, c.scenario)
                          for c in lockless_find.KERNEL_CALLERS], width=None))
 
 # %% [markdown]
@@ -76,10 +90,9 @@ print(report.text_table(("caller", "where", "owns it", "reads afterwards", "toda
 # the lock (the RFC's own patch 09 keeps it there as one `mas_erase()`). `vmalloc_to_page()` and
 # `vmalloc_to_pfn()` walk the kernel page tables and never touch the index. And KASAN's report no
 # longer calls `find_vm_area()` (removed in July 2025 for a possible deadlock, commit
-# 6ee9b3d84775); it uses `vmalloc_dump_obj()`, which trylocks the busy lock and copies out. The
-# callers that would actually run the lockless walk are owners of their area (which need nothing
-# but the RCU-safe tree), hardened usercopy (a non-owner that needs two numbers), and the
-# introspection readers (non-owners that follow `va->vm`).
+# 6ee9b3d84775); it uses `vmalloc_dump_obj()`, which trylocks the busy lock and copies out. In 7.3
+# `find_vmap_area()` has exactly two callers (F1): `find_vm_area()`, whose callers own their
+# area, and hardened usercopy.
 
 # %%
 m23_hits = [n for n in lockless_find.M23_CLAIMED
@@ -88,16 +101,41 @@ print(f"M23 names {len(lockless_find.M23_CLAIMED)} callers; "
       f"{len(m23_hits)} of them call find_vmap_area(): {m23_hits or 'none'}")
 
 # %% [markdown]
-# ## A non-owner racing `vfree()` (scenario C1)
+# ## Today: hardened usercopy already races `vfree()` (scenario C0)
 #
-# Usercopy's `check_heap_object()` looks up the area of a buffer that another task may free
-# at any time, then reads `va_start` and `va_end` after the lookup has returned. Under the plan
-# the walk and the `READ_ONCE` check happen inside the RCU read-side section, the uses after it.
-# The explorer finds the interleaving with one preemption: the reader leaves its section, the
-# owner's `vfree()` unlinks the area and `call_rcu()`s it, the grace period has nobody to wait
-# for, the callback frees the area, and the reader's next read is a use-after-free. Here the
-# busy index is the real maple tree in RCU mode (`explore_tables.on_maple_tree`), so the walk's
-# node loads and the writer's copy-on-write are steps too:
+# `mm/usercopy.c:check_heap_object` calls `find_vmap_area(addr)` for a vmalloc address and then
+# reads `va_end` from the returned pointer, after the node's lock was dropped (F2; the 6.18.44
+# machine code reads offset 8 of the returned pointer with no lock held). If another task
+# `vfree()`s the buffer meanwhile and the lazy purge merges the range into the free tree, the
+# `vmap_area` goes back to the slab with a plain `kmem_cache_free()` and the read is a
+# use-after-free. The explorer runs 6.18's protocol (`spinlock-6.18`) against that `vfree()`
+# (unlink under the lock, `kfree(vm)`, and the purge's free folded into the writer's steps) and
+# finds it with one preemption. In the kernel the `kmem_cache_free()` comes at the next lazy
+# purge, not right after `vfree()`, so the reader must stay descheduled until a purge has run:
+# the race is rare, not impossible, and no report of it failing was found (F2). It needs a
+# caller that copies from a buffer another task is freeing, i.e. a bug the hardened-usercopy
+# check exists to catch; Rezki called this use of
+# `find_vmap_area()` "wrong" in August 2025 and proposed a helper that returns the bounds
+# instead (F2). The swimlane below uses the slot index, since 6.18's busy index is an rb-tree
+# (the step-through widget further down runs the same protocol on a maple busy tree).
+
+# %%
+c0 = explore_tables.stepped("C0", maple=False)
+print(c0.violation)
+print(c0.swimlane)
+c0_pool = explore("C0-pool")
+print(c0_pool.summary())
+
+# %% [markdown]
+# When the area leaves through a node pool instead (`node_pool_add_va()` at the purge,
+# `node_alloc()` at the next allocation of that size), usercopy meets the same object with the
+# same bounds: the generation changed, the check's answer for its address is still right.
+#
+# ## The plan, for the same caller (scenario C1)
+#
+# Under M23 the walk and the `READ_ONCE` check run inside an RCU read-side section and the
+# caller's reads come after it. The explorer finds the same interleaving, again with one
+# preemption:
 
 # %%
 c1 = explore_tables.stepped("C1", areas=tree_areas)
@@ -105,68 +143,112 @@ print(c1.violation)
 print(c1.swimlane)
 
 # %% [markdown]
-# The `READ_ONCE` check is not a stabiliser: the bounds of an unlinked area do not change while
-# it sits on the lazy list, in a pool or in the free tree, so the check passes for a dead area,
-# and it is a check at one time for a use at another. Step through it (and the other
-# counterexamples) below. Each step shows every thread's last operations and the operation it
-# runs next, the open read-side sections, grace periods and the sections they still wait for,
-# pending callbacks, locks, each object's state, and the maple tree's nodes (blue outline: the
-# node this step touched; right: nodes replaced by copy-on-write and waiting for, or past,
-# their grace period).
+# What the plan changes for usercopy, step by step (the two counterexamples side by side):
+
+# %%
+def _window(st):
+    """Steps of the other threads between the reader's last protected step and its violating
+    read (the interleaving that must fit into the window)."""
+    steps = st.steps
+    last = max(i for i, s in enumerate(steps) if s["thread"] == "R"
+               and ("unlock" in s["op"]))
+    return [f"{s['thread']}: {s['op']}" for s in steps[last + 1:-1] if s["thread"] != "R"]
+
+
+c1_slot = explore_tables.stepped("C1", maple=False)
+rows = []
+for name, st in (("6.18 (C0)", c0), ("M23 (C1)", c1_slot)):
+    w = _window(st)
+    rows.append((name, st.preemptions, len(w), "; ".join(x.split(": ", 1)[1] for x in w)))
+print(report.text_table(("code", "preemptions", "steps in the window", "what runs in it"),
+                        rows, width=None))
+
+# %% [markdown]
+# * **The window is the same one.** In both, it opens when the lookup returns (6.18: after
+#   `spin_unlock(busy.lock)`; M23: after `rcu_read_unlock()`) and closes when usercopy reads
+#   `va_end`. `call_rcu()` adds one grace period to the slab exit, and that grace period does
+#   not wait for the reader, which has already left its section: the plan neither opens nor
+#   closes the race. It narrows nothing either: the pool exit has no grace period in either
+#   version, and there it does no harm (same bounds).
+# * **What is new is where the walk runs.** Today the walk is serialised with
+#   `find_unlink_vmap_area()` by `busy.lock`; under the plan a reader can return an area whose
+#   erase is in progress. That is an ordering the reader could equally have seen just before the
+#   erase, so it is no new failure; what makes the walk itself safe for a non-owner is the
+#   `call_rcu()` (the `READ_ONCE` inside the section reads the area).
+# * So the plan's `call_rcu()` per `vfree()` protects exactly one read: its own `READ_ONCE`
+#   check inside the walk. Owners do not need it (next section), and usercopy's real hazard, the
+#   read after the return, is today's and is fixed by the bounds helper proposed in August 2025,
+#   with or without the plan.
+#
+# Step through the counterexamples below: each step shows every thread's last operations and
+# the operation it runs next, open read-side sections, grace periods and the sections they still
+# wait for, pending callbacks, locks, each object's state, and the maple tree's nodes (blue
+# outline: the node this step touched; right: nodes replaced by copy-on-write and waiting for,
+# or past, their grace period).
 
 # %%
 report.bind(
     stepview.step_view, stepview.show_step,
-    scenario=widgets.Dropdown(options=["C1", "C3", "C4", "E2"], value=step_scenario,
+    scenario=widgets.Dropdown(options=["C0", "C1", "C3", "A2", "E2"], value=step_scenario,
                               description="scenario"),
     step=widgets.IntSlider(value=len(first) - 1, min=0, max=60, description="step"),
     maple=widgets.fixed(True),
 )
 
 # %% [markdown]
-# (`step` is clamped to the scenario's last step. C3 and C4 are explained next; E2 is the
+# (`step` is clamped to the scenario's last step. C0 here runs 6.18's locking on a maple busy
+# tree in RCU mode, as `rfc-maple-busy` would have it. C3 and A2 are explained below; E2 is the
 # maple tree's own rule, a replaced node freed without a grace period under an owner's walk,
 # which the tree's RCU mode prevents.)
 #
-# ## The owner's lookup is safe (scenario C2)
+# ## The owner's lookup is safe, with or without `call_rcu()` (C2, C2-kfree)
 #
 # The same protocol used by the area's owner, whose `vfree()` comes after its last use, has no
-# violating interleaving, exhaustively, on the slot model and on the real maple tree. The walk
-# touches only maple nodes, which the tree already frees after a grace period in RCU mode; the
-# area itself is pinned by ownership. This needs no `call_rcu()` on `vmap_area` at all.
+# violating interleaving, exhaustively, on the slot model and on the real maple tree, and also
+# when the area is freed at once (no `call_rcu()` at all): the walk touches only maple nodes,
+# which the tree frees after a grace period in RCU mode, and the area itself is pinned by
+# ownership. Every `find_vm_area()` caller in 7.3 is an owner (F1). The explorer models one
+# `vmap_node`; 6.18's walk over the other nodes (an area is stored in the node of its start
+# address) is not explored. An owner's walk of another node's tree can only find an area that
+# contains its address, and the only such area is its own, published before its `vmalloc()`
+# returned.
 
 # %%
 c2_slot = explore("C2")
 c2_tree = explore(explore_tables.on_maple_tree("C2", areas=tree_areas))
-print(c2_slot.summary())
-print(c2_tree.summary())
+c2_kfree = explore("C2-kfree")
+for r in (c2_slot, c2_tree, c2_kfree):
+    print(r.summary())
 
 # %% [markdown]
-# ## Reuse without a grace period (scenario C4)
+# ## Pool reuse is a generation change, not a bug (C4, C4-gp)
 #
-# `call_rcu()` on the final `kmem_cache_free()` leaves the other exits open. The lazy purge puts
-# freed areas of up to 256 pages into per-node pools and the next allocation of that size takes
-# the same object, often with the same address, with no grace period in between
-# (`node_pool_add_va`/`node_pool_del_va`; notebook 05 shows 40-50% of real allocations come from
-# pools). A reader that walked to A before the `vfree()` then reads A's `vm` pointer and gets the
-# new owner's `vm_struct`: no KASAN report, since nothing was freed. A grace period before the
-# pool push (C4-gp: one `cond_synchronize_rcu()` per purge batch would do) closes it.
+# The lazy purge puts freed areas of up to 256 pages into per-node pools and `node_alloc()` hands
+# the same object, with its own range, to the next allocation of that size, with no grace period
+# in between. A reader that walked to A before the `vfree()` and reads `va->vm` afterwards can
+# get the new owner's `vm_struct` (C4: the reader keeps its section open, as in the most generous
+# reading of the plan). That `vm_struct` describes the area that now contains the address, so a
+# caller that wants "the area at this address" has a correct answer; the explorer reports the
+# generation change beside a `never` verdict. This is the argument behind `SLAB_TYPESAFE_BY_RCU`
+# and behind M18's rule 2: a reader that stabilises the object and rechecks its key has a
+# correct answer for its key. A grace period before pooling (C4-gp) removes the observation; no
+# 6.18 caller needs that. Reuse at *another* address (a type-safe cache) is different: without a
+# recheck the reader returns the `vm_struct` of an area that does not contain its address (D3).
 
 # %%
-c4 = explore_tables.stepped("C4", areas=tree_areas)
-print(c4.violation)
-print(c4.swimlane)
-c4gp = explore("C4-gp")
-print(c4gp.summary())
+c4, c4gp, d3 = explore("C4"), explore("C4-gp"), explore("D3")
+for r in (c4, c4gp, d3):
+    print(r.summary())
 
 # %% [markdown]
 # ## The `vm_struct` is not RCU-freed (scenario C3)
 #
-# `find_vm_area()` returns `va->vm`, and vmallocinfo, `vread_iter` and `vmalloc_dump_obj` read
-# `vm->caller`, `vm->nr_pages`, `vm->pages[]`. `vfree()` frees the pages, `kvfree()`s the pages
-# array and `kfree()`s the `vm_struct` right after `remove_vm_area()`. RCU-freeing the
-# `vmap_area` does not cover them: the reader below is still inside its read-side section (see
-# the open section in the last step) when it reads freed memory.
+# `vfree()` frees the pages, `kvfree()`s the pages array and `kfree()`s the `vm_struct` right
+# after `remove_vm_area()`. No `find_vmap_area()` caller follows `va->vm` as a non-owner today,
+# but M22 proposes lockless `vread_iter` and `vmalloc_info_show`, which read `vm->caller`,
+# `vm->nr_pages`, `vm->pages[]` and copy the mapping: RCU-freeing the `vmap_area` does not cover
+# them. The reader below is still inside its read-side section (see the open section in the last
+# step) when it reads freed memory.
 
 # %%
 c3 = explore_tables.stepped("C3", areas=tree_areas)
@@ -176,47 +258,143 @@ c3_open = c3.steps[-1]["rcu"]["open"]
 print("read-side sections open at the violating step:", c3_open)
 
 # %% [markdown]
-# ## Which protocol is safe for which caller
+# ## Wilcox's rules 3 and 4, and what they mean for vmalloc
 #
-# Every (caller, protocol) pair explored exhaustively with `vmapsim.explore.scenarios.lookup_race`:
-# "UNSAFE" means the explorer found a use-after-free or a use of another owner's `vm_struct`.
-# `rcu-readonce (M23)` is the plan as posted; "use inside RCU" keeps the read-side section open
-# while the caller uses the area, the most generous reading of the plan.
+# M18's last two rules, verbatim (the first two are notebook 02's subject):
 
 # %%
-matrix = explore_tables.protocol_matrix(protocols=matrix_protocols)
+for qid in ("M18-rule3", "M18-rule4"):
+    print(thread.quote(qid).text, end="\n\n")
+print(thread.cite("M18"))
+
+# %% [markdown]
+# M23 leans on rule 3 ("for any single index the reader will see either the old or the new
+# object, not NULL"). The explorer checks both rules on the real maple tree, and two more
+# things a lockless reader of a maple tree relies on:
+#
+# * **A1**: one store of B over A's exact range: the reader sees A or B, never NULL (rule 3).
+# * **A2**: vmalloc's real pattern: `vfree()` erases A (`find_unlink_vmap_area`), and the range is
+#   reused only after the lazy purge, by a separate insert of B: the reader sees NULL in between.
+# * **B1/B2**: two stores C then D; the reader loads C's index then D's (B1), or D's first (B2):
+#   the combinations of rule 4. B2's "D only" is allowed by the LKMM
+#   (`MP+poonceonces`: no order between the reader's two loads) but cannot be shown by a
+#   sequentially consistent explorer. That is an argument from the litmus test's own
+#   `Result:` line, not a test: herd7 is not packaged for this machine's Debian release and
+#   could not be installed here.
+# * **F1-inplace/F1-cow**: X is stable while another range is inserted into X's leaf: without
+#   RCU mode the node is rewritten in place and the reader can see NULL for X; in RCU mode
+#   (copy-on-write) it always sees X.
+# * **F2/F2-filter**: `mas_walk()` returns `XA_ZERO_ENTRY` for a reserved range (the RFC's
+#   occupied tree holds them; `mtree_load()` filters them, the advanced API does not).
+
+# %%
+rules = explore_tables.verdicts(["A1", "A2", "B1", "B2", "F1-inplace", "F1-cow", "F2",
+                                 "F2-filter"])
+rule_of = {"A1": "3", "A2": "3 (vmalloc)", "B1": "4", "B2": "4", "F1-inplace": "3 (RCU mode)",
+           "F1-cow": "3 (RCU mode)", "F2": "-", "F2-filter": "-"}
+outc = {r: explore(r).outcomes for r in ("B1", "B2")}
+print(report.text_table(("scenario", "rule", "verdict", "exhaustive", "executions",
+                         "outcomes / counterexample"),
+                        [(r.id, rule_of[r.id], r.verdict, "yes" if r.exhaustive else "no",
+                          r.executions, ", ".join(outc[r.id]) if r.id in outc
+                          else (r.violation or "")[:70]) for r in rules], width=None))
+
+# %% [markdown]
+# What this implies for vmalloc:
+#
+# * **Rule 3 does not cover vmalloc's writes to one index.** An address range leaves the busy
+#   tree with an erase and comes back, after the lazy purge, with an insert (A2): a lockless
+#   reader between the two sees NULL. M23's "not NULL" is true only for one overwriting store.
+# * **No caller needs it.** An owner never looks up its area before `vmalloc()` returned (the
+#   insert precedes the return) or after its `vfree()`; usercopy seeing NULL for a range being
+#   freed gets `usercopy_abort("vmalloc", "no area")`, a correct diagnosis of a copy from freed
+#   memory. What lockless readers do need from rule 3 is the *other* indexes: an insert or erase
+#   next to a live area must not hide it, and that holds only in RCU mode (F1-inplace vs F1-cow).
+#   So `MT_FLAGS_USE_RCU` is required for the owner lookup; the reason is F1, not A1.
+# * **Rule 4 (B1/B2)** matters only to readers that look at more than one area: a lockless
+#   `vread_iter` or vmallocinfo (M22) would see any mix of concurrent allocations and frees, not
+#   a snapshot; `find_vmap_area()` looks at one address.
+# * **Zero entries (F2)**: the series' busy trees hold only `vmap_area` pointers, but a design
+#   that marks unlinked or reserved ranges with `XA_ZERO_ENTRY` (the occupied tree, or one tree
+#   for everything) must filter them on every lockless walk.
+#
+# ## Which protocol is safe for which caller
+#
+# Every (caller, protocol) pair explored exhaustively with `vmapsim.explore.scenarios.lookup_race`.
+# Each row names the caller and how the area leaves the busy tree; the two locked columns free a
+# purged area with `kmem_cache_free()` (6.18), the RCU columns with `call_rcu()` (M23). "UNSAFE":
+# a property that caller needs is violated (use-after-free, or an answer for another address);
+# "safe, gen.": safe, and the reader can meet the object's next generation.
+
+# %%
+matrix = explore_tables.protocol_matrix()
 print(report.text_table(["caller"] + matrix.protocols, matrix.rows(), width=None))
 for n in matrix.notes:
     print("*", n)
 
 # %% [markdown]
-# Owners are safe under every protocol. M23's plan is unsafe for every non-owner caller, and
-# keeping the section open does not help callers that follow `va->vm`. A stabiliser
-# (`rcu-trylock-retry` with a DEAD mark, or `rcu-refcount` with an identity recheck; notebook 02
-# has what each demands of `vmap_area`) makes non-owner lookups safe as long as the pools wait for
-# a grace period; copy-out under a sequence count is safe because it never dereferences anything
-# after the check.
+# Owners are safe under every protocol. Usercopy is unsafe under today's code and under M23 alike,
+# and safe wherever it reads inside a protection (the lock held through the use, an RCU section
+# held through the use, a stabiliser, or a copy-out). Keeping the section open does not help
+# callers that follow `va->vm`, because `vfree()` frees the `vm_struct` without a grace period.
+#
+# ## What the RCU-mode busy tree costs the writers (a real trace)
+#
+# The owner lookup needs no `rcu_head` in `vmap_area` and no `call_rcu()` per `vfree()`. It
+# does need `vn->busy.mt` in RCU mode, and that is not free for the writers: in RCU mode a
+# store that changes a node builds a new node and frees the old one with `kfree_rcu()`
+# (`lib/maple_tree.c:mas_wr_node_store`, `ma_free_rcu`, F5; 6.18 batches them through the slab's
+# per-CPU RCU sheaf, 32 nodes per `call_rcu()`). Counted on a real 6.18 capture (`trace`),
+# replayed under `rfc-maple-busy` (6.18 with per-node busy maple trees; addresses are 6.18's by
+# construction), for every busy insert (`alloc_vmap_area`) and every busy erase (`vfree`'s
+# `find_unlink_vmap_area`):
+
+# %%
+wc_plain = lockless_find.writer_cost(trace, rcu=False)
+for w in (wc_rcu, wc_plain):
+    print(f"{trace}, busy trees {'in RCU mode' if w.rcu else 'not in RCU mode'} "
+          f"({w.allocs} allocations replayed, {w.agreement:.2%} of addresses as the kernel chose):")
+    print(report.text_table(w.HEADER, w.rows(), width=None))
+pair_rcu = wc_rcu.per_op("insert") + wc_rcu.per_op("erase")
+pair_plain = wc_plain.per_op("insert") + wc_plain.per_op("erase")
+print(f"\nnodes to kfree_rcu per vmalloc+vfree pair: {pair_rcu:.2f} in RCU mode, "
+      f"{pair_plain:.2f} without (6.18's rb-tree: 0); {256 * pair_rcu:.0f} bytes held for a "
+      f"grace period per pair in RCU mode")
+
+# %% [markdown]
+# Most busy stores are node stores (a `vmap_area` lands next to a free range, so the slot count
+# changes), which are written in place without RCU mode and copied in RCU mode: RCU mode roughly
+# doubles the nodes retired per operation. The writer-side cost of the owner lookup is therefore
+# about one more `kfree_rcu()`'d 256-byte node per insert and per erase than a maple busy tree
+# without RCU mode (and 6.18's rb-tree retires none); M23 adds one `call_rcu()` per `vfree()` for
+# the `vmap_area` on top. Replaced nodes are freed through `kfree_rcu()` outside RCU mode too
+# (splits, rebalances; F5), so a maple busy tree is never free of them. docs/rcu-review.md
+# section 4 has what the callbacks and the memory held during a grace period mean at a given
+# `vfree()` rate.
 #
 # ## What each protocol costs
 #
 # Operation counts of one `find` + `put` on a maple tree of `cost_areas` areas, from the same
-# protocol code run through a counting context (no contention): the locked walk takes the
-# node-wide busy lock twice; the RCU walks take no shared lock; trylock and refcount add two
-# atomics on the area's own cache line; copy-out adds nothing but a sequence-count read.
+# protocol code run through a counting context (no contention): the locked walks take the
+# node-wide busy lock once (lock and unlock); the RCU walks take no shared lock; trylock and
+# refcount add two atomics on the area's own cache line; copy-out adds nothing but a
+# sequence-count read.
 
 # %%
 print(report.text_table(lockless_find.ProtocolCost.HEADER, [r.cells() for r in costs]))
 lockless_find.plot_protocol_costs(costs)
 
 # %% [markdown]
-# Times under contention come from the performance model (`vmapsim.perf.simulate`,
-# notebook 04 for the full scaling study): its `lookup` workload runs 4 `find_vmap_area()` calls
-# per iteration on every CPU, half of them by the area's owner, next to `vmalloc`/`vfree`. It
-# prices `rcu-readonce` for non-owners too, i.e. the price of an unsafe protocol.
+# Times under contention come from the performance model (`vmapsim.perf.simulate`, notebook 04
+# for the scaling study), which is being reworked; its numbers are shown for reference and
+# nothing below rests on them. Its `lookup` workload runs 4 `find_vmap_area()` calls per
+# iteration on every CPU, half of them by the area's owner, next to `vmalloc`/`vfree`. Its
+# `spinlock` lookup keeps the area's first reads inside the busy-lock hold; 6.18 reads them after
+# the unlock (`spinlock-6.18`, not priced yet).
 
 # %%
 perf = [(p, c, simulate(lookup=p, workload="lookup", cpus=c, loops=perf_loops, seed=seed))
-        for c in perf_cpus for p in lockless_find.PROTOCOLS]
+        for c in perf_cpus for p in PRICED]
 print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", "M ops/s",
                          "seq retries"),
                         [(p, c, round(r.find_latency_us["mean"], 3),
@@ -225,127 +403,170 @@ print(report.text_table(("protocol", "cpus", "find us (mean)", "find us (p99)", 
 perf_by = {(p, c): r for p, c, r in perf}
 cn = perf_cpus[-1]
 ratio = {p: perf_by[(p, cn)].find_latency_us["mean"] / perf_by[("spinlock", cn)].find_latency_us["mean"]
-         for p in lockless_find.PROTOCOLS}
-print(f"\nfind time relative to the locked walk at {cn} CPUs: "
+         for p in PRICED}
+print(f"\nfind time relative to the locked walk at {cn} CPUs (model, "
+      f"online_cpus={cn}, warmup 0, loops={perf_loops}): "
       + ", ".join(f"{p} {v:.2f}" for p, v in ratio.items()))
-
-# %% [markdown]
-# Read the model's numbers with its assumptions (`vmapsim/perf_lookup.py`): alone on one CPU an
-# RCU walk saves the lock's two atomics; with `vmalloc`/`vfree` running on the other CPUs, every
-# node a writer changed is a coherence miss for the next reader whatever the protocol, and the
-# busy lock is not the bottleneck of this mix, so the lockless walk is not clearly faster in
-# the mean. Trylock and refcount pay two more atomics on the area's line, last written by the
-# CPU that allocated it. The gain the plan promises has to be shown with a profile where the
-# busy lock is contended by lookups, which the thread never posted.
 
 # %% [markdown]
 # ## Recommendation
 #
-# The plan as posted should not go in: for every caller that does not own its area it returns a
-# pointer nothing keeps alive, `READ_ONCE` validates nothing, `call_rcu()` does not cover the pool
-# recycling or the `vm_struct`, and the callers it names do not call `find_vmap_area()`. What the
-# evidence supports instead:
+# The plan as posted does not make any existing caller less safe than 6.18 is, and it does not
+# make hardened usercopy safer: usercopy's read after the lookup returns is a race today (C0) and
+# stays one (C1). Its claimed beneficiaries do not call `find_vmap_area()`. What the evidence
+# supports:
 #
-# 1. **An owner lookup**: `find_vmap_area()` / `find_vm_area()` for callers that own the area,
-#    an RCU walk of the busy tree in RCU mode, with the ownership contract documented (it already
-#    is for `find_vm_area()`). No `rcu_head` in `vmap_area`, no `call_rcu()` per `vfree()`.
-# 2. **A copy-out lookup for non-owners** that need only the bounds: hardened usercopy (the
-#    function Rezki proposed in August 2025 and Kees Cook agreed to), `vmalloc_dump_obj()` and so
-#    the KASAN report. A per-node sequence count around the walk, the copy under RCU, retry on a
-#    change, fall back to the lock: no per-area bytes, no reader stores. It still needs the
-#    area's memory to stay readable during the walk (type-safe cache or the grace period before
-#    recycling).
-# 3. **Long readers keep the lock** (`vread_iter`, vmallocinfo), or take a VMA-style reference
-#    that `vfree()` and `vrealloc()` wait for; M22's promise to make them lockless breaks the
-#    teardown ordering they rely on today (scenario H).
-# 4. If non-owners must dereference the area, Wilcox's rule 2 done fully: a shared stabiliser
-#    (refcount, not an exclusive trylock), DEAD/identity recheck, bounded retries with the
-#    locked fallback, and a grace period before pool recycling, for 8 to 24 bytes per area.
+# 1. **An owner lookup**: `find_vmap_area()` / `find_vm_area()` as an RCU walk of `vn->busy.mt`
+#    in RCU mode, with the ownership contract documented (it already is for `find_vm_area()`).
+#    No `rcu_head` in `vmap_area`, no `call_rcu()` per `vfree()` (C2-kfree). The writers pay for
+#    RCU mode instead: about one more `kfree_rcu()`'d node per busy insert and per erase on the
+#    real trace above. Whether the lookup gets faster is for a profile where lookups contend on
+#    `busy.lock`, which the thread never posted.
+# 2. **Fix usercopy independently of the plan**: the helper Rezki proposed in August 2025 (Kees
+#    Cook agreed; F2) that returns the bounds instead of the pointer, copying them under the
+#    lock today, or under RCU with a per-node sequence count if the walk goes lockless. It closes
+#    C0 and C1 alike and needs nothing in `vmap_area`.
+# 3. **Long readers keep the lock** (`vread_iter`, vmallocinfo), or take a reference that
+#    `vfree()` and `vrealloc()` wait for; M22's promise to make them lockless breaks the teardown
+#    ordering they rely on today (C3, H).
+# 4. Only if a non-owner must dereference the area: M18's rule 2 done fully (notebook 02), a
+#    shared stabiliser, a DEAD/identity recheck, bounded retries with the locked fallback. Pool
+#    reuse needs no grace period for it: a stabilised, rechecked area is the right answer for its
+#    address (C4).
 
 # %% [markdown]
 # ## Claims checked in this run
+#
+# The source column says what each check rests on: `kernel-source` (a fact read from the kernel,
+# docs/kernel-facts.md), `real-trace` (a capture of 6.18.44), `thread` (the message text),
+# `explorer` (an interleaving found or excluded on the package's protocols, which the
+# kernel-source checks tie to the kernel's code), `restates the run` (the notebook agreeing with
+# itself).
 
 # %%
-rows = {r.protocol: r for r in costs}
-owner_row = "owner reads va->vm->flags"
+rows_c = {r.protocol: r for r in costs}
+owner_row = "owner (every find_vm_area caller, F1): reads vm fields"
+usercopy_row = "usercopy (check_heap_object): reads va_end; area purged to the slab"
 non_owner = [c for c in matrix.callers if c != owner_row]
 m23 = "rcu-readonce (M23)"
+today = "spinlock-6.18 (today)"
+
+# 6.18's find_vmap_area as the explorer runs it: does it return with busy.lock held?
+_vn = Obj("vn", {"busy_lock": None, "seq": 0}, kind="vmap_node")
+_A = Obj("A", {"va_start": 0x1000, "va_end": 0x3000, "vm": None, "lock": None,
+               "state": "BUSY", "refcnt": 1}, kind="vmap_area")
+_env = SequentialEnv()
+_found = make_protocol("spinlock-6.18").find(_env, _vn, RangeIndex("busy", [(0x1000, 0x2fff, _A)]),
+                                             0x1800)
+lock_after_return = _vn.fields["busy_lock"]
+
 claims = report.Claims()
-claims.add("C1: non-owner + M23 plan + vfree on the RCU maple tree: use-after-free",
-           (c1.verdict, c1.violation.split(":")[0]), "x == ('violation', 'use-after-free')",
-           "mm/usercopy.c:check_heap_object")
-claims.add("... found with one preemption", c1.preemptions, "x == 1", "vmapsim explore C1")
-claims.add("C2: the owner's lookup has no violation (exhaustive, slot model and maple tree)",
-           (c2_slot.verdict, c2_slot.exhaustive, c2_tree.verdict, c2_tree.exhaustive),
-           "x == ('never', True, 'never', True)", "mm/vmalloc.c:find_vm_area kernel-doc")
+claims.add("6.18 find_vmap_area as explored returns with busy.lock released, nothing pinned",
+           (lock_after_return, _found.pin), "x == (None, 'none')",
+           "kernel-source: mm/vmalloc.c:find_vmap_area (F1; 6.18.44 machine code)")
+claims.add("M23's three named callers that call find_vmap_area()",
+           len(m23_hits), "x == 0",
+           "kernel-source: mm/vmalloc.c:remove_vm_area, vmalloc_to_page (F1); thread: M23")
+claims.add("C0: 6.18's code + usercopy + vfree: use-after-free, one preemption",
+           (c0.verdict, c0.violation.split(":")[0], c0.preemptions),
+           "x == ('violation', 'use-after-free', 1)",
+           "explorer + kernel-source: mm/usercopy.c:check_heap_object reads va_end after "
+           "the unlock (F2)")
+claims.add("C1: M23's plan, same caller: use-after-free, one preemption",
+           (c1.verdict, c1.violation.split(":")[0], c1.preemptions),
+           "x == ('violation', 'use-after-free', 1)", "explorer: vmapsim explore C1")
+claims.add("... the M23 counterexample needs a grace period to end inside the window, 6.18's "
+           "does not", (any(s["thread"] == "CB" for s in c1_slot.steps),
+                        any(s["thread"] == "CB" for s in c0.steps)), "x == (True, False)",
+           "explorer: C0 / C1 swimlanes")
+claims.add("C0-pool: pool recycling gives usercopy the same bounds (never; generation changes)",
+           (c0_pool.verdict, c0_pool.exhaustive, c0_pool.observed),
+           "x == ('never', True, ['R: generation changed'])",
+           "explorer + kernel-source: mm/vmalloc.c:node_alloc keeps the pooled range")
+claims.add("C2 / C2-kfree: the owner's lookup, with and without call_rcu (exhaustive)",
+           (c2_slot.verdict, c2_tree.verdict, c2_kfree.verdict,
+            c2_slot.exhaustive and c2_tree.exhaustive and c2_kfree.exhaustive),
+           "x == ('never', 'never', 'never', True)",
+           "explorer + kernel-source: mm/vmalloc.c:find_vm_area kernel-doc")
 claims.add("C3: vm_struct read after vfree's kfree(vm), inside the RCU section",
-           (c3.verdict, bool(c3_open)), "x == ('violation', True)", "mm/vmalloc.c:vfree")
-claims.add("C4: pool recycle without a GP gives the reader another owner's vm_struct",
-           (c4.verdict, "another owner" in (c4.violation or "")), "x == ('violation', True)",
-           "mm/vmalloc.c:node_pool_del_va")
-claims.add("C4-gp: a grace period before pooling closes it (exhaustive)",
-           (c4gp.verdict, c4gp.exhaustive), "x == ('never', True)", "vmapsim explore C4-gp")
-claims.add("callers named in M23 that call find_vmap_area()", len(m23_hits), "x == 0",
-           "mm/vmalloc.c:remove_vm_area, vmalloc_to_page")
-claims.add("M23 plan unsafe for every non-owner caller kind in the matrix",
-           sum(matrix.verdict(c, m23) == "violation" for c in non_owner),
-           f"x == {len(non_owner)}", "explore_tables.protocol_matrix")
+           (c3.verdict, bool(c3_open)), "x == ('violation', True)",
+           "explorer + kernel-source: mm/vmalloc.c:vfree")
+claims.add("C4: pool reuse without a GP is an observation, not a violation; C4-gp removes it",
+           (c4.verdict, c4.observed, c4gp.verdict, c4gp.observed),
+           "x == ('never', ['R: generation changed'], 'never', [])", "explorer: C4, C4-gp")
+claims.add("D3: reuse at another address without a recheck answers for the wrong address",
+           (d3.verdict, "does not contain" in (d3.violation or "")), "x == ('violation', True)",
+           "explorer: D3")
+claims.add("rule 3 holds for one overwrite (A1) but vmalloc's erase + insert shows NULL (A2)",
+           tuple(r.verdict for r in rules[:2]), "x == ('never', 'violation')",
+           "explorer, real maple tree; thread: M18 rule 3, M23")
+claims.add("rule 4: all four combinations reachable in B1; 'D only' not in B2 under SC",
+           (outc["B1"], "D" in outc["B2"]), "x == (['C', 'CD', 'D', 'none'], False)",
+           "explorer; B2's LKMM 'D only' is an argument (litmus test not run)")
+claims.add("a stable entry beside an insert: NULL without RCU mode, never with it",
+           (rules[4].verdict, rules[5].verdict), "x == ('violation', 'never')",
+           "explorer, real maple tree (lib/maple_tree.c:mas_wr_node_store)")
+claims.add("usercopy unsafe today and under M23; safe with the use under a protection",
+           (matrix.verdict(usercopy_row, today), matrix.verdict(usercopy_row, m23),
+            matrix.verdict(usercopy_row, "lock held through the use"),
+            matrix.verdict(usercopy_row, "seqcount copy-out")),
+           "x == ('violation', 'violation', 'never', 'never')", "explorer: protocol matrix")
 claims.add("every protocol is safe for the owner",
            all(matrix.verdict(owner_row, p) == "never" for p in matrix.protocols),
-           "x == True", "explore_tables.protocol_matrix")
-claims.add("trylock-retry and refcount are safe for non-owners once pools wait for a GP",
-           all(matrix.verdict(c, p) in ("never", None) for c in non_owner
-               if "no GP" not in c for p in ("rcu-trylock-retry", "rcu-refcount")),
-           "x == True", "explore_tables.protocol_matrix")
-claims.add("locked walk: atomics on vn->busy.lock per lookup", rows["spinlock"].node_rmw,
-           "x == 2", "mm/vmalloc.c:find_vmap_area")
+           "x == True", "explorer: protocol matrix")
+claims.add(f"replay of {trace} under rfc-maple-busy reproduces the kernel's addresses",
+           round(wc_rcu.agreement, 4), "x >= 0.99", f"real-trace: data/traces/{trace}")
+claims.add("RCU mode: nodes replaced per busy insert / per erase (kfree_rcu each)",
+           (round(wc_rcu.per_op("insert"), 2), round(wc_rcu.per_op("erase"), 2)),
+           "x[0] > 1 and x[1] > 1",
+           f"real-trace: {trace}; kernel-source: lib/maple_tree.c:mas_wr_node_store, ma_free_rcu (F5)")
+claims.add("RCU mode retires more nodes per vmalloc+vfree pair than a plain maple tree",
+           round(pair_rcu - pair_plain, 2), "x > 0.5", f"real-trace: {trace}")
+claims.add("locked walks: atomics on vn->busy.lock per lookup (today's and the held shape)",
+           (rows_c["spinlock-6.18"].node_rmw, rows_c["spinlock"].node_rmw), "x == (2.0, 2.0)",
+           "restates the run (protocol code); kernel-source: find_vmap_area lock/unlock")
 claims.add("RCU protocols: no atomics on the node-wide lock",
-           max(rows[p].node_rmw for p in lockless_find.PROTOCOLS if p != "spinlock"),
-           "x == 0", "vmapsim.explore.lookup")
+           max(rows_c[p].node_rmw for p in lockless_find.PROTOCOLS if not p.startswith("spinlock")),
+           "x == 0", "restates the run: vmapsim.explore.lookup")
 claims.add("trylock-retry / refcount: atomics on the area's own line per lookup",
-           (rows["rcu-trylock-retry"].area_rmw, rows["rcu-refcount"].area_rmw),
-           "x == (2.0, 2.0)", "vmapsim.explore.lookup")
-claims.add("copy-out (seqcount) writes nothing shared",
-           rows["seqcount"].node_rmw + rows["seqcount"].area_rmw + rows["seqcount"].reader_stores,
-           "x == 0", "vmapsim.explore.lookup")
+           (rows_c["rcu-trylock-retry"].area_rmw, rows_c["rcu-refcount"].area_rmw),
+           "x == (2.0, 2.0)", "restates the run: vmapsim.explore.lookup")
 c1p = perf_cpus[0]
 claims.add(f"perf model, {c1p} CPU: an uncontended RCU walk is faster than the locked one "
            "(find us, readonce / spinlock)",
            round(perf_by[("rcu-readonce", c1p)].find_latency_us["mean"]
                  / perf_by[("spinlock", c1p)].find_latency_us["mean"], 3), "x < 1",
-           "vmapsim.perf.simulate")
+           "restates the run: vmapsim.perf.simulate (model being reworked)")
 claims.verify()
 
 # %%
 report.summary(
     "03-lockless-find",
-    title="the proposed lockless find_vmap_area(), examined",
+    title="lockless find_vmap_area(), against 6.18",
     who="Pranjal Arya (26 Jun 2026)",
     question="find_vmap_area() will walk vn->busy.mt under rcu_read_lock() using mas_walk() "
              "(RCU safe tree traversal) & will then validate the found object using READ_ONCE "
              "before returning it. [...] Does it sound like a good plan ?",
     header=("finding", "result"),
-    rows=[("C1 non-owner (usercopy) vs vfree", f"{c1.verdict}, {c1.preemptions} preemption"),
-          ("C2 owner lookup", f"{c2_tree.verdict} (exhaustive)"),
-          ("C3 vm_struct, inside RCU", c3.verdict),
-          ("C4 pool reuse without GP / with GP", f"{c4.verdict} / {c4gp.verdict}"),
+    rows=[("C0 usercopy vs vfree, 6.18 today", f"{c0.verdict}, {c0.preemptions} preemption"),
+          ("C1 usercopy vs vfree, M23's plan", f"{c1.verdict}, {c1.preemptions} preemption"),
+          ("C2 owner lookup (and without call_rcu)",
+           f"{c2_tree.verdict} / {c2_kfree.verdict} (exhaustive)"),
+          ("C3 vm_struct, reader inside RCU", c3.verdict),
+          ("C4 pool reuse without a GP", f"{c4.verdict}; generation changes"),
+          ("A2 vmalloc erase + insert: NULL seen", rules[1].verdict),
           ("M23's callers that use find_vmap_area", f"{len(m23_hits)} of 3"),
-          ("non-owner kinds unsafe under the plan",
-           f"{sum(matrix.verdict(c, m23) == 'violation' for c in non_owner)} of {len(non_owner)}"),
-          (f"find us, {cn} CPUs: spinlock / readonce",
-           f"{perf_by[('spinlock', cn)].find_latency_us['mean']:.3f} / "
-           f"{perf_by[('rcu-readonce', cn)].find_latency_us['mean']:.3f}"),
-          (f"find us, {cn} CPUs: refcount / seqcount",
-           f"{perf_by[('rcu-refcount', cn)].find_latency_us['mean']:.3f} / "
-           f"{perf_by[('seqcount', cn)].find_latency_us['mean']:.3f}")],
-    conclusion="Not as posted. The plan is safe only for callers that own the area, and for "
-               "them the RCU-mode maple tree alone suffices: no rcu_head, no call_rcu per "
-               "vfree. For non-owners (hardened usercopy, vmallocinfo, vread_iter, "
-               "vmalloc_dump_obj) it is a use-after-free after rcu_read_unlock, READ_ONCE "
-               "validates nothing, call_rcu misses the pool recycling (silent ABA) and the "
-               "vm_struct, which vfree kfree()s at once. vfree and vmalloc_to_page/pfn never "
-               "call find_vmap_area. Suggested split: an owner lookup; a copy-out bounds "
-               "lookup (seqcount) for usercopy and the dump path; long readers keep the lock "
-               "or take a reference vfree waits for.",
+          (f"kfree_rcu nodes / alloc+vfree, {trace}",
+           f"{pair_rcu:.2f} RCU mode, {pair_plain:.2f} plain")],
+    conclusion="Today's find_vmap_area() drops busy.lock before returning, so hardened "
+               "usercopy's read of va_end already races vfree (C0); the plan keeps that window "
+               "as it is (C1): call_rcu delays the slab free by a grace period the reader does "
+               "not hold, and pool reuse hands back the same bounds (a generation change, not "
+               "a bug). Owners, every find_vm_area caller, are safe with an RCU walk and need no "
+               "call_rcu at all; the RCU-mode busy tree costs the writers about one more "
+               "kfree_rcu'd node per insert and per erase. vfree and vmalloc_to_page/pfn never "
+               "call find_vmap_area, and M23's 'never NULL' does not hold for vmalloc's erase "
+               "then insert (A2). Suggested: an owner lookup; the bounds helper for usercopy "
+               "(fixes today's race too); long readers keep the lock.",
     claims=claims,
 )

@@ -23,9 +23,19 @@
 # gap-find and publish). Nobody said how Wilcox's model, where the store may drop the lock,
 # keeps the gap found by `mas_empty_area()` reserved. This notebook puts the three approaches
 # side by side: what the interleaving explorer finds when two allocators race for one gap on
-# the real maple tree (the I1 family, stepped through), and how often each approach's fallback
+# the real maple tree (the I1 family, stepped through), how often each approach's fallback
 # fires as `GFP_NOWAIT` node allocations fail more often, measured on the real tree with the
-# node-allocation model of the designs (`vmapsim.designs.node_alloc`).
+# node-allocation model of the designs (`vmapsim.designs.node_alloc`), and what happens to
+# callers that cannot sleep.
+#
+# Two baselines matter here. In **6.18** every `alloc_vmap_area()` caller may sleep (it calls
+# `might_sleep()` unconditionally). Since **6.19** (Rezki's "__vmalloc()/kvmalloc() and no-block
+# support", docs/kernel-facts.md F3) `__vmalloc()` and `kvmalloc()` accept `GFP_NOWAIT` and
+# `GFP_ATOMIC`: such a caller gets `-EBUSY` without a purge when there is no space and must
+# handle failure. The RFC is based on a 2026 linux-next tree, which has that support, and 7.3
+# has callers that use it (drm coredumps, `lib/rhashtable.c:bucket_table_alloc` with
+# `GFP_ATOMIC`). The approaches below are stated for blocking callers first and for
+# non-blocking ones after.
 
 # %%
 import ipywidgets as widgets
@@ -55,13 +65,17 @@ print(f"rates={rates} atomic_fail={atomic_fail} ops={ops} live={live} fast={FAST
 # | | posted (M24) | Rezki (M19) | Wilcox (M26) |
 # |---|---|---|---|
 # | lock | external `free_vmap_area_lock`, held from gap search to publish | external, dropped to allocate | the tree's internal spinlock, which may also protect the caller's state |
-# | where nodes come from | `GFP_NOWAIT` under the lock, then `GFP_ATOMIC` | `GFP_KERNEL` outside the lock | `GFP_NOWAIT` under the lock; on failure `mas_nomem()` drops the lock and uses `GFP_KERNEL` |
-# | if allocation fails | range parked on `vmap_retry_list` | cannot fail (sleeps) | cannot fail (sleeps) |
+# | where nodes come from | `GFP_NOWAIT` under the lock, then `GFP_ATOMIC`, whatever the caller passed | outside the lock with the caller's flags: `GFP_KERNEL` for a blocking caller | `GFP_NOWAIT` under the lock; on failure `mas_nomem()` allocates with the caller's flags, dropping the lock only if they may block |
+# | blocking caller (all of 6.18's), allocation fails | range parked on `vmap_retry_list` | cannot happen (sleeps) | cannot happen (sleeps with the lock dropped) |
+# | non-blocking caller (6.19+), allocation fails | range parked on `vmap_retry_list`; the allocation succeeds | `alloc_vmap_area()` fails (`-ENOMEM`) | `alloc_vmap_area()` fails (`-ENOMEM`) |
 # | what keeps the gap | the lock, plus the retry list as an exclusion set | a re-check after retaking the lock | `mtree_alloc_range` restarts the whole search |
 #
-# (`mas_nomem()` drops and retakes the lock only when the gfp may block and the tree's lock is
-# its own; all trees in the series are `MT_FLAGS_LOCK_EXTERN`, so Wilcox's model means moving
-# vmalloc's allocator state under the tree's lock.)
+# M19 and M26 say where nodes come from and which lock is used; the re-check (M19) is Rezki's,
+# the restart is what `lib/maple_tree.c:mtree_alloc_range` does, and the non-blocking rows follow
+# from `mas_nomem()` and the 6.19 gfp rules, not from either message. (`mas_nomem()` drops and
+# retakes the lock only when the gfp may block and the tree's lock is its own; all trees in the
+# series are `MT_FLAGS_LOCK_EXTERN`, so Wilcox's model means moving vmalloc's allocator state
+# under the tree's lock.)
 #
 # ## Two allocators, one gap
 #
@@ -137,6 +151,38 @@ print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, rcu.rows("al
 allocation_under_lock.plot_fallbacks(rcu)
 
 # %% [markdown]
+# ## Callers that cannot sleep (6.19 and later)
+#
+# The same churn with every allocation made by a non-blocking `GFP_NOWAIT` caller (the share of
+# such callers on a real system is not known: 6.18 has none, and no trace of a later kernel
+# ships with this project, so the table is per non-blocking allocation). The posted scheme
+# never sleeps, so nothing changes for it; Rezki's preallocation and Wilcox's `mas_nomem()` can
+# no longer fall back to `GFP_KERNEL`, and an allocation whose nodes cannot be had fails. For
+# scale: a non-blocking `alloc_vmap_area()` already fails today when its `vmap_area` slab
+# allocation fails (F3); the maple tree adds a second allocation that can fail, on the
+# allocations that need nodes. Failures are drawn independently per attempt; under real memory
+# pressure they are correlated, so Wilcox's second attempt under the lock fails more often than
+# the model says.
+
+# %%
+nb_plain = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops,
+                                                live=live, seed=seed, gfp="nowait")
+nb_rcu = allocation_under_lock.fallback_sweep(rates=rates, atomic_fail=atomic_fail, ops=ops,
+                                              live=live, seed=seed, gfp="nowait", rcu=True)
+print("non-blocking (GFP_NOWAIT) callers, plain tree, per 1000 allocations:")
+print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, nb_plain.rows("alloc"),
+                        width=None))
+print("\n... in RCU mode:")
+print(report.text_table(allocation_under_lock.FallbackSweep.HEADER, nb_rcu.rows("alloc"),
+                        width=None))
+
+# %% [markdown]
+# With a non-blocking caller Rezki's approach fails about `q·p` of allocations (every one that
+# needs nodes and whose preallocation fails), Wilcox's about `q·p·p'` (the `GFP_NOWAIT`
+# preallocation and then `mas_nomem()`'s attempt with the caller's flags), and the posted scheme
+# none, at the price of a range mapped but absent from the tree. In RCU mode `q` is most
+# allocations, so the failure rates scale up with it.
+#
 # ## What this means for the reply
 #
 # * The posted scheme is correct only with the retry list treated as allocator state: scanned by
@@ -146,11 +192,13 @@ allocation_under_lock.plot_fallbacks(rcu)
 #   fails.
 # * Rezki's preallocation needs the re-check (I1 vs I1-revalidate), and drops the lock on every
 #   store that needs nodes: a few percent of allocations with a plain tree, most of them in RCU
-#   mode.
+#   mode. For blocking callers it cannot fail; for non-blocking callers (6.19+) it fails when
+#   the preallocation does, which those callers must handle anyway.
 # * Wilcox's model is the maple tree's intended use and needs no backstop, but only the
 #   `mtree_alloc_range()` shape is safe (the search restarts after `mas_nomem()`); it means moving
 #   the allocator's other state (pools, lazy lists) under the tree's internal lock, and is a
-#   different series from the one posted.
+#   different series from the one posted. For non-blocking callers `mas_nomem()` keeps the lock
+#   and may fail, as above.
 
 # %% [markdown]
 # ## Claims checked in this run
@@ -165,43 +213,62 @@ def _z(obs, n, p):
 top = max(r for r in rates)
 s_top, w_top, r_top = plain.run("series", top), plain.run("wilcox", top), plain.run("rezki", top)
 sa, wa, ra = s_top.counts["alloc"], w_top.counts["alloc"], r_top.counts["alloc"]
+nb_r, nb_w, nb_s = (nb_plain.run(m, top).counts["alloc"] for m in ("rezki", "wilcox", "series"))
 claims = report.Claims()
 claims.add("I1: preallocating outside the lock without a re-check maps a range twice",
            (by_sid["I1"].verdict, by_sid["I1"].violation.split(":")[0]),
-           "x == ('violation', 'overlap')", "thread M19; mm/vmalloc.c:vmap_pages_pte_range")
+           "x == ('violation', 'overlap')",
+           "explorer (real maple tree); thread: M19; kernel-source: mm/vmalloc.c:vmap_pages_pte_range")
 claims.add("I1-revalidate (Rezki) and I1-mas-nomem (Wilcox) never do (exhaustive)",
            (by_sid["I1-revalidate"].verdict, by_sid["I1-revalidate"].exhaustive,
             by_sid["I1-mas-nomem"].verdict, by_sid["I1-mas-nomem"].exhaustive),
-           "x == ('never', True, 'never', True)", "lib/maple_tree.c:mtree_alloc_range")
+           "x == ('never', True, 'never', True)",
+           "explorer; kernel-source: lib/maple_tree.c:mtree_alloc_range")
 claims.add("mas_empty_area + mas_store_gfp keeps the stale range (I1-store-gfp)",
-           by_sid["I1-store-gfp"].verdict, "x == 'violation'", "lib/maple_tree.c:mas_store_gfp")
+           by_sid["I1-store-gfp"].verdict, "x == 'violation'",
+           "explorer; kernel-source: lib/maple_tree.c:mas_store_gfp")
 claims.add("posted scheme with the retry list scanned: safe (exhaustive)",
            (by_sid["posted"].verdict, by_sid["posted"].exhaustive), "x == ('never', True)",
-           "thread M24, patch 05")
+           "explorer; thread: M24, patch 05")
 claims.add("... a search that skips the retry list hands the range out twice, 0 preemptions",
            (by_sid["posted-noscan"].verdict, by_sid["posted-noscan"].preemptions),
-           "x == ('violation', 0)", "thread M24, patch 05")
+           "x == ('violation', 0)", "explorer; thread: M24, patch 05")
 claims.add("posted: every NOWAIT failure falls back to GFP_ATOMIC (allocations)",
            sa.get("atomic_attempts", 0) == sa.get("nowait_fail", 0), "x == True",
-           "maple_nodealloc recipe 'prealloc'")
+           "restates the run (recipe 'prealloc')")
 claims.add(f"posted, p={top}: NOWAIT failures within 4 sd of (allocations needing nodes) x p",
            round(_z(sa.get("nowait_fail", 0), sa.get("needing_nodes", 0), top), 2), "x <= 4",
-           "vmapsim.designs.node_alloc")
+           "restates the run (vmapsim.designs.node_alloc)")
 claims.add(f"Wilcox, p={top}: tree-lock drops = NOWAIT failures (restart after mas_nomem)",
            (wa.get("lock_drops", 0), wa.get("restarts", 0)) == (wa.get("nowait_fail", 0),) * 2,
-           "x == True", "lib/maple_tree.c:mas_nomem")
-claims.add(f"Rezki: the lock is dropped for every allocation needing nodes, at any p",
+           "x == True", "restates the run; kernel-source: lib/maple_tree.c:mas_nomem")
+claims.add("Rezki: the lock is dropped for every allocation needing nodes, at any p",
            len({plain.run("rezki", r).counts["alloc"].get("lock_drops", 0) for r in rates}) == 1
            and ra.get("lock_drops", 0) >= ra.get("needing_nodes", 0) > 0, "x == True",
-           "thread M19")
+           "restates the run; thread: M19")
 claims.add("no recipe ever allocates with GFP_KERNEL under a spinlock in these runs",
-           sum(r.counts[k].get("gfp_kernel_under_spinlock", 0) for sw in (plain, rcu)
-               for r in sw.runs for k in ("alloc", "free")), "x == 0", "vmapsim.designs.node_alloc")
+           sum(r.counts[k].get("gfp_kernel_under_spinlock", 0)
+               for sw in (plain, rcu, nb_plain, nb_rcu)
+               for r in sw.runs for k in ("alloc", "free")), "x == 0",
+           "restates the run (vmapsim.designs.node_alloc)")
+claims.add("blocking callers: no allocation fails under Rezki's or Wilcox's recipe",
+           sum(r.counts["alloc"].get("failed", 0) for sw in (plain, rcu) for r in sw.runs
+               if r.mode != "series"), "x == 0", "restates the run")
+claims.add(f"non-blocking callers, p={top}: Rezki fails allocations, within 4 sd of "
+           "(allocations needing nodes) x p",
+           (nb_r.get("failed", 0) > 0,
+            round(_z(nb_r.get("failed", 0), nb_r.get("needing_nodes", 0), top), 2)),
+           "x[0] and x[1] <= 4",
+           "restates the run; kernel-source: mm/vmalloc.c:alloc_vmap_area (6.19+, F3)")
+claims.add(f"non-blocking callers, p={top}: Wilcox fails only after a failed NOWAIT attempt; "
+           "the posted scheme fails none (it parks)",
+           (nb_w.get("failed", 0) <= nb_w.get("nowait_fail", 0), nb_s.get("failed", 0)),
+           "x == (True, 0)", "restates the run; kernel-source: lib/maple_tree.c:mas_nomem")
 claims.add("share of allocations needing nodes, plain tree (rezki run)",
            round(plain.run("rezki", 0.0).need_fraction("alloc"), 3), "x < 0.2",
-           "lib/maple_tree.c:mas_prealloc_calc")
+           "restates the run (lib/maple_tree.c:mas_prealloc_calc)")
 claims.add("... and in RCU mode (copy-on-write)", round(rcu.run("rezki", 0.0).need_fraction("alloc"), 3),
-           "x > 0.5", "lib/maple_tree.c:mas_prealloc_calc")
+           "x > 0.5", "restates the run (lib/maple_tree.c:mas_prealloc_calc)")
 claims.verify()
 
 # %%
@@ -223,7 +290,10 @@ report.summary(
            f"lock drops {w_top.per_k('lock_drops'):.0f}"),
           ("need nodes, RCU mode", "", "",
            f"{1000 * rcu.run('rezki', 0.0).need_fraction('alloc'):.0f} "
-           f"(plain {1000 * plain.run('rezki', 0.0).need_fraction('alloc'):.0f})")],
+           f"(plain {1000 * plain.run('rezki', 0.0).need_fraction('alloc'):.0f})"),
+          ("non-blocking caller (6.19+)", "", "Rezki / Wilcox",
+           f"fail {nb_plain.run('rezki', top).per_k('failed'):.1f} / "
+           f"{nb_plain.run('wilcox', top).per_k('failed'):.1f}")],
     conclusion=f"(Fallbacks at GFP_NOWAIT failure rate {top}, GFP_ATOMIC {atomic_fail}.) All "
                "three can be made safe, each at a price. Preallocating outside the lock needs "
                "Rezki's re-check, or two allocators map the same range. Wilcox's internal lock "
@@ -231,6 +301,8 @@ report.summary(
                "after mas_nomem(); mas_empty_area plus mas_store_gfp is not. The posted scheme "
                "never drops the lock but turns vmap_retry_list into allocator state that "
                "every search must exclude. In RCU mode, which lockless readers need, most "
-               "allocations need new nodes, so every fallback fires far more often.",
+               "allocations need new nodes, so every fallback fires far more often. For callers "
+               "that may sleep (all of 6.18's) Rezki's and Wilcox's schemes cannot fail; for "
+               "the non-blocking callers 6.19 added, both fail when node allocation fails.",
     claims=claims,
 )

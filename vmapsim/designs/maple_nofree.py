@@ -1,12 +1,14 @@
 """``maple-nofree``: one maple tree for everything -- no free tree, no busy shards.
 
-The literal reading of the plan the thread converged on (Wilcox M14/M18/M26, accepted by the
-author in M20/M25): busy areas are ``vmap_area`` entries of a single tree ``vmap_area_mt``
-(``MT_FLAGS_ALLOC_RANGE``), free space is its gaps (found with ``mas_empty_area()``), and the
-tree's own spinlock guards it -- Wilcox (M26): "protected by its internal spinlock, and so it
-can drop the lock to allocate memory ... If the user needs to also use that spinlock to protect
-other things, that's allowed."  Why this is one of *two* designs, and what the other keeps, is
-explained in :mod:`vmapsim.designs.maple_nofree_sharded`.
+A design this project built to bound one end of the design space; **nobody on the list proposed
+it**.  It takes three things said in the thread to their extreme: no separate free tree (Wilcox
+asked why one is kept, M14; Pranjal agreed to drop it, M20/M25), readers under RCU (M18), and
+the tree's own spinlock, which "can drop the lock to allocate memory" and may also "protect other
+things" (Wilcox, M26) -- and uses that one lock for unlink, lookup and allocation alike, which no
+message says.  Busy areas are ``vmap_area`` entries of a single tree ``vmap_area_mt``
+(``MT_FLAGS_ALLOC_RANGE``), free space is its gaps (found with ``mas_empty_area()``).  Why this is
+one of *two* designs, and what the other keeps, is explained in
+:mod:`vmapsim.designs.maple_nofree_sharded`.
 
 What happens to each kind of range:
 

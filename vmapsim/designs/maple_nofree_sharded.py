@@ -1,5 +1,5 @@
 """``maple-nofree-sharded``: no free tree, per-node busy maple trees kept, one global tree whose
-gaps are the free space.  The second credible reading of the plan the thread converged on.
+gaps are the free space: close to Pranjal's plan 2 (M22).
 
 Why two ``maple-nofree`` designs.  Wilcox (M14) asks why a separate free tree is kept; Rezki
 (M17) answers that splitting "allocated data" from the "free-space manager" keeps readers and
@@ -8,9 +8,10 @@ difference *is* Rezki's objection:
 
 * ``maple-nofree`` (:mod:`vmapsim.designs.maple_nofree`): **one tree for everything**.  Busy areas are
   entries, free space is its gaps, and the tree's lock guards both; the per-node busy shards and
-  their node walk disappear.  That is the literal reading of Wilcox (M14, M18, M26: RCU readers,
-  "protected by its internal spinlock ... allowed [to] protect other things") and of Pranjal's
-  plan 3 (M22: no separate free index).
+  their node walk disappear.  Nobody proposed this: it is this project's extreme case, built
+  from M14 (why a separate free tree?), M18 (RCU readers), M26 (the tree's internal lock may
+  "protect other things") and Pranjal's plan 3 (M22: no separate free index), none of which
+  asks for one lock over unlink, lookup and allocation.
 * ``maple-nofree-sharded`` (this module): **keep the split of locks, drop the free index**.
   Busy areas stay sharded over ``vmap_node``s (``vn->busy.mt`` under ``vn->busy.lock``, placed
   by ``addr_to_node()`` as in 6.18), and the allocator index is one global tree of in-use
@@ -29,7 +30,7 @@ address order, ``lazy_max_pages()``, and placement by lowest fit (see :mod:`vmap
 for the one forced difference, aligned requests).  The lazy queue is a list (patch 08), sorted
 by address at purge time so the pools are filled as 6.18 fills them.
 
-Default node allocation: Wilcox's (``nodealloc="wilcox"``: the trees' own locks, dropped to
+Default node allocation: the ``wilcox`` recipe (M26: the trees' own locks, dropped to
 allocate); ``series`` and ``rezki`` are available for comparison.  ``struct vmap_area``: 48 B
 (``va_layout``, see :mod:`vmapsim.designs.va_layout`).
 """

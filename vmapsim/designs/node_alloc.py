@@ -40,6 +40,20 @@ nodes come from is a design decision.  The thread has four answers; each is a *r
     where a concurrent writer could invalidate it (the search then repeats, counted as a
     restart).
 
+Non-blocking callers (``gfp=`` of :meth:`NodeAlloc.run`).  Since 6.19 (Rezki's "__vmalloc()/
+kvmalloc() and no-block support", docs/kernel-facts.md F3; not in 6.18, where
+``alloc_vmap_area`` calls ``might_sleep()`` unconditionally) a caller may pass ``GFP_NOWAIT`` or
+``GFP_ATOMIC`` and must then handle failure (a non-blocking ``alloc_vmap_area`` returns
+``-EBUSY`` without purging when there is no space, ``-ENOMEM`` when its slab allocation fails).
+Such a caller cannot sleep, so ``kernel`` and ``outside`` cannot fall back to ``GFP_KERNEL``:
+``kernel``'s ``mas_nomem()`` keeps the lock and allocates with the caller's flags (it drops the
+lock only for a gfp that may block); ``outside`` preallocates with the caller's flags.  Either
+can fail, and the store returns :data:`ENOMEM`.  ``prealloc``/``atomic`` use their own
+non-blocking flags whatever the caller passes, so they are unchanged.  ``gfp`` is ``kernel``
+(the default: every caller in 6.18), ``nowait`` or ``atomic``; failures are drawn with
+``nowait_fail`` / ``atomic_fail`` as for the other attempts (independent draws: under real memory
+pressure consecutive failures are correlated).
+
 Lock record (:class:`vmapsim.designs.base.Accounting`): the recipe takes and releases the lock itself
 (``kernel``/``outside`` may hold it twice); allocations done under the lock are ``alloc_bytes``
 of that hold, allocations outside are a ``Hold(None, ...)``; nodes a store replaces or frees
@@ -63,7 +77,7 @@ from ..maple.node import NODE_BYTES
 from ..params import check_choice, check_float
 from .base import Hold
 
-__all__ = ["NodeAlloc", "RECIPES", "MODES", "ENOMEM", "StoreResult", "tree_work"]
+__all__ = ["NodeAlloc", "RECIPES", "MODES", "ENOMEM", "GFP_CLASSES", "StoreResult", "tree_work"]
 
 RECIPES = ("prealloc", "atomic", "erase", "kernel", "outside")
 #: design-level modes: which recipe each kind of store uses
@@ -78,6 +92,8 @@ MODES = {
 }
 #: status of a store that could not get its nodes
 ENOMEM = "enomem"
+#: the caller's allocation class (``gfp=`` of :meth:`NodeAlloc.run`)
+GFP_CLASSES = ("kernel", "nowait", "atomic")
 
 
 @dataclass
@@ -139,7 +155,8 @@ class NodeAlloc:
 
     # ------------------------------------------------------------------ the driver
     def run(self, acct, lock: str | None, tree, search, entry, kind: str = "store",
-            apply=None, internal_lock: bool = False, hold=None) -> StoreResult:
+            apply=None, internal_lock: bool = False, hold=None,
+            gfp: str = "kernel") -> StoreResult:
         """Take *lock*, find the range with ``search()`` and store *entry* over it.
 
         ``search()`` runs under the lock and returns ``(first, last)`` or None (no space: the
@@ -150,14 +167,21 @@ class NodeAlloc:
         are counted from ``tree.stats`` (:func:`tree_work`).  *lock* None: the caller holds
         what it needs already (no hold is recorded).  *hold*: the caller already holds *lock*
         as this open :class:`~vmapsim.designs.base.Hold` (a batch under one lock); the lock is then
-        left held and the current hold is returned in the result.
+        left held and the current hold is returned in the result.  *gfp*: the caller's
+        allocation class, ``kernel`` (may block), ``nowait`` or ``atomic`` (see the module
+        docstring, "Non-blocking callers").
         """
         recipe = self.recipe(kind)
+        check_choice("gfp", gfp, GFP_CLASSES)
+        nonblock_rate = {"kernel": None, "nowait": self.nowait_fail,
+                         "atomic": self.atomic_fail}[gfp]
         if apply is None:
             def apply(first, last):
                 tree.store_range(first, last, entry)
         counts = self.counts
         counts["stores"] += 1
+        if gfp != "kernel":
+            counts["nonblock_stores"] += 1
         if not acct.enabled and not self.nowait_fail and not self.atomic_fail:
             # no lock record is kept and no allocation can fail (replay): only the result
             # matters, and every recipe gives the same one
@@ -204,7 +228,15 @@ class NodeAlloc:
                 acct.alloc_bytes += n * NODE_BYTES           # GFP_NOWAIT under the lock
             else:
                 counts["nowait_fail"] += 1
-                if internal_lock and self._h is not None:    # mas_nomem drops the tree's own lock
+                if nonblock_rate is not None and recipe == "kernel":
+                    # mas_nomem() with a non-blocking gfp: allocate under the lock, may fail
+                    counts["nonblock_attempts"] += 1
+                    if self._fails(nonblock_rate):
+                        counts["nonblock_fail"] += 1
+                        counts["enomem"] += 1
+                        return done(ENOMEM, first, last)
+                    acct.alloc_bytes += n * NODE_BYTES
+                elif internal_lock and self._h is not None:    # mas_nomem drops the tree's own lock
                     got = self._drop_allocate_retake(find, entry, n, (first, last), revalidate=False)
                     if got is None:
                         return done("nospace")
@@ -215,6 +247,14 @@ class NodeAlloc:
                     acct.events.append(("gfp_kernel_under_spinlock", n))
                     acct.alloc_bytes += n * NODE_BYTES
         elif n and recipe == "outside":
+            if nonblock_rate is not None:
+                # the preallocation outside the lock uses the caller's flags: it may fail
+                counts["nonblock_attempts"] += 1
+                if self._fails(nonblock_rate):
+                    counts["lock_drops"] += 1
+                    counts["nonblock_fail"] += 1
+                    counts["enomem"] += 1
+                    return done(ENOMEM, first, last)
             got = self._drop_allocate_retake(find, entry, n, (first, last), revalidate=True)
             if got is None:
                 return done("nospace")

@@ -53,7 +53,11 @@ from .mt_index import LazyList
 from .reference import ReferenceReplayMixin
 from .rfc_v1_bump import VA_FROM_BUMP_CHUNK, BumpChunks
 
-__all__ = ["RfcV1"]
+__all__ = ["RfcV1", "BusyInsertWarn"]
+
+
+class BusyInsertWarn(Exception):
+    """The series' busy-insert check failed (``check_overlaps``): the WARN of M15."""
 
 
 class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
@@ -67,7 +71,9 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
     #: entry is taken (``pool_resync="keep"``), nothing in front of it is presumed gone.  With
     #: ``lazy_list=False`` the pools are 6.18's and so is the rule (``"limbo"``).
     PARAMS = dict(Linux618.PARAMS, **MAPLE_PARAMS, bump=True, retry_list=True, lazy_list=True,
-                  kvzalloc_fail=0.0, stack_levels=12, pool_resync="keep")
+                  kvzalloc_fail=0.0, stack_levels=12, pool_resync="keep",
+                  chunk_release="consistent", kvzalloc_fail_mode="independent",
+                  refill_guard="none", check_overlaps=False)
 
     def __init__(self, **params):
         if "pool_resync" not in params and not params.get("lazy_list", True):
@@ -82,7 +88,15 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         self.retry: list[VmapArea] = []
         self.retry_enabled = bool(p["retry_list"])
         self.lazy_list = bool(p["lazy_list"])
-        self.bump = BumpChunks(self, p["kvzalloc_fail"], p["stack_levels"]) if p["bump"] else None
+        self.bump = BumpChunks(self, p["kvzalloc_fail"], p["stack_levels"], p["chunk_release"],
+                               p["kvzalloc_fail_mode"], p["refill_guard"]) if p["bump"] else None
+        #: the series' busy-insert check (validate_vmap_area_range_insert_mt_locked) is modelled
+        #: when ``check_overlaps``: each WARN it would print is recorded here
+        self.check_overlaps = bool(p["check_overlaps"])
+        self.splats: list[dict] = []
+        self._erase_inject = 0
+        #: areas a failed mas_erase() left in a busy tree (see inject_busy_erase_failure)
+        self.stale_busy: list = []
         self.free_mt = MapleTree(alloc_range=True)
         self._init_free_mt([(1, (1 << 64) - 1)])
         self.acct.begin("init", -1)
@@ -160,6 +174,51 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
         n = super().purge_finish(batch)
         self.drain_retry_list()
         return n
+
+    # ------------------------------------------------------------------ busy insert check
+    def _insert_busy(self, va) -> bool:
+        """With ``check_overlaps``: the series' ``find_vmap_area_insert_neighbors_mt_locked()``
+        before the busy store (patch 06): the area at or before ``va_start`` must end at or
+        below it (``WARN_ON_ONCE((*left)->va_end > start)``), the next one must start at or
+        above ``va_end``.  A failed check is recorded in :attr:`splats` and handled as a failed
+        busy insert (the series returns false from the insert; what its caller then does is
+        not modelled beyond that).  The check reads the model's address order and counts no
+        work (the series' two extra walks per insert are not priced).  After recording, the
+        check raises :class:`BusyInsertWarn`: the operation stops there, as on a kernel with
+        ``panic_on_warn`` (what the series does after a failed check is not modelled)."""
+        if self.check_overlaps:
+            vn = self.nodes[(va.va_start // self.zone) % self.nr_nodes]
+            other = vn.busy.order.find_exceed(va.va_start)      # lowest area ending above start
+            if other is not None and other.va_start < va.va_end:
+                side = "left" if other.va_start <= va.va_start else "right"
+                self.splats.append({
+                    "kind": "busy_insert_overlap", "node": vn.id,
+                    "warn": "(*left)->va_end > start" if side == "left"
+                            else "(*right)->va_start < end",
+                    "new": (va.va_start, va.va_end), "existing": (other.va_start, other.va_end),
+                    "existing_flags": other.flags})
+                self.acct.events.append(("warn", "busy insert overlap"))
+                raise BusyInsertWarn(self.splats[-1])
+        return super()._insert_busy(va)
+
+    def inject_busy_erase_failure(self, n: int = 1) -> None:
+        """Fault injection for the next *n* busy unlinks: ``mas_erase()`` (patch 09) cannot get
+        its nodes (``GFP_NOWAIT`` and then ``GFP_KERNEL`` under ``vn->busy.lock`` both fail).
+        ``lib/maple_tree.c:mas_erase`` then skips the store and still returns the entry it
+        found, and nothing tells ``find_unlink_vmap_area()``: the area is freed but stays in
+        the busy tree."""
+        self._erase_inject += int(n)
+
+    def _busy_erase(self, vn, addr: int):
+        if self._erase_inject:
+            va = vn.busy.peek(addr)
+            if va is not None:
+                self._erase_inject -= 1
+                self.stale_busy.append(va)
+                self.acct.events.append(("gfp_kernel_under_spinlock", 1))
+                self.acct.events.append(("enomem", "busy erase ignored"))
+                return va
+        return super()._busy_erase(vn, addr)
 
     # ------------------------------------------------------------------ bump overlay
     def alloc_vmap_area(self, size, align=PAGE_SIZE, vstart=None, vend=None, cpu=0, va_flags=0):

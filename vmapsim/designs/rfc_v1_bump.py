@@ -47,6 +47,31 @@ Three consequences the model counts (``counts``):
   the recursion of Rezki's splat (M16).  ``stack_levels`` (an estimate, not a measurement) is
   the nesting depth taken as the end of the 16 KiB stack; the allocation then fails and the
   overflow is counted (the kernel panics).
+
+Knobs for the review of the splats (notebook ``07-splats``; the defaults keep the behaviour
+above):
+
+* ``release`` -- ``"consistent"`` (default: the model deviation above) or ``"series"``: the
+  drained chunk's whole ``[base, limit)`` is erased from the occupied tree at once, as patch
+  11's ``vmap_bump_unlink()`` does (``occupied_mt_erase_range_locked(chunk->base,
+  chunk->limit)``), and ``reclaim_list_global()`` skips the occupied erase of every
+  ``VA_FROM_BUMP_CHUNK`` area whatever its chunk's state (patch 11's ``goto queue_release``).
+  Pool entries, recycled areas and lazy areas inside the chunk then lose their reservation;
+  the design no longer validates (that is the point).
+* ``fail_mode`` -- how the descriptor's kmalloc attempt fails at rate ``kvzalloc_fail``:
+  ``"independent"`` (each attempt draws) or ``"persistent"`` (the outermost refill draws once
+  and every nested attempt of the same chain gets the same answer: memory with no free
+  order-6 block stays that way for longer than the microseconds a chain takes; kvmalloc's
+  kmalloc attempt does not reclaim or compact for sizes above a page, mm/slub.c
+  ``kmalloc_gfp_adjust``).
+* ``guard`` -- the fix under review for the recursion: ``"none"`` (posted), ``"no-fallback"``
+  (the descriptor comes from kmalloc only; if that fails the refill fails and the request
+  takes the tree path) or ``"nested-tree"`` (the fallback vmalloc made from inside a refill
+  does not take the bump path -- a per-task recursion guard, or a bump-ineligible range for
+  that one call; it takes the tree path, so the nesting stops at depth 1).
+* :meth:`inject_refill_failure` -- fault injection: the next *n* refills get NULL from
+  ``kvzalloc()`` (kmalloc and the vmalloc fallback both failed: memory pressure, or syzkaller's
+  fail-nth), so the request takes the tree path and may be served from a per-node pool.
 """
 from __future__ import annotations
 
@@ -54,12 +79,13 @@ import random
 from bisect import bisect_right, insort
 from collections import Counter
 
-from ..params import check_float, check_int
+from ..params import check_choice, check_float, check_int
 from ..vmalloc.vmap_area import PAGE_SHIFT, PAGE_SIZE, VmapArea, encode_vn_id
 from .base import Hold
 from .mt_index import align_up
 
-__all__ = ["BumpChunks", "CHUNK_SIZE", "VA_FROM_BUMP_CHUNK", "DESC_BYTES"]
+__all__ = ["BumpChunks", "CHUNK_SIZE", "VA_FROM_BUMP_CHUNK", "DESC_BYTES", "RELEASE_MODES",
+           "FAIL_MODES", "GUARDS"]
 
 #: VMAP_BUMP_CHUNK_SIZE (patch 10/11)
 CHUNK_SIZE = 64 << 20
@@ -74,6 +100,12 @@ DESC_KMALLOC_BYTES = PAGE_SIZE << 6
 #: the vmalloc fallback of kvzalloc: PAGE_ALIGN(DESC_BYTES) + the guard page
 DESC_VMALLOC_SIZE = -(-DESC_BYTES // PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE
 _CACHE_LINE = 64
+#: ``release``: what a drained chunk gives back (module docstring)
+RELEASE_MODES = ("consistent", "series")
+#: ``fail_mode``: how the descriptor's kmalloc attempt fails
+FAIL_MODES = ("independent", "persistent")
+#: ``guard``: the recursion fix under review (``none`` = as posted)
+GUARDS = ("none", "no-fallback", "nested-tree")
 
 
 class Chunk:
@@ -102,10 +134,18 @@ class Chunk:
 class BumpChunks:
     """The bump overlay of one :class:`~vmapsim.designs.rfc_v1.RfcV1` design (see module docstring)."""
 
-    def __init__(self, design, kvzalloc_fail: float = 0.0, stack_levels: int = 12):
+    def __init__(self, design, kvzalloc_fail: float = 0.0, stack_levels: int = 12,
+                 release: str = "consistent", fail_mode: str = "independent",
+                 guard: str = "none"):
         self.d = design
         self.kvzalloc_fail = check_float("kvzalloc_fail", kvzalloc_fail, lo=0.0, hi=1.0)
         self.stack_levels = check_int("stack_levels", stack_levels, lo=1, hi=1000)
+        self.release_mode = check_choice("chunk_release", release, RELEASE_MODES)
+        self.fail_mode = check_choice("kvzalloc_fail_mode", fail_mode, FAIL_MODES)
+        self.guard = check_choice("refill_guard", guard, GUARDS)
+        self.inject_fail = 0                   # fault injection: refills left to fail
+        self._chain_fails = None               # persistent mode: this chain's kmalloc answer
+        self.in_refill = 0                     # nested vmallocs made from a refill (guard)
         self.cur: list[Chunk | None] = [None] * design.possible_cpus
         self.chunks: list[Chunk] = []          # vmap_bump_chunks, newest first (list_add_rcu)
         self.lo, self.hi = (1 << 64) - 1, 0
@@ -118,6 +158,9 @@ class BumpChunks:
     def eligible(self, size, align, vstart, vend) -> bool:
         """``vmap_bump_eligible()`` (patch 12)."""
         half = CHUNK_SIZE // 2
+        if self.in_refill and self.guard == "nested-tree":
+            self.counts["guarded_nested_allocs"] += 1
+            return False
         return (vstart == self.d.vmalloc_start and vend == self.d.vmalloc_end and 0 < size <= half
                 and size % PAGE_SIZE == 0 and 0 < align <= half)
 
@@ -161,16 +204,25 @@ class BumpChunks:
             counts["stack_overflow"] += 1
             acct.events.append(("stack_overflow", self.depth))
             return False
+        if self.inject_fail > 0:                # kvzalloc() returned NULL (fault injection)
+            self.inject_fail -= 1
+            counts["refill_injected_failures"] += 1
+            return False
         desc = DESC_KMALLOC_BYTES
         vmalloced = None
-        if self.kvzalloc_fail and self.rng.random() < self.kvzalloc_fail:
+        if self._kmalloc_fails():
+            if self.guard == "no-fallback":
+                counts["refill_no_descriptor"] += 1
+                return False
             counts["kvzalloc_vmalloc_fallback"] += 1
             self.depth += 1
+            self.in_refill += 1
             counts["max_depth"] = max(counts["max_depth"], self.depth)
             try:
                 vmalloced = d.nested_alloc(DESC_VMALLOC_SIZE, PAGE_SIZE, cpu)
             finally:
                 self.depth -= 1
+                self.in_refill -= 1
             if vmalloced is None:
                 return False
             desc = DESC_VMALLOC_SIZE - PAGE_SIZE
@@ -194,6 +246,20 @@ class BumpChunks:
             counts["leaked_chunks"] += 1
         self.cur[chunk.owner] = chunk
         return True
+
+    def _kmalloc_fails(self) -> bool:
+        """Does the descriptor's kmalloc (an order-6 page allocation) fail this time?"""
+        if not self.kvzalloc_fail:
+            return False
+        if self.fail_mode == "independent":
+            return self.rng.random() < self.kvzalloc_fail
+        if self.depth == 0:                     # the outermost refill of a chain draws
+            self._chain_fails = self.rng.random() < self.kvzalloc_fail
+        return bool(self._chain_fails)
+
+    def inject_refill_failure(self, n: int = 1) -> None:
+        """Fault injection: the next *n* refills get NULL from ``kvzalloc()``."""
+        self.inject_fail += check_int("n", n, lo=0, hi=10**9)
 
     def predict(self, size, align, cpu):
         """Where the bump path would put this request (a refill's chunk if the current one is
@@ -278,6 +344,11 @@ class BumpChunks:
                 counts["release_pooled_pages"] += pages
             else:
                 counts["release_live_pages"] += pages
+        if self.release_mode == "series":
+            # patch 11: occupied_mt_erase_range_locked(chunk->base, chunk->limit)
+            d._erase_ranges([VmapArea(c.base, c.limit)])
+            acct.events.append(("call_rcu", c.desc_bytes))
+            return
         pieces, cur = [], c.base
         for s, e, _ in covered:
             if s > cur:
@@ -297,7 +368,7 @@ class BumpChunks:
             c = self._chunk_of.get(id(va)) if va.flags & VA_FROM_BUMP_CHUNK else None
             if c is not None:
                 del self._chunk_of[id(va)]
-                if not c.released:
+                if not c.released or self.release_mode == "series":
                     skip.append(va)
                     continue
             erase.append(va)

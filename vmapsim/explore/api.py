@@ -50,6 +50,10 @@ class Result:
     executions: int
     seconds: float
     outcomes: list | None = None
+    #: tags the scenario's ``observe`` hook reported over the finished, non-violating
+    #: executions (an observation is not a property: e.g. "R: generation changed")
+    observed: list | None = None
+    expected_observed: list | None = None
     counterexample: list | None = None
     schedule: list | None = None
     preemptions: int | None = None
@@ -78,12 +82,15 @@ class Result:
             return False
         if self.expected == "outcomes":
             return sorted(self.outcomes or []) == sorted(self.expected_outcomes or [])
+        if self.expected_observed is not None and self.verdict == "never":
+            return sorted(self.observed or []) == sorted(self.expected_observed)
         return True
 
     def to_json(self) -> dict:
         d = {"scenario": self.scenario, "verdict": self.verdict, "exhaustive": self.exhaustive,
              "executions": self.executions,
              "outcomes": sorted(self.outcomes) if self.outcomes is not None else None,
+             "observed": self.observed,
              "counterexample": self.counterexample, "seconds": round(self.seconds, 4)}
         d.update({"strategy": self.strategy, "expected": self.expected,
                   "expected_outcomes": self.expected_outcomes, "lkmm_extra": self.lkmm_extra,
@@ -107,6 +114,8 @@ class Result:
              + (f" {sorted(self.outcomes)}" if self.verdict == "outcomes" else "")
              + f" ({'exhaustive' if self.exhaustive else 'not exhaustive'}, "
                f"{self.executions} executions, {self.seconds:.2f} s)")
+        if self.observed:
+            s += "\n  observed (not a violation): " + "; ".join(self.observed)
         if self.violation:
             s += f"\n  {self.violation}\n  schedule ({self.preemptions} preemptions): " \
                  + " ".join(self.schedule)
@@ -169,9 +178,13 @@ def explore(scenario, strategy: str = "exhaustive", *, bound: int | None = None,
                  budget_hits=out.budget_hits, pruned=out.pruned, limit_hit=out.limit_hit,
                  expected=sc.expected, lkmm_extra=sorted(sc.lkmm_extra) if sc.lkmm_extra else None,
                  expected_outcomes=sorted(sc.expected_outcomes) if sc.expected_outcomes else None,
+                 expected_observed=(sorted(sc.expected_observed)
+                                    if sc.expected_observed is not None else None),
                  threads=[t.name for t in sc.threads] + ["CB"], source=sc.source,
                  seed=seed if strategy in ("random", "pct") else None, bound=bound,
                  runs=runs, search_seconds=t_search)
+    if sc.observe is not None:
+        res.observed = sorted(out.observed)
     if out.violation is not None:
         ex = out.violation
         if minimise and strategy != "bounded" and ex.preemptions > 0:
@@ -235,5 +248,7 @@ def replay(scenario, schedule, *, fair: bool | None = None, broken_gp: bool | No
     elif sc.outcome is not None and ex.finished:
         res.verdict = "outcomes"
         res.outcomes = [ex.outcome]
+    if sc.observe is not None and ex.finished:
+        res.observed = sorted(ex.observed)
     res.seconds = time.perf_counter() - t0
     return res

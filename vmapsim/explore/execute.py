@@ -46,6 +46,7 @@ class Execution:
         self.budget_hit = False
         self.finished = False
         self.outcome = None
+        self.observed: frozenset = frozenset()
         self.preemptions = 0
         self.last: int | None = None
         self.tsteps = [0] * self.n
@@ -125,6 +126,8 @@ class Execution:
                 sc.final(w, self.shared)
             if sc.outcome is not None:
                 self.outcome = sc.outcome(w, self.shared)
+            if sc.observe is not None:
+                self.observed = frozenset(sc.observe(w, self.shared))
             self.finished = True
         except Violation as v:
             self._fail(v)

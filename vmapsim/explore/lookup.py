@@ -13,17 +13,29 @@ same code:
 
 Protocols (``PROTOCOLS``):
 
+``spinlock-6.18``
+    today's ``find_vmap_area()`` (mm/vmalloc.c, 6.18 and 7.3; docs/kernel-facts.md F1): take
+    ``vn->busy.lock``, walk (the walk compares the address with ``va_start``/``va_end``
+    under the lock), **drop the lock**, return the pointer.  Nothing pins the area
+    afterwards (``pin="none"``): only an owner may use it; hardened usercopy
+    (mm/usercopy.c:check_heap_object) reads ``va_end`` after the return (F2).
 ``spinlock``
-    today's shape: take ``vn->busy.lock``, walk, keep the lock while the area is used
-    (``vmalloc_info_show``/``vread_iter`` hold it per area; mm/vmalloc.c).
+    the walk *and the caller's use* under ``vn->busy.lock``: the shape of
+    ``vmalloc_dump_obj`` (trylock, copy out under the lock), ``vread_iter`` (copies while
+    holding the lock) and ``vmalloc_info_show`` (prints under it), F4.  It is **not**
+    ``find_vmap_area()``, which drops the lock before returning (``spinlock-6.18``).  The
+    performance model prices this protocol under the name ``spinlock`` (the walk and the
+    area's first reads inside the hold).
 ``rcu-readonce``
     the plan in M23: ``rcu_read_lock``; ``mas_walk``; ``READ_ONCE`` the bounds;
     ``rcu_read_unlock``; return the pointer.  ``hold_rcu=True`` keeps the section open
     while the caller uses the area (the best case for that plan).
 ``rcu-trylock-retry``
-    Wilcox's rule 2 (M18): under RCU trylock a per-area spinlock, recheck a ``DEAD``
-    mark and the bounds, re-walk on failure, after ``max_retries`` fall back to the
-    locked walk.  The writer marks ``DEAD`` under the area lock before teardown.
+    M18's rule 2 ("trylock the objects it finds (and retry the walk if the trylock
+    fails)") with what this project adds to make it sound (docs/rcu-review.md section 3;
+    not in M18): a per-area spinlock taken with trylock under RCU, a recheck of a ``DEAD``
+    mark and of the bounds, a re-walk on failure, after ``max_retries`` the locked walk.
+    The writer marks ``DEAD`` under the area lock before teardown.
 ``rcu-refcount``
     the per-VMA-lock shape (mm/mmap_lock.c, ``lock_vma_under_rcu``):
     ``refcount_inc_not_zero`` under RCU, identity recheck (``recheck=True``), re-walk when
@@ -72,10 +84,13 @@ from dataclasses import dataclass
 
 from ..params import check_choice, check_int
 
-__all__ = ["PROTOCOLS", "RECLAIM", "BUSY", "DEAD", "Found", "Protocol", "make_protocol", "SequentialEnv",
+__all__ = ["PROTOCOLS", "LOCKED", "RECLAIM", "BUSY", "DEAD", "Found", "Protocol", "make_protocol", "SequentialEnv",
            "vmap_area_fields"]
 
-PROTOCOLS = ("spinlock", "rcu-readonce", "rcu-trylock-retry", "rcu-refcount", "seqcount")
+PROTOCOLS = ("spinlock-6.18", "spinlock", "rcu-readonce", "rcu-trylock-retry", "rcu-refcount",
+             "seqcount")
+#: protocols whose readers take ``vn->busy.lock`` (no RCU read side)
+LOCKED = ("spinlock-6.18", "spinlock")
 #: how an unlinked vmap_area's memory goes away
 RECLAIM = ("call_rcu", "kfree", "typesafe", "none")
 BUSY, DEAD = "BUSY", "DEAD"
@@ -175,8 +190,29 @@ class Protocol:
         return Found(va, start, end, vm, pin)
 
 
+class SpinLock618(Protocol):
+    """6.18's ``find_vmap_area()``: lock, walk, unlock, return the pointer (F1).
+
+    The bounds in :class:`Found` are the ones the walk compared under the lock; what the
+    caller reads from ``va`` afterwards is unprotected (``pin="none"``)."""
+
+    name = "spinlock-6.18"
+
+    def find(self, env, vn, tree, addr):
+        env.spin_lock(vn, "busy_lock")
+        va = env.tree_walk(tree, addr)
+        found = None
+        if va is not None:
+            start, end = env.read(va, "va_start"), env.read(va, "va_end")
+            found = Found(va, start, end, None, "none")
+        env.spin_unlock(vn, "busy_lock")
+        return found
+
+
 class SpinLock(Protocol):
-    """Today's locking: the busy lock is held from the walk to the end of the use."""
+    """The walk and the caller's use under the busy lock (``vmalloc_dump_obj``,
+    ``vread_iter``, ``vmalloc_info_show`` shape; *not* 6.18's ``find_vmap_area``, which
+    drops the lock before returning: :class:`SpinLock618`)."""
 
     name = "spinlock"
 
@@ -364,7 +400,7 @@ class SeqCount(Protocol):
         env.spin_unlock(vn, "busy_lock")
 
 
-_CLASSES = {c.name: c for c in (SpinLock, RcuReadOnce, RcuTrylockRetry, RcuRefcount, SeqCount)}
+_CLASSES = {c.name: c for c in (SpinLock618, SpinLock, RcuReadOnce, RcuTrylockRetry, RcuRefcount, SeqCount)}
 
 
 def make_protocol(name: str, **options) -> Protocol:

@@ -43,6 +43,7 @@ class SearchOut:
     complete: bool = False
     violation: Execution | None = None
     outcomes: set = field(default_factory=set)
+    observed: set = field(default_factory=set)
     kinds: set = field(default_factory=set)
     limit_hit: str | None = None
     bound_reached: int | None = None
@@ -54,6 +55,7 @@ class SearchOut:
         self.budget_hits += other.budget_hits
         self.pruned += other.pruned
         self.outcomes |= other.outcomes
+        self.observed |= other.observed
         self.kinds |= other.kinds
 
 
@@ -85,8 +87,10 @@ def _tally(out: SearchOut, ex: Execution) -> bool:
         return True
     if ex.budget_hit:
         out.budget_hits += 1
-    elif ex.finished and ex.outcome is not None:
-        out.outcomes.add(ex.outcome)
+    elif ex.finished:
+        if ex.outcome is not None:
+            out.outcomes.add(ex.outcome)
+        out.observed |= ex.observed
     return False
 
 

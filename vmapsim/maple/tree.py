@@ -192,7 +192,10 @@ class MapleTree:
         """``mtree_erase``: NULL the whole range containing *index*; returns the raw old entry."""
         index = _index("index", index)
         mas = MaState(self, index, index)
-        return mas_erase(mas)
+        entry = mas_erase(mas)
+        if entry is not None:
+            self.last_store_type = STORE_TYPE_NAMES[mas.store_type]
+        return entry
 
     def destroy(self) -> None:
         """``mtree_destroy``: free every node; the tree keeps its flags."""

@@ -25,11 +25,17 @@ any protocol other than ``spinlock``, index memory freed by writers goes through
 """
 from __future__ import annotations
 
-from ..explore.lookup import BUSY, PROTOCOLS, make_protocol
+from ..explore.lookup import BUSY, make_protocol
+from ..explore.lookup import PROTOCOLS as _ALL_PROTOCOLS
 from ..params import check_choice
 from .pricing import RCU_READ, SEQ_READ, SPIN, WORK
 
 __all__ = ["PROTOCOLS", "LookupPricer", "PerfEnv"]
+
+#: the protocols the model prices.  ``spinlock-6.18`` (6.18's ``find_vmap_area``, which drops
+#: the busy lock before the caller reads the area) is the explorer's and is not priced yet:
+#: the model's ``spinlock`` keeps the area's first reads inside the hold.
+PROTOCOLS = tuple(p for p in _ALL_PROTOCOLS if p != "spinlock-6.18")
 
 #: ns of one cpu_relax() (a PAUSE instruction, tens of cycles)
 CPU_RELAX_NS = 10.0

@@ -10,8 +10,9 @@ The experiments behind notebook ``06-allocation-under-lock``.  Three answers fro
 ``revalidate`` (Uladzislau Rezki, M19)
     preallocate outside the lock (may sleep), retake it, re-check that the range found before
     is still free, store without allocating; start over if it was taken.
-``mas-nomem`` (Matthew Wilcox, M26)
-    the tree's own spinlock, the normal API: ``mtree_alloc_range``'s shape, where
+``mas-nomem`` (Matthew Wilcox, M26: the tree's internal spinlock, dropped to allocate)
+    the tree's own spinlock, the normal API; M26 names no function, and the safe shape is
+    ``mtree_alloc_range``'s (this project's reading), where
     ``mas_nomem()`` drops the lock to allocate with ``GFP_KERNEL`` and the operation -- gap
     search included -- restarts (lib/maple_tree.c: ``mas_nomem`` drops the lock only when the
     gfp may block and the lock is the tree's own, not ``MT_FLAGS_LOCK_EXTERN``).
@@ -53,14 +54,18 @@ APPROACHES = (
               ("posted-noscan", "same, a search that does not scan the retry list"))),
     Approach("preallocate outside the lock, revalidate", "Uladzislau Rezki, M19",
              "external spinlock, dropped to allocate",
-             "mas_preallocate(GFP_KERNEL) outside the lock",
-             "outside the lock", "allocation sleeps; the range is re-checked after",
+             "mas_preallocate(GFP_KERNEL) outside the lock (the caller's flags if it cannot sleep)",
+             "outside the lock (blocking callers)",
+             "blocking caller: sleeps, cannot fail; non-blocking caller (6.19+): the "
+             "allocation fails (-ENOMEM)",
              (("I1", "without the re-check: the stale range is stored"),
               ("I1-revalidate", "with the re-check"))),
     Approach("the tree's own lock, dropped inside the store", "Matthew Wilcox, M26",
              "the tree's internal spinlock (also protecting the caller's state)",
-             "mas_nomem(): GFP_KERNEL with the tree lock dropped",
-             "with the tree lock dropped", "the operation restarts from the root",
+             "mas_nomem(): GFP_KERNEL with the tree lock dropped (blocking callers)",
+             "with the tree lock dropped (blocking callers)",
+             "blocking caller: the operation restarts from the root; non-blocking caller "
+             "(6.19+): mas_nomem allocates under the lock with its flags, may fail (-ENOMEM)",
              (("I1-mas-nomem", "mtree_alloc_range: the gap search restarts"),
               ("I1-store-gfp", "mas_empty_area + mas_store_gfp: only the store restarts"))),
 )
@@ -201,9 +206,11 @@ class FallbackRun:
     the :class:`vmapsim.designs.node_alloc.NodeAlloc` counters those operations moved
     (``nowait_attempts``, ``nowait_fail``, ``atomic_attempts``, ``atomic_fail``,
     ``lock_drops``, ``restarts``, ``revalidations``, ``gfp_kernel_under_spinlock``...) plus
-    ``ops``, ``needing_nodes`` (operations whose store needed at least one node) and
-    ``retry_list`` (operations that got no nodes: the series parks them on
-    ``vmap_retry_list``).
+    ``ops``, ``needing_nodes`` (operations whose store needed at least one node),
+    ``retry_list`` (operations that got no nodes under the series: it parks them on
+    ``vmap_retry_list`` and the allocation goes on) and ``failed`` (allocations that got no nodes
+    under the other recipes: with a non-blocking caller, ``alloc_vmap_area`` fails).
+    ``gfp``: the allocating caller's class (``kernel``, ``nowait``, ``atomic``).
     """
 
     mode: str
@@ -212,6 +219,7 @@ class FallbackRun:
     rcu: bool
     ops: int
     counts: dict
+    gfp: str = "kernel"
 
     def per_k(self, key: str, kind: str = "alloc") -> float:
         """``counts[kind][key]`` per 1000 operations of that kind."""
@@ -224,7 +232,7 @@ class FallbackRun:
 
 
 def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: int, live: int,
-           seed: int) -> FallbackRun:
+           seed: int, gfp: str = "kernel") -> FallbackRun:
     import random
     from collections import Counter
 
@@ -251,7 +259,8 @@ def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: in
                 c[k] += d
         c["ops"] += 1
         c["needing_nodes"] += na.counts["nodes_requested"] > before.get("nodes_requested", 0)
-        c["retry_list"] += res.status == ENOMEM
+        if res.status == ENOMEM:
+            c["retry_list" if mode == "series" else "failed"] += 1
 
     for _ in range(ops):
         acct.begin("churn", 0)               # a fresh lock record per operation
@@ -274,9 +283,9 @@ def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: in
                 return start, start + size - 1
 
             res = na.run(acct, "free_vmap_area_lock", tree, search, "va", kind="store",
-                         internal_lock=internal)
+                         internal_lock=internal, gfp=gfp)
             account("alloc", before, res)
-            if res.status == ENOMEM:
+            if res.status == ENOMEM and mode == "series":
                 parked.append((res.first, res.last + 1))
             elif res.ok:
                 busy.append((res.first, res.last))
@@ -291,7 +300,7 @@ def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: in
             parked.clear()
     tree.validate()
     return FallbackRun(mode, nowait_fail, atomic_fail, rcu, ops,
-                       {k: dict(v) for k, v in by_kind.items()})
+                       {k: dict(v) for k, v in by_kind.items()}, gfp)
 
 
 @dataclass
@@ -315,23 +324,26 @@ class FallbackSweep:
                         round(r.per_k("nowait_fail", kind), 1),
                         round(r.per_k("atomic_attempts", kind), 1),
                         round(r.per_k("retry_list", kind), 2),
+                        round(r.per_k("failed", kind), 2),
                         round(r.per_k("lock_drops", kind), 1),
                         round(r.per_k("gfp_kernel_under_spinlock", kind), 1)))
         return out
 
     HEADER = ("recipe", "NOWAIT fail rate", "need nodes", "NOWAIT fails", "ATOMIC tries",
-              "retry list", "lock drops", "GFP_KERNEL under lock")
+              "retry list", "failed", "lock drops", "GFP_KERNEL under lock")
 
 
 def fallback_sweep(rates=(0.0, 0.001, 0.01, 0.05, 0.2), atomic_fail: float = 0.1,
                    modes=("series", "rezki", "wilcox"), rcu: bool = False, ops: int = 4000,
-                   live: int = 300, seed: int = 0) -> FallbackSweep:
+                   live: int = 300, seed: int = 0, gfp: str = "kernel") -> FallbackSweep:
     """Churn a maple tree (allocations found with ``mas_empty_area`` and stored, frees erased;
     about ``live`` areas live) under each node-allocation recipe of
     :mod:`vmapsim.designs.node_alloc` (``series`` = the posted scheme, ``rezki`` = preallocate
     outside the lock and revalidate, ``wilcox`` = the tree's own lock and ``mas_nomem``) with
     ``GFP_NOWAIT`` node allocations failing at each of ``rates`` and ``GFP_ATOMIC`` ones at
-    ``atomic_fail``.  ``rcu``: the tree in RCU mode (copy-on-write needs more nodes)."""
+    ``atomic_fail``.  ``rcu``: the tree in RCU mode (copy-on-write needs more nodes).  ``gfp``:
+    the allocating caller's class, ``kernel`` (every caller in 6.18) or ``nowait``/``atomic``
+    (non-blocking callers, 6.19 and later)."""
     from ..params import check_float, check_int
 
     ops = check_int("ops", ops, lo=10, hi=1_000_000)
@@ -340,7 +352,9 @@ def fallback_sweep(rates=(0.0, 0.001, 0.01, 0.05, 0.2), atomic_fail: float = 0.1
     rates = [check_float("nowait_fail", r, lo=0.0, hi=1.0) for r in rates]
     for m in modes:
         check_choice("recipe", m, ("series", "rezki", "wilcox"))
-    return FallbackSweep([_churn_cached(m, r, atomic_fail, bool(rcu), ops, live, seed)
+    from ..designs.node_alloc import GFP_CLASSES
+    check_choice("gfp", gfp, GFP_CLASSES)
+    return FallbackSweep([_churn_cached(m, r, atomic_fail, bool(rcu), ops, live, seed, gfp)
                           for m in modes for r in rates])
 
 

@@ -71,20 +71,28 @@ def verdicts(ids, strategy: str = "exhaustive", bound: int | None = None) -> lis
 # --------------------------------------------------------------------------- protocol matrix
 
 #: kinds of ``find_vmap_area``/``find_vm_area`` caller as :func:`lookup_race` knobs (the
-#: scenario side; the kernel's callers themselves are :data:`vmapsim.review.lockless_find.KERNEL_CALLERS`)
+#: scenario side; the kernel's callers themselves are :data:`vmapsim.review.lockless_find.KERNEL_CALLERS`).
+#: Each row names who the caller is and how the area leaves the busy tree; the property
+#: checked is what that caller needs (no use-after-free; what it uses describes an area that
+#: contains its address).  A generation change is reported beside the verdict, not as one.
 CALLER_KINDS = {
-    "owner reads va->vm->flags": dict(owner=True, use="vm"),
-    "non-owner copies bounds (usercopy)": dict(use="bounds"),
-    "non-owner reads va->vm->flags": dict(use="vm"),
-    "non-owner, type-safe reuse elsewhere": dict(use="vm-pointer", reuse="typesafe-elsewhere",
-                                                 reclaim="typesafe"),
-    "non-owner, pool reuse, no GP": dict(use="vm-pointer", reuse="pool"),
-    "non-owner, pool reuse after a GP": dict(use="vm-pointer", reuse="pool-gp"),
+    "owner (every find_vm_area caller, F1): reads vm fields": dict(owner=True, use="vm"),
+    "usercopy (check_heap_object): reads va_end; area purged to the slab": dict(use="bounds"),
+    "usercopy: reads va_end; area recycled by a node pool": dict(use="bounds", reuse="pool"),
+    "non-owner that follows va->vm (M22's lockless vread_iter / vmallocinfo)": dict(use="vm"),
+    "non-owner keeps the vm pointer; pool reuse, no GP": dict(use="vm-pointer", reuse="pool"),
+    "non-owner keeps the vm pointer; pool reuse after a GP": dict(use="vm-pointer",
+                                                                  reuse="pool-gp"),
+    "hypothetical type-safe cache: the object reused at another address": dict(
+        use="vm-pointer", reuse="typesafe-elsewhere", reclaim="typesafe"),
 }
 
-#: protocol columns: (label, protocol, options)
+#: protocol columns: (label, protocol, options); ``reclaim`` is how the column's design frees
+#: an area that leaves through the slab (6.18: kmem_cache_free after the lazy purge, no grace
+#: period; the RCU designs: call_rcu as M23 plans); a row's own ``reclaim`` wins.
 MATRIX_PROTOCOLS = (
-    ("spinlock (today)", "spinlock", {}),
+    ("spinlock-6.18 (today)", "spinlock-6.18", {"reclaim": "kfree"}),
+    ("lock held through the use", "spinlock", {"reclaim": "kfree"}),
     ("rcu-readonce (M23)", "rcu-readonce", {}),
     ("rcu-readonce, use inside RCU", "rcu-readonce", {"hold_rcu": True}),
     ("rcu-trylock-retry", "rcu-trylock-retry", {}),
@@ -99,8 +107,9 @@ _NOT_MODELLED = {("rcu-refcount", "pool")}
 
 @dataclass
 class ProtocolMatrix:
-    """``cells[caller][protocol label]`` = (verdict, executions, violation) or None (not
-    modelled); ``notes`` explains the None cells and the copy-out column."""
+    """``cells[caller][protocol label]`` = (verdict, executions, violation, observed) or None
+    (not modelled); ``notes`` explains the None cells, the copy-out column and the
+    observations."""
 
     callers: list
     protocols: list
@@ -112,15 +121,26 @@ class ProtocolMatrix:
         c = self.cells[caller][protocol]
         return None if c is None else c[0]
 
+    def observed(self, caller: str, protocol: str) -> list:
+        c = self.cells[caller][protocol]
+        return [] if c is None else list(c[3] or [])
+
     def rows(self, short: bool = True):
+        """Table rows: ``UNSAFE`` (a property the caller needs is violated), ``safe`` or
+        ``safe, gen.`` (safe; the reader can meet a new generation of the object)."""
         out = []
         for c in self.callers:
             row = [c]
             for p in self.protocols:
                 cell = self.cells[c][p]
-                row.append("n/a" if cell is None else
-                           ("UNSAFE" if cell[0] == "violation" else "safe") if short else
-                           f"{cell[0]} ({cell[1]})")
+                if cell is None:
+                    row.append("n/a")
+                elif not short:
+                    row.append(f"{cell[0]} ({cell[1]})")
+                elif cell[0] == "violation":
+                    row.append("UNSAFE")
+                else:
+                    row.append("safe, gen." if cell[3] else "safe")
             out.append(tuple(row))
         return out
 
@@ -148,15 +168,27 @@ def _matrix(callers: tuple, protocols: tuple) -> ProtocolMatrix:
             if (proto, reuse.split("-")[0]) in _NOT_MODELLED:
                 cells[c][label] = None
                 continue
-            r = explore(lookup_race(protocol=proto, **knobs, **opts))
+            kw = dict(opts)
+            col_reclaim = kw.pop("reclaim", None)
+            row = dict(knobs)
+            if col_reclaim is not None:
+                row.setdefault("reclaim", col_reclaim)
+            r = explore(lookup_race(protocol=proto, **row, **kw))
             if not (r.exhaustive or r.verdict == "violation"):
                 raise RuntimeError(f"{c} / {label}: search not exhaustive ({r.limit_hit})")
-            cells[c][label] = (r.verdict, r.executions, r.violation)
+            cells[c][label] = (r.verdict, r.executions, r.violation, tuple(r.observed or ()))
     notes = ["n/a: the scenario recycles the area inside vfree(); with references the "
              "recycle belongs to the last put, which the builder does not model.",
              "seqcount copy-out returns copies of va_start, va_end and the vm pointer only; "
              "its callers never dereference the area or the vm_struct, so 'safe' there means "
-             "'no dereference', not 'can read vm->flags'."]
+             "'no dereference', not 'can read vm->flags'.",
+             "'safe, gen.': no property violated, and the reader can meet the object after a "
+             "pool handed it to a new owner (same object, same bounds, new vm_struct): its "
+             "answer is right for its address; only a caller that must see the same "
+             "allocation it looked up would mind, and no 6.18 caller is one.",
+             "the slab exit is 6.18's kmem_cache_free after the lazy purge in the two locked "
+             "columns and M23's call_rcu in the RCU columns; the explorer folds vfree, the "
+             "lazy purge and the free into the writer's steps."]
     return ProtocolMatrix(list(callers), labels, cells, time.perf_counter() - t0, notes)
 
 

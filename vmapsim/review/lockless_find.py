@@ -5,8 +5,9 @@ Pranjal Arya's plan in M23).
 
 :data:`KERNEL_CALLERS`
     who reaches a ``vmap_area`` by address, whether it owns the area, what it reads
-    afterwards and what protects it today.  Checked against a linux-next ``mm/vmalloc.c`` of
-    the 6.15+ era (``remove_vm_area``, ``vfree``, ``find_vm_area``, ``vrealloc_node_align``,
+    afterwards, what protects it today and what the explorer says about today's code and about
+    M23's plan for it.  Checked against docs/kernel-facts.md F1, F2, F4 (7.3.4 source and the
+    6.18.44 disassembly) and a linux-next ``mm/vmalloc.c`` of the 6.15+ era (``remove_vm_area``, ``vfree``, ``find_vm_area``, ``vrealloc_node_align``,
     ``remap_vmalloc_range_partial``, ``vread_iter``, ``vmalloc_dump_obj``,
     ``vmalloc_info_show``, ``vmalloc_to_page``), include/linux/vmalloc.h (the inline
     ``find_vm_area`` users), mm/usercopy.c (``check_heap_object``) and mm/kasan/report.c
@@ -26,18 +27,23 @@ Pranjal Arya's plan in M23).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..explore.lookup import PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
 from ..params import check_choice, check_int
 
 __all__ = ["Caller", "KERNEL_CALLERS", "M23_CLAIMED", "ProtocolCost", "protocol_costs", "CountingEnv",
-           "plot_protocol_costs"]
+           "plot_protocol_costs", "WriterCost", "writer_cost"]
 
 
 @dataclass(frozen=True)
 class Caller:
-    """One way the kernel reaches a ``vmap_area`` by address."""
+    """One way the kernel reaches a ``vmap_area`` by address.
+
+    ``today`` is what protects it in 6.18 (docs/kernel-facts.md F1, F2, F4); ``today_verdict``
+    what the explorer says about 6.18's own code for this caller; ``lockless_verdict`` what it
+    says about M23's plan; ``scenario`` the catalogue ids behind both."""
 
     name: str
     where: str
@@ -45,38 +51,49 @@ class Caller:
     owner: str            # "yes", "no", "writer"
     uses: str
     today: str
-    lockless_verdict: str  # what the explorer says about M23's plan for this caller
-    scenario: str          # the scenario that shows it
+    today_verdict: str
+    lockless_verdict: str
+    scenario: str
 
 
 KERNEL_CALLERS = (
     Caller("vfree / vunmap / vm_unmap_ram", "mm/vmalloc.c:remove_vm_area",
            "find_unlink_vmap_area (find + erase)", "writer",
            "unlinks the area, then frees pages, vm->pages and vm",
-           "busy.lock for find + erase",
+           "busy.lock for find + erase", "a locked writer",
            "not a lookup: stays a locked writer", "-"),
     Caller("find_vm_area by the allocation's owner", "mm/vmalloc.c:find_vm_area; "
            "vrealloc_node_align, remap_vmalloc_range_partial, set_vm_flush_reset_perms, "
            "is_vm_area_hugepages", "find_vmap_area -> va->vm", "yes",
            "vm fields (size, flags, requested_size, pages)",
            "busy.lock during the walk only; the kernel-doc makes the caller keep it valid",
-           "safe without any object lock (maple nodes are RCU-freed)", "C2"),
+           "safe: ownership keeps the area",
+           "safe without any object lock or call_rcu (maple nodes are RCU-freed)",
+           "C2, C2-kfree"),
     Caller("hardened usercopy", "mm/usercopy.c:check_heap_object", "find_vmap_area", "no",
-           "va_start, va_end after the lookup returned", "busy.lock during the walk only",
-           "use-after-free after rcu_read_unlock", "C1"),
+           "va_end (va_start on abort) after the lookup returned",
+           "busy.lock during the walk only; va_end is read after the unlock (F2)",
+           "use-after-free if the buffer is freed and purged meanwhile; a pool-recycled area "
+           "gives the same bounds",
+           "the same window as today; call_rcu only adds a grace period the reader does not "
+           "hold", "C0, C0-pool, C1"),
     Caller("KASAN report, mem_dump_obj", "mm/kasan/report.c:print_address_description "
            "-> mm/vmalloc.c:vmalloc_dump_obj", "spin_trylock(busy.lock) + __find_vmap_area",
-           "no", "vm->addr, caller, nr_pages copied under the lock", "trylock, copy-out",
-           "needs a copy-out snapshot API", "C3"),
+           "no", "vm->addr, caller, nr_pages copied under the lock", "trylock, copy-out (F4)",
+           "safe (copies under the lock)",
+           "not affected: it does not call find_vmap_area", "-"),
     Caller("/proc/vmallocinfo", "mm/vmalloc.c:vmalloc_info_show", "busy list walk", "no",
-           "vm->caller, nr_pages, pages[] (NUMA counts)", "busy.lock per node while printing",
-           "vm_struct is kfree()d at once: UAF even inside RCU", "C3"),
+           "vm->caller, nr_pages, pages[] (NUMA counts)", "busy.lock per node while printing (F4)",
+           "safe (use under the lock)",
+           "if made lockless as M22 proposes: vm_struct is kfree()d at once, UAF even inside "
+           "RCU", "C3"),
     Caller("/proc/kcore", "mm/vmalloc.c:vread_iter", "find_vmap_area_exceed_addr_lock",
-           "no", "the mapping itself (page by page), vm->flags", "busy.lock held while copying",
-           "mapping and pages freed under the reader", "H"),
+           "no", "the mapping itself (page by page), vm->flags",
+           "busy.lock held while copying (F4)", "safe (use under the lock)",
+           "if made lockless as M22 proposes: mapping and pages freed under the reader", "H"),
     Caller("vmalloc_to_page / vmalloc_to_pfn", "mm/vmalloc.c:vmalloc_to_page",
            "kernel page-table walk", "n/a", "the PTE", "none (no vmap_area lookup)",
-           "not affected: never calls find_vmap_area", "-"),
+           "not a lookup", "not affected: never calls find_vmap_area", "-"),
 )
 
 #: M23: "find_vmap_area() which is called on every vfree(), vmalloc_to_page(), vmalloc_to_pfn()"
@@ -203,3 +220,83 @@ def plot_protocol_costs(rows: list[ProtocolCost]):
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- writer-side cost
+
+@dataclass
+class WriterCost:
+    """What vfree() and vmalloc() do to ``vn->busy.mt`` on a real trace, per busy-tree store.
+
+    From a replay of ``trace`` under ``rfc-maple-busy`` (6.18 with per-node busy maple trees,
+    addresses 6.18's by construction) with the busy trees in RCU mode or not.  ``ops[kind]``
+    for ``kind`` in ``insert`` (alloc_vmap_area's busy insert) and ``erase`` (vfree's
+    ``find_unlink_vmap_area``, one ``mas_erase``): ``count``, ``replaced`` (nodes the store
+    took out of the tree: each goes to ``kfree_rcu`` in 6.18, ``ma_free_rcu``, F5),
+    ``allocated`` (new nodes), and ``types`` (store type -> count, the kernel's
+    ``mas_wr_store_type`` names)."""
+
+    trace: str
+    rcu: bool
+    allocs: int
+    agreement: float
+    ops: dict
+
+    def per_op(self, kind: str, key: str = "replaced") -> float:
+        o = self.ops[kind]
+        return o[key] / o["count"] if o["count"] else 0.0
+
+    def rows(self):
+        """``(store, count, replaced/op, allocated/op, store types)`` per kind."""
+        out = []
+        for kind in ("insert", "erase"):
+            o = self.ops[kind]
+            types = ", ".join(f"{t} {100 * n / o['count']:.0f}%" for t, n in
+                              sorted(o["types"].items(), key=lambda kv: -kv[1]) if o["count"])
+            out.append((kind, o["count"], round(self.per_op(kind), 3),
+                        round(self.per_op(kind, "allocated"), 3), types))
+        return out
+
+    HEADER = ("busy-tree store", "count", "nodes replaced / op", "nodes allocated / op",
+              "store types")
+
+
+@functools.lru_cache(maxsize=16)
+def writer_cost(trace: str = "mixed-s61", rcu: bool = True) -> WriterCost:
+    """Replay ``trace`` (a shipped capture name) under ``rfc-maple-busy`` with ``rcu`` busy
+    trees and count, for every busy insert and every busy erase the hot path makes, the maple
+    nodes it replaces and allocates and its store type (see :class:`WriterCost`).  Stores the
+    replay makes for its own bookkeeping (areas of unknown origin) are not counted."""
+    from collections import Counter
+
+    from ..designs import mt_index
+    from ..traces.captures import trace_dir, trace_names
+    from ..traces.replay import replay
+
+    check_choice("trace", trace, trace_names())
+    ops = {k: {"count": 0, "replaced": 0, "allocated": 0, "types": Counter()}
+           for k in ("insert", "erase")}
+    cls = mt_index.MapleAreaTree
+    orig = cls.store_linked, cls.erase_linked
+
+    def counted(kind, fn):
+        def wrapper(self, va):
+            st = self.mt.stats
+            a, f = st.allocated, st.freed
+            fn(self, va)
+            o = ops[kind]
+            o["count"] += 1
+            o["replaced"] += st.freed - f
+            o["allocated"] += st.allocated - a
+            o["types"][self.mt.last_store_type] += 1
+        return wrapper
+
+    cls.store_linked = counted("insert", orig[0])
+    cls.erase_linked = counted("erase", orig[1])
+    try:
+        r = replay(trace_dir(trace), "rfc-maple-busy", rcu=bool(rcu))
+    finally:
+        cls.store_linked, cls.erase_linked = orig
+    for o in ops.values():
+        o["types"] = dict(o["types"])
+    return WriterCost(trace, bool(rcu), r.allocs, r.agreement, ops)

@@ -4,11 +4,11 @@ As root on Linux with tracefs and the ``vmalloc:*`` events (v6.9+), it
 
 1. checks the arguments and the output directory (an existing one is refused unless
    ``--force``; nothing is created before the capture has succeeded), takes an exclusive lock
-   (:data:`LOCK_NAME` in :data:`tfs.RUN_DIR`: a second capture is refused, because both would share
-   the kernel's one trace buffer) and refuses to start while a state file of an interrupted
-   capture exists;
-2. writes the **state file** (:data:`STATE_NAME` in :data:`tfs.RUN_DIR`, JSON) *before the first
-   change*, mounts tracefs at /sys/kernel/tracing if needed, reads the original value of every
+   (``/run/vmapsim-capture.lock``: a second capture is refused, because both would share the
+   kernel's one trace buffer) and refuses to start while a state file of an interrupted capture
+   exists;
+2. writes the **state file** (``/run/vmapsim-capture.state``, JSON; :mod:`.tracefs` has the
+   details) *before the first change*, mounts tracefs at /sys/kernel/tracing if needed, reads the original value of every
    setting it will change, and records each change in the state file before making it;
 3. checks that nobody else is tracing (``current_tracer`` ``nop``, no other event enabled, no
    vmalloc event enabled, no event filter, PID filter or CPU mask in the way);
@@ -42,6 +42,19 @@ file is void and is removed, since a reboot resets every tracing setting).
   buffer), and says so; the memory stays allocated until reboot.  A buffer that was already
   expanded is restored to its exact size, per CPU when the CPUs' sizes differed (``X``).
 
+``--no-drain`` skips step 5's ``drop_caches`` (the pools keep what the machine put there: an
+"undrained" capture, ``clean_pools=0``).  ``--with perf`` also records the same events with
+``perf record -a -k mono`` into ``perf.data`` (the snapshot times go into ``meta`` as
+CLOCK_MONOTONIC nanoseconds, ``marker_*_ns``, since perf does not see ``trace_marker``; its pid is
+in the state file, so ``--restore`` stops a perf left running by a ``kill -9``); ``--with
+trace-cmd`` saves the buffer with ``trace-cmd extract`` into ``trace.dat`` after the tracefs text
+is read (``trace-cmd record`` needs to write ``/proc/sys/kernel/ftrace_enabled``, which some
+kernels refuse; ``extract`` does not, see docs/recording-formats.md section 6); the event filters
+``extract`` clears are recorded in the state file first and put back.  The tools write into a
+private temporary directory; their files join the output with the others.  ``vmapsim replay``
+then replays the tool's file; the tracefs text of the same run stays beside it (``replay
+--recording trace.txt``).
+
 Output directory: ``vmallocinfo.before``, ``trace.txt``, ``vmallocinfo.after``, ``kernel``
 (``uname -r``), ``meta`` (``key=value`` lines: ``mode``, ``seed``, ``clean_pools``,
 ``possible_cpus``, and extra facts: ``online_cpus``, ``seconds``, ``trace_clock``,
@@ -52,6 +65,10 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,8 +78,8 @@ from . import tracefs as tfs
 from .capture_load import DEFAULT_SECONDS, WORKLOADS, run_workload
 from .tracefs import EVENTS, LOCK_NAME, STATE_NAME, Interrupted, restore
 
-__all__ = ["capture", "restore", "add_arguments", "run", "cpu_list_count", "MARKERS",
-           "Interrupted", "STATE_NAME", "LOCK_NAME", "EVENTS", "BUFFER_KB"]
+__all__ = ["BUFFER_KB", "EVENTS", "LOCK_NAME", "MARKERS", "STATE_NAME", "TOOLS", "Interrupted",
+           "add_arguments", "capture", "cpu_list_count", "restore", "run"]
 
 BUFFER_KB = 131072
 #: trace_marker texts; the replay uses them to find the snapshot windows.
@@ -74,6 +91,8 @@ MARKERS = {
     "drop_caches": "vmapsim: drop_caches",
 }
 OUTPUT_FILES = ("vmallocinfo.before", "trace.txt", "vmallocinfo.after", "kernel", "meta")
+#: ``--with``: recording tools besides tracefs, and the Debian package that has each
+TOOLS = {"perf": "linux-perf", "trace-cmd": "trace-cmd"}
 
 
 def cpu_list_count(text: str) -> int:
@@ -87,9 +106,12 @@ def cpu_list_count(text: str) -> int:
     return n
 
 
-def _marker(text: str) -> None:
+def _marker(text: str, times: dict | None = None) -> None:
     with open(tfs.TRACEFS / "trace_marker", "w") as f:
         f.write(text + "\n")
+    if times is not None:
+        key = next(k for k, v in MARKERS.items() if v == text)
+        times[f"marker_{key}_ns"] = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
 def _snapshot() -> bytes:
@@ -123,6 +145,100 @@ def _lost_events() -> int:
                 except (ValueError, IndexError):
                     pass
     return lost
+
+
+# --------------------------------------------------------------------------- --with
+class _Tool:
+    """A recording tool run beside tracefs (``--with``): perf from before the first snapshot to
+    after the last one; trace-cmd extract at the end.  Both write into *staging*."""
+
+    def __init__(self, name, staging: Path, log):
+        self.name, self.staging, self.log = name, staging, log
+        self.proc = None
+        self.err = None
+        self.exe = shutil.which(name)
+        if self.exe is None:
+            raise CaptureError(f"--with {name}: {name} is not installed (Debian package "
+                               f"{TOOLS[name]})")
+
+    def start(self, session) -> None:
+        if self.name != "perf":
+            return
+        out = self.staging / "perf.data"
+        cmd = [self.exe, "record", "-a", "-N", "--synth=task", "-k", "mono", "-o", str(out)]
+        for e in EVENTS:
+            cmd += ["-e", f"vmalloc:{e}"]
+        self.err = open(self.staging / "perf.stderr", "w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
+        session.state["tool_pid"] = self.proc.pid       # --restore stops it after a kill -9
+        session.save()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:       # perf writes its header once it is recording
+            if self.proc.poll() is not None:
+                break
+            if out.exists() and out.stat().st_size > 0:
+                time.sleep(0.5)
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise CaptureError(f"perf record did not start: {self._err_line()}")
+
+    def _err_line(self) -> str:
+        if self.err is None:
+            return "no message"
+        self.err.seek(0)
+        lines = [ln.strip() for ln in self.err.read().split("\n") if ln.strip()]
+        return lines[-1] if lines else "no message"
+
+    def stop(self) -> None:
+        """Stop perf (SIGINT, as Ctrl-C would); a no-op for trace-cmd."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc, self.proc = self.proc.returncode, None
+        msg = self._err_line()
+        self.err.close()
+        if rc not in (0, -signal.SIGINT, 130):
+            raise CaptureError(f"perf record failed (status {rc}): {msg}")
+
+    def extract(self, session) -> str | None:
+        """``trace-cmd extract`` of the top-level buffer into *staging*; every event filter it
+        clears is recorded in the state file first and put back, and a debugfs it mounted is
+        unmounted.  Returns the failure message, or None."""
+        if self.name != "trace-cmd":
+            return None
+        for f in sorted((tfs.TRACEFS / "events").glob("**/filter")):
+            try:
+                text = tfs.read(f)
+            except OSError:
+                continue
+            if text and text != "none":
+                session.add_setting(f"filter:{f.relative_to(tfs.TRACEFS)}", f, text)
+        debugfs = _mounted("debugfs")
+        r = subprocess.run([self.exe, "extract", "-o", str(self.staging / "trace.dat")],
+                           capture_output=True, text=True)
+        session.put_back_filters(self.log)
+        if not debugfs and _mounted("debugfs"):
+            subprocess.run(["umount", "/sys/kernel/debug"], capture_output=True)
+        if r.returncode or not (self.staging / "trace.dat").exists():
+            msg = ([x for x in r.stderr.strip().split("\n") if x.strip()] or ["no message"])[-1]
+            return (f"trace-cmd extract failed (status {r.returncode}): {msg.strip()}; the "
+                    "tracefs text of the capture was saved")
+        return None
+
+
+def _mounted(fstype: str) -> bool:
+    try:
+        return any(len(f) > 2 and f[2] == fstype
+                   for f in (x.split() for x in (tfs.PROC / "mounts").read_text().split("\n")))
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- output directory
@@ -181,14 +297,30 @@ def _write_output(out: Path, files: dict) -> None:
 
 # --------------------------------------------------------------------------- capture
 def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed: int = 1,
-            log=print, force: bool = False, buffer_kb: int = BUFFER_KB) -> dict:
-    """Record a trace into *outdir* (see the module docstring); returns the meta dict."""
+            log=print, force: bool = False, buffer_kb: int = BUFFER_KB, drain: bool = True,
+            with_tool: str | None = None) -> dict:
+    """Record a trace into *outdir* (see the module docstring); returns the meta dict.
+
+    *drain* False skips the ``drop_caches`` that empties the pools; *with_tool* (``"perf"``,
+    ``"trace-cmd"``) records through that tool as well."""
     workload = check_choice("workload", workload, WORKLOADS)
+    if with_tool is not None:
+        with_tool = check_choice("with", with_tool, tuple(TOOLS))
     seconds = DEFAULT_SECONDS[workload] if seconds is None else check_float("seconds", seconds, 0.1, 3600)
     seed = check_seed("seed", seed)
     buffer_kb = check_int("buffer_kb", buffer_kb, lo=64, hi=16 << 20)
     out = _check_outdir(outdir, force)
     tfs.check_platform()
+    staging = Path(tempfile.mkdtemp(prefix="vmapsim-capture-")) if with_tool else None
+    try:
+        tool = _Tool(with_tool, staging, log) if with_tool else None
+        return _capture(out, workload, seconds, seed, log, buffer_kb, drain, tool)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _capture(out, workload, seconds, seed, log, buffer_kb, drain, tool) -> dict:
     guard = tfs.Guard()
     guard.install()
     lock = None
@@ -211,6 +343,8 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
                 else:
                     raise tfs.stale_state_error(old)
             session = tfs.Session(log)
+            if tool is not None:
+                session.state["staging"] = str(tool.staging)
             session.save()                                   # before the first change
             tfs.mount_if_needed(session)
             possible = cpu_list_count((tfs.CPU_DIR / "possible").read_text())
@@ -218,7 +352,15 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
             tfs.check_tracefs(online)                           # read-only
             session.state["settings"] = tfs.original_settings()
             session.save()
-            result = _record(session, workload, seconds, seed, possible, online, buffer_kb, log)
+            try:
+                result = _record(session, workload, seconds, seed, possible, online, buffer_kb,
+                                 log, drain, tool)
+            finally:
+                if tool is not None and tool.proc is not None:
+                    try:
+                        tool.stop()
+                    except CaptureError as exc:
+                        log(f"capture: {exc}")
         finally:
             guard.armed = False          # from here a signal is remembered, never raised
     finally:
@@ -242,7 +384,7 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
                            + "; ".join(problems))
     if guard.pending:
         raise Interrupted(guard.pending)
-    files, meta = result
+    files, meta, failure = result
     guard2 = tfs.Guard()
     guard2.install()
     try:
@@ -254,11 +396,13 @@ def capture(outdir, workload: str = "mixed", seconds: float | None = None, seed:
         guard2.release()
     if guard2.pending:
         raise Interrupted(guard2.pending)
+    if failure:
+        raise CaptureError(failure)
     return meta
 
 
-def _record(session, workload, seconds, seed, possible, online, buffer_kb, log):
-    """Steps 4 and 5 of the module docstring; returns ``(files, meta)``."""
+def _record(session, workload, seconds, seed, possible, online, buffer_kb, log, drain, tool):
+    """Steps 4 and 5 of the module docstring; returns ``(files, meta, tool failure or None)``."""
     session.set("tracing_on", "0")
     session.set("kptr_restrict", "1")
     session.set("buffer_size_kb", str(buffer_kb))
@@ -267,33 +411,45 @@ def _record(session, workload, seconds, seed, possible, online, buffer_kb, log):
     for e in EVENTS:
         session.set(f"vmalloc:{e}", "1")
     session.set("tracing_on", "1")
-    _marker(MARKERS["drop_caches"])
-    clean = 1
-    try:
-        tfs.write(tfs.PROC / "sys/vm/drop_caches", "2")
-    except OSError as exc:
-        clean = 0
-        log(f"capture: drop_caches failed ({exc}); pools may not be empty at the start")
-    _marker(MARKERS["before_begin"])
+    times = {} if tool is not None and tool.name == "perf" else None
+    if tool is not None:
+        tool.start(session)
+    clean = 0
+    if drain:
+        _marker(MARKERS["drop_caches"], times)
+        clean = 1
+        try:
+            tfs.write(tfs.PROC / "sys/vm/drop_caches", "2")
+        except OSError as exc:
+            clean = 0
+            log(f"capture: drop_caches failed ({exc}); pools may not be empty at the start")
+    _marker(MARKERS["before_begin"], times)
     before = _snapshot()
-    _marker(MARKERS["before_end"])
+    _marker(MARKERS["before_end"], times)
     log(f"capture: running workload {workload} for {seconds:g} s (seed {seed})")
     t0 = time.monotonic()
     shrinks0 = _vmstat("drop_slab")
     counts = run_workload(workload, seconds, seed, log=log)
     elapsed = time.monotonic() - t0
     external = max(0, _vmstat("drop_slab") - shrinks0)
-    _marker(MARKERS["after_begin"])
+    _marker(MARKERS["after_begin"], times)
     after = _snapshot()
-    _marker(MARKERS["after_end"])
+    _marker(MARKERS["after_end"], times)
     tfs.write(tfs.TRACEFS / "tracing_on", "0")
+    if tool is not None:
+        tool.stop()
     lost = _lost_events()
     trace = (tfs.TRACEFS / "trace").read_bytes()
+    failure = tool.extract(session) if tool is not None else None
     tfs.write(tfs.TRACEFS / "trace", "")
     meta = {"mode": workload, "seed": seed, "clean_pools": clean, "possible_cpus": possible,
             "online_cpus": online, "seconds": round(elapsed, 3), "trace_clock": "global",
             "lost_events": lost, "external_drop_caches": external}
     meta.update({f"workload_{k}": v for k, v in counts.items()})
+    if tool is not None:
+        meta["recorded_with"] = tool.name
+    if times:
+        meta.update(times)
     if lost:
         log(f"capture: WARNING: the trace buffer lost {lost} events; replay will say so")
     if external:
@@ -302,7 +458,11 @@ def _record(session, workload, seconds, seed, possible, online, buffer_kb, log):
     files = {"vmallocinfo.before": before, "trace.txt": trace, "vmallocinfo.after": after,
              "kernel": (platform.release() + "\n").encode(),
              "meta": "".join(f"{k}={v}\n" for k, v in meta.items()).encode()}
-    return files, meta
+    if tool is not None:
+        for name in ("perf.data", "trace.dat"):
+            if (tool.staging / name).exists():
+                files[name] = (tool.staging / name).read_bytes()
+    return files, meta, failure
 
 
 # --------------------------------------------------------------------------- CLI
@@ -319,6 +479,10 @@ def add_arguments(parser) -> None:
                         help="per-CPU trace buffer during the capture, KiB (default %(default)s)")
     parser.add_argument("--restore", action="store_true",
                         help="put back the settings of an interrupted capture (from its state file)")
+    parser.add_argument("--no-drain", action="store_true",
+                        help="do not empty the pools first (drop_caches): an undrained capture")
+    parser.add_argument("--with", dest="with_tool", choices=tuple(TOOLS), default=None,
+                        help="also record through perf (perf.data) or trace-cmd (trace.dat)")
 
 
 def run(args) -> int:
@@ -331,6 +495,6 @@ def run(args) -> int:
         raise ParameterError("output directory missing: vmapsim capture DIR (or --restore)")
     seconds = None if args.seconds is None else check_float("seconds", args.seconds, 0.1, 3600)
     meta = capture(args.dir, args.workload, seconds, args.seed, force=args.force,
-                   buffer_kb=args.buffer_kb)
+                   buffer_kb=args.buffer_kb, drain=not args.no_drain, with_tool=args.with_tool)
     print(f"captured {args.dir}: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     return 0

@@ -1,7 +1,8 @@
 """Which captures the repository ships, and how a trace is named: the one place for both.
 
-A capture is a directory holding a recording of the ``vmalloc:*`` events (``trace.txt`` or
-``trace.txt.gz``) and the ``/proc/vmallocinfo`` snapshots taken around it.  The captures in
+A capture is a directory holding a recording of the ``vmalloc:*`` events (``vmapsim capture``
+writes ``trace.txt``; any form :mod:`vmapsim.traces.formats` reads, under any name, will do)
+and the ``/proc/vmallocinfo`` snapshots taken around it.  The captures in
 ``data/traces/`` are named by their directory; anywhere a trace is asked for, a reader may also
 give the path of a capture directory of their own.
 """
@@ -11,17 +12,23 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..paths import TRACES_DIR
+from .formats import find_recordings
 
-__all__ = ["trace_names", "trace_dir", "capture_dirs", "has_capture", "RECORDING_NAMES"]
+__all__ = ["KINDS", "RECORDING_NAMES", "capture_dirs", "has_capture", "kind_captures", "trace_dir",
+           "trace_names"]
 
-#: file names of a recording inside a capture directory
+#: file names of the recording ``vmapsim capture`` writes (other names are found by content)
 RECORDING_NAMES = ("trace.txt", "trace.txt.gz")
 
 
 def has_capture(directory) -> bool:
-    """True if *directory* holds a recording."""
+    """True if *directory* holds a recording (of any form, under any name)."""
     d = Path(directory)
-    return d.is_dir() and any((d / n).exists() for n in RECORDING_NAMES)
+    if not d.is_dir():
+        return False
+    if any((d / n).exists() for n in RECORDING_NAMES):
+        return True
+    return bool(find_recordings(d))
 
 
 def capture_dirs() -> dict[str, Path]:
@@ -31,8 +38,31 @@ def capture_dirs() -> dict[str, Path]:
     return {d.name: d for d in sorted(TRACES_DIR.iterdir()) if has_capture(d)}
 
 
+#: ``data/traces/<set>/<kind>-...``: captures of each kind kept to score the replay's inference of
+#: hidden state (``tuning``: used while building it; ``held-out``: replayed only once it was done)
+KINDS = ("drained", "undrained", "dirty")
+_SETS = ("tuning", "held-out")
+
+
+def kind_captures() -> list[tuple[str, str, str, Path]]:
+    """``(set, kind, name, directory)`` of the captures under ``data/traces/tuning`` and
+    ``data/traces/held-out`` (not among :func:`trace_names`: they are scored, not used as
+    workloads)."""
+    out = []
+    for st in _SETS:
+        d = TRACES_DIR / st
+        if not d.is_dir():
+            continue
+        for c in sorted(d.iterdir()):
+            kind = c.name.split("-", 1)[0]
+            if kind in KINDS and has_capture(c):
+                out.append((st, kind, c.name, c))
+    return out
+
+
 def _size(d: Path) -> int:
-    return sum((d / n).stat().st_size for n in RECORDING_NAMES if (d / n).exists())
+    named = [d / n for n in RECORDING_NAMES if (d / n).exists()]
+    return sum(p.stat().st_size for p in named or [p for p, _ in find_recordings(d)[:1]])
 
 
 def trace_names(order: str = "name") -> list[str]:

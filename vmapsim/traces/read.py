@@ -36,7 +36,8 @@ from pathlib import Path
 from ..errors import TraceError
 
 __all__ = ["Event", "Trace", "Snapshot", "read_trace", "read_snapshot", "read_meta", "open_text",
-           "read_lines", "read_bytes", "find_file", "ALLOC", "FREE", "PURGE", "MARK", "META_INTS"]
+           "read_lines", "read_bytes", "check_regular", "find_file", "ALLOC", "FREE", "PURGE", "MARK", "META_INTS",
+           "BODY_FORMATS"]
 
 ALLOC, FREE, PURGE, MARK = "alloc", "free", "purge", "mark"
 KERNEL_SPACE = 0xFFFF800000000000
@@ -53,6 +54,8 @@ _FAST = re.compile(
     r"(?:alloc_vmap_area: va_start: (\d+) size=(\d+) align=(\d+) vstart=0x([0-9a-f]+) "
     r"vend=0x([0-9a-f]+) failed=(-?\d+)|free_vmap_area_noflush: va_start=0x([0-9a-f]+) "
     r"nr_lazy=(\d+) nr_lazy_max=(\d+))[ \t]*$", re.M)
+#: the ``print fmt`` text of each event (shared by every text form: tracefs, trace-cmd, perf)
+BODY_FORMATS = {ALLOC: _ALLOC, FREE: _FREE, PURGE: _PURGE}
 _LOST = re.compile(r"^\s*CPU:(\d+) \[LOST (\d+) EVENTS\]")
 _SNAP = re.compile(r"^0x([0-9a-f]+)-0x([0-9a-f]+)\s+(\d+)\s*(.*)$")
 #: C0 controls but TAB, DEL and C1 controls: never in what the kernel prints after the task name
@@ -103,7 +106,7 @@ def find_file(directory, name: str) -> Path:
     raise TraceError(d / name, 0, f"missing (neither {name} nor {name}.gz in {d})")
 
 
-def _check_regular(path: Path) -> None:
+def check_regular(path: Path) -> None:
     """Refuse anything but a regular file (after links) before opening it: a FIFO would block
     the reader, a device such as /dev/zero never ends."""
     try:
@@ -120,7 +123,7 @@ def _check_regular(path: Path) -> None:
 def read_bytes(path) -> bytes:
     """The whole content of *path* (gunzipped for ``.gz``), as bytes; TraceError on failure."""
     p = Path(path)
-    _check_regular(p)
+    check_regular(p)
     try:
         if p.suffix == ".gz":
             with gzip.open(p, "rb") as fh:
@@ -149,7 +152,7 @@ def open_text(path):
     """A text stream of *path* (gunzipped for ``.gz``) for callers that need one; lines are
     ``\\n``-separated only (``newline="\\n"``: no ``\\r`` translation)."""
     p = Path(path)
-    _check_regular(p)
+    check_regular(p)
     if p.suffix == ".gz":
         return gzip.open(p, "rt", errors="replace", newline="\n")
     return open(p, "rt", errors="replace", newline="\n")

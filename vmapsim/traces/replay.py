@@ -10,7 +10,7 @@ real address is *applied* so the model stays in sync with the kernel.  Modelling
   earlier event of the same task (the drain work runs to completion; a re-queued drain starts
   where the previous one ended) and after the free of the ``num_purged``-th oldest lazy area, but
   before the free of the next one; within those bounds it is placed a typical purge duration
-  (:data:`PURGE_BASE` + :data:`PURGE_PER_AREA` per area) before the event.  At the start every
+  (:data:`~vmapsim.traces.replay_rules.PURGE_BASE` + ``PURGE_PER_AREA`` per area) before the event.  At the start every
   pool decays and the ``num_purged`` oldest lazy areas are detached; the pool pushes (``purge_vmap_node()``) are spread over the
   time until the event, node by node in address order; if the kernel hands out an area still
   waiting to be pushed, that node's pushes up to it are done at once;
@@ -43,22 +43,31 @@ from ..designs import available_designs, make_design
 from ..designs.base import VN_UNKNOWN, Choice, Design
 from ..errors import TraceError
 from ..params import check_choice
-from ..vmalloc.free_space import lowest_fit_reference
 from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START, nr_vmap_nodes_for
 from .capture import MARKERS
+from .formats import load_recording
+from .hidden import HiddenPools
 from .read import (
     ALLOC,
     FREE,
     MARK,
     PURGE,
+    Event,
     find_file,
     read_meta,
     read_snapshot,
-    read_trace,
+)
+from .replay_rules import (
+    MISS_CAUSES,
+    compare_final,
+    explained_by_taking,
+    miss_cause,
+    plan_purges,
+    reclassify,
 )
 from .validate import check_capture
 
-__all__ = ["replay", "ReplayResult", "MISS_CAUSES", "add_arguments", "run"]
+__all__ = ["MISS_CAUSES", "ReplayResult", "add_arguments", "replay", "run"]
 
 #: seconds within which a later allocation of another task taking a mispredicted address makes
 #: the earlier miss "late-traced"
@@ -67,35 +76,6 @@ LATE_WINDOW = 0.02
 PHANTOM_TTL = 5.0
 #: consecutive explained refusals of the same predicted range before it is reserved
 STRIKES = 2
-#: duration of a purge (decay, detach, flush, pushes) assumed when placing its start: the digest's
-#: 0.07-0.57 ms for 0-5000 areas measured on this machine's traces
-PURGE_BASE = 70e-6
-PURGE_PER_AREA = 0.1e-6
-
-#: cause -> explanation (the keys of ``misses_by_cause``)
-MISS_CAUSES = {
-    "pool-decayed-in-kernel": "the kernel's pool head was deeper in the model's pool: the kernel's pool "
-                              "was longer or decayed differently (pre-trace pools, vn_id of pre-trace areas)",
-    "pool-empty-in-kernel": "the model popped its pool, the kernel searched the free tree (pool detached "
-                            "during a decay, or an entry the kernel never had)",
-    "pool-entry-elsewhere": "the kernel took a pool entry the model holds on another node or had not yet "
-                            "pushed (task migrated after node_alloc(), push timing)",
-    "purge-timing": "the model's estimate of where the purge started or pushed differs from the kernel",
-    "aligned-search-shape": "aligned request served by the free tree at a different block: the "
-                            "size+align-1 descent depends on the rb-tree shape, unknown at the start",
-    "free-tree-state": "page-aligned free-tree choice differs: the model's free space differs from the "
-                       "kernel's (an untraced change, or an allocation logged late)",
-    "late-traced": "the model's choice was taken by another task whose event was logged later "
-                   "(cond_resched() runs before the tracepoint)",
-    "model-state-wrong": "the kernel's range is busy or lazy in the model (an event the trace lacks)",
-    "predicted-failure": "the model found no space",
-    "untraced-alloc": "the model's choice was held by an allocation that has no trace event (its free "
-                      "appears later); the replay then reserves the range",
-    "kernel-pool-reuse": "the kernel reused a purged area of this size from a per-node pool; the design "
-                         "has no pool entry for it (designs without pools, or a different pool policy)",
-}
-
-
 @dataclass
 class ReplayResult:
     """What a replay measured.  ``as_json()`` gives exactly the CLI's JSON keys."""
@@ -119,6 +99,15 @@ class ReplayResult:
     meta: dict = field(default_factory=dict)
     #: the design object at the end of the replay (for inspection: memory, reference data)
     model: object = field(default=None, repr=False)
+    #: allocations whose prediction depended on no unknown (a known pool entry, a free-tree block
+    #: the trace has shown, or any on a drained capture) and how many of them matched; the others
+    #: were uncertain (see vmapsim.traces.hidden).  Designs without pools count none.
+    certain: int = 0
+    certain_matched: int = 0
+    uncertain: int = 0
+    uncertain_matched: int = 0
+    #: per scored allocation (same order as ``records``): was its prediction certain?
+    certain_flags: list = field(default_factory=list)
 
     @property
     def agreement(self) -> float:
@@ -135,6 +124,10 @@ class ReplayResult:
                  f"allocs  {self.allocs}", f"matched {self.matched}",
                  f"agreement {100 * self.agreement:.2f}%",
                  f"final state equal: {'yes' if self.final_state_equal else 'NO'}"]
+        if self.certain or self.uncertain:
+            lines.insert(5, f"certain   {self.certain} ({_pct(self.certain_matched, self.certain)} "
+                            f"matched), uncertain {self.uncertain} "
+                            f"({_pct(self.uncertain_matched, self.uncertain)} matched)")
         if self.misses_by_cause:
             lines.append("misses by cause:")
             for k, v in sorted(self.misses_by_cause.items(), key=lambda kv: -kv[1]):
@@ -144,6 +137,17 @@ class ReplayResult:
         return "\n".join(lines)
 
 
+def _pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.2f}%" if b else "-"
+
+
+def _dirty_warning(res) -> str:
+    return (f"dirty start (pools not drained before the first snapshot): {res.uncertain} of "
+            f"{res.allocs} allocations were uncertain (their prediction depended on inferred pool "
+            f"contents), {_pct(res.uncertain_matched, res.uncertain)} of them matched; "
+            f"{_pct(res.certain_matched, res.certain)} of the {res.certain} certain ones")
+
+
 def _marker_index(events, text):
     for i, e in enumerate(events):
         if e.kind == MARK and e.text == text:
@@ -151,88 +155,80 @@ def _marker_index(events, text):
     return None
 
 
-def _plan_purges(events, i0, i1, initial_lazy, skip):
-    """Estimate each purge's start (see the module docstring).
-
-    Returns ``{start_index: [purge_index, ...]}`` and a list of warnings."""
-    queue = deque([-1] * initial_lazy)
-    last_by_pid: dict[int, int] = {}
-    starts: dict[int, list] = {}
-    bad = 0
-    for i in range(i0, i1):
-        e = events[i]
-        if i in skip:
-            continue
-        if e.kind == FREE:
-            queue.append(i)
-        elif e.kind == PURGE:
-            n = min(e.npurged, len(queue))
-            lo = last_by_pid.get(e.pid, i0 - 1) + 1
-            hi = i
-            if n:
-                lo = max(lo, queue[n - 1] + 1)
-                if n < len(queue) and queue[n] >= 0:
-                    hi = min(hi, queue[n])
-            if hi < lo:
-                bad += 1
-                hi = lo
-            # the kernel's purge takes about PURGE_BASE + npurged * PURGE_PER_AREA seconds
-            t_start = e.ts - PURGE_BASE - e.npurged * PURGE_PER_AREA
-            p = hi
-            while p > lo and events[p - 1].ts > t_start:
-                p -= 1
-            for _ in range(n):
-                queue.popleft()
-            p = max(p, i0)
-            starts.setdefault(p, []).append(i)
-        if e.kind != MARK:
-            last_by_pid[e.pid] = i
-    warnings = []
-    if bad:
-        warnings.append(f"{bad} purge(s) whose start could not be placed consistently "
-                        "(lazy frees interleaved with the purge's own task)")
-    return starts, warnings
+@dataclass
+class _Inputs:
+    """What a capture directory holds, read and checked (step 1 of a replay)."""
+    meta: dict
+    possible: int
+    online: int
+    trace: object
+    before: object
+    after: object
+    warnings: list
 
 
-def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account: bool = False,
-           **design_params) -> ReplayResult:
-    """Replay the capture in *directory* under *design* (see the module docstring).
-
-    *sample_every* > 0 also records, every that many events, ``(ts, busy, lazy, free ranges,
-    pool entries)`` counts of the model in ``ReplayResult.samples``.  *account* keeps the
-    design's per-operation lock records (off by default: the replay only needs addresses)."""
-    design = check_choice("design", design, available_designs())
-    directory = Path(directory)
+def _load_inputs(directory: Path, recording: str | None = None) -> _Inputs:
+    """Read ``meta``, the recording and both snapshots; warn about what meta says went wrong."""
     if not directory.is_dir():
         raise TraceError(directory, 0, "not a capture directory")
     warnings: list[str] = []
     meta = read_meta(find_file(directory, "meta")) if _exists(directory, "meta") else {}
     if not meta:
-        warnings.append("no meta file: assuming 2 possible CPUs and drained pools")
+        warnings.append("no meta file (not a vmapsim capture): assuming 2 possible CPUs; the pools' "
+                        "contents at the start are unknown and inferred from the trace")
     possible = int(meta.get("possible_cpus", 2))
     online = int(meta.get("online_cpus", possible))
     if meta.get("clean_pools", "1") != "1":
-        warnings.append("pools were not drained at the start (clean_pools=0): pool entries "
-                        "invisible in vmallocinfo will cause misses")
+        warnings.append("pools were not drained at the start (clean_pools=0): their contents, "
+                        "invisible in vmallocinfo, are inferred from the trace")
     if meta.get("external_drop_caches", "0") not in ("0", ""):
         warnings.append(f"someone wrote to drop_caches {meta['external_drop_caches']} time(s) during "
                         "the capture: the shrinker drained the pools without a trace event")
     if meta.get("lost_events", "0") not in ("0", ""):
         warnings.append(f"the trace buffer lost {meta['lost_events']} events")
     nodes = nr_vmap_nodes_for(possible)
-    trace = read_trace(find_file(directory, "trace.txt"))
+    rec = load_recording(directory, recording)
+    trace = rec.trace
+    found = rec.warnings + _markers_from_meta(rec, meta)
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
-    warnings += trace.warnings + before.warnings + after.warnings
+    warnings += found + trace.warnings + before.warnings + after.warnings
     warnings += check_capture(trace, before, meta)      # impossible events: TraceError (file:line)
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
-    d = make_design(design, possible_cpus=possible, online_cpus=online, **design_params)
-    d.acct.enabled = account
-    events = trace.events
-    res = ReplayResult(design, str(directory), meta=meta)
+    return _Inputs(meta, possible, online, trace, before, after, warnings)
 
-    # ---------------------------------------------------------------- windows
+
+def _markers_from_meta(rec, meta) -> list[str]:
+    """A recording that cannot see ``trace_marker`` (perf) made by ``vmapsim capture --with
+    perf``: the snapshot times are in meta (CLOCK_MONOTONIC ns, the clock perf recorded with);
+    they become marker events."""
+    times = {k: meta[f"marker_{k}_ns"] for k in MARKERS if f"marker_{k}_ns" in meta}
+    if not times or any(e.kind == MARK for e in rec.trace.events):
+        return []
+    if rec.clock != "mono":
+        return [f"meta has snapshot times but {rec.path.name} was not recorded with the monotonic "
+                "clock: the snapshot windows are unknown"]
+    for k, ns in times.items():
+        ts = ((int(ns) + 500) // 1000) / 1e6
+        rec.trace.events.append(Event(ts, 0, 0, "vmapsim", MARK, 0, text=MARKERS[k]))
+    rec.trace.events.sort(key=lambda e: e.ts)
+    return []
+
+
+@dataclass
+class _Windows:
+    """Event indexes of the two snapshot windows and the events already in the first snapshot."""
+    ib0: int
+    ib1: int
+    ia0: int
+    ia1: int
+    skip: set
+
+
+def _snapshot_windows(events, before, warnings) -> _Windows:
+    """Find the snapshot windows (``trace_marker`` lines); events logged while the first snapshot
+    was read whose effect it already shows are skipped."""
     ib0 = _marker_index(events, MARKERS["before_begin"])
     ib1 = _marker_index(events, MARKERS["before_end"])
     ia0 = _marker_index(events, MARKERS["after_begin"])
@@ -253,54 +249,110 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     skip = set()
     for i in range(ib0, ib1):
         e = events[i]
-        if e.kind == ALLOC and (e.addr, e.addr + e.size) in busy0:
-            skip.add(i)
-        elif e.kind == FREE and e.addr in lazy0:
+        if e.kind == ALLOC and (e.addr, e.addr + e.size) in busy0 or e.kind == FREE and e.addr in lazy0:
             skip.add(i)
         elif e.kind == PURGE:
             warnings.append("a purge ran while the first snapshot was read")
+    return _Windows(ib0, ib1, ia0, ia1, skip)
+
+
+def _check_trace_facts(events, d, res, inp) -> None:
+    """The trace's lazy_max_pages() against the model's; CPUs against meta's possible CPUs."""
     lmax = {e.nr_lazy_max for e in events if e.kind == FREE}
     res.lazy_max = max(lmax) if lmax else 0
     if lmax and lmax != {d.lazy_max_pages()}:
-        warnings.append(f"trace lazy_max_pages {sorted(lmax)} differs from the model's "
-                        f"{d.lazy_max_pages()} (online CPUs {online})")
+        inp.warnings.append(f"trace lazy_max_pages {sorted(lmax)} differs from the model's "
+                            f"{d.lazy_max_pages()} (online CPUs {inp.online})")
     cpus = {e.cpu for e in events}
-    if cpus and max(cpus) >= possible:
-        raise TraceError(trace.path, 0, f"events on CPU {max(cpus)} but meta says {possible} possible CPUs")
+    if cpus and max(cpus) >= inp.possible:
+        raise TraceError(inp.trace.path, 0, f"events on CPU {max(cpus)} but meta says "
+                                            f"{inp.possible} possible CPUs")
 
-    # ---------------------------------------------------------------- start state
+
+def _start_state(d, before) -> None:
+    """Load ``vmallocinfo.before`` into the design: busy areas inside the vmalloc range have an
+    unknown allocating node (``pcpu_get_vm_areas`` areas never come from a pool); pools empty."""
     busy_init = []
     for s, e, caller in before.busy:
         in_range = VMALLOC_START <= s and e <= VMALLOC_END and not caller.startswith("pcpu_get_vm_areas")
         busy_init.append((s, e, VN_UNKNOWN if in_range else 0))
     d.load_state(busy_init, before.lazy)
-    starts, w = _plan_purges(events, ib0, ia1, len(before.lazy), skip)
-    warnings += w
 
-    # ---------------------------------------------------------------- main loop
-    misses: Counter = Counter()
-    pending: dict[int, tuple] = {}          # purge index -> (batch, t0, t1, total)
-    where_pending: dict[int, tuple] = {}    # va_start -> (purge index, node)
-    unknown_frees = 0
-    count_mismatch = 0
-    failed = 0
-    last_nr_lazy = None
-    phantoms: dict[int, tuple] = {}          # reserved start -> (end, pid, ts, record index)
-    refused: dict[int, tuple] = {}           # predicted start -> (times refused in a row, record)
-    can_reserve = hasattr(d, "reserve_range")
-    purged: set = set()                      # (start, size) of purged areas (pool candidates)
-    sizes = {s: e - s for s, e, _ in before.busy}       # busy start -> size (from the trace)
-    lazy_fifo = deque((s, e - s) for s, e, _ in before.lazy)
-    no_pools = type(d).pools is Design.pools
-    moments: list = []                      # model (busy, lazy) before each final-window event
-    window_ranges: set = set()               # areas allocated or freed in the final-snapshot window
-    records, purges, lazyrec = res.records, res.purges, res.lazy
-    can_stage = hasattr(d, "purge_begin")
-    no_pools = type(d).pools is Design.pools
-    explain = getattr(d, "explain_miss", None)
 
-    def push_due(ts):
-        for k, (batch, t0, t1, total) in list(pending.items()):
+class _Replayer:
+    """The state of one replay between the start snapshot and the final one, and the handler of
+    each event kind (:meth:`alloc`, :meth:`free`, :meth:`purge`)."""
+
+    def __init__(self, d, res, events, win: _Windows, before, starts, warnings, trace_path,
+                 dirty: bool = False):
+        self.d, self.res, self.events, self.win = d, res, events, win
+        self.starts, self.warnings, self.trace_path = starts, warnings, trace_path
+        self.misses: Counter = Counter()
+        self.pending: dict[int, tuple] = {}          # purge index -> (batch, t0, t1, total)
+        self.where_pending: dict[int, tuple] = {}    # va_start -> (purge index, node)
+        self.unknown_frees = 0
+        self.count_mismatch = 0
+        self.failed = 0
+        self.last_nr_lazy = None
+        self.phantoms: dict[int, tuple] = {}          # reserved start -> (end, pid, ts, record index)
+        self.refused: dict[int, tuple] = {}           # predicted start -> (times refused in a row, record)
+        self.can_reserve = hasattr(d, "reserve_range")
+        self.purged: set = set()                      # (start, size) of purged areas (pool candidates)
+        self.sizes = {s: e - s for s, e, _ in before.busy}       # busy start -> size (from the trace)
+        self.lazy_fifo = deque((s, e - s) for s, e, _ in before.lazy)
+        self.moments: list = []                       # model (busy, lazy) before each final-window event
+        self.window_ranges: set = set()               # areas allocated or freed in the final-snapshot window
+        self.can_stage = hasattr(d, "purge_begin")
+        self.no_pools = type(d).pools is Design.pools
+        self.explain = getattr(d, "explain_miss", None)
+        #: candidate pool contents (vmapsim.traces.hidden); inferring them only when the pools
+        #: may have held entries at the start, counting certain/uncertain predictions always
+        self.hidden = None
+        if not self.no_pools and self.can_reserve and hasattr(d, "free"):
+            self.hidden = HiddenPools(d, active=dirty)
+
+    # ---------------------------------------------------------------- the event loop
+    def run(self, sample_every: int = 0) -> None:
+        d, events, win = self.d, self.events, self.win
+        ib0, ia0, skip = win.ib0, win.ia0, win.skip
+        samples = self.res.samples
+        handlers = {ALLOC: self.alloc, FREE: self.free, PURGE: self.purge}
+        for i in range(ib0, win.ia1):
+            e = events[i]
+            if sample_every and (i - ib0) % sample_every == 0:
+                m = d.index_memory()
+                samples.append((e.ts, m.busy_areas, m.lazy_areas, m.free_ranges, m.pool_entries))
+            if self.can_stage and i in self.starts:
+                self.begin_purges(i, e)
+            if self.pending:
+                self.push_due(e.ts)
+            if i >= ia0:
+                self.final_window_moment()
+            if i in skip:
+                continue
+            h = handlers.get(e.kind)
+            if h is not None:
+                h(i, e)
+        self.loop_warnings()
+
+    # ---------------------------------------------------------------- purges in flight
+    def begin_purges(self, i, e) -> None:
+        """Start every purge whose start was placed at event *i* (:func:`~vmapsim.traces.replay_rules.plan_purges`)."""
+        d, events = self.d, self.events
+        for k in self.starts[i]:
+            pe = events[k]
+            batch = d.purge_begin(False, limit=pe.npurged)
+            t0 = events[i - 1].ts if i > 0 else e.ts
+            total = sum(len(v) for v in batch.lists.values())
+            self.pending[k] = (batch, t0, pe.ts, total)
+            for node, lst in batch.lists.items():
+                for va in lst:
+                    self.where_pending[va.va_start] = (k, node)
+
+    def push_due(self, ts) -> None:
+        """Push the share of each pending purge's areas that time *ts* has reached."""
+        d, where_pending = self.d, self.where_pending
+        for k, (batch, t0, t1, total) in list(self.pending.items()):
             if not batch.lists:
                 continue
             frac = 1.0 if t1 <= t0 else min(1.0, (ts - t0) / (t1 - t0))
@@ -316,147 +368,171 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
                 d.purge_push(batch, node, upto)
                 done += step
 
-    samples = res.samples
-    for i in range(ib0, ia1):
-        e = events[i]
-        if sample_every and (i - ib0) % sample_every == 0:
-            m = d.index_memory()
-            samples.append((e.ts, m.busy_areas, m.lazy_areas, m.free_ranges, m.pool_entries))
-        if can_stage and i in starts:
-            for k in starts[i]:
-                pe = events[k]
-                batch = d.purge_begin(False, limit=pe.npurged)
-                t0 = events[i - 1].ts if i > 0 else e.ts
-                total = sum(len(v) for v in batch.lists.values())
-                pending[k] = (batch, t0, pe.ts, total)
-                for node, lst in batch.lists.items():
-                    for va in lst:
-                        where_pending[va.va_start] = (k, node)
-        if pending:
-            push_due(e.ts)
-        if i >= ia0:
-            if phantoms:                   # inferences, not areas: never compared with a snapshot
-                for p_addr in list(phantoms):
-                    d.release_range(p_addr)
-                phantoms.clear()
-            moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
-        if i in skip:
-            continue
-        kind = e.kind
-        if kind == ALLOC:
-            if e.failed:
-                failed += 1
-                continue
-            addr, size = e.addr, e.size
-            if phantoms:
-                for p_addr in [p for p, ph in phantoms.items() if e.ts - ph[2] > PHANTOM_TTL]:
-                    d.release_range(p_addr)
-                    del phantoms[p_addr]
-            choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
-            for p_addr, ph in phantoms.items():
-                # a range held for a task whose event has not been logged: this may be that event
-                if ph[1] != e.pid and e.ts - ph[2] < LATE_WINDOW and ph[0] - p_addr == size \
-                        and p_addr % e.align == 0 and e.vstart <= p_addr and ph[0] <= e.vend:
-                    choice = Choice(p_addr, "free", choice.node)
-                    break
-            pred = choice.addr
-            if phantoms:
-                for p_addr in [p for p, ph in phantoms.items() if p < addr + size and addr < ph[0]]:
-                    ph = phantoms.pop(p_addr)
-                    d.release_range(p_addr)
-                    if p_addr == addr and ph[1] != e.pid:
-                        # the earlier miss was this allocation's range, logged late
-                        _reclassify(records, misses, ph[3], "late-traced")
-            hit = where_pending.get(addr)
-            pushed_now = False
-            if hit is not None:
-                k, node = hit
-                batch = pending[k][0]
-                lst = batch.lists.get(node, [])
-                for va in lst:
-                    if va.va_start > addr:
-                        break
-                    where_pending.pop(va.va_start, None)
-                d.purge_push(batch, node, addr + 1)
-                pushed_now = True
-            free_before = None
-            if pred != addr and choice.source == "free":
-                free_before = d.free_ranges()
-            src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
-            res.allocs += 1
-            cause = ""
-            if pred == addr:
-                res.matched += 1
+    def final_window_moment(self) -> None:
+        """An event of the final-snapshot window: drop the held ranges (inferences, never compared
+        with a snapshot) and remember the model's lists at this moment."""
+        d, phantoms = self.d, self.phantoms
+        if phantoms:
+            for p_addr in list(phantoms):
+                d.release_range(p_addr)
+            phantoms.clear()
+        if self.hidden is not None and self.hidden.active:
+            self.hidden.stop()
+        self.moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
+
+    # ---------------------------------------------------------------- alloc_vmap_area
+    def alloc(self, i, e) -> None:
+        if e.failed:
+            self.failed += 1
+            return
+        d, res, phantoms, misses, records = self.d, self.res, self.phantoms, self.misses, self.res.records
+        addr, size = e.addr, e.size
+        if phantoms:
+            for p_addr in [p for p, ph in phantoms.items() if e.ts - ph[2] > PHANTOM_TTL]:
+                d.release_range(p_addr)
+                del phantoms[p_addr]
+        choice = d.predict_alloc(size, e.align, e.vstart, e.vend, e.cpu)
+        hidden = self.hidden
+        model, certain = choice, True
+        if hidden is not None:
+            choice, certain = hidden.predict(choice, e)
+            if hidden.active:
+                hidden.before_apply(e)
+        for p_addr, ph in phantoms.items():
+            # a range held for a task whose event has not been logged: this may be that event
+            if ph[1] != e.pid and e.ts - ph[2] < LATE_WINDOW and ph[0] - p_addr == size \
+                    and p_addr % e.align == 0 and e.vstart <= p_addr and ph[0] <= e.vend:
+                choice = Choice(p_addr, "free", choice.node)
+                break
+        pred = choice.addr
+        if phantoms:
+            for p_addr in [p for p, ph in phantoms.items() if p < addr + size and addr < ph[0]]:
+                ph = phantoms.pop(p_addr)
+                d.release_range(p_addr)
+                if p_addr == addr and ph[1] != e.pid:
+                    # the earlier miss was this allocation's range, logged late
+                    reclassify(records, misses, ph[3], "late-traced")
+        pushed_now = self.push_if_pending(addr)
+        free_before = None
+        if pred != addr and choice.source == "free" or model.addr != addr and model.source == "free":
+            free_before = d.free_ranges()
+        src = d.apply_alloc(addr, size, e.align, e.vstart, e.vend, e.cpu)
+        res.allocs += 1
+        cause = ""
+        if pred == addr:
+            res.matched += 1
+            self.refused.clear()
+        else:
+            cause = miss_cause(choice, src, e, pushed_now, self.no_pools and (addr, size) in self.purged,
+                           free_before)
+            if self.explain is not None:
+                # a design whose policy differs from 6.18 names its own differences
+                cause = self.explain(choice, src, e, cause)
+            misses[cause] += 1
+            if hidden is None or not hidden.active:
+                self.hold_refused(choice, pred, src, e, free_before)
+        if hidden is not None:
+            hidden.observe(model, choice, certain, e, src, free_before)
+        self.purged.discard((addr, size))
+        self.sizes[addr] = size
+        if i >= self.win.ia0:
+            self.window_ranges.add((addr, addr + size))
+        records.append((e.ts, e.cpu, addr, size, e.align, -1 if pred is None else pred, src, cause))
+
+    def push_if_pending(self, addr) -> bool:
+        """The kernel handed out an area still waiting in a pending purge: push that node's areas
+        up to it now.  True if it did."""
+        hit = self.where_pending.get(addr)
+        if hit is None:
+            return False
+        k, node = hit
+        batch = self.pending[k][0]
+        lst = batch.lists.get(node, [])
+        for va in lst:
+            if va.va_start > addr:
+                break
+            self.where_pending.pop(va.va_start, None)
+        self.d.purge_push(batch, node, addr + 1)
+        return True
+
+    def hold_refused(self, choice, pred, src, e, free_before) -> None:
+        """After a miss: a range the kernel refused :data:`STRIKES` times in a row is held busy
+        (something the trace does not show holds it); any other miss resets the count."""
+        refused, records = self.refused, self.res.records
+        if self.can_reserve and choice.source == "free" and pred is not None and src == "free" \
+                and (e.align > PAGE_SIZE or explained_by_taking(free_before, pred, e)):
+            # refused twice in a row: something the trace does not show holds the range
+            if refused.get(pred, (0,))[0] >= STRIKES - 1:
+                self.d.reserve_range(pred, pred + e.size)
+                self.phantoms[pred] = (pred + e.size, e.pid, e.ts,
+                                       refused.get(pred, (0, len(records)))[1])
                 refused.clear()
             else:
-                cause = _cause(choice, src, e, pushed_now, no_pools and (addr, size) in purged,
-                               free_before)
-                if explain is not None:
-                    # a design whose policy differs from 6.18 names its own differences
-                    cause = explain(choice, src, e, cause)
-                misses[cause] += 1
-                if can_reserve and choice.source == "free" and pred is not None and src == "free" \
-                        and (e.align > PAGE_SIZE or _explained_by_taking(free_before, pred, e)):
-                    # refused twice in a row: something the trace does not show holds the range
-                    if refused.get(pred, (0,))[0] >= STRIKES - 1:
-                        d.reserve_range(pred, pred + size)
-                        phantoms[pred] = (pred + size, e.pid, e.ts,
-                                          refused.get(pred, (0, len(records)))[1])
-                        refused.clear()
-                    else:
-                        refused[pred] = (refused.get(pred, (0,))[0] + 1, len(records))
-                else:
-                    refused.clear()
-            purged.discard((addr, size))
-            sizes[addr] = size
-            if i >= ia0:
-                window_ranges.add((addr, addr + size))
-            records.append((e.ts, e.cpu, addr, size, e.align, -1 if pred is None else pred, src, cause))
-        elif kind == FREE:
-            hint = None
-            if last_nr_lazy is not None and e.nr_lazy > last_nr_lazy:
-                hint = (e.nr_lazy - last_nr_lazy) * PAGE_SIZE
-            last_nr_lazy = e.nr_lazy
-            ph = phantoms.pop(e.addr, None)
-            if ph is not None:
-                # something held the reserved range: an allocation with no trace event
-                _reclassify(records, misses, ph[3], "untraced-alloc")
-            if i >= ia0 and e.addr in sizes:
-                window_ranges.add((e.addr, e.addr + sizes[e.addr]))
-            lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
-            r = d.apply_free(e.addr, e.cpu, hint)
-            if r != "ok":
-                unknown_frees += 1
-                if unknown_frees <= 3:
-                    warnings.append(f"{trace.path}:{e.line}: free of {e.addr:#x}, which the model does "
-                                    "not have as a busy area (event missing before the trace?)")
-            lazyrec.append((e.ts, e.nr_lazy))
-        elif kind == PURGE:
-            last_nr_lazy = None
-            for _ in range(min(e.npurged, len(lazy_fifo))):
-                purged.add(lazy_fifo.popleft())
-            if can_stage and i in pending:
-                batch = pending.pop(i)[0]
-                for lst in batch.lists.values():
-                    for va in lst:
-                        where_pending.pop(va.va_start, None)
-                n = d.purge_finish(batch)
-            else:
-                n = d.purge_vmap_area_lazy(False, e.cpu)
-            if n != e.npurged:
-                count_mismatch += 1
-            purges.append((e.ts, e.npurged, n))
-    if unknown_frees > 3:
-        warnings.append(f"{unknown_frees} frees of areas unknown to the model in total")
-    if count_mismatch:
-        warnings.append(f"{count_mismatch} purge(s) purged a different number of areas in the model "
-                        "than num_purged says")
-    if failed:
-        warnings.append(f"{failed} failed allocation(s) in the trace (not scored)")
+                refused[pred] = (refused.get(pred, (0,))[0] + 1, len(records))
+        else:
+            refused.clear()
 
-    # ---------------------------------------------------------------- final state
+    # ---------------------------------------------------------------- free_vmap_area_noflush
+    def free(self, i, e) -> None:
+        hint = None
+        if self.last_nr_lazy is not None and e.nr_lazy > self.last_nr_lazy:
+            hint = (e.nr_lazy - self.last_nr_lazy) * PAGE_SIZE
+        self.last_nr_lazy = e.nr_lazy
+        ph = self.phantoms.pop(e.addr, None)
+        if ph is not None:
+            # something held the reserved range: an allocation with no trace event
+            reclassify(self.res.records, self.misses, ph[3], "untraced-alloc")
+        sizes = self.sizes
+        if i >= self.win.ia0 and e.addr in sizes:
+            self.window_ranges.add((e.addr, e.addr + sizes[e.addr]))
+        self.lazy_fifo.append((e.addr, sizes.pop(e.addr, 0)))
+        if self.hidden is not None:
+            self.hidden.freed(e.addr)
+        r = self.d.apply_free(e.addr, e.cpu, hint)
+        if r != "ok":
+            self.unknown_frees += 1
+            if self.unknown_frees <= 3:
+                self.warnings.append(f"{self.trace_path}:{e.line}: free of {e.addr:#x}, which the model "
+                                     "does not have as a busy area (event missing before the trace?)")
+        self.res.lazy.append((e.ts, e.nr_lazy))
+
+    # ---------------------------------------------------------------- purge_vmap_area_lazy
+    def purge(self, i, e) -> None:
+        d = self.d
+        self.last_nr_lazy = None
+        lazy_fifo = self.lazy_fifo
+        for _ in range(min(e.npurged, len(lazy_fifo))):
+            self.purged.add(lazy_fifo.popleft())
+        if self.can_stage and i in self.pending:
+            batch = self.pending.pop(i)[0]
+            for lst in batch.lists.values():
+                for va in lst:
+                    self.where_pending.pop(va.va_start, None)
+            n = d.purge_finish(batch)
+        else:
+            n = d.purge_vmap_area_lazy(False, e.cpu)
+        if n != e.npurged:
+            self.count_mismatch += 1
+        self.res.purges.append((e.ts, e.npurged, n))
+
+    def loop_warnings(self) -> None:
+        warnings = self.warnings
+        if self.unknown_frees > 3:
+            warnings.append(f"{self.unknown_frees} frees of areas unknown to the model in total")
+        if self.count_mismatch:
+            warnings.append(f"{self.count_mismatch} purge(s) purged a different number of areas in "
+                            "the model than num_purged says")
+        if self.failed:
+            warnings.append(f"{self.failed} failed allocation(s) in the trace (not scored)")
+
+
+def _final_state(rp: _Replayer, after, warnings) -> bool:
+    """Compare the model with ``vmallocinfo.after``; True if equal (races of the read excused)."""
+    d, moments, window_ranges = rp.d, rp.moments, rp.window_ranges
+    if rp.hidden is not None:
+        rp.hidden.stop()
     moments.append((frozenset(d.busy_areas()), frozenset(d.lazy_areas())))
-    real = _compare_final(moments, after)
+    real = compare_final(moments, after)
     # an area is in no list between find_unlink_vmap_area() and the lazy insert (its free event),
     # and between the alloc event and the busy insert: if the read hit that window it is absent
     listed = {(s, e) for s, e, _ in after.busy} | {(s, e) for s, e, _ in after.lazy}
@@ -465,12 +541,23 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
         warnings.append(f"{len(in_flight)} area(s) were between the busy and the lazy list while the "
                         "final snapshot was read (absent from both; not compared)")
         real -= in_flight
+    # areas the model holds busy by inference only (an entry the kernel skipped at a pool head is
+    # held busy until an event says where it was): the trace never showed them allocated, and a
+    # snapshot that does not list them busy shows them pooled or free, which it cannot tell apart
+    traced = {(s, s + z) for s, z in rp.sizes.items()}
+    after_busy = {(s, e) for s, e, _ in after.busy}
+    inferred = {x for x in real if x in moments[-1][0] and x not in traced and x not in after_busy
+                and x not in {(s, e) for s, e, _ in after.lazy}}
+    if inferred:
+        warnings.append(f"{len(inferred)} area(s) held busy by inference (entries the kernel skipped at "
+                        "a pool head, never allocated in the trace) are not listed in vmallocinfo.after: "
+                        "pooled or free there, which a snapshot cannot tell apart (not compared)")
+        real -= inferred
     late_frees = {x for x in real if x in moments[-1][0] and x in {(s, e) for s, e, _ in after.lazy}}
     if late_frees:
         warnings.append(f"{len(late_frees)} late free(s): busy in the model, lazy in vmallocinfo.after "
                         "(freed after tracing stopped, before the snapshot was read)")
         real -= late_frees
-    res.final_state_equal = not real
     if len(moments) > 1:
         warnings.append(f"{len(moments) - 1} event(s) happened while the final snapshot was read: the "
                         "busy list is compared with the model at one moment, the lazy list at the "
@@ -478,106 +565,69 @@ def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account
     if real:
         sample = ", ".join(f"{s:#x}-{e:#x}" for s, e in sorted(real)[:3])
         warnings.append(f"final state differs from vmallocinfo.after in {len(real)} area(s): {sample}")
-    res.misses_by_cause = dict(misses)
+    return not real
+
+
+def replay(directory, design: str = "linux-6.18", sample_every: int = 0, account: bool = False,
+           recording: str | None = None, infer: bool | None = None, **design_params) -> ReplayResult:
+    """Replay the capture in *directory* under *design* (see the module docstring).
+
+    *sample_every* > 0 also records, every that many events, ``(ts, busy, lazy, free ranges,
+    pool entries)`` counts of the model in ``ReplayResult.samples``.  *account* keeps the
+    design's per-operation lock records (off by default: the replay only needs addresses).
+    *recording* names the file to replay when *directory* holds several.  *infer* forces the
+    inference of hidden pool contents on (True) or off (False); by default it runs when the
+    pools may have held entries at the start (no ``meta``, or ``clean_pools=0``).
+
+    The steps: :func:`_load_inputs`, :func:`_snapshot_windows`, :func:`_check_trace_facts`,
+    :func:`_start_state`, :func:`~vmapsim.traces.replay_rules.plan_purges`, the event loop (:class:`_Replayer`), and
+    :func:`_final_state`."""
+    design = check_choice("design", design, available_designs())
+    directory = Path(directory)
+    inp = _load_inputs(directory, recording)
+    warnings = inp.warnings
+    d = make_design(design, possible_cpus=inp.possible, online_cpus=inp.online, **design_params)
+    d.acct.enabled = account
+    events = inp.trace.events
+    res = ReplayResult(design, str(directory), meta=inp.meta)
+    win = _snapshot_windows(events, inp.before, warnings)
+    _check_trace_facts(events, d, res, inp)
+    _start_state(d, inp.before)
+    starts, w = plan_purges(events, win.ib0, win.ia1, len(inp.before.lazy), win.skip)
+    warnings += w
+    dirty = not inp.meta or inp.meta.get("clean_pools", "1") != "1"
+    rp = _Replayer(d, res, events, win, inp.before, starts, warnings, inp.trace.path,
+                   dirty if infer is None else infer)
+    rp.run(sample_every)
+    if rp.hidden is not None:
+        res.certain, res.certain_matched, res.uncertain, res.uncertain_matched = rp.hidden.summary()
+        res.certain_flags = rp.hidden.flags
+        if dirty:
+            warnings.append(_dirty_warning(res))
+    res.final_state_equal = _final_state(rp, inp.after, warnings)
+    res.misses_by_cause = dict(rp.misses)
     res.warnings = warnings
     res.model = d
     return res
-
-
-def _compare_final(moments, after) -> set:
-    """Areas in which vmallocinfo.after differs from the model.
-
-    vmalloc_info_show() prints every node's busy list, then every lazy list, each under its own
-    lock; events logged while it ran may or may not be in it.  The snapshot is equal if some
-    model moment t1 matches the busy list and some moment t2 >= t1 the lazy list; otherwise the
-    difference at the best such pair is returned."""
-    want_busy = frozenset([(s, e) for s, e, _ in after.busy] + list(after.twice))
-    want_lazy = frozenset((s, e) for s, e, _ in after.lazy)
-    bdiff = [len(want_busy ^ b) for b, _ in moments]
-    ldiff = [len(want_lazy ^ lz) for _, lz in moments]
-    best, t1_best, best_pair = None, 0, None
-    for t2 in range(len(moments)):
-        if bdiff[t2] < bdiff[t1_best]:
-            t1_best = t2
-        cost = bdiff[t1_best] + ldiff[t2]
-        if best is None or cost < best:
-            best, best_pair = cost, (t1_best, t2)
-    t1, t2 = best_pair
-    if best == 0:
-        return set()
-    return set(want_busy ^ moments[t1][0]) | set(want_lazy ^ moments[t2][1])
-
-
-def _reclassify(records, misses, idx, cause):
-    r = records[idx]
-    if r[7] and r[7] != cause:
-        misses[r[7]] -= 1
-        if not misses[r[7]]:
-            del misses[r[7]]
-        misses[cause] += 1
-        records[idx] = r[:7] + (cause,)
-
-
-def _explained_by_taking(free, p, e) -> bool:
-    """Would the kernel rule have chosen ``e.addr`` had ``[p, p + e.size)`` been taken already?"""
-    q = p + e.size
-    rest = []
-    for s, t in free:
-        if t <= p or s >= q:
-            rest.append((s, t))
-        else:
-            if s < p:
-                rest.append((s, p))
-            if q < t:
-                rest.append((q, t))
-    exact = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=False)
-    if e.align <= PAGE_SIZE:
-        return exact == e.addr
-    bound = lowest_fit_reference(rest, e.size, e.align, e.vstart, e.vend, adjust=True)
-    inside = any(s <= e.addr and e.addr + e.size <= t for s, t in rest)
-    return inside and exact is not None and exact <= e.addr and (bound is None or e.addr <= bound) \
-        and exact == e.addr
 
 
 def _exists(directory, name):
     return (directory / name).exists() or (directory / (name + ".gz")).exists()
 
 
-def _cause(choice, src, e, pushed_now, pool_reuse, free_before=None) -> str:
-    if pool_reuse:
-        return "kernel-pool-reuse"
-    if pushed_now:
-        return "purge-timing"
-    if choice.source == "fail":
-        return "predicted-failure"
-    if src.startswith("not-free:"):
-        where = src.split(":", 1)[1]
-        return "pool-entry-elsewhere" if where == "pool" else "model-state-wrong"
-    if choice.source == "pool":
-        if src == "pool-behind-head":
-            return "pool-decayed-in-kernel"
-        if src == "free":
-            return "pool-empty-in-kernel"
-        return "purge-timing"
-    if src in ("pool", "pool-behind-head"):
-        return "purge-timing"
-    if e.align > PAGE_SIZE and src == "free" and free_before is not None:
-        # the kernel rule on the model's free space: any exact fit at or below the lowest block
-        # of size >= size+align-1 may be met on the descent, depending on the tree's shape
-        ref = lowest_fit_reference(free_before, e.size, e.align, e.vstart, e.vend)
-        if ref is None or e.addr <= ref:
-            return "aligned-search-shape"
-    return "free-tree-state"
-
-
 def add_arguments(parser) -> None:
-    parser.add_argument("dir", help="capture directory (vmallocinfo.before, trace.txt, vmallocinfo.after, meta)")
+    parser.add_argument("dir", help="capture directory: a recording of any form (tracefs text, trace-cmd "
+                        "report, perf script, trace.dat, perf.data) and vmallocinfo.before/.after; meta "
+                        "if vmapsim capture made it")
     parser.add_argument("--design", default="linux-6.18", help="design name (see vmapsim.designs.base)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--recording", default=None, metavar="NAME",
+                        help="the file in DIR to replay when it holds several recordings "
+                             "(default: found by content; tools' files first)")
 
 
 def run(args) -> int:
-    res = replay(args.dir, args.design)
+    res = replay(args.dir, args.design, recording=args.recording)
     if args.json:
         print(json.dumps(res.as_json(), indent=2))
     else:

@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import threading
@@ -276,7 +277,7 @@ def same(name: str, back: str, value: str) -> bool:
     up to whole sub-buffer pages (4080 bytes of data each): up to 3 KiB more than written."""
     if name == "buffer_size_kb" and back.isdigit() and value.isdigit():
         return 0 <= int(back) - int(value) < 4
-    return back.split()[:1] == value.split()[:1]
+    return back.strip() == value.strip()
 
 
 def is_mounted() -> bool:
@@ -287,10 +288,39 @@ def is_mounted() -> bool:
     return any(len(m.split()) > 2 and m.split()[1] == str(TRACEFS) for m in mounts)
 
 
+def _is_perf(pid: int) -> bool:
+    """Is *pid* a running (not zombie) process called ``perf``?"""
+    try:
+        if (PROC / str(pid) / "comm").read_text().strip() != "perf":
+            return False
+    except OSError:
+        return False
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _stop_perf(pid: int) -> str:
+    """Stop a ``perf record`` the capture started (SIGINT as Ctrl-C would, SIGKILL after 10 s)."""
+    os.kill(pid, signal.SIGINT)
+    for _ in range(100):
+        if not _is_perf(pid):
+            return f"perf record (pid {pid}): stopped"
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return f"perf record (pid {pid}): killed (it did not stop on SIGINT)"
+
+
 def apply_restore(state: dict) -> tuple[list[str], list[str]]:
     """Restore every changed setting of *state* (latest change first), then unmount tracefs if
     the capture mounted it.  Returns ``(report lines, problems)``; call with signals blocked."""
     lines, problems = [], []
+    pid = state.get("tool_pid")
+    if pid and _is_perf(pid):
+        lines.append(_stop_perf(pid))
+    if state.get("staging") and Path(state["staging"]).is_dir():
+        shutil.rmtree(state["staging"], ignore_errors=True)
     changed = [s for s in state["settings"] if s.get("changed")]
     changed.sort(key=lambda s: s.get("order", 0), reverse=True)
     for s in changed:
@@ -334,6 +364,22 @@ class Session:
             s["changed"], s["order"] = True, self.order
             self.save()
         write(Path(s["path"]), value)
+
+    def add_setting(self, name: str, path: Path, original: str) -> None:
+        """Record a setting a tool is about to change (changed from now on)."""
+        self.order += 1
+        self.state["settings"].append({"name": name, "path": str(path), "original": original,
+                                       "changed": True, "order": self.order})
+        self.save()
+
+    def put_back_filters(self, log) -> None:
+        """Write back the event filters recorded by :meth:`add_setting` (trace-cmd cleared them)."""
+        for s in self.state["settings"]:
+            if s["name"].startswith("filter:"):
+                try:
+                    write(Path(s["path"]), s["original"])
+                except OSError as exc:
+                    log(f"capture: could not restore the filter {s['path']}: {exc}")
 
     def restore(self) -> list[str]:
         lines, problems = apply_restore(self.state)

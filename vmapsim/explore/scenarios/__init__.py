@@ -50,6 +50,10 @@ class Scenario:
     setup: Callable
     final: Callable | None = None
     outcome: Callable | None = None
+    #: ``observe(world, s)`` -> iterable of tags recorded for a finished execution that are
+    #: *not* properties (e.g. "R: generation changed"): the search collects them beside the
+    #: verdict (:attr:`vmapsim.explore.Result.observed`)
+    observe: Callable | None = None
     expected: str | None = None
     expected_outcomes: frozenset | None = None
     lkmm_extra: frozenset | None = None
@@ -59,6 +63,7 @@ class Scenario:
     source: str = ""
     knobs: dict = field(default_factory=dict)
     kernel: str = ""
+    expected_observed: frozenset | None = None
 
 
 @dataclass
@@ -73,12 +78,14 @@ class Entry:
     expected_outcomes: frozenset | None = None
     lkmm_extra: frozenset | None = None
     note: str = ""
+    #: tags :attr:`Scenario.observe` must report (an exhaustive search finds exactly these)
+    observed: frozenset | None = None
 
 
 CATALOGUE: dict[str, Entry] = {}
 
 #: the catalogue's order (docs/rcu-review.md section 6)
-ORDER = ("A1 A2 B1 B2 C1 C2 C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
+ORDER = ("A1 A2 B1 B2 C0 C0-pool C1 C2 C2-kfree C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
          "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
          "I1-store-gfp").split()
 
@@ -95,10 +102,11 @@ def family(sid: str) -> str:
 
 
 def register(id: str, summary: str, builder: Callable, expected: str, *,
-             outcomes=None, lkmm_extra=None, note: str = "", **knobs) -> None:
+             outcomes=None, lkmm_extra=None, note: str = "", observed=None, **knobs) -> None:
     CATALOGUE[id] = Entry(id, summary, builder, knobs, expected,
                           frozenset(outcomes) if outcomes is not None else None,
-                          frozenset(lkmm_extra) if lkmm_extra else None, note)
+                          frozenset(lkmm_extra) if lkmm_extra else None, note,
+                          frozenset(observed) if observed is not None else None)
 
 
 #: the builder modules of this package; each registers its scenarios when imported
@@ -166,6 +174,7 @@ def get(id: str, **overrides) -> Scenario:
         sc.expected = e.expected
         sc.expected_outcomes = e.expected_outcomes
         sc.lkmm_extra = e.lkmm_extra
+        sc.expected_observed = e.observed
     return sc
 
 

@@ -23,7 +23,8 @@ Schemes (:func:`alloc_race`):
     the tree's own lock, ``mtree_alloc_range``'s shape (lib/maple_tree.c): under the lock
     ``mas_empty_area`` then ``mas_insert``; the insert needs nodes and has none, so
     ``mas_nomem`` drops the lock, allocates with ``GFP_KERNEL``, retakes it and the whole
-    thing -- gap search included -- is retried (Wilcox's proposal in M26).
+    thing -- gap search included -- is retried (M26's internal-lock model in the shape
+    ``mtree_alloc_range`` implements; M26 names no function).
 ``store-gfp`` (I1-store-gfp, extra)
     ``mas_empty_area`` then ``mas_store_gfp`` with the tree's own lock: ``mas_nomem`` drops
     the lock inside the store, but ``mas_store_gfp`` retries only the store, for the

@@ -183,3 +183,47 @@ def test_signal_restores_and_exits_128_plus_signal(machine_lock, tmp_path, sig, 
     assert "Traceback" not in err
     assert kernel_settings() == expected_after(before)
     assert not STATE.exists() and not (tmp_path / "c").exists()
+
+
+def _perf_pids() -> set:
+    out = set()
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and (p / "comm").read_text().strip() == "perf" and \
+                    (p / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                out.add(int(p.name))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif(not __import__("shutil").which("perf"), reason="perf not installed")
+def test_kill_9_with_perf_then_restore_stops_perf(machine_lock, tmp_path):
+    before, perfs = kernel_settings(), _perf_pids()
+    p = vmapsim("capture", str(tmp_path / "c"), "--with", "perf", "--workload", "fork",
+                "--seconds", "30", "--buffer-kb", "4096")
+    wait_changed(p)
+    t0 = time.monotonic()
+    while not json.loads(STATE.read_text()).get("tool_pid") and time.monotonic() - t0 < 20:
+        time.sleep(0.1)
+    time.sleep(1)
+    p.kill()
+    p.wait()
+    left = _perf_pids() - perfs
+    assert left, "perf record should outlive the killed capture"
+    r = vmapsim("capture", "--restore")
+    out, err = r.communicate(timeout=60)
+    assert r.returncode == 0, err
+    assert "perf record (pid" in out
+    assert not (_perf_pids() & left)
+    assert kernel_settings() == expected_after(before) and not STATE.exists()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("trace-cmd"), reason="trace-cmd not installed")
+def test_with_trace_cmd_leaves_the_kernel_as_it_found_it(machine_lock, tmp_path):
+    before = kernel_settings()
+    p = vmapsim("capture", str(tmp_path / "c"), "--with", "trace-cmd", *CAP)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert (tmp_path / "c" / "trace.dat").exists() and (tmp_path / "c" / "trace.txt").exists()
+    assert kernel_settings() == expected_after(before)

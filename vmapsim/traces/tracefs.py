@@ -484,11 +484,21 @@ def restore(log=print) -> list[str]:
         if state.get("tracefs") and state["tracefs"] != str(TRACEFS):
             raise CaptureError(f"the state file was written for tracefs at {state['tracefs']}, "
                                f"not {TRACEFS}")
-        if any(s.get("changed") for s in state["settings"]) and not (TRACEFS / "events").is_dir():
-            raise CaptureError(f"tracefs is not mounted at {TRACEFS}: mount it (mount -t tracefs "
-                               f"nodev {TRACEFS}), then run --restore again")
         guard.block()
+        mounted_here = False
+        if any(s.get("changed") for s in state["settings"]) and not (TRACEFS / "events").is_dir():
+            # unmounted since (the settings live on in the kernel): mount, restore, unmount
+            r = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise CaptureError(f"tracefs is not mounted at {TRACEFS} and mounting it failed: "
+                                   f"{r.stderr.strip()}")
+            mounted_here = not state.get("mounted")
+            state["mounted"] = True
         lines, problems = apply_restore(state)
+        if mounted_here:
+            lines[-1:] = [x for x in lines[-1:] if not x.startswith("tracefs: unmounted")]
+            lines.append(f"tracefs: mounted at {TRACEFS} for the restore and unmounted again")
         if problems:
             raise CaptureError("; ".join(problems) + f"; the state file {state_path()} is kept")
         state_path().unlink()

@@ -8,7 +8,7 @@ import pytest
 
 from vmapsim.errors import TraceError
 from vmapsim.paths import TRACES_DIR
-from vmapsim.traces.read import read_meta, read_snapshot, read_trace
+from vmapsim.traces.read import read_meta, read_snapshot
 from vmapsim.traces.replay import replay
 from vmapsim.traces.validate import check_capture
 

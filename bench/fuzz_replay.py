@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     kinds = args.kind or list(fz.KINDS)
     traces = {}
     counts: Counter = Counter()
-    failures = []
+    failures, plausible = [], []
     t0 = time.monotonic()
     deadline = t0 + args.minutes * 60
     try:
@@ -60,6 +60,8 @@ def main(argv=None) -> int:
             counts[outcome] += 1
             if outcome in ("silent", "crash"):
                 failures.append((m, detail))
+            elif outcome == "plausible" and len(plausible) < args.show:
+                plausible.append((m, detail))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     runs = sum(v for k, v in counts.items() if isinstance(k, str))
@@ -70,6 +72,8 @@ def main(argv=None) -> int:
     print(f"  {'kind':12s} " + " ".join(f"{o:>9s}" for o in outcomes))
     for k in kinds:
         print(f"  {k:12s} " + " ".join(f"{counts[(k, o)]:9d}" for o in outcomes))
+    for m, detail in plausible:
+        print(f"plausible {m}: {detail}")
     shown = Counter()
     for m, detail in failures:
         key = m[0]

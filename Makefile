@@ -9,6 +9,10 @@ SHELL  := /bin/bash
 # pip prints one harmless line per package for this machine's file:// extra index; hide them.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
+# Where build/report is published: the replies' evidence lines link there (never a local path).
+# make report REPORT_URL=https://example.org/vmapsim   (or set VMAPSIM_REPORT_URL in the environment)
+REPORT_URL ?= $(VMAPSIM_REPORT_URL)
+
 .PHONY: report test lab install notebooks clean
 
 # (Re)install only when the dependency list changed: the stamp depends on pyproject.toml.
@@ -27,7 +31,7 @@ test: $(STAMP)
 	VMAPSIM_FAST=1 $(PY) -m pytest -q
 
 report: $(STAMP)
-	@$(PY) tools/report.py
+	@VMAPSIM_REPORT_URL="$(REPORT_URL)" $(PY) tools/report.py
 
 # Rebuild notebooks/*.ipynb from their sources in notebooks/src/ (stripped: no outputs).
 notebooks: $(STAMP)

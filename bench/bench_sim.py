@@ -7,8 +7,11 @@
    one untimed warm-up run, which pays the imports (the machine sets
    PYTHONDONTWRITEBYTECODE, so every process compiles the package from source, about 0.3 s);
    each run's figure, the best (timeit's convention) and the median are printed.
-2. Wall time of a 1..128-CPU sweep of one design (fix_size_alloc_test, 8 CPU counts).
-3. With ``--instructions`` (needs valgrind): machine instructions per simulated op, from
+2. Wall time of a 1..128-CPU sweep of one design (fix_size_alloc_test, 8 CPU counts): cold (as
+   this bench always measured), then in steady state with the warm states built (a fresh
+   warm-state cache) and again with them cached (on disk, for the sweep's worker processes).
+3. With ``--instructions`` (needs valgrind): machine instructions per simulated op (cold, and
+   in steady state), from
    valgrind's count for two runs of different length (20 and 120 loops, the difference divided
    by the ops between them).  Unlike seconds, this does not move with the shared machine's
    speed, so it compares code versions across sessions (the same Python, with
@@ -45,15 +48,19 @@ def reference_loop() -> float:
     return time.process_time() - t
 
 
-def instructions_per_op(design: str, short: int = 20, long: int = 120) -> float:
-    """valgrind (cachegrind, no cache simulation) instruction count per simulated op."""
+def instructions_per_op(design: str, short: int = 20, long: int = 120, cold: bool = True) -> float:
+    """valgrind (cachegrind, no cache simulation) instruction count per simulated op.
+
+    *cold*: from empty pools (the figure this bench has always reported); otherwise in steady
+    state (the default of ``simulate()``: the warm-up is built in both runs, without the
+    warm-state disk cache, and cancels out in the difference)."""
     if not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     prog = ("import sys; sys.path.insert(0, sys.argv[1]); from vmapsim.perf.simulate import simulate; "
             f"simulate(design={design!r}, cpus=64, workload='fix_size_alloc_test', "
-            "loops=int(sys.argv[2]))")
-    env = dict(os.environ, PYTHONHASHSEED="0")
+            f"loops=int(sys.argv[2]), cold={cold!r})")
+    env = dict(os.environ, PYTHONHASHSEED="0", VMAPSIM_WARM_CACHE="off")
     pre = ["setarch", os.uname().machine, "-R"] if shutil.which("setarch") else []
     procs = {n: subprocess.Popen(pre + ["valgrind", "--tool=cachegrind", "--cache-sim=no",
                                         "--cachegrind-out-file=/dev/null", sys.executable,
@@ -85,11 +92,13 @@ def main(argv=None) -> int:
     print(f"reference: 5M Python additions in {ref:.2f} CPU-s; load average {os.getloadavg()[0]:.2f}")
     if a.repeat < 1 or a.loops < 1:
         ap.error("--repeat and --loops must be >= 1")
-    simulate(design=a.design, cpus=64, workload="fix_size_alloc_test", loops=2)   # warm-up
+    simulate(design=a.design, cpus=64, workload="fix_size_alloc_test", loops=2,
+             cold=True)                                                              # imports
     rates, cpu_rates = [], []
     for i in range(a.repeat):
         w0, c0 = time.perf_counter(), time.process_time()
-        r = simulate(design=a.design, cpus=64, workload="fix_size_alloc_test", loops=a.loops)
+        r = simulate(design=a.design, cpus=64, workload="fix_size_alloc_test", loops=a.loops,
+                     cold=True)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         rates.append(r.ops / wall)
         cpu_rates.append(r.ops / cpu)
@@ -105,16 +114,24 @@ def main(argv=None) -> int:
           f"{'met' if med >= FLOOR else 'NOT met'} by the median")
     if a.instructions:
         print(f"valgrind: {instructions_per_op(a.design):,.0f} machine instructions per op "
-              f"({a.design}, fix_size_alloc_test, 64 CPUs, loops 20 -> 120)")
-    configs = grid(design=[a.design], cpus=[1, 2, 4, 8, 16, 32, 64, 128],
-                   workload=["fix_size_alloc_test"], loops=[a.sweep_loops],
-                   machine=["xeon-8176-8s"])
-    w0 = time.perf_counter()
-    t = sweep(configs, processes=a.processes)
-    wall = time.perf_counter() - w0
-    ops = int(t.column("ops").sum())
-    print(f"sweep 1..128 CPUs of {a.design} ({len(configs)} runs, {ops} ops, "
-          f"{a.sweep_loops} loops per CPU): {wall:.1f} s wall")
+              f"({a.design}, fix_size_alloc_test, 64 CPUs, cold, loops 20 -> 120)")
+        print(f"valgrind: {instructions_per_op(a.design, cold=False):,.0f} machine instructions "
+              f"per op ({a.design}, fix_size_alloc_test, 64 CPUs, steady, loops 20 -> 120)")
+    for label, warm in (("cold", [0]), ("steady, warm states built", [None]),
+                        ("steady, warm states cached", [None])):
+        if label.endswith("built"):
+            import tempfile
+            os.environ["VMAPSIM_WARM_CACHE"] = tempfile.mkdtemp(prefix="vmapsim-warm-")
+        configs = grid(design=[a.design], cpus=[1, 2, 4, 8, 16, 32, 64, 128],
+                       workload=["fix_size_alloc_test"], loops=[a.sweep_loops],
+                       machine=["xeon-8176-8s"], warmup=warm)
+        w0, c0 = time.perf_counter(), time.process_time()
+        t = sweep(configs, processes=a.processes)
+        wall = time.perf_counter() - w0
+        ops = int(t.column("ops").sum())
+        print(f"sweep 1..128 CPUs of {a.design}, {label} ({len(configs)} runs, {ops} ops, "
+              f"{a.sweep_loops} loops per CPU): {wall:.1f} s wall"
+              + (f", {time.process_time() - c0:.1f} s CPU" if a.processes == 1 else ""))
     return 0
 
 

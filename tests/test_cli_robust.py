@@ -59,11 +59,13 @@ def test_mask_accepts_hex():
 
 
 def test_a_run_too_big_is_refused_before_it_starts_naming_both_limits():
-    p = vmapsim("simulate", "--cpus", "1024", "--loops", "1000000")
+    p = vmapsim("simulate", "--cpus", "1024", "--loops", "1000000", "--cold")
     one_line_error(p, "--max-ops", "--max-seconds", "2,048,000,000 operations")
-    p = vmapsim("simulate", "--loops", "100", "--max-ops", "10")        # a limit one can lower ...
+    p = vmapsim("simulate", "--cpus", "1024", "--loops", "1000000")       # + the steady warm-up
+    one_line_error(p, "--max-ops", "--max-seconds")
+    p = vmapsim("simulate", "--loops", "100", "--cold", "--max-ops", "10")   # a limit one can lower
     one_line_error(p, "about 200 operations")
-    p = vmapsim("simulate", "--loops", "100", "--max-ops", "1000", "--json")   # ... and raise
+    p = vmapsim("simulate", "--loops", "100", "--cold", "--max-ops", "1000", "--json")  # and raise
     assert p.returncode == 0, p.stderr
 
 

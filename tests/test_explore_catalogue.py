@@ -28,9 +28,13 @@ def test_catalogue_lists_the_issue_ids():
                 "F1-cow F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate "
                 "I1-mas-nomem").split()
     assert [i for i in IDS if i in expected] == expected      # all of them, in the issue's order
-    # our additions: 6.18's own find_vmap_area (C0, C0-pool), the owner without call_rcu
-    # (C2-kfree), and the stale-range store of mas_store_gfp
-    assert set(IDS) - set(expected) == {"I1-store-gfp", "C0", "C0-pool", "C2-kfree"}
+    # our additions: 6.18's own find_vmap_area (C0, C0-pool, C0-freetree) and M23 on 6.18's
+    # allocator (C1-freetree), the owner without call_rcu (C2-kfree), the series' bump-chunk
+    # lookup (C5), a split under a lockless walk (F1-cow-split), bounded retries (G1-bounded),
+    # and the stale-range store of mas_store_gfp
+    assert set(IDS) - set(expected) == {"I1-store-gfp", "C0", "C0-pool", "C0-freetree",
+                                        "C1-freetree", "C2-kfree", "C5", "F1-cow-split",
+                                        "G1-bounded"}
 
 
 @pytest.mark.parametrize("sid", [i for i in IDS if scenarios.CATALOGUE[i].expected == "violation"])
@@ -69,3 +73,32 @@ def test_today_has_the_usercopy_window():
     assert (c1.verdict, c1.violation_kind, c1.preemptions) == ("violation", "use-after-free", 1)
     assert any(s["thread"] == "CB" for s in c1.counterexample)        # M23: after a grace period
     assert not any(s["thread"] == "CB" for s in c0.counterexample)    # 6.18: no grace period
+
+
+def test_free_range_descriptor_exit_is_a_wrong_bound_not_a_use_after_free():
+    """6.18: an unmerged purged area becomes a free-range descriptor whose bounds are rewritten
+    in place (mm/vmalloc.c:__merge_or_add_vmap_area); usercopy reads a wrong bound from a live
+    object.  M23's call_rcu does not cover that exit."""
+    for sid in ("C0-freetree", "C1-freetree"):
+        r = explore(sid)
+        assert (r.verdict, r.violation_kind, r.preemptions) == ("violation", "wrong-bound", 1)
+        assert "free-range descriptor" in r.violation
+
+
+def test_series_bump_lookup_window_is_on_the_descriptor():
+    r = explore("C5")
+    assert (r.verdict, r.violation_kind) == ("violation", "use-after-free")
+    assert "chunk was freed" in r.violation and any(s["thread"] == "CB" for s in r.counterexample)
+    owner = explore(scenarios.bump_lookup_race(owner=True))
+    assert (owner.verdict, owner.exhaustive) == ("never", True)
+
+
+def test_split_under_a_lockless_walk_really_splits():
+    from vmapsim.explore.scenarios.tree import SPLIT_FILL
+    from vmapsim.maple import MapleTree
+
+    t = MapleTree(rcu=True)
+    for k in range(1, SPLIT_FILL + 1):
+        t.store_range(6 * k, 6 * k + 4, object())
+    t.store_range(6 * SPLIT_FILL + 6, 6 * SPLIT_FILL + 8, object())
+    assert t.last_store_type == "split_store"

@@ -39,6 +39,14 @@ def test_protocol_matrix_owner_versus_non_owner():
     assert m.verdict(pool, "rcu-trylock-retry") == "never"
     assert m.rows()[4][3] == "safe, gen."
     assert m.verdict(pool, "rcu-refcount") is None   # not modelled
+    # 6.18's free-range-descriptor exit: a wrong bound today and under M23, not with a stabiliser
+    desc = "usercopy: reads va_end; area not merged: a free-range descriptor (6.18)"
+    d = explore_tables.protocol_matrix(callers=[desc])
+    assert d.verdict(desc, "spinlock-6.18 (today)") == "violation"
+    assert d.verdict(desc, "rcu-readonce (M23)") == "violation"
+    assert d.verdict(desc, "rcu-readonce, use inside RCU") == "violation"
+    assert d.verdict(desc, "rcu-trylock-retry") == "never"
+    assert d.verdict(desc, "seqcount copy-out") == "never"
     assert not m.safe_for_all("rcu-readonce (M23)")
     with pytest.raises(ParameterError, match="caller"):
         explore_tables.protocol_matrix(callers=["nobody"])
@@ -94,10 +102,14 @@ def test_plot_step_draws_every_reachable_node():
 
 def test_protocol_costs_count_the_shared_atomics():
     rows = {r.protocol: r for r in lockless_find.protocol_costs(areas=200, lookups=50)}
-    assert rows["spinlock"].node_rmw == 2 and rows["spinlock"].rcu_sections == 0
-    assert rows["spinlock-6.18"].node_rmw == 2 and rows["spinlock-6.18"].pin == "none"
+    # one RMW to take the lock, one release store to drop it (native qspinlock)
+    assert (rows["spinlock"].node_rmw, rows["spinlock"].node_release) == (1, 1)
+    assert rows["spinlock"].rcu_sections == 0
+    assert (rows["spinlock-6.18"].node_rmw, rows["spinlock-6.18"].node_release) == (1, 1)
+    assert rows["spinlock-6.18"].pin == "none"
     assert rows["rcu-readonce"].node_rmw == rows["rcu-readonce"].area_rmw == 0
-    assert rows["rcu-trylock-retry"].area_rmw == 2 and rows["rcu-refcount"].area_rmw == 2
+    assert (rows["rcu-trylock-retry"].area_rmw, rows["rcu-trylock-retry"].area_release) == (1, 1)
+    assert (rows["rcu-refcount"].area_rmw, rows["rcu-refcount"].area_release) == (2, 0)
     assert rows["seqcount"].pin == "copy"
     assert len({r.tree_nodes for r in rows.values()}) == 1     # same walk for all
     with pytest.raises(ParameterError, match="protocol"):
@@ -137,3 +149,25 @@ def test_fallback_rates_follow_the_recipes():
     assert rcu.run("rezki", 0.0).need_fraction() > 0.5 > sw.run("rezki", 0.0).need_fraction()
     with pytest.raises(ParameterError, match="recipe"):
         fallback_sweep(modes=("mine",))
+
+
+def test_store_census_classifies_the_series_stores():
+    from vmapsim.review import allocation_under_lock as a
+
+    c = a.store_census("fork-s71")
+    assert c.agreement >= 0.99 and c.allocs > 1000
+    keys = {("busy", "store"), ("busy", "unlink"), ("free_vmap_area_lock", "store")}
+    assert keys <= set(c.kinds)
+    for k in keys:
+        lo, hi = c.ci(k)
+        assert 0.1 < lo <= c.q(k) <= hi < 0.5           # about a quarter need nodes
+    rcu = a.store_census("fork-s71", rcu=True)
+    assert rcu.q(("busy", "store")) > 0.9                # copy-on-write: nearly every store
+    rows = {r[0]: r for r in a.expected_rates(c, 0.01)}
+    unlink = rows["busy unlink (vfree; patch 09 mas_erase)"]
+    assert unlink[4] == round(1000 * c.q(("busy", "unlink")) * 0.01, 1) > 0   # GFP_KERNEL
+    pair = a.per_pair(c, 0.0)
+    assert pair["kernel"] == pair["wilcox"] == 0 and pair["rezki"] == pair["need"] > 0
+    assert a.wilson(0, 0) == (0.0, 1.0)
+    with pytest.raises(ParameterError, match="trace"):
+        a.store_census("no-such-trace")

@@ -1,5 +1,8 @@
-"""The exported report: self-contained HTML (no network loads, figures embedded, widgets flattened
-to a snapshot line plus what they showed) and a mailing-list .txt of at most 80 columns."""
+"""The exported report: self-contained HTML (no network loads, figures embedded once each, tables as
+HTML tables, widgets flattened to a snapshot line plus what they showed), the mailing-list .txt,
+the .eml reply and the key numbers as .json."""
+import hashlib
+import json
 import re
 
 import pytest
@@ -10,9 +13,12 @@ from vmapsim.export import (
     WIDGET_VIEW,
     flatten_widgets,
     remote_resources,
+    summary_payload,
     summary_text,
     to_html,
+    write_reply_files,
 )
+from vmapsim.numbers import CONDITIONS, SOURCES
 
 pytestmark = pytest.mark.notebook
 
@@ -78,9 +84,62 @@ def test_text_summary_fits_a_mail(name, exported):
     _, _, text = exported(name)
     lines = text.splitlines()
     assert lines[0].startswith(f"vmapsim {name}")
+    assert any(ln.startswith("In reply to M") for ln in lines[1:3]), "name the message answered"
+    assert any(line.startswith("https://lore.kernel.org/all/") for line in lines[1:5])
+    assert any(line.endswith(" wrote:") and line.startswith("On ") for line in lines)
     assert any(line.startswith("> ") for line in lines), "the question must be quoted"
-    assert max(len(line) for line in lines) <= 80
-    assert "\t" not in text and text.isascii() or all(ord(ch) < 0x2500 for ch in text)
+    assert all(len(line) <= 72 for line in lines
+               if not line.startswith(">") and not re.fullmatch(r"https?://\S+", line))
+    assert text.isascii()
+    assert not re.search(r"claims (in the notebook )?hold|\d+ of \d+ claims", text)
+    assert "build/report" not in text and not re.search(r"(^|\s)/(work|tmp|home|root)/", text)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_figure_appears_once(name, exported):
+    """The plotting functions return their figure without displaying it: no page shows an
+    image twice (byte-identical)."""
+    _, html, _ = exported(name)
+    digests = [hashlib.sha256(m.encode()).hexdigest()
+               for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+    repeated = len(digests) - len(set(digests))
+    assert repeated == 0, f"{repeated} of {len(digests)} images are byte-identical copies"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_tables_are_html_tables(name, exported):
+    """No fixed-width text table (a header rule of dashes) in the page outside the reply."""
+    _, html, _ = exported(name)
+    outside = re.sub(r"<pre class='vmapsim-summary'.*?</pre>", "", html, flags=re.S)
+    pres = re.findall(r"<pre>(.*?)</pre>", outside, flags=re.S)
+    rule = re.compile(r"^-{3,}(  -{2,})+\s*$", re.M)
+    assert not [p[:200] for p in pres if rule.search(p)]
+    assert "<table" in html
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_eml_and_json_written_by_make_report(name, executed_or_fail, tmp_path):
+    from test_reply import check_eml
+
+    nb = executed_or_fail(name)
+    url, sender = "https://example.org/vmapsim/", "A Reviewer <a@example.org>"
+    txt, eml, js = write_reply_files(nb, tmp_path, name, url=url, sender=sender)
+    check_eml(eml.read_text(), name, url, sender)
+    payload = summary_payload(nb)
+    assert txt.read_text().endswith(eml.read_text().split("\n\n", 1)[1])   # same body
+    data = json.loads(js.read_text())
+    assert data["notebook"] == name and data["numbers"]
+    for e in data["numbers"]:
+        assert e["source"] in SOURCES and set(e["conditions"]) <= set(CONDITIONS)
+        assert isinstance(e["value"], (int, float, str)) and not isinstance(e["value"], bool)
+        assert e["steady"] in (True, False, None)
+    # the summary table is printed from the numbers
+    body = eml.read_text()
+    for line in payload["table"]:
+        assert ("  " + line).rstrip() in body.splitlines()
+    # without a URL or a configured sender: no From:, and no path instead of the link
+    _, eml2, _ = write_reply_files(nb, tmp_path, name)
+    check_eml(eml2.read_text(), name, None, None)
 
 
 def test_remote_resource_detector_catches_loads():

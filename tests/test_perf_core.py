@@ -22,6 +22,7 @@ def run(**kw):
     kw.setdefault("design", "fake-global")
     kw.setdefault("workload", "fix_size_alloc_test")
     kw.setdefault("loops", 300)
+    kw.setdefault("warmup", 0)              # the transient (steady state is simulate's default)
     return simulate(**kw)
 
 
@@ -218,7 +219,7 @@ def test_trace_mix_replay_and_unknown_trace():
     assert "mixed-s11" in trace_names()
     mix = load_mix("mixed-s11")
     assert mix.allocs > 1000 and mix.frees > 1000
-    r = simulate(design="linux-6.18", cpus=2, workload="trace:mixed-s11", loops=200)
+    r = simulate(design="linux-6.18", cpus=2, workload="trace:mixed-s11", loops=200, cold=True)
     assert r.ops == 400 and r.failures == 0
     with pytest.raises(ParameterError, match="unknown trace 'nope'; valid trace names: .*mixed-s11"):
         simulate(design="linux-6.18", cpus=1, workload="trace:nope")

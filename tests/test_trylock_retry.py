@@ -23,6 +23,7 @@ def test_layout_sizes_follow_c_alignment():
     assert (lk.size, lk.padding) == (72, 4)
     assert by["union-refcount-56"].size == 56
     assert by["rcu-head-debug-spinlock-88"].size == 88
+    assert by["rcu-head-rt-spinlock-96"].size == 96        # PREEMPT_RT: rt_mutex_base, 32 B
     # every layout's name states its size
     assert all(k.endswith(f"-{L.size}") for k, L in by.items())
     assert SIZEOF_VMAP_AREA == 72
@@ -95,6 +96,8 @@ def test_requirement_evidence_each_property_fails_without_and_holds_with():
     rows = trylock_retry.requirement_evidence()
     checked = [r for r in rows if r.without is not None]
     assert len(checked) == 7
+    assert {r.id: r.kind for r in rows}["R5"] == "bound"
+    assert {r.id: r.kind for r in rows}["R6"] == "performance"
     for r in checked:
         if r.id == "R1b":
             # pool recycling is a generation change, not a violation: nothing is required

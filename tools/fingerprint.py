@@ -1,8 +1,9 @@
 """Hash what the engine computes, to show that a refactoring changed no result.
 
-``python tools/fingerprint.py [--out FILE]`` runs ``vmapsim simulate --json`` on eight configs
-(every registered design, every lookup protocol, each workload kind) and ``vmapsim replay
---json`` on every capture of ``data/traces/`` (``captures.trace_names()``), drops the wall-clock fields, and prints one
+``python tools/fingerprint.py [--out FILE]`` runs ``vmapsim simulate --json`` on eleven configs
+(every registered design, every lookup protocol, each workload kind, cold and steady, readers)
+and ``vmapsim replay --json`` on every capture of ``data/traces/`` (``captures.trace_names()``),
+drops the wall-clock fields, and prints one
 SHA-256 per run plus a digest of all of them.  Run it before and after a change that should
 not move any number; the two outputs must be identical.
 """
@@ -18,23 +19,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SIMULATE = [
-    ["--design", "linux-6.18", "--cpus", "8", "--workload", "fix_size_alloc_test", "--loops", "300"],
+    ["--design", "linux-6.18", "--cpus", "8", "--workload", "fix_size_alloc_test", "--loops", "300", "--cold"],
     ["--design", "linux-6.8", "--cpus", "4", "--workload", "full_fit_alloc_test", "--loops", "100",
-     "--setup-scale", "0.05"],
+     "--setup-scale", "0.05", "--cold"],
     ["--design", "rfc-maple-busy", "--lookup", "rcu-readonce", "--cpus", "4", "--workload", "lookup",
-     "--loops", "200"],
-    ["--design", "rfc-v1", "--cpus", "4", "--workload", "test_vmalloc", "--mask", "0x7", "--loops", "40"],
+     "--loops", "200", "--cold"],
+    ["--design", "rfc-v1", "--cpus", "4", "--workload", "test_vmalloc", "--mask", "0x7", "--loops", "40", "--cold"],
     ["--design", "maple-nofree", "--lookup", "rcu-trylock-retry", "--cpus", "6", "--workload", "lookup",
-     "--loops", "200"],
+     "--loops", "200", "--cold"],
     ["--design", "maple-nofree-sharded", "--lookup", "rcu-refcount", "--cpus", "4",
-     "--workload", "long_busy_list_alloc_test", "--loops", "60", "--setup-scale", "0.05"],
+     "--workload", "long_busy_list_alloc_test", "--loops", "60", "--setup-scale", "0.05", "--cold"],
     ["--design", "linux-6.18", "--lookup", "seqcount", "--cpus", "3", "--workload", "trace:mixed-s11",
-     "--loops", "200"],
+     "--loops", "200", "--cold"],
     ["--design", "linux-6.18", "--cpus", "16", "--workload", "fix_size_alloc_test", "--loops", "400",
      "--warmup", "800"],
+    # steady state by default (warm state restored), a bulk-built setup, readers beside allocators
+    ["--design", "rfc-maple-busy", "--cpus", "4", "--loops", "50"],
+    ["--design", "linux-6.18", "--cpus", "4", "--workload", "full_fit_alloc_test", "--loops", "40",
+     "--setup-scale", "0.05"],
+    ["--design", "linux-6.18", "--cpus", "4", "--workload", "long_busy_list_alloc_test",
+     "--loops", "20", "--setup-scale", "0.05", "--reader", "vread:rate=0", "--reader",
+     "dump_obj:rate=0", "--reader", "vmallocinfo:rate=100"],
 ]
 
-WALL = {"wall_seconds", "wall_s", "elapsed_s"}
+WALL = {"wall_seconds", "wall_s", "elapsed_s", "warm_cache"}
 
 
 def _strip(obj):

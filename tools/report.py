@@ -1,16 +1,20 @@
-"""`make report`: execute every notebook and write build/report/<name>.html and <name>.txt.
+"""`make report`: execute every notebook and write build/report/<name>.html, .txt, .eml and .json.
 
-    python tools/report.py [NAME ...] [-p name=value ...] [--out DIR]
+    python tools/report.py [NAME ...] [-p name=value ...] [--out DIR] [--url URL]
 
 Each notebook runs in a fresh kernel with its default parameters (``-p`` overrides, values are
 Python literals; ``VMAPSIM_FAST=1`` in the environment gives the quick variant).  A ``-p`` name
 that no notebook of the run assigns in its ``parameters`` cell is an error (exit status 2)
 naming it and listing the parameters; a name only some notebooks have goes to those.  The executed
 notebook is kept in ``build/executed/`` for inspection.  A notebook that fails is reported with
-its failing cell, the others still run, and the exit status is 1.
+its failing cell, the others still run, and the exit status is 1.  ``--url`` (default: the
+environment's ``VMAPSIM_REPORT_URL``, which ``make report REPORT_URL=...`` sets) is where the
+pages will be published: the replies' evidence lines link there.  The replies' ``From:`` is
+``git config user.name/user.email`` when both are set.
 """
 import argparse
 import ast
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vmapsim.export import ExportError, summary_text, to_html  # noqa: E402
+from vmapsim.export import ExportError, to_html, write_reply_files  # noqa: E402
 from vmapsim.notebook import (  # noqa: E402
     REPORT_CELL_TIMEOUT,
     NotebookFailed,
@@ -26,6 +30,7 @@ from vmapsim.notebook import (  # noqa: E402
     execute,
     parameter_names,
 )
+from vmapsim.reply import URL_ENV, git_sender  # noqa: E402
 
 
 def _param(text: str):
@@ -46,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "build" / "report"))
     ap.add_argument("--timeout", type=int, default=REPORT_CELL_TIMEOUT,
                     help="seconds one cell may run (default %(default)s; env VMAPSIM_CELL_TIMEOUT)")
+    ap.add_argument("--url", default=os.environ.get(URL_ENV) or None,
+                    help=f"where build/report is published (default: ${URL_ENV})")
     args = ap.parse_args(argv)
 
     nb_dir = ROOT / "notebooks"
@@ -93,15 +100,14 @@ def main(argv=None) -> int:
             continue
         nbformat.write(nb, executed_dir / path.name)
         try:
-            text = summary_text(nb)
-        except ExportError as exc:
+            replies = write_reply_files(nb, out, name, url=args.url, sender=git_sender(ROOT))
+        except (ExportError, ValueError) as exc:
             failed.append(f"{path.relative_to(ROOT)}: {exc}")
             print(f"FAILED {path.relative_to(ROOT)}: {exc}", flush=True)
             continue
-        html_path, txt_path = out / f"{name}.html", out / f"{name}.txt"
+        html_path = out / f"{name}.html"
         html_path.write_text(to_html(nb, title=f"vmapsim {name}"))
-        txt_path.write_text(text)
-        written += [html_path, txt_path]
+        written += [html_path] + replies
         slowest = max(cell_seconds(nb), key=lambda c: c[1], default=(0, 0.0))
         print(f"  {time.perf_counter() - t0:.1f} s (slowest: cell {slowest[0]}, {slowest[1]:.1f} s), "
               f"{html_path.stat().st_size // 1024} KiB html", flush=True)
@@ -110,6 +116,11 @@ def main(argv=None) -> int:
         print("\nreport written:")
         for p in written:
             print(f"  {p}")
+        if not args.url:
+            print(f"note: the replies say the pages are not published yet; set REPORT_URL "
+                  f"(make report REPORT_URL=https://...) or ${URL_ENV} to link them")
+        print("note: the .eml files have no To: (the project holds no author's address); "
+              "Cc: holds only the list addresses the project has as data")
     if failed:
         print(f"\nmake report: {len(failed)} of {len(paths)} notebook(s) failed:")
         for line in failed:

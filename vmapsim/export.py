@@ -1,4 +1,5 @@
-"""Turn an executed notebook into the files a reviewer sends: a static HTML page and a .txt summary.
+"""Turn an executed notebook into the files a reviewer sends: a static HTML page, a .txt summary,
+an .eml reply and the key numbers as .json.
 
 * :func:`flatten_widgets` replaces every widget view by what it showed when the notebook ran:
   a ``[snapshot of interactive controls] name = value, ...`` line, then the outputs stored
@@ -8,8 +9,9 @@
   from the network (require.js, MathJax, mermaid, the widget manager); figures are inline
   ``data:image/png`` already.  Code cells are left out (``exclude_input``): the page reads as
   a report; the code is in the repository.
-* :func:`summary_text` extracts the mailing-list summary emitted by
-  :func:`vmapsim.report.summary` (mimetype :data:`vmapsim.report.SUMMARY_MIME`).
+* :func:`summary_payload` extracts what :func:`vmapsim.report.summary` emitted (mimetype
+  :data:`vmapsim.report.SUMMARY_MIME`); :func:`write_reply_files` turns it into the ``.txt``
+  summary, the ``.eml`` reply (:mod:`vmapsim.reply`) and the ``.json`` key numbers.
 * :func:`remote_resources` lists every ``http(s)://`` or protocol-relative resource an HTML page
   would load (``src``, ``<link href>``, CSS ``url()``/``@import``); plain ``<a href>`` links are
   not loads and are allowed.
@@ -128,15 +130,42 @@ def to_html(nb, title: str | None = None, exclude_input: bool = True) -> str:
     return body
 
 
-def summary_text(nb) -> str:
-    """The mailing-list summary the notebook emitted; ExportError if it emitted none or two."""
-    found = [out["data"][SUMMARY_MIME]["text"]
+def summary_payload(nb) -> dict:
+    """What :func:`vmapsim.report.summary` recorded in the executed notebook; ExportError if it
+    emitted none or two."""
+    found = [out["data"][SUMMARY_MIME]
              for cell in nb.get("cells", []) for out in cell.get("outputs", [])
              if SUMMARY_MIME in out.get("data", {})]
     if len(found) != 1:
         raise ExportError(f"the notebook must display exactly one vmapsim.report.summary(...); "
                           f"found {len(found)}")
+    if "answers" not in found[0]:
+        raise ExportError("the summary was made by an older vmapsim.report.summary(): rebuild "
+                          "the notebook (it must name the message it answers)")
     return found[0]
+
+
+def summary_text(nb, url: str | None = None) -> str:
+    """The ``.txt`` summary of an executed notebook (:func:`vmapsim.reply.txt`)."""
+    from .reply import txt
+    return txt(summary_payload(nb), url)
+
+
+def write_reply_files(nb, out_dir, name: str, url: str | None = None,
+                      sender: str | None = None) -> list:
+    """Write ``<name>.txt``, ``<name>.eml`` and ``<name>.json`` (the key numbers) into *out_dir*;
+    returns their paths."""
+    import json
+    from pathlib import Path
+
+    from .reply import eml, txt
+    payload = summary_payload(nb)
+    out_dir = Path(out_dir)
+    paths = [out_dir / f"{name}.{ext}" for ext in ("txt", "eml", "json")]
+    paths[0].write_text(txt(payload, url))
+    paths[1].write_text(eml(payload, url, sender))
+    paths[2].write_text(json.dumps(payload["numbers"], indent=1) + "\n")
+    return paths
 
 
 _TAG = re.compile(r"<(script|img|link|iframe|audio|video|source|embed|object)\b[^>]*>", re.I | re.S)

@@ -1,4 +1,5 @@
-"""What every notebook uses: set-up, widget binding, the claims table and the mailing-list summary.
+"""What every notebook uses: set-up, widget binding, tables, the claims table, the key numbers and
+the reply to the thread.
 
 A notebook (see README "Contributing: notebooks") looks like::
 
@@ -8,27 +9,33 @@ A notebook (see README "Contributing: notebooks") looks like::
     cpus = 8
     # ... experiments are package functions; plots are separate functions ...
     report.bind(experiment, show, cpus=widgets.IntSlider(...))   # widgets only bind
+    report.table(("design", "us/op"), rows)                       # an HTML table in the page
     claims = report.Claims()
     claims.add("text", value, "x == 128", source="mm/vmalloc.c:vmap_init_nodes")
     claims.verify()                  # shows the table, raises ClaimFailed if any claim fails
-    report.summary("00-overview", question=..., header=..., rows=..., conclusion=..., claims=claims)
+    nums = report.Numbers("00-overview")                          # vmapsim.numbers
+    nums.add("vmap nodes", 8, source="kernel-source", design="linux-6.18", cpus=8)
+    report.summary("00-overview", title=..., answers="M14",
+                   parts=[("M14-text", "answer ...")], numbers=nums, rows="cpus",
+                   conclusion=...)
 
 ``make report`` finds the summary in the executed notebook (mimetype :data:`SUMMARY_MIME`)
-and writes it to ``build/report/<name>.txt``.
+and writes ``build/report/<name>.txt``, ``<name>.eml`` (:mod:`vmapsim.reply`) and
+``<name>.json`` (the numbers).
 """
 from __future__ import annotations
 
 import html
 import math
 import os
-import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .errors import VmapsimError
+from .errors import ParameterError, VmapsimError
+from .numbers import Numbers, sim_conditions
 
 __all__ = ["setup", "fast", "bind", "progress_bar", "control_line", "Claims", "ClaimFailed", "summary", "Summary",
-           "text_table", "SUMMARY_MIME", "WIDTH"]
+           "text_table", "table", "Table", "Numbers", "sim_conditions", "SUMMARY_MIME", "WIDTH"]
 
 #: mimetype under which a notebook emits its mailing-list summary (the exporter looks for it)
 SUMMARY_MIME = "application/vnd.vmapsim.summary+json"
@@ -198,13 +205,8 @@ class Claims:
         return text_table(("", "claim", "value", "check", "source"), self.rows(), width=None)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th style='text-align:left'>{h}</th>"
-                       for h in ("", "claim", "value", "check", "source"))
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(v))}</td>" for v in r)
-            + "</tr>" for r in self.rows())
-        return (f"<p><b>{html.escape(self.title)}</b> ({len(self.claims) - len(self.failed)}/"
-                f"{len(self.claims)} hold)</p><table><tr>{head}</tr>{body}</table>")
+        return Table(("", "claim", "value", "check", "source"), self.rows(),
+                     title=self.title)._repr_html_()
 
     def __repr__(self) -> str:
         return self.text()
@@ -212,7 +214,9 @@ class Claims:
 
 # --------------------------------------------------------------------------- summary
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """How tables print a value: ints with thousands separators from 100,000, floats to 4
+    significant digits, numpy scalars as Python ones."""
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, int):
@@ -220,8 +224,11 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if hasattr(v, "item") and getattr(v, "shape", None) == ():  # numpy scalar
-        return _fmt(v.item())
+        return format_value(v.item())
     return str(v)
+
+
+_fmt = format_value
 
 
 def text_table(header: Sequence, rows: Sequence[Sequence], width: int | None = WIDTH) -> str:
@@ -254,55 +261,153 @@ def _is_num(s: str) -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- tables
+
+class Table:
+    """A table that shows as an HTML table in JupyterLab and in the exported page, and as
+    fixed-width text (:meth:`text`, ``repr``) in ``print``, the ``.txt`` and the ``.eml``.
+
+    Longer than *fold* rows, the page shows the rows *key* picks (a predicate on a row, or row
+    indices; default: the first *fold*) and folds the whole table, with a CSV download, under a
+    ``<details>`` element.  *notes* are footnote lines printed under the table.
+    """
+
+    def __init__(self, header: Sequence, rows: Sequence[Sequence], *, title: str | None = None,
+                 notes: Sequence[str] = (), key=None, fold: int = 16, name: str | None = None):
+        self.header = tuple(header)
+        self.rows = [tuple(r) for r in rows]
+        for i, r in enumerate(self.rows):
+            if len(r) != len(self.header):
+                raise ValueError(f"table row {i} has {len(r)} cells, the header has "
+                                 f"{len(self.header)}")
+        self.title, self.notes, self.fold, self.name = title, list(notes), fold, name
+        if key is None:
+            self.shown = list(range(min(len(self.rows), fold)))
+        elif callable(key):
+            self.shown = [i for i, r in enumerate(self.rows) if key(r)]
+        else:
+            self.shown = sorted(set(key))
+
+    @property
+    def folded(self) -> bool:
+        return len(self.rows) > self.fold
+
+    def text(self, width: int | None = None) -> str:
+        """Every row as fixed-width text, then the notes (ValueError if wider than *width*)."""
+        out = text_table(self.header, self.rows, width=width)
+        if self.notes:
+            from .numbers import wrap_note
+            notes = [ln for n in self.notes for ln in wrap_note(n, width or 100)]
+            out += "\n\n" + "\n".join(notes)
+        return out
+
+    def csv(self) -> str:
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.header)
+        for r in self.rows:
+            w.writerow([_fmt(v) for v in r])
+        return buf.getvalue()
+
+    def _html_table(self, rows) -> str:
+        cells = [[_fmt(v) for v in r] for r in rows]
+        numeric = [bool(cells) and all(_is_num(r[j]) or r[j] in ("-", "") for r in cells)
+                   for j in range(len(self.header))]
+        style = "style='text-align:{}; white-space:normal'"
+        head = "".join(f"<th {style.format('right' if numeric[j] else 'left')}>"
+                       f"{html.escape(_fmt(h))}</th>" for j, h in enumerate(self.header))
+        body = "".join("<tr>" + "".join(
+            f"<td {style.format('right' if numeric[j] else 'left')}>{html.escape(v)}</td>"
+            for j, v in enumerate(r)) + "</tr>" for r in cells)
+        return (f"<table class='vmapsim-table' style='table-layout:auto; margin-left:0'>"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        parts = ["<div class='vmapsim-table' style='overflow-x:auto'>"]
+        if self.title:
+            parts.append(f"<p><b>{html.escape(self.title)}</b></p>")
+        if not self.folded:
+            parts.append(self._html_table(self.rows))
+        else:
+            parts.append(self._html_table([self.rows[i] for i in self.shown]))
+            data = base64.b64encode(self.csv().encode()).decode()
+            fname = (self.name or "table") + ".csv"
+            parts.append(f"<details><summary>All {len(self.rows)} rows ({len(self.shown)} "
+                         f"shown above)</summary>{self._html_table(self.rows)}"
+                         f"<p><a download='{html.escape(fname)}' href='data:text/csv;base64,"
+                         f"{data}'>Download the {len(self.rows)} rows as CSV</a></p></details>")
+        if self.notes:
+            parts.append("<p style='font-size:90%'>" + "<br>".join(html.escape(n)
+                                                                    for n in self.notes) + "</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return ((self.title + "\n") if self.title else "") + self.text()
+
+
+def table(header: Sequence, rows: Sequence[Sequence], **kwargs) -> Table:
+    """A :class:`Table` (HTML in the notebook and the page, fixed-width text for mail); display
+    it as a cell's last expression or with ``display()``."""
+    return Table(header, rows, **kwargs)
+
+
+# --------------------------------------------------------------------------- summary
+
 @dataclass
 class Summary:
-    """The plain-text summary of one notebook, ready to paste into a mailing-list reply."""
+    """A notebook's answer to one message of the thread, ready to send as a reply.
+
+    ``payload`` is what ``make report`` turns into ``<name>.txt``, ``<name>.eml`` and
+    ``<name>.json`` (:mod:`vmapsim.reply`); ``text`` is the ``.txt`` as this kernel renders it.
+    """
 
     notebook: str
     text: str
+    payload: dict
+    numbers: Any = None
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        numbers_html = self.numbers.table(rows=self.payload.get("rows"))._repr_html_() \
+            if self.numbers is not None else ""
         return {
             "text/plain": self.text,
-            "text/html": ("<pre class='vmapsim-summary' style='font-family: monospace; "
+            "text/html": (numbers_html + "<p><b>The reply</b> (<code>make report</code> writes it "
+                          f"as {html.escape(self.notebook)}.txt and .eml)</p>"
+                          "<pre class='vmapsim-summary' style='font-family: monospace; "
                           f"white-space: pre'>{html.escape(self.text)}</pre>"),
-            SUMMARY_MIME: {"notebook": self.notebook, "text": self.text},
+            SUMMARY_MIME: self.payload,
         }
 
 
-def _wrap(text: str, prefix: str = "") -> list[str]:
-    out = []
-    for para in text.strip().split("\n\n"):
-        out += textwrap.wrap(" ".join(para.split()), WIDTH - len(prefix) - 2,
-                             initial_indent=prefix, subsequent_indent=prefix,
-                             break_on_hyphens=False) or [prefix.rstrip()]
-        out.append(prefix.rstrip())
-    return out[:-1]
+def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers,
+            conclusion: str, rows=None) -> Summary:
+    """The notebook's reply to message *answers* (a label, ``"M18"``).
 
-
-def summary(notebook: str, *, question: str, who: str, header: Sequence, rows: Sequence[Sequence],
-            conclusion: str, claims: Claims | None = None, title: str | None = None) -> Summary:
-    """Build the mailing-list summary: the quoted question, a text table, the conclusion.
-
-    *question* is the thread's wording, *who* its attribution (``"Matthew Wilcox, 13 Jun 2026"``).
-    Every line is at most :data:`WIDTH` columns (ValueError otherwise).  Make it the last
-    expression of the notebook's last cell so it is displayed; ``make report`` extracts it.
+    *parts* is a list of ``(quote_id, answer)``: each passage of *answers* the reply quotes
+    (ids of ``data/thread/quotes.json``, in the message's order), with the answer printed under
+    it.  *numbers* (a :class:`~vmapsim.numbers.Numbers`) is the key-number table, printed from it
+    (*rows*: see :meth:`~vmapsim.numbers.Numbers.table`) and written as ``<name>.json``;
+    *conclusion* follows it.  Our lines are wrapped to 72 columns (ValueError if the table is
+    wider than 70).  Make it the last expression of the last cell: ``make report`` extracts it.
     """
-    from . import __version__
-
-    lines = [f"vmapsim {notebook}" + (f": {title}" if title else "")]
-    lines += _wrap(f"{who} asked:")
-    lines += _wrap(question, "> ")
-    lines += ["", "Key numbers (recomputed by this run):", ""]
-    lines += ["  " + ln for ln in text_table(header, rows, width=WIDTH - 2).splitlines()]
-    lines += [""] + _wrap(conclusion)
-    if claims is not None:
-        n_ok = len(claims.claims) - len(claims.failed)
-        lines += ["", f"{n_ok} of {len(claims.claims)} claims in the notebook hold for these numbers."]
-    lines += [""] + _wrap(f"Evidence: build/report/{notebook}.html (vmapsim {__version__}, "
-                          f"{'fast' if fast() else 'full'} run); rerun with `make report`.")
-    lines = [ln.rstrip() for ln in lines]
-    for ln in lines:
-        if len(ln) > WIDTH:
-            raise ValueError(f"summary line is {len(ln)} columns, more than {WIDTH}: {ln!r}")
-    return Summary(notebook, "\n".join(lines) + "\n")
+    from . import __version__, reply
+    if not isinstance(numbers, Numbers) or numbers.notebook != notebook:
+        raise ParameterError(f"summary needs the Numbers of {notebook!r}, got {numbers!r}")
+    if not parts:
+        raise ParameterError("summary needs at least one (quote_id, answer) part")
+    reply.check_parts(answers, [q for q, _ in parts])
+    run = "fast" if fast() else "full"
+    tbl = numbers.table(rows=rows)
+    table_text = tbl.text(width=reply.WIDTH - 2).splitlines()
+    payload = {"notebook": notebook, "title": title, "answers": answers,
+               "parts": [{"quote": q, "answer": a} for q, a in parts],
+               "table": table_text, "rows": rows, "conclusion": conclusion,
+               "run": run, "version": __version__,
+               "numbers": numbers.as_json(run=run, vmapsim=__version__)}
+    text = reply.txt(payload, os.environ.get(reply.URL_ENV) or None)
+    return Summary(notebook, text, payload, numbers)

@@ -93,9 +93,11 @@ display(Markdown("| notebook | status | answers |\n|---|---|---|\n" + table))
 #   or run the whole report with overrides: `.venv/bin/python tools/report.py 00-overview -p cpus=64`.
 #   `VMAPSIM_FAST=1` selects the small variant the test suite uses.
 # * **Export:** `make report` executes every notebook and writes `build/report/<name>.html`
-#   (one self-contained page, no network, widgets frozen to what they showed) and
-#   `build/report/<name>.txt` (a plain-text summary of at most 80 columns for a mailing-list
-#   reply; vger lists reject HTML mail, so send the text and attach or link the page).
+#   (one self-contained page, no network, widgets frozen to what they showed),
+#   `build/report/<name>.eml` (the notebook's plain-text reply to the message it answers, with
+#   the thread's headers, for `git send-email` or `mutt -H`; vger lists reject HTML mail, so
+#   send it and link the page: `make report REPORT_URL=...` says where the pages are
+#   published), the same reply as `<name>.txt`, and the key numbers as `<name>.json`.
 #
 # ## A first live experiment: how 6.18 shards the vmalloc index
 #
@@ -109,8 +111,8 @@ display(Markdown("| notebook | status | answers |\n|---|---|---|\n" + table))
 
 # %%
 sweep = overview.geometry_sweep(cpus=sweep_cpus, design=design)
-print(report.text_table(("CPUs", "vmap_nodes", "lazy_max MiB", "index locks"),
-                        list(zip(*sweep.values()))))
+report.table(("CPUs", "vmap_nodes", "lazy_max MiB", "index locks"), list(zip(*sweep.values())),
+             title=f"{design}: {len(sweep_cpus)} CPU counts, {sweep_cpus[0]} to {sweep_cpus[-1]}")
 
 # %% [markdown]
 # Move the slider: the plot and the line above it are recomputed by
@@ -141,10 +143,10 @@ report.bind(
 
 # %%
 shapes = overview.index_sweep(areas=sweep_areas, free_fraction=free_fraction, seed=seed)
-print(report.text_table(
+report.table(
     ("areas", "busy", "gaps", "maple height", "maple nodes", "rb busy height", "rb free height"),
     [(s.areas, s.busy, s.gaps, s.maple_height, s.maple_nodes,
-      "%d..%d" % s.rb_busy_height, "%d..%d" % s.rb_free_height) for s in shapes]))
+      "%d..%d" % s.rb_busy_height, "%d..%d" % s.rb_free_height) for s in shapes])
 
 # %%
 def show_shape(s):
@@ -199,24 +201,33 @@ claims.add("maple nodes per busy area (256 B each)", s1k.maple_nodes / s1k.busy,
            "0.05 <= x <= 0.2", "vmapsim.maple (measured)")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, each with where it comes from and the conditions that
+# reproduce it (`make report` writes them to `build/report/00-overview.json`), then the reply
+# itself (`00-overview.txt`, and `00-overview.eml` ready for `git send-email` or `mutt -H`).
+
 # %%
+nums = report.Numbers("00-overview")
+for g in (g1, g2, g8, overview.vmap_node_geometry(cpus=64), g_big):
+    cond = dict(design=g.design, cpus=g.cpus)
+    nums.add("vmap_nodes", g.nr_vmap_nodes, source="kernel-source", **cond)
+    nums.add("zone", g.zone_bytes // 1024, "KiB", source="kernel-source", **cond)
+    nums.add("lazy_max", g.lazy_max_bytes >> 20, "MiB", source="kernel-source", **cond)
+    nums.add("index locks", len(g.locks), source="kernel-source", **cond)
 report.summary(
     "00-overview",
     title="how today's vmalloc index is sharded",
-    who="Matthew Wilcox (13 Jun 2026)",
-    question="What I don't understand is why you maintain a separate \"free\" tree. "
-             "It should not be necessary any more, but maybe you tried removing it "
-             "already and found a performance problem?",
-    header=("CPUs", "vmap_nodes", "zone KiB", "lazy_max MiB", "index locks"),
-    rows=[(g.cpus, g.nr_vmap_nodes, g.zone_bytes // 1024, g.lazy_max_bytes >> 20, len(g.locks))
-          for g in (g1, g2, g8, overview.vmap_node_geometry(cpus=64), g_big)],
-    conclusion="In Linux 6.18 the busy and lazy trees are already sharded into up to 128 "
-               "vmap_nodes with their own locks, but all free space is one augmented rb-tree "
-               "under free_vmap_area_lock, taken by every allocation that misses the per-node "
-               "pools. Any answer to the free-tree question has to say what happens to that "
-               "one lock; notebooks 01 and 04 measure it per design. "
-               f"For scale: a maple tree holding {s1k.busy} busy areas (measured on "
+    answers="M14",
+    parts=[("M14-text",
+            "In Linux 6.18 the busy and lazy trees are already sharded into up to 128 "
+            "vmap_nodes with their own locks, but all free space is one augmented rb-tree "
+            "under free_vmap_area_lock, taken by every allocation that misses the per-node "
+            "pools. Any answer to the free-tree question has to say what happens to that "
+            "one lock; notebooks 01 and 04 measure it per design.")],
+    numbers=nums, rows="cpus",
+    conclusion=f"For scale: a maple tree holding {s1k.busy} busy areas (measured on "
                f"vmapsim.maple) is {s1k.maple_height} levels deep where any rb-tree of them "
                f"needs at least {s1k.rb_busy_height[0]}, in {s1k.maple_nodes} nodes of 256 B.",
-    claims=claims,
 )

@@ -150,11 +150,10 @@ for label in labels:
     size, order = lock_order(label)
     rows.append((label, size) + tuple(" > ".join(dict.fromkeys(order[k])) for k in
                                       ("alloc", "find", "unlink", "lazy free")))
-print(report.text_table(("design", "vmap_area B", "alloc", "find", "unlink", "lazy free"), rows,
-                        width=None))
-print()
-print(report.text_table(("struct vmap_area layout", "bytes", "what"),
-                        [(k, v.size, v.note) for k, v in LAYOUTS.items()], width=None))
+display(report.table(("design", "vmap_area B", "alloc", "find", "unlink", "lazy free"), rows,
+                     title="Locks taken, in order, by one operation of each kind"))
+display(report.table(("struct vmap_area layout", "bytes", "what"),
+                     [(k, v.size, v.note) for k, v in LAYOUTS.items()]))
 
 # %% [markdown]
 # ## 2. Replays of the real traces under every design
@@ -174,11 +173,14 @@ rows = [(t, lab, r.allocs, f"{100 * r.agreement:.2f}", r.own,
          ", ".join(f"{k} {v}" for k, v in r.own_by_cause.most_common()) or "-",
          f"+{r.gained}/-{r.lost}", "yes" if r.final_state_equal else "NO")
         for (t, lab), r in matrix.items()]
-print(report.text_table(("trace", "design", "allocs", "as kernel %", "differ from 6.18",
-                         "named causes", "vs 6.18", "final state"), rows, width=None))
-print()
-for cause in sorted({c for r in matrix.values() for c in r.own_by_cause}):
-    print(f"{cause}: {DESIGN_MISS_CAUSES.get(cause, 'the design predicted the kernel where 6.18 did not')}")
+display(report.table(("trace", "design", "allocs", "as kernel %", "differ from 6.18",
+                      "named causes", "vs 6.18", "final state"), rows,
+                     title=f"{len(trace_list)} trace{'s' if len(trace_list) != 1 else ''} x "
+                     f"{len(replay_labels)} designs",
+                     key=lambda r: r[0] == big_trace, name="01-replay-matrix"))
+display(Markdown("\n".join(
+    f"* `{cause}`: {DESIGN_MISS_CAUSES.get(cause, 'the design predicted the kernel where 6.18 did not')}"
+    for cause in sorted({c for r in matrix.values() for c in r.own_by_cause}))))
 
 # %%
 fp.plot_replay_matrix(matrix, replay_labels)
@@ -233,9 +235,9 @@ for lab, r in trace_runs.items():
     rows.append((lab,) + tuple(f"{w.acquisitions(op):.2f}/{w.under_locks(op):.1f}/"
                                f"{w.under_locks(op, 2):.1f}" for op in ops)
                 + (f"{w.under_locks('alloc_vmap_area', 3):.0f}",))
-print(f"{big_trace}: per operation, 'locks/nodes visited/nodes written' under spinlocks")
-print(report.text_table(("design", "alloc", "unlink", "lazy free", "purge", "alloc B under lock"),
-                        rows, width=None))
+display(report.table(("design", "alloc", "unlink", "lazy free", "purge", "alloc B under lock"),
+                     rows, title=f"{big_trace}: per operation, 'locks/nodes visited/nodes "
+                     "written' under spinlocks"))
 
 # %%
 fp.plot_lock_work({lab: r.work for lab, r in trace_runs.items()}, "alloc_vmap_area")
@@ -263,8 +265,10 @@ for wl in wl_list:
                      f"{w.under_locks('alloc_vmap_area'):.1f}",
                      f"{w.under_locks('find_unlink_vmap_area'):.1f}",
                      f"{w.under_locks('alloc_vmap_area', 3):.0f}"))
-print(report.text_table(("test", "design", "ops", "failed", "same addr %", "alloc locks",
-                         "alloc visited", "unlink visited", "alloc B under lock"), rows, width=None))
+display(report.table(("test", "design", "ops", "failed", "same addr %", "alloc locks",
+                      "alloc visited", "unlink visited", "alloc B under lock"), rows,
+                     title=f"{len(wl_list)} tests x {len(labels)} designs, {cpus} CPUs",
+                     key=lambda r: r[0] == "fix_size", name="01-test-vmalloc"))
 
 # %% [markdown]
 # Choose a workload (a test_vmalloc test, or `trace:NAME` for a trace's operation mix), the CPU
@@ -304,12 +308,10 @@ report.bind(lock_work_live, show_lock_work,
 # %%
 mem_trace = {lab: r.memory for lab, r in trace_runs.items()}
 mem_busy = {lab: wl_runs[("long_busy_list_alloc_test", lab)].memory for lab in labels}
-print(f"end of the {big_trace} run")
-print(report.text_table(ft.MEMORY_HEADER, [ft.memory_row(k, m) for k, m in mem_trace.items()],
-                        width=None))
-print("\npeak of long_busy_list_alloc_test")
-print(report.text_table(ft.MEMORY_HEADER, [ft.memory_row(k, m) for k, m in mem_busy.items()],
-                        width=None))
+display(report.table(ft.MEMORY_HEADER, [ft.memory_row(k, m) for k, m in mem_trace.items()],
+                     title=f"end of the {big_trace} run"))
+display(report.table(ft.MEMORY_HEADER, [ft.memory_row(k, m) for k, m in mem_busy.items()],
+                     title="peak of long_busy_list_alloc_test"))
 
 # %%
 fp.plot_memory(mem_busy)
@@ -326,7 +328,10 @@ fp.plot_memory(mem_busy)
 
 # %%
 sweep = fw.nodealloc_sweep(rates=sweep_rates, loops=max(40, loops // 3), seed=seed)
-print(report.text_table(fw.SWEEP_HEADER, sweep, width=None))
+display(report.table(fw.SWEEP_HEADER, sweep,
+                     title=f"random_size_alloc_test, 2 CPUs, {len(sweep_rates)} failure rates: "
+                     f"{', '.join(map(str, sweep_rates))}",
+                     key=lambda r: r[2] == max(sweep_rates), name="01-node-alloc"))
 
 # %% [markdown]
 # ## 6. The overlays of `rfc-v1`
@@ -348,9 +353,9 @@ for wl in wl_list:
                       mem["bump_chunks"], mem["bump_reserved_bytes"] >> 20,
                       mem["bump_desc_bytes"] >> 10, c["release_exposed_pages"],
                       sum(len(v) for vn in r.design.nodes for v in vn.pool.values())))
-print(report.text_table(("test", "ops", "refills", "leaked chunks", "chunks alive",
-                         "reserved MiB", "descriptors KiB", "pages freed before flush",
-                         "pool entries"), bump_rows, width=None))
+display(report.table(("test", "ops", "refills", "leaked chunks", "chunks alive",
+                      "reserved MiB", "descriptors KiB", "pages freed before flush",
+                      "pool entries"), bump_rows))
 # fix_size's pattern on one CPU for leak_chunks chunks' worth of allocations (a chunk holds
 # 8192 one-page areas with their guard pages)
 leak = make_design("rfc-v1", possible_cpus=1, seed=seed)
@@ -385,15 +390,19 @@ for wl in sim_workloads:
     for n in sim_cpus:
         for name in ("linux-6.18", "rfc-maple-busy", "rfc-v1", "maple-nofree",
                      "maple-nofree-sharded"):
+            # cold=True: this section's numbers and claims were made from a cold start (pools
+            # empty); steady state is now simulate()'s default and changes some of them
             r = simulate(design=name, cpus=n, workload=wl, loops=sim_loops, seed=seed,
-                         setup_scale=sim_setup_scale)
+                         setup_scale=sim_setup_scale, cold=True)
             sim[(wl, n, name)] = r
             top = max(r.lock_wait_fraction.items(), key=lambda kv: kv[1], default=("-", 0.0))
             base = sim[(wl, n, "linux-6.18")].us_per_op
             sim_rows.append((wl.replace("_alloc_test", ""), n, name, f"{r.us_per_op:.2f}",
                              f"{100 * (base / r.us_per_op - 1):+.0f}%", f"{top[0]} {top[1]:.0%}"))
-print(report.text_table(("test", "CPUs", "design", "us/loop", "speed vs 6.18", "top lock wait"),
-                        sim_rows, width=None))
+display(report.table(("test", "CPUs", "design", "us/loop", "speed vs 6.18", "top lock wait"),
+                     sim_rows, key=lambda r: r[1] == max(sim_cpus), name="01-model-runs",
+                     title=f"model, no warm-up (not steady state), {sim_loops} loops per CPU, "
+                     f"{len(sim_cpus)} CPU counts: {', '.join(map(str, sim_cpus))}"))
 
 # %% [markdown]
 # ## 8. The thread's open questions on the free tree, answered with the numbers above
@@ -647,31 +656,40 @@ display(Markdown(
 # (Wilcox) or a re-validation (Rezki) actually races are notebook 02's (the explorer); and
 # vread / vmallocinfo readers are not modelled as workloads.
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/01-free-tree.json`), then the reply
+# (`01-free-tree.txt`, and `01-free-tree.eml` for `git send-email` or `mutt -H`).
+
 # %%
+nums = report.Numbers("01-free-tree")
+for lab in ("linux-6.18", "rfc-maple-busy", "rfc-v1", "maple-nofree", "maple-nofree-sharded"):
+    nums.add("differs", 100 * share(lab), "%", source="real-trace", fmt=".2f", design=lab,
+             trace=trace_list)
+    r = sim[("fix_size_alloc_test", nmax, lab)]
+    nums.add("us/loop", r.us_per_op, "us", source="model", steady=False, fmt=".2f",
+             **report.sim_conditions(r, warmup=0, setup_scale=sim_setup_scale))
+    nums.add("B/area", facts["mem"][lab], "B", source="model", fmt=".0f", design=lab,
+             workload="long_busy_list_alloc_test", cpus=cpus, loops=loops,
+             setup_scale=setup_scale, seed=seed)
 report.summary(
     "01-free-tree",
     title="is the separate free tree still needed?",
-    who="Matthew Wilcox (13 Jun 2026)",
-    question="What I don't understand is why you maintain a separate \"free\" tree. "
-             "It should not be necessary any more, but maybe you tried removing it "
-             "already and found a performance problem?",
-    header=("design", "differs %", "us/loop", "B/area"),
-    rows=[(lab, f"{100 * share(lab):.2f}", f"{us.get(variant_name, 0):.2f}",
-           f"{facts['mem'][lab]:.0f}")
-          for lab, variant_name in (("linux-6.18", "linux-6.18"),
-                                    ("rfc-maple-busy", "rfc-maple-busy"),
-                                    ("rfc-v1", "rfc-v1"), ("maple-nofree", "maple-nofree"),
-                                    ("maple-nofree-sharded", "maple-nofree-sharded"))],
-    conclusion=f"'differs %' is the share of replayed real allocations where a design places "
+    answers="M14",
+    parts=[("M14-text",
+            f"A gap-based allocator needs no free tree and keeps 6.18's choices except "
+            f"for aligned requests. Putting everything in one tree costs contention; keeping "
+            f"busy areas sharded with a separate in-use tree keeps 6.18's lock structure "
+            f"({rel(us['maple-nofree-sharded'], us['linux-6.18'])} than 6.18 in the model). "
+            + ("With per-node busy trees the maple nodes outweigh the 24 bytes saved per "
+               "area; " if sharded_grow else "")
+            + "rfc-v1's speed comes from its bump overlay, which leaks chunks and frees "
+            "ranges before their TLB flush.")],
+    numbers=nums, rows="design",
+    conclusion=f"'differs' is the share of replayed real allocations where a design places "
                f"an area differently from 6.18; us/loop is the performance model at {nmax} "
-               f"CPUs (fix_size); B/area is index memory per busy area at the long_busy_list "
-               f"peak. A gap-based allocator needs no free tree and keeps 6.18's choices except "
-               f"for aligned requests. Putting everything in one tree costs contention; keeping "
-               f"busy areas sharded with a separate in-use tree keeps 6.18's lock structure "
-               f"({rel(us['maple-nofree-sharded'], us['linux-6.18'])} than 6.18 in the model). "
-               + ("With per-node busy trees the maple nodes outweigh the 24 bytes saved per "
-                  "area; " if sharded_grow else "")
-               + "rfc-v1's speed comes from its bump overlay, which leaks chunks and frees "
-               "ranges before their TLB flush.",
-    claims=claims,
+               f"CPUs (fix_size_alloc_test, no warm-up); B/area is index memory per busy "
+               f"area at the long_busy_list peak.",
 )

@@ -21,9 +21,13 @@
 # rule, not something M18 says. This notebook works out what it takes: which properties the
 # object needs (each shown by the interleaving explorer running the package's lookup protocols,
 # with and without the property), what they cost in bytes next to the 24 bytes the RFC saves,
-# and when a reader's trylock can fail at all, from the kernel's own code paths.
+# and when a reader's trylock can fail at all, from the kernel's own code paths. The explorer is
+# sequentially consistent and runs small hand-built scenarios (2-19 executions each); "never"
+# means no counterexample in that scenario, not a proof.
 
 # %%
+from IPython.display import display
+
 from vmapsim import report
 from vmapsim.explore import explore, scenarios
 from vmapsim.review import trylock_retry
@@ -50,19 +54,29 @@ print(f"areas={areas} fast={FAST}")
 # interleaving that breaks a property the caller needs (a use-after-free, an answer for another
 # address, a livelock bound exceeded, readers failing each other); "never" means an exhaustive
 # search found none; "generation changes" means the reader can meet the object after it was
-# handed to a new owner, which is reported as an observation, not as a violation.
+# handed to a new owner, which is reported as an observation, not as a violation. The kind
+# column says what a violation means: `correctness` (a caller gets freed memory or an answer for
+# another address), `bound` (the check is a bound the protocol itself sets: evidence that the
+# code does what it says, not that the bound is needed), `performance` (the answer stays right;
+# readers only fail and fall back).
 
 # %%
 req = trylock_retry.requirement_evidence()
-print(report.text_table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req], width=None))
+display(report.table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in req]))
 
 # %% [markdown]
 # Reading the rows:
 #
 # * **R1/R1b**: RCU-freeing the area (Wilcox's first rule, Pranjal's `call_rcu`) covers the
-#   exit through the slab. vmalloc also recycles areas through its per-node pools
+#   exit through the slab. 6.18 also recycles areas through its per-node pools
 #   (`node_pool_add_va` at the purge, `node_alloc` at the next allocation of that size), with
-#   no grace period, and hands out the pooled object *with its own range*. A reader that
+#   no grace period, and hands out the pooled object *with its own range*, for as long as it
+#   stays pooled: `decay_va_pool_node()` can send it to the free tree, and an object that merges
+#   with no neighbour there becomes a free-range descriptor whose bounds later merges and
+#   `va_clip()` rewrite in place (notebook 03, C0-freetree). A stabilising reader that rechecks
+#   the DEAD mark is safe there too (notebook 03's matrix), provided the free-tree life does not
+#   clear the mark. The series has neither exit: from patch 07 every freed object goes to the
+#   slab. A reader that
 #   trylocks the object and rechecks DEAD and the bounds can therefore pin the object after it
 #   has become another allocation's area: same bounds, new `vm_struct`. That is the argument
 #   behind `SLAB_TYPESAFE_BY_RCU` and behind rule 2 itself: the reader stabilised an object
@@ -92,11 +106,21 @@ print(pool.summary())
 #   but they are an argument, not a test: this project did not run them (herd7 is not packaged
 #   for this machine's Debian release and could not be installed here); the verdicts quoted are
 #   the tests' own `Result:` lines.
-# * **R5/R6**: Wilcox's rule is a *trylock*. An exclusive spinlock makes two readers of the
-#   same area fail each other with no writer anywhere (G2); a reference count or a read lock
-#   does not (G2-shared). And a reader that only ever retries can be starved by a writer that
-#   re-takes the lock whenever it is scheduled (G1-unfair): the retries must be bounded, with
-#   the locked walk as the fallback.
+# * **R6** (performance): Wilcox's rule says "trylock", and what it is taken on is a design
+#   decision. With an exclusive spinlock two readers of the same area fail each other with no
+#   writer anywhere and one falls back to the locked walk (G2; its answer is still right);
+#   a reference count or a read lock does not (G2-shared), and a shared acquisition is what
+#   "trylock the object" usually means in the kernel (`vma_start_read()` takes a VMA's lock for
+#   reading). Nobody proposed an exclusive one; G2 shows what it would cost.
+# * **R5** (a bound, not shown to be needed): a finite scenario cannot exhibit a livelock. G1
+#   gives another holder of the area's lock two holds (what such a holder could be is in the
+#   next section) and shows that under an unfair scheduler a retrying reader can fail more often
+#   than there are holds (G1-unfair: 4 attempts for 2 holds, against the checker's bound of
+#   holds + 1), and that a fair scheduler, which the kernel does not promise, keeps it within the
+#   bound (G1-fair). Bounded retries with the locked walk as the fallback (G1-bounded,
+#   `max_retries=1`) cap the attempts whatever the scheduler; that restates the protocol's own
+#   bound. It is the shape of `lock_vma_under_rcu()`, which falls back to the mmap lock at the
+#   first failure; that the vmalloc lookup needs it is an argument, not a result.
 
 # %%
 g2 = explore("G2")
@@ -107,19 +131,21 @@ print(g2.swimlane())
 # ## What it costs in bytes
 #
 # RFC patch 04 shrinks `struct vmap_area` from 72 to 48 bytes by dropping the rb-tree linkage;
-# M25 sells that as about 384 KB at 16K live areas. The `rcu_head` that `call_rcu()` needs is
-# 16 bytes, and the object needs a stabiliser on top: a `spinlock_t` for rule 2's trylock
-# (4 bytes without lock debugging, 24 with `CONFIG_DEBUG_SPINLOCK`, more with lockdep) or a
-# `refcount_t` (4 bytes). With 8-byte alignment either brings the struct back to 72 bytes.
+# M25: "on a server with ~16K live VAs that is ~384 KB saved". The `rcu_head` that `call_rcu()`
+# needs is 16 bytes, and the object needs a stabiliser on top: a `spinlock_t` for rule 2's
+# trylock (4 bytes without lock debugging, 24 with `CONFIG_DEBUG_SPINLOCK`, more with lockdep;
+# on PREEMPT_RT, which mainline supports and syzbot's report M15 ran, `spinlock_t` is an
+# `rt_mutex_base`, 32 bytes) or a `refcount_t` (4 bytes). With 8-byte alignment either brings
+# the struct back to 72 bytes on a non-RT kernel.
 # Sizes are computed from the field types (64-bit; `include/linux/vmalloc.h`,
 # `include/linux/types.h` for `rcu_head`/`list_head`, `rbtree_types.h`, `refcount_types.h`,
 # `spinlock_types_raw.h`).
 
 # %%
 lay = trylock_retry.layouts()
-print(report.text_table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
-                        [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
-                         for L in lay], width=None))
+display(report.table(("layout", "bytes", "padding", "per 4 KiB", f"KiB for {areas}"),
+                     [(L.title, L.size, L.padding, L.per_4k, L.bytes_for(areas) // 1024)
+                      for L in lay]))
 trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
@@ -127,6 +153,13 @@ trylock_retry.plot_layouts(lay, areas=areas)
 # area goes to the slab) or making the cache `SLAB_TYPESAFE_BY_RCU` (no `rcu_head` at all, but a
 # `freeptr_offset` so SLUB's free pointer does not overwrite the count or the bounds) keeps
 # 16 of the 24 bytes. A per-node sequence count with copy-out readers costs nothing per area.
+#
+# The 384 KB are not the series' whole memory balance. Its bump overlay (patches 10-12)
+# allocates a `struct vmap_bump_chunk` per 64 MB chunk with `kvzalloc()`: 131,136 bytes, of which
+# `page_va[]` is 131,072 (one pointer per page), served as an order-6 (256 KiB) kmalloc when that
+# succeeds. There is at least one per CPU that has bump-allocated, plus every drained chunk not
+# yet released (notebook 07). At the 32 CPUs of the chunk-size argument in patch 10 that is
+# 4 MiB of descriptors (8 MiB as order-6 blocks), ten to twenty times the 384 KB saved.
 
 # %% [markdown]
 # ## When can a reader's trylock fail?
@@ -135,12 +168,15 @@ trylock_retry.plot_layouts(lay, areas=areas)
 # teardown, which takes it once to mark the area DEAD before `vfree()` goes on (in 6.18 that is
 # `remove_vm_area()`: `find_unlink_vmap_area()`, then the unmap and `free_vmap_area_noflush()`).
 # So a reader's trylock fails against a writer only when it looks up an area while that area is
-# being freed. For the owners, every `find_vm_area()` caller (docs/kernel-facts.md F1), that never
-# happens: they do not race their own `vfree()`. For hardened usercopy it happens only when the
-# caller copies from a buffer another task is freeing, the bug the check is there to catch. A
-# failed trylock is then followed by a re-walk that finds nothing. Retries are therefore not a
-# cost of the common path; what can make them one is readers failing each other on an exclusive
-# lock (R6, G2 above) and a writer that re-takes the lock on every attempt (R5, G1-unfair).
+# being freed. For the owners, every `find_vm_area()` caller (docs/kernel-facts.md F1, a 7.3
+# grep), that never happens: they do not race their own `vfree()`. For hardened usercopy it
+# happens only when the caller copies from a buffer another task is freeing, the bug the check
+# is there to catch. A failed trylock is then followed by a re-walk that finds nothing. Retries
+# are therefore not a cost of the common path; what could make them one is a lock holder that
+# takes the lock repeatedly, and under this shape the only such holders are other readers of
+# the same area with an exclusive lock (R6, G2). G1's holder ("H", two holds) stands for them,
+# or for a design that adds holders (a `vrealloc()` taking the area lock, 02-6 in the review
+# log); it is not 6.18's teardown, which takes the lock once.
 #
 # An earlier version of this notebook measured failures per lookup against `f/(1-f)` with a
 # simulated writer holding the lock a fraction `f` of the time. That writer had no kernel input
@@ -148,9 +184,9 @@ trylock_retry.plot_layouts(lay, areas=areas)
 # `trylock_retry.retry_run` code stays as a test of the retry loop.
 
 # %%
-g1u, g1f = explore("G1-unfair"), explore("G1-fair")
-print(g1u.summary())
-print(g1f.summary())
+g1u, g1f, g1b = explore("G1-unfair"), explore("G1-fair"), explore("G1-bounded")
+for r in (g1u, g1f, g1b):
+    print(r.summary())
 
 # %% [markdown]
 # ## Claims checked in this run
@@ -170,17 +206,21 @@ claims.add("sizeof(struct vmap_area) upstream, 64-bit", up.size, "x == 72",
            "kernel-source: include/linux/vmalloc.h; 6.18.44 BTF and slabinfo show 72 B, "
            "56 per slab (docs/kernel-vmalloc.md 1.1)")
 claims.add("... after RFC patch 04", rfc.size, "x == 48", "thread: M5 (patch 04: 72 -> 48)")
-claims.add("RFC saving at 16K areas, KiB (M25: 'about 384 KB')",
+claims.add("RFC saving at 16K areas, KiB (M25: '~384 KB saved')",
            (up.size - rfc.size) * areas // 1024, "x == 384", "thread: M25")
 claims.add("+ rcu_head + spinlock_t gives the whole saving back (bytes)",
            lay_by["+ rcu_head + spinlock_t"].size, f"x == {up.size}",
            "restates the run (layout arithmetic; include/linux/types.h)")
 claims.add("+ rcu_head + refcount_t likewise (bytes)", lay_by["+ rcu_head + refcount_t"].size,
            f"x == {up.size}", "restates the run (include/linux/refcount_types.h)")
+claims.add("+ rcu_head + spinlock_t on PREEMPT_RT (rt_mutex_base, 32 B) (bytes)",
+           lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size, "x == 96",
+           "restates the run (layout arithmetic); kernel-source: include/linux/spinlock_types.h, "
+           "include/linux/rtmutex.h")
 claims.add("rcu_head unioned with list + refcount_t keeps 16 of 24 bytes",
            up.size - lay_by["rcu_head in union with list + refcount_t"].size, "x == 16",
            "restates the run (docs/rcu-review.md 3.3)")
-for rid in ("R1", "R2", "R2b", "R3", "R5", "R6"):
+for rid in ("R1", "R2", "R2b", "R3"):
     r = by_id[rid]
     claims.add(f"{rid}: without it a violation, with it none (exhaustive)",
                (r.without_verdict, r.with_verdict, r.exhaustive),
@@ -194,38 +234,78 @@ claims.add("R1b: pool reuse without a GP violates nothing for a stabilised, rech
            "explorer + kernel-source: mm/vmalloc.c:node_alloc hands out the pooled range")
 claims.add("the same pool scenario, explored directly: never, exhaustive",
            (pool.verdict, pool.exhaustive), "x == ('never', True)", "explorer")
-claims.add("an exclusive trylock: two readers fail each other with no writer (G2)",
-           (g2.verdict, g2.preemptions), "x == ('violation', 1)", "explorer: G2")
-claims.add("unfair scheduling starves a retrying reader; yield-on-fail bounds it (G1)",
-           (g1u.verdict, g1f.verdict, g1f.exhaustive), "x == ('violation', 'never', True)",
-           "explorer: G1-unfair / G1-fair")
+claims.add("performance: an exclusive trylock makes two readers fail each other and fall back "
+           "with no writer (G2); a shared one does not", (g2.verdict, g2.preemptions,
+                                                          by_id["R6"].with_verdict),
+           "x == ('violation', 1, 'never')", "explorer: G2 / G2-shared (the answer stays right)")
+claims.add("unfair scheduling: more failed attempts than holds (G1-unfair); fair: within "
+           "holds + 1 (G1-fair); max_retries=1: at most 2 (G1-bounded)",
+           (g1u.verdict, g1f.verdict, g1b.verdict, g1f.exhaustive and g1b.exhaustive),
+           "x == ('violation', 'never', 'never', True)",
+           "explorer: G1-*; G1-bounded restates the protocol's bound")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/02-trylock-retry.json`), then the reply
+# (`02-trylock-retry.txt`, and `02-trylock-retry.eml` for `git send-email` or `mutt -H`).
+
 # %%
+def scenario_of(sid):
+    """The scenario a requirement row ran: a catalogue id, or the lookup_race call."""
+    knobs = {lab: kw for req_row in trylock_retry.REQUIREMENTS for x in req_row[2:4]
+             if isinstance(x, tuple) for lab, kw in [x]}
+    if sid in knobs:
+        return "lookup_race(" + ", ".join(f"{k}={v}" for k, v in knobs[sid].items()) + ")"
+    return sid
+
+
+nums = report.Numbers("02-trylock-retry")
+nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", design="linux-6.18")
+nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
+nums.add("RFC + rcu_head + lock (or refcount)", lay_by["+ rcu_head + spinlock_t"].size, "B",
+         source="kernel-source")
+nums.add("RFC + rcu_head + lock, PREEMPT_RT", lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size,
+         "B", source="kernel-source")
+nums.add("rcu_head in union with list + refcount",
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="kernel-source")
+nums.add("vm_struct freed at once (C3)", by_id["R2"].without_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].without))
+nums.add("vm_struct, stabilised (D1)", by_id["R2"].with_verdict, source="explorer",
+         scenario=scenario_of(by_id["R2"].with_))
+nums.add("pool reuse without GP, trylock+recheck", r1b.without_verdict, source="explorer",
+         scenario=scenario_of(r1b.without))
+nums.add("... generation change observed", "yes" if r1b.without_observed else "no",
+         source="explorer", scenario=scenario_of(r1b.without))
+nums.add("two readers, exclusive trylock (G2)", "fall back (perf.)", source="explorer",
+         scenario=by_id["R6"].without)
+nums.add("retries > holds+1, unfair (G1)", g1u.verdict, source="explorer",
+         scenario="G1-unfair")
+nums.add("retries, fair scheduler (G1)", g1f.verdict, source="explorer", scenario="G1-fair")
+nums.add("retries, max_retries=1 (the bound)", g1b.verdict, source="explorer",
+         scenario="G1-bounded")
 report.summary(
     "02-trylock-retry",
     title="what trylock-and-retry under RCU demands of vmap_area",
-    who="Matthew Wilcox (16 Jun 2026)",
-    question="Write side has to RCU-free the objects that are stored in the tree. Read side "
-             "has to trylock the objects it finds (and retry the walk if the trylock fails).",
-    header=("item", "value"),
-    rows=[("vmap_area bytes: upstream / RFC", f"{up.size} / {rfc.size}"),
-          ("RFC + rcu_head + lock (or refcount)", f"{lay_by['+ rcu_head + spinlock_t'].size}"),
-          ("rcu_head in union with list + refcount", f"{lay_by['rcu_head in union with list + refcount_t'].size}"),
-          ("vm_struct freed at once (C3), stabilised (D1)",
-           f"{by_id['R2'].without_verdict} / {by_id['R2'].with_verdict}"),
-          ("pool reuse without GP, trylock+recheck", f"{r1b.without_verdict}, generation changes"),
-          ("two readers, exclusive trylock (G2)", by_id["R6"].without_verdict),
-          ("retrying reader, unfair / fair (G1)", f"{g1u.verdict} / {g1f.verdict}")],
-    conclusion="Trylock-and-retry is sound with: the area's memory valid on the slab exit (a "
-               "grace period or a type-safe cache); a stabiliser that vfree() honours before "
-               "it frees the vm_struct and the pages, with a DEAD mark and a bounds recheck; "
-               "bounded retries and a locked fallback; and a shared rather than exclusive "
-               "acquisition, since an exclusive trylock makes readers fail each other. Pool "
-               "recycling needs no grace period: the pooled area keeps its bounds, so a "
-               "stabilised, rechecked reader is right for its address. The rcu_head plus a lock "
-               "or refcount costs exactly the 24 bytes patch 04 saves. A trylock fails against a "
-               "writer only when the area is being freed, which owners never race. Weak-memory "
-               "ordering rests on LKMM litmus tests that were not run here.",
-    claims=claims,
+    answers="M18",
+    parts=[("M18-rule1",
+            "The area's memory must stay valid on the slab exit (a grace period or a "
+            "type-safe cache). Pool recycling needs no grace period while the area stays "
+            "pooled: same bounds, so a stabilised, rechecked reader is right for its address."),
+           ("M18-rule2",
+            "The trylock needs a stabiliser that vfree() honours before it frees the "
+            "vm_struct and the pages, with a DEAD mark and a bounds recheck. Bounded retries "
+            "with a locked fallback are a design choice (a finite scenario cannot show a "
+            "livelock); a shared acquisition keeps readers from making each other fall back "
+            "(performance; the answer stays right). A trylock fails against a writer only "
+            "when the area is being freed, which owners never race.")],
+    numbers=nums,
+    conclusion="The explorer (sequentially consistent, small scenarios) finds no "
+               "counterexample under these conditions; that is not a proof. On a non-RT kernel "
+               "the rcu_head plus a lock or refcount costs exactly the 24 bytes patch 04 saves "
+               "(96 B on PREEMPT_RT), and the series' 131,136-byte chunk descriptors cost far "
+               "more than the 384 KB. Weak-memory ordering rests on LKMM litmus tests that "
+               "were not run here.",
 )

@@ -77,12 +77,13 @@ real_traces.plot_lazy(b)
 # splits a free range in two.
 
 # %%
-real_traces.plot_counts(b)
+display(real_traces.plot_counts(b))
 s = b.samples
-print(report.text_table(("structure", "min", "max", "at end"),
-                        [(name, int(s[:, c].min()), int(s[:, c].max()), int(s[-1, c]))
-                         for c, name in ((1, "busy areas"), (2, "lazy areas"),
-                                         (3, "free ranges"), (4, "pool entries"))]))
+report.table(("structure", "min", "max", "at end"),
+             [(name, int(s[:, c].min()), int(s[:, c].max()), int(s[-1, c]))
+              for c, name in ((1, "busy areas"), (2, "lazy areas"),
+                              (3, "free ranges"), (4, "pool entries"))],
+             title=f"capture {b.name}")
 
 # %% [markdown]
 # ## The per-node split
@@ -103,8 +104,10 @@ real_traces.plot_nodes(b)
 # the same events gets.
 
 # %%
-print(report.text_table(("trace", "design", "allocs", "agreement", "final state", "main misses"),
-                        [r.cells() for r in rows], width=None))
+display(report.table(("trace", "design", "allocs", "agreement", "final state", "main misses"),
+                     [r.cells() for r in rows],
+                     title=f"{len({r.trace for r in rows})} captures x {len(designs)} designs",
+                     key=lambda r: r[1] == "linux-6.18", name="05-fidelity"))
 real_traces.plot_fidelity(rows)
 
 # %% [markdown]
@@ -193,14 +196,13 @@ kind_rows = []
 for st, kind, name, d in kinds:
     r = real_traces.replay_cached(str(d), "linux-6.18")
     kind_rows.append((st, kind, name, r))
-print(report.text_table(
+display(report.table(
     ("set", "kind", "capture", "allocs", "agreement", "certain (matched)", "uncertain (matched)",
      "final state"),
     [(st, kind, name, r.allocs, f"{100 * r.agreement:.2f}%",
       f"{r.certain} ({100 * r.certain_matched / max(1, r.certain):.2f}%)",
       f"{r.uncertain} ({100 * r.uncertain_matched / max(1, r.uncertain):.1f}%)" if r.uncertain else "0",
-      "equal" if r.final_state_equal else "differs") for st, kind, name, r in kind_rows],
-    width=None))
+      "equal" if r.final_state_equal else "differs") for st, kind, name, r in kind_rows]))
 
 # %% [markdown]
 # Set `capture_dir` in the parameters cell to replay yours here.
@@ -208,8 +210,8 @@ print(report.text_table(
 # %%
 if capture_dir:
     own = real_traces.fidelity(traces=[capture_dir], designs=tuple(designs))
-    print(report.text_table(("trace", "design", "allocs", "agreement", "final state", "main misses"),
-                            [r.cells() for r in own], width=None))
+    display(report.table(("trace", "design", "allocs", "agreement", "final state", "main misses"),
+                         [r.cells() for r in own]))
     print(real_traces.replay_cached(capture_dir, designs[0]).table())
 else:
     print("capture_dir is empty: set it in the parameters cell to replay your own capture")
@@ -252,21 +254,35 @@ if not_drained:
                "data/traces/tuning, data/traces/held-out")
 claims.verify()
 
+# %% [markdown]
+# ## The key numbers, and the reply
+#
+# The numbers the reply states, with where each comes from and the conditions that reproduce it
+# (`make report` writes them to `build/report/05-real-traces.json`), then the reply
+# (`05-real-traces.txt`, and `05-real-traces.eml` for `git send-email` or `mutt -H`).
+
 # %%
+nums = report.Numbers("05-real-traces")
+for r in rows:
+    nums.add("allocs", r.allocs, source="real-trace", trace=r.trace, design=r.design)
+    nums.add("agree", 100 * r.agreement, "%", source="real-trace", fmt=".1f", trace=r.trace,
+             design=r.design)
+    nums.add("final", "yes" if r.final_state_equal else "no", source="real-trace",
+             trace=r.trace, design=r.design)
 report.summary(
     "05-real-traces",
     title="today's allocator against real 6.18 traces",
-    who="Uladzislau Rezki (14 Jun 2026)",
-    question="I am not sure we need to switch free-tree(it is not fragmented data structure) "
-             "whereas lazy and busy sounds good to me as those contain more objects.",
-    header=("trace", "design", "allocs", "agree", "final"),
-    rows=[(r.trace, r.design, r.allocs, f"{100 * r.agreement:.1f}%",
-           "yes" if r.final_state_equal else "no") for r in rows],
-    conclusion=f"The linux-6.18 model predicts {100 * min(r.agreement for r in mine):.1f}% or "
-               "more of the kernel's address choices on every capture and ends in the kernel's "
-               "state, so comparisons against it stand on the real allocator. In capture "
-               f"{b.name}, {100 * b.pool_fraction:.0f}% of allocations came from per-node pools, "
-               f"and the free tree held up to {int(s[:, 3].max())} ranges against at most "
-               f"{int(s[:, 1].max())} busy areas: lazy and pooled areas fragment the free space.",
-    claims=claims,
+    answers="M16",
+    parts=[("M16-not-fragmented",
+            f"The linux-6.18 model predicts {100 * min(r.agreement for r in mine):.1f}% or "
+            "more of the kernel's address choices on every capture and ends in the kernel's "
+            "state, so comparisons against it stand on the real allocator. In capture "
+            f"{b.name}, {100 * b.pool_fraction:.0f}% of allocations came from per-node pools, "
+            f"and the free tree held up to {int(s[:, 3].max())} ranges against at most "
+            f"{int(s[:, 1].max())} busy areas: lazy and pooled areas fragment the free space.")],
+    numbers=nums, rows=("trace", "design"),
+    conclusion="'agree' is the share of the kernel's allocations whose address the model "
+               "predicted before the replay applied the real one; 'final' says whether the "
+               "model ends with the kernel's busy and lazy sets (/proc/vmallocinfo after the "
+               "workload).",
 )

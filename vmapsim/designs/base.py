@@ -49,7 +49,7 @@ from ..vmalloc.vmap_area import (
     lazy_max_pages,
 )
 
-__all__ = ["Design", "Hold", "Accounting", "Choice", "IndexMemory"]
+__all__ = ["Design", "Hold", "Accounting", "Choice", "IndexMemory", "restore"]
 
 class Hold:
     """One lock acquisition within an operation, and the work done while holding it.
@@ -207,6 +207,20 @@ class Design:
         self.vmalloc_end = p["vmalloc_end"]
         self.acct = Accounting()
 
+    # ---------------------------------------------------------------- copies
+    def clone(self) -> "Design":
+        """An independent copy of this design in its current state (same structures, same tree
+        shapes, same random state), so that the copy and the original behave identically from
+        here on.  It is one pickle round trip: :meth:`snapshot` gives the bytes, which
+        :func:`restore` turns into a new copy as often as needed (the warm-state cache of the
+        performance model keeps them)."""
+        return restore(self.snapshot())
+
+    def snapshot(self) -> bytes:
+        """This design's state as bytes (:func:`restore` makes a copy from them)."""
+        import pickle
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
     # ---------------------------------------------------------------- kernel operations
     def lazy_max_pages(self) -> int:
         """mm/vmalloc.c lazy_max_pages(): the lazy backlog (pages) that schedules a drain."""
@@ -346,3 +360,9 @@ class Design:
 #: model-only ``va->flags`` bit: the allocating node (vn_id) of this area is unknown
 #: (an area that already existed when the start snapshot was taken).
 VN_UNKNOWN = 1 << 40
+
+
+def restore(snapshot: bytes) -> Design:
+    """A new design from :meth:`Design.snapshot` bytes."""
+    import pickle
+    return pickle.loads(snapshot)

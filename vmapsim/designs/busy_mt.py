@@ -40,6 +40,8 @@ MAPLE_PARAMS = {"nodealloc": "series", "nowait_fail": 0.0, "atomic_fail": 0.0, "
 class MapleBusyMixin:
     """Busy maple trees per node, stores through the node-allocation model (see module doc)."""
 
+    _reader_rcu_ok = True             # readers may walk the maple tree under RCU (M22)
+
     def _setup_maple(self) -> None:
         p = self.params
         check_choice("nodealloc", p["nodealloc"], MODES)

@@ -48,6 +48,7 @@ from ..vmalloc.vmap_area import (
 )
 from .base import VN_UNKNOWN, Choice, Design, Hold, IndexMemory
 from .linux618_replay import ReplayMixin
+from .readers import ReaderMixin
 
 __all__ = ["Linux618", "VmapNode", "PurgeBatch"]
 
@@ -87,7 +88,7 @@ def _va_pool_idx(size: int) -> int:
     return idx if idx < MAX_VA_SIZE_PAGES else -1
 
 
-class Linux618(ReplayMixin, Design):
+class Linux618(ReplayMixin, ReaderMixin, Design):
     """The Linux 6.18 allocator with per-CPU-node pools (see the module docstring)."""
 
     name = "linux-6.18"
@@ -216,7 +217,9 @@ class Linux618(ReplayMixin, Design):
         n = self.nr_nodes
         if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
             node = cpu % n
-            va = self._node_pool_del_va(self.nodes[node], size, align)
+            vn = self.nodes[node]
+            if vn.pool:                                                         # any pool at all
+                va = self._node_pool_del_va(vn, size, align)
             vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
             addr = va.va_start

@@ -27,11 +27,12 @@ from ..vmalloc.free_space import (
 from ..vmalloc.rbtree import RBTree
 from ..vmalloc.vmap_area import PAGE_SHIFT, PAGE_SIZE, SIZEOF_VMAP_AREA, VmapArea
 from .base import Choice, Design, Hold, IndexMemory
+from .readers import ReaderMixin
 
 __all__ = ["Linux68"]
 
 
-class Linux68(Design):
+class Linux68(ReaderMixin, Design):
     """The v6.8 allocator: one busy tree, one free tree, one merged lazy tree (see module docstring)."""
 
     name = "linux-6.8"
@@ -91,6 +92,19 @@ class Linux68(Design):
                 return None
         self._insert_busy(VmapArea(addr, addr + size, va_flags, True))
         return addr
+
+    # readers (vmapsim.designs.readers): one busy tree under vmap_area_lock, held for a whole
+    # vread_iter(); the lazy areas are the purge tree under purge_vmap_area_lock
+    _reader_one_hold = True
+
+    def _reader_shards(self):
+        return [("vmap_area_lock", self.busy)]
+
+    def _reader_shard_of(self, addr):
+        return 0
+
+    def _reader_lazy_shards(self):
+        return [("purge_vmap_area_lock", self.purge)]
 
     def find_vmap_area(self, addr, cpu=0):
         acct = self.acct

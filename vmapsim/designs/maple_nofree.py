@@ -88,6 +88,8 @@ class BusyShard(OrderedView):
 class MapleNoFree(ReferenceReplayMixin, MapleGapMixin, Linux618):
     """One maple tree: busy entries + reserved ranges, gaps are free (see module docstring)."""
 
+    _reader_rcu_ok = True             # readers may walk the maple tree under RCU (M22)
+
     name = "maple-nofree"
     gap_lock = TREE_LOCK
     PARAMS = dict(Linux618.PARAMS, **dict(MAPLE_PARAMS, nodealloc="wilcox"),
@@ -141,6 +143,14 @@ class MapleNoFree(ReferenceReplayMixin, MapleGapMixin, Linux618):
         self._fresh = None
         self._node_of(va).busy.order.insert(va)
         return True
+
+    # ------------------------------------------------------------------ readers
+    def _reader_shards(self):
+        """One index: the tree, under its lock (vmapsim.designs.readers)."""
+        return [(self.gap_lock, _WholeTree(self))]
+
+    def _reader_shard_of(self, addr):
+        return 0
 
     # ------------------------------------------------------------------ lookups
     def _node_walk(self, addr: int, unlink: bool):
@@ -197,3 +207,36 @@ class MapleNoFree(ReferenceReplayMixin, MapleGapMixin, Linux618):
 
     def index_memory(self):
         return self._gap_index_memory("vmap_area_mt")
+
+
+class _WholeTree:
+    """The busy areas of the one tree as a reader walks them: a ``mas_find`` / ``mas_walk``
+    costs a descent (counted), iteration follows the per-node views merged in address order."""
+
+    __slots__ = ("design",)
+
+    def __init__(self, design):
+        self.design = design
+
+    def find_exceed(self, addr):
+        d = self.design
+        d.acct.visited += max(1, d.gap.mt.height())
+        best = None
+        for vn in d.nodes:
+            va = vn.busy.order.find_exceed(addr)
+            if va is not None and (best is None or va.va_start < best.va_start):
+                best = va
+        return best
+
+    def find(self, addr):
+        d = self.design
+        st = d.gap.mt.stats
+        v = st.visited
+        va = d.gap.mt.load(addr) if 0 <= addr < (1 << 64) else None
+        d.acct.visited += st.visited - v
+        return va if isinstance(va, VmapArea) else None
+
+    def __iter__(self):
+        import heapq
+        return heapq.merge(*(iter(vn.busy.order) for vn in self.design.nodes),
+                           key=lambda va: va.va_start)

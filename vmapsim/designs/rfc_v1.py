@@ -232,7 +232,9 @@ class _RfcV1(MapleGapMixin, MapleBusyMixin, Linux618):
             if va is not None:
                 return va.va_start
             holds, events = acct.holds, acct.events
-            addr = super().alloc_vmap_area(size, align, vstart, vend, cpu, va_flags)
+            # node_alloc() picks the pool of the CPU the task runs on now
+            addr = super().alloc_vmap_area(size, align, vstart, vend, self.bump.cpu_after,
+                                           va_flags)
             acct.holds, acct.events = holds + acct.holds, events + acct.events
             return addr
         return super().alloc_vmap_area(size, align, vstart, vend, cpu, va_flags)

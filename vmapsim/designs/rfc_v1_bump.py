@@ -72,6 +72,13 @@ above):
 * :meth:`inject_refill_failure` -- fault injection: the next *n* refills get NULL from
   ``kvzalloc()`` (kmalloc and the vmalloc fallback both failed: memory pressure, or syzkaller's
   fail-nth), so the request takes the tree path and may be served from a per-node pool.
+* :meth:`inject_migration` -- a scheduling event, not a failure: after the next successful
+  refill the task runs its second ``vmap_bump_alloc()`` on another CPU (patches 11-12 refill
+  with preemption enabled and ``vmap_bump_alloc()`` starts with a ``GFP_KERNEL``
+  ``kmem_cache_alloc_node()``, so a task can be preempted or migrated between the refill and
+  the retry).  If that CPU's current chunk is NULL or too full, the retry returns NULL and the
+  request falls through to ``node_alloc()``, whose pool is chosen by the CPU it now runs on
+  (:attr:`cpu_after`).  Nothing has failed.
 """
 from __future__ import annotations
 
@@ -144,6 +151,9 @@ class BumpChunks:
         self.fail_mode = check_choice("kvzalloc_fail_mode", fail_mode, FAIL_MODES)
         self.guard = check_choice("refill_guard", guard, GUARDS)
         self.inject_fail = 0                   # fault injection: refills left to fail
+        self.migrate_to: list[int] = []        # scheduling: CPU of the retry after a refill
+        #: the CPU the request ran on when the bump path gave up (pool choice of the fallback)
+        self.cpu_after = 0
         self._chain_fails = None               # persistent mode: this chain's kmalloc answer
         self.in_refill = 0                     # nested vmallocs made from a refill (guard)
         self.cur: list[Chunk | None] = [None] * design.possible_cpus
@@ -189,10 +199,18 @@ class BumpChunks:
         return va
 
     def alloc(self, size, align, cpu, va_flags=0):
-        """``vmap_bump_alloc()``, and on a miss ``vmap_bump_refill()`` + a second try."""
+        """``vmap_bump_alloc()``, and on a miss ``vmap_bump_refill()`` + a second try (on
+        another CPU after :meth:`inject_migration`)."""
+        self.cpu_after = cpu
         va = self._fast(size, align, cpu, va_flags)
-        if va is None and self.refill(cpu):
-            va = self._fast(size, align, cpu, va_flags)
+        if va is None:
+            ok = self.refill(cpu)
+            self.cpu_after = cpu                # a nested refill may have set it
+            if ok:
+                if self.migrate_to:
+                    self.cpu_after = cpu = self.migrate_to.pop(0)
+                    self.counts["migrated_after_refill"] += 1
+                va = self._fast(size, align, cpu, va_flags)
         return va
 
     def refill(self, cpu) -> bool:
@@ -260,6 +278,12 @@ class BumpChunks:
     def inject_refill_failure(self, n: int = 1) -> None:
         """Fault injection: the next *n* refills get NULL from ``kvzalloc()``."""
         self.inject_fail += check_int("n", n, lo=0, hi=10**9)
+
+    def inject_migration(self, to_cpu: int, n: int = 1) -> None:
+        """Scheduling: after each of the next *n* successful refills, the retry runs on
+        *to_cpu* (module docstring)."""
+        to_cpu = check_int("to_cpu", to_cpu, lo=0, hi=len(self.cur) - 1)
+        self.migrate_to += [to_cpu] * check_int("n", n, lo=0, hi=10**6)
 
     def predict(self, size, align, cpu):
         """Where the bump path would put this request (a refill's chunk if the current one is

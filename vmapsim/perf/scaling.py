@@ -37,17 +37,22 @@ def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64
     Each run models a machine with exactly that many CPUs online (``online_cpus = cpus``:
     ``lazy_max_pages()`` and the vmap nodes follow); with *steady* the single-test workloads
     first run two untimed purge cycles (:func:`steady_warmup`) and then time at least one
-    whole cycle, so a purge is amortised over the loops it serves.
+    whole cycle, so a purge is amortised over the loops it serves (the warm-up is
+    :func:`vmapsim.perf.simulate.steady_warmup_for`, the default of ``simulate()``; workloads
+    without a loop to warm run cold).
     """
+    from .simulate import steady_warmup_for
     from .sweep import sweep
     designs = list(designs or available_perf_designs())
     for p in lookups:
         check_choice("lookup", p, PROTOCOLS)
-    warm = steady and (workload in ("fix_size_alloc_test", "random_size_alloc_test",
-                                    "fix_align_alloc_test", "random_size_align_alloc_test",
-                                    "lookup") or workload.startswith("trace:"))
-    configs = [dict(design=d, lookup=p, cpus=n, online_cpus=n, workload=workload,
-                    loops=max(loops, steady_warmup(n) // 2) if warm else loops,
-                    warmup=steady_warmup(n) if warm else 0, machine=machine, seed=seed, **extra)
-               for d in designs for p in lookups for n in cpus]
+    nr_pages = extra.get("nr_pages", 0)
+    configs = []
+    for d in designs:
+        for p in lookups:
+            for n in cpus:
+                w = steady_warmup_for(workload, n, n, nr_pages=nr_pages) if steady else 0
+                configs.append(dict(design=d, lookup=p, cpus=n, online_cpus=n, workload=workload,
+                                    loops=max(loops, w // 2) if w else loops, warmup=w,
+                                    machine=machine, seed=seed, **extra))
     return sweep(configs, client=client, processes=processes, progress=progress)

@@ -52,6 +52,7 @@ from .pricing import (
     Pricer,
 )
 from .rcu_cost import GracePeriods
+from .readers import TRYLOCK
 from .worker import END, END_STEPS, WorkerOps
 
 INF = float("inf")
@@ -81,15 +82,22 @@ class RunStats:
     rcu_backlog_max: int = 0
     rcu_bytes_max: int = 0
     rcu_completed: int = 0
+    reader_latencies: dict = field(default_factory=dict)  # kind -> ns per read
+    trylock_failed: dict = field(default_factory=dict)    # kind -> failed trylocks
 
 
 class Simulation(WorkerOps):
     """One run: *design* shared by *ncpu* CPUs, each running ``worker_ops(spec, cpu, seed)``."""
 
     def __init__(self, design, spec, ncpu, machine, costs, *, seed=0, lookup="spinlock",
-                 online_cpus=None, xfail=frozenset()):
+                 online_cpus=None, xfail=frozenset(), start=None, readers=(),
+                 readers_only=False):
         from .lookup_cost import LookupPricer
         from .workloads import worker_ops
+        # readers (vmapsim.perf.readers): extra CPUs after the ncpu allocator CPUs
+        self.reader_of = [r for r in readers for _ in range(r.cpus)]
+        self.n_alloc = ncpu
+        ncpu += len(self.reader_of)
         self.design, self.spec, self.n = design, spec, ncpu
         self.machine, self.costs = machine, costs
         self.online = online_cpus or ncpu
@@ -98,11 +106,24 @@ class Simulation(WorkerOps):
         self.rcu_free = self.lookup.rcu_free
         self.transfer, self.rmw = machine.matrices(ncpu)
         #: empirical stretch of each CPU's own work with n busy CPUs (costs.json load_slowdown)
-        self.stretch = 1.0 + costs.load_slowdown * (ncpu ** 0.5 - 1.0)
+        # (fitted on n test_vmalloc workers: reader CPUs add their locks and lines, not this)
+        self.stretch = 1.0 + costs.load_slowdown * (self.n_alloc ** 0.5 - 1.0)
         # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
-        self.remote_ns = [costs.remote_lines_per_op * sum(row) / ncpu for row in self.transfer]
+        na = self.n_alloc
+        self.remote_ns = [costs.remote_lines_per_op * sum(row[:na]) / na for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
-        self.gens = [worker_ops(spec, c, seed) for c in range(ncpu)]
+        # start: a vmapsim.perf.warm.WarmStart (setup and warm-up already played on the design)
+        states = start.workers if start is not None else [None] * self.n_alloc
+        self.gens = [worker_ops(spec, c, seed, states[c]) if not readers_only else _no_ops()
+                     for c in range(self.n_alloc)]
+        if self.reader_of:
+            from .readers import ReaderPricer, reader_ops
+            self.gens += [reader_ops(r) for r in self.reader_of]
+            self.reader_pricer = ReaderPricer(self.pricer)
+            self.readers_only = readers_only
+            self.reader_start = [0.0] * ncpu
+            self.reader_done = [0] * ncpu
+            self.alloc_left = 0 if readers_only else self.n_alloc
         self._send = [g.send for g in self.gens]
         self.xfail = xfail
         self.rcu = GracePeriods(costs.grace_period_ms * 1e6)
@@ -145,7 +166,8 @@ class Simulation(WorkerOps):
         self.owner_of = {}                 # addr -> cpu
         self.live = []                     # addresses, for non-owner lookups
         self.live_index = {}
-        self.track_live = spec.name == "lookup"       # only non-owner lookups need the registry
+        # only non-owner lookups and readers need the registry of live areas
+        self.track_live = spec.name == "lookup" or any(r.kind != "vmallocinfo" for r in readers)
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
@@ -154,7 +176,14 @@ class Simulation(WorkerOps):
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.record_steps = self.pricer.record_steps
-        if self.warmup:
+        if start is not None:
+            self.sizes, self.owner_of = start.sizes, start.owner_of
+            self.live, self.live_index = start.live, start.live_index
+            if start.warmed:                      # as after _fast_forward: time the whole run
+                self.warmup = 0
+                self.warm_end = [0.0] * ncpu
+                self.n_warm = self.n_alloc
+        elif self.warmup:
             self._fast_forward()
         self._update_footprint()
         self._grow()
@@ -185,6 +214,21 @@ class Simulation(WorkerOps):
 
     # ------------------------------------------------------------------ the event loop
     def run(self) -> RunStats:
+        """Play every CPU's operations to the end (see the module docstring).
+
+        The cyclic garbage collector is paused meanwhile: the run allocates many short-lived
+        tuples and no reference cycles that need collecting before it ends, and a collection
+        would walk every live object of the design (millions at kernel sizes) again and again."""
+        import gc
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self) -> RunStats:
         n = self.n
         # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
         # CPUs, first come first served, when several wait at exactly the same time).  This
@@ -200,7 +244,7 @@ class Simulation(WorkerOps):
         slow = 1.0 + self.costs.spinner_slowdown
         hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
         stretch = self.stretch
-        hx_n = hx / (1.0 + ((n - 1) / hq) ** 2)
+        hx_n = hx / (1.0 + ((self.n_alloc - 1) / hq) ** 2)
         queue2 = self.queue2
         writer, version, seen = self.writer, self.version, self.seen
         call_rcu_ns = self.costs.call_rcu_ns
@@ -353,6 +397,31 @@ class Simulation(WorkerOps):
                     rcu.enqueue(t, s[1], s[2])
                 elif k == "drain_done":
                     self.drain_queued = False
+                # (YIELD steps do nothing here: reaching this point gave the others their turn)
+                elif k == TRYLOCK:                       # a reader's spin_trylock
+                    lid = s[1]
+                    o = owner[lid]
+                    if free_at[lid] > t:                 # held: give up (one atomic)
+                        t += rmw[o][c] if o >= 0 and o != c else local_rmw
+                        self._trylock_failed(c)
+                        pos += 1
+                        continue
+                    work = s[2]
+                    if o != c and o >= 0:
+                        work += rmw[o][c]
+                    wr = writer[lid]
+                    sn = seen[lid]
+                    if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        lw = last_written[lid]
+                        v = s[4]
+                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
+                    sn[c] = version[lid]
+                    queue2[lid] = free_at[lid]
+                    t += work
+                    free_at[lid] = t
+                    owner[lid] = c
+                    hold_ns[lid] += work
+                    acq[lid] += 1
                 pos += 1
             if t is None:
                 break
@@ -377,6 +446,12 @@ class Simulation(WorkerOps):
             for name, (p, f, x, tot, runs) in self.test_counts[c].items():
                 st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
         return st
+
+
+def _no_ops():
+    """The worker of an allocator CPU that does nothing (readers-only runs)."""
+    return
+    yield
 
 
 def _wait_at(at: dict, t: float, c: int) -> None:

@@ -25,6 +25,7 @@ from ..params import check_choice, check_float, check_int, check_seed
 from .costs import machine_names, make_costs, make_machine
 from .lookup_cost import PROTOCOLS
 from .sim import Simulation, lock_family
+from .warm import prepare, untimed_setup
 from .workloads import LONG_BUSY_LIST, NR_PCPU_OBJECTS, XFAIL, make_spec
 
 #: default limits of ``vmapsim simulate`` (``--max-ops``, ``--max-seconds``): a run estimated
@@ -39,8 +40,9 @@ OPS_PER_SECOND = 15_000
 #: estimate also shown in the refusal
 BYTES_PER_OP = 100
 
-__all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "estimate_work",
-           "check_work", "MAX_OPS", "MAX_SECONDS", "OPS_PER_SECOND"]
+__all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "steady_warmup_for",
+           "STEADY_WORKLOADS", "estimate_work", "check_work", "MAX_OPS", "MAX_SECONDS",
+           "OPS_PER_SECOND"]
 
 JSON_KEYS = ("design", "lookup", "cpus", "workload", "ops", "sim_seconds", "ops_per_sec",
              "latency_us", "lock_wait_fraction", "rcu_backlog_max")
@@ -72,6 +74,10 @@ class SimResult:
     wall_seconds: float
     summaries: list = field(default_factory=list, repr=False)
     lock_detail: dict = field(default_factory=dict, repr=False)
+    warmup: int = 0                     # uncounted iterations per CPU before the timed ones
+    steady: bool = False                # warmup > 0
+    setup: dict = field(default_factory=dict, repr=False)
+    readers: dict = field(default_factory=dict, repr=False)
 
     @property
     def us_per_op(self) -> float:
@@ -87,7 +93,13 @@ class SimResult:
                  failures=self.failures, seq_retries=self.seq_retries,
                  extrapolated_topology=self.extrapolated_topology,
                  wall_seconds=round(self.wall_seconds, 3),
-                 summary=summary_lines(self))
+                 summary=summary_lines(self), warmup=self.warmup, steady=self.steady,
+                 setup={k: v for k, v in self.setup.items()
+                        if k not in ("cache", "state_bytes") and not k.endswith("_seconds")},
+                 warm_cache={k: self.setup.get(k) for k in ("cache", "state_bytes",
+                                                            "prepare_seconds", "build_seconds")})
+        if self.readers:
+            d["readers"] = self.readers
         return d
 
     def __repr__(self) -> str:
@@ -111,9 +123,21 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
              costs: dict | None = None, run_test_mask: int | None = None, nr_pages: int = 0,
              test_repeat_count: int = 1, sequential_test_order: bool = False,
              setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
-             live_per_cpu: int = 64, warmup: int = 0, prefill: int = 0,
-             machine_params: dict | None = None) -> SimResult:
-    """Run the performance model once (see the module docstring); deterministic for *seed*."""
+             live_per_cpu: int = 64, warmup: int | None = None, prefill: int = 0,
+             machine_params: dict | None = None, cold: bool = False,
+             cache: bool = True, readers=(), readers_only: bool = False) -> SimResult:
+    """Run the performance model once (see the module docstring); deterministic for *seed*.
+
+    Steady state is the default: *warmup* None plays :func:`steady_warmup_for` uncounted
+    iterations per CPU first (two lazy-purge cycles; 0 for workloads without a loop to warm,
+    see :data:`STEADY_WORKLOADS`); *cold* (or ``warmup=0``) times the transient from empty
+    pools.  The setup and warm-up are played once and kept (:mod:`vmapsim.perf.warm`; *cache*
+    False builds them afresh and keeps nothing).
+
+    *readers* (:mod:`vmapsim.perf.readers`) adds reader CPUs beside the *cpus* allocator CPUs,
+    reading until the allocators are done; with *readers_only* the allocators' state is
+    prepared (setup, warm-up) but they do not run, and each reader does its ``ops`` reads.
+    The result's ``readers`` gives, per kind, the reads and their time."""
     from ..designs import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
@@ -121,20 +145,38 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     lookup = check_choice("lookup", lookup, PROTOCOLS)
     m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
     c = make_costs(**(costs or {}))
-    extrapolated = cpus > m.hw_threads
+    from .readers import make_readers
+    readers = make_readers(readers)
+    if readers_only and not readers:
+        raise ParameterError("readers_only needs readers")
+    total = cpus + sum(r.cpus for r in readers)
+    extrapolated = total > m.hw_threads
     if online_cpus is None:
-        online_cpus = cpus if extrapolated else m.hw_threads
-    online_cpus = check_int("online_cpus", online_cpus, lo=cpus, hi=65535)
+        online_cpus = total if extrapolated else m.hw_threads
+    online_cpus = check_int("online_cpus", online_cpus, lo=total, hi=65535)
+    if warmup is None:
+        warmup = 0 if cold else steady_warmup_for(workload, cpus, online_cpus, nr_pages=nr_pages)
+    elif cold and warmup:
+        raise ParameterError("cold runs have no warm-up: give warmup or cold, not both")
     spec = make_spec(workload, loops, run_test_mask=run_test_mask, nr_pages=nr_pages,
                      test_repeat_count=test_repeat_count,
                      sequential_test_order=sequential_test_order, online_cpus=online_cpus,
                      setup_scale=setup_scale, lookups=lookups, owner_fraction=owner_fraction,
                      live_per_cpu=live_per_cpu, warmup=warmup)
-    d = make_design(design, possible_cpus=online_cpus, online_cpus=online_cpus, seed=seed)
-    _prefill(d, check_int("prefill", prefill, lo=0, hi=10_000_000), online_cpus)
+    prefill = check_int("prefill", prefill, lo=0, hi=10_000_000)
+
+    def fresh():
+        d = make_design(design, possible_cpus=online_cpus, online_cpus=online_cpus, seed=seed)
+        _prefill(d, prefill, online_cpus)
+        return d
+
+    track = spec.name == "lookup" or any(r.kind != "vmallocinfo" for r in readers)
+    start = prepare(fresh, spec, cpus, seed, dict(design=design, online_cpus=online_cpus,
+                                                   prefill=prefill), cache=cache, track_live=track)
+    d = fresh() if start is None else start.design
     t0 = time.perf_counter()
     sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
-                     xfail=XFAIL)
+                     xfail=XFAIL, start=start, readers=readers, readers_only=readers_only)
     st = sim.run()
     wall = time.perf_counter() - t0
     total = cpus * st.window_ns
@@ -160,7 +202,63 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         find_latency_us=_pct(st.find_latencies), purges=st.purges, failures=st.failures,
         seq_retries=st.seq_retries, online_cpus=online_cpus,
         loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
-        summaries=st.summaries, lock_detail=detail)
+        summaries=st.summaries, lock_detail=detail, warmup=spec.warmup,
+        steady=spec.warmup > 0, setup=_setup_info(spec, start),
+        readers=_reader_info(st, readers))
+
+
+def _reader_info(st, readers) -> dict:
+    """Per reader kind: reads done, their time (us) and failed trylocks."""
+    out = {}
+    for r in readers:
+        lat = st.reader_latencies.get(r.kind, [])
+        e = _pct(lat)
+        out[r.kind] = {"reads": len(lat), "mean_us": e["mean"], "p50_us": e["p50"],
+                       "p99_us": e["p99"], "cpus": r.cpus, "rate": r.rate, "rcu": r.rcu,
+                       "trylock_failed": st.trylock_failed.get(r.kind, 0)}
+    return out
+
+
+def _setup_info(spec, start) -> dict:
+    """How the run's setup and warm-up were played (the JSON's ``setup``)."""
+    if start is None:
+        return {"played": "timed" if untimed_setup(spec) or spec.name == "test_vmalloc"
+                else "no setup", "cache": None}
+    i = dict(start.info)
+    if not untimed_setup(spec):
+        return {"played": "no setup" if spec.name != "lookup" else "with the warm-up",
+                "cache": i.get("cache"), "prepare_seconds": i.get("prepare_seconds"),
+                "build_seconds": i.get("build_seconds"), "state_bytes": i.get("bytes")}
+    return {"played": i.get("setup", "steps"), "teardown": "not simulated",
+            "cache": i.get("cache"), "prepare_seconds": i.get("prepare_seconds"),
+            "build_seconds": i.get("build_seconds"), "state_bytes": i.get("bytes")}
+
+
+#: workloads whose steady state is the default (a loop to warm); others run cold
+STEADY_WORKLOADS = ("fix_size_alloc_test", "no_block_alloc_test", "full_fit_alloc_test",
+                    "long_busy_list_alloc_test", "random_size_alloc_test",
+                    "fix_align_alloc_test", "random_size_align_alloc_test", "lookup")
+
+#: pages one loop iteration frees (guard pages included), on average
+_PAGES_PER_ITERATION = {"full_fit_alloc_test": 2, "long_busy_list_alloc_test": 103,
+                        "random_size_alloc_test": 51.5, "fix_align_alloc_test": 6,
+                        "random_size_align_alloc_test": 6.5, "lookup": 3.5}
+
+
+def steady_warmup_for(workload: str, cpus: int, online: int, *, nr_pages: int = 0) -> int:
+    """Warm-up iterations per CPU of the steady-state default: two lazy-purge cycles
+    (``2 * lazy_max_pages()`` pages freed by all CPUs), at least one iteration; 0 for workloads
+    not in :data:`STEADY_WORKLOADS` (``trace:`` workloads count 2 pages per event)."""
+    from ..vmalloc.vmap_area import lazy_max_pages
+    if workload.startswith("trace:"):
+        pages = 2.0
+    elif workload in ("fix_size_alloc_test", "no_block_alloc_test"):
+        pages = (nr_pages or 1) + 1
+    elif workload in _PAGES_PER_ITERATION:
+        pages = _PAGES_PER_ITERATION[workload]
+    else:
+        return 0
+    return max(1, int(2 * lazy_max_pages(online) // pages) // cpus)
 
 
 def estimate_work(spec, cpus: int, prefill: int = 0) -> int:
@@ -253,8 +351,17 @@ def add_arguments(parser) -> None:
                         help="shrink the setup of full_fit/long_busy_list (1.0 = kernel sizes)")
     parser.add_argument("--prefill", default="0",
                         help="busy kernel-stack-like areas present before the test (a running system's)")
-    parser.add_argument("--warmup", default="0",
-                        help="uncounted loop iterations per CPU before the counted ones (steady state)")
+    parser.add_argument("--warmup", default=None,
+                        help="uncounted loop iterations per CPU before the counted ones (default: "
+                             "two lazy-purge cycles, the steady state)")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up: time the transient from empty pools")
+    parser.add_argument("--reader", action="append", default=[], metavar="KIND[:k=v,...]",
+                        help="reader CPUs beside the allocators (repeatable): vread, vmallocinfo, "
+                             "usercopy or dump_obj, options cpus=, rate= (reads/s per CPU), "
+                             "chunk= (pages per vread), rcu=1 (M22's walks), e.g. vread:rate=500")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="build the setup and warm-up afresh and keep nothing (build/warm/)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                         help="override a cost constant of data/perf/costs.json (repeatable)")
     parser.add_argument("--max-ops", default=str(MAX_OPS),
@@ -279,23 +386,34 @@ def run(args) -> int:
                                                     hex_ok=True)
     scale = check_float("setup_scale", args.setup_scale, lo=1e-6, hi=1.0)
     cpus = check_int("cpus", args.cpus, lo=1, hi=1024)
+    loops = check_int("loops", args.loops, lo=1)
     online = None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1)
-    warmup = check_int("warmup", args.warmup, lo=0)
+    warmup = None if args.warmup is None else check_int("warmup", args.warmup, lo=0)
     prefill = check_int("prefill", args.prefill, lo=0)
     nr_pages = check_int("nr_pages", args.nr_pages, lo=0)
     costs = _cost_overrides(args.cost)
     make_costs(**costs)                     # a bad --cost before anything is estimated or run
+    from .readers import make_readers
+    readers = make_readers(args.reader)
+    # the work, estimated before anything runs: as simulate() sizes the run (the steady-state
+    # warm-up included; readers read while the allocators run and add no iterations)
     hw = make_machine(check_choice("machine", args.machine, machine_names())).hw_threads
-    spec = make_spec(args.workload, args.loops, run_test_mask=mask, nr_pages=nr_pages,
-                     online_cpus=online or (cpus if cpus > hw else hw), setup_scale=scale,
-                     warmup=warmup)
-    counted = cpus * spec.counted_per_worker
-    check_work(estimate_work(spec, cpus, prefill), counted,
-               check_float("max_ops", args.max_ops, lo=1), check_float("max_seconds", args.max_seconds, lo=1))
+    total = cpus + sum(r.cpus for r in readers)
+    online_eff = online or (total if total > hw else hw)
+    if warmup is None and not args.cold:
+        warm = steady_warmup_for(args.workload, cpus, online_eff, nr_pages=nr_pages)
+    else:
+        warm = warmup or 0
+    spec = make_spec(args.workload, loops, run_test_mask=mask, nr_pages=nr_pages,
+                     online_cpus=online_eff, setup_scale=scale, warmup=warm)
+    check_work(estimate_work(spec, cpus, prefill), cpus * spec.counted_per_worker,
+               check_float("max_ops", args.max_ops, lo=1),
+               check_float("max_seconds", args.max_seconds, lo=1))
     r = simulate(design=args.design, lookup=args.lookup, cpus=cpus, workload=args.workload,
-                 loops=args.loops, machine=args.machine, seed=args.seed,
-                 online_cpus=online, costs=costs, run_test_mask=mask,
-                 nr_pages=nr_pages, setup_scale=scale, warmup=warmup, prefill=prefill)
+                 loops=loops, machine=args.machine, seed=args.seed, online_cpus=online,
+                 costs=costs, run_test_mask=mask, nr_pages=nr_pages, setup_scale=scale,
+                 warmup=warmup, prefill=prefill, cold=args.cold, cache=not args.no_cache,
+                 readers=args.reader)
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:
@@ -305,6 +423,9 @@ def run(args) -> int:
               f"p99 {r.latency_us['p99']:.3f}  rcu_backlog_max {r.rcu_backlog_max}")
         for k, v in r.lock_wait_fraction.items():
             print(f"  lock wait {k}: {v:.1%}")
+        for kind, e in r.readers.items():
+            print(f"  reader {kind}: {e['reads']} reads, {e['mean_us']:.3f} us mean, "
+                  f"p99 {e['p99_us']:.3f} us, failed trylocks {e['trylock_failed']}")
         for line in summary_lines(r)[:8]:
             print(line)
         if len(r.summaries) > 8:

@@ -124,8 +124,57 @@ class WorkerOps:
         elif kind == "pcpu":
             out.append((WORK, costs.pcpu_alloc_ns * op[1] * self.pricer.scale))
             self.result[c] = None
+        elif kind in ("rmark", "reader", "rdone", "idle"):
+            self._reader_op(c, op, t, out)
         else:
             raise ValueError(f"unknown workload operation {op!r}")
+
+    # ------------------------------------------------------------------ readers
+    def _reader_op(self, c, op, t, out):
+        """A reader CPU's operation (vmapsim.perf.readers.reader_ops)."""
+        kind = op[0]
+        r = self.reader_of[c - self.n_alloc]
+        self.result[c] = None
+        if kind == "rmark":
+            if (self.alloc_left == 0 and not self.readers_only) or \
+                    (self.readers_only and self.reader_done[c] >= r.ops):
+                self.result[c] = True                  # the allocators are done: stop
+            self.reader_start[c] = t
+        elif kind == "reader":
+            self._read(c, r, out)
+        elif kind == "rdone":
+            lat = t - self.reader_start[c]
+            self.stats.reader_latencies.setdefault(r.kind, []).append(lat)
+            self.reader_done[c] += 1
+            self.result[c] = max(0.0, r.period_ns - lat)
+        else:                                          # idle: time passes, no work
+            out.append((WORK, op[1] / getattr(self, "stretch", 1.0)))
+
+    def _read(self, c, r, out):
+        d = self.design
+        kind = r.kind
+        self.reader_pricer.overhead(out)
+        if kind == "vmallocinfo":
+            d.vmalloc_info_show(cpu=c, rcu=r.rcu)
+            self.reader_pricer.steps(d.acct.holds, d.acct.events, out)
+            return
+        addr = self._pick_other(c)
+        if addr is None:
+            return
+        if kind == "usercopy":
+            found = d.find_vmap_area(addr + PAGE_SIZE // 2, cpu=c)
+            self.lookup.find_steps(d.acct.holds, found, addr + PAGE_SIZE // 2,
+                                   self.owner_of.get(addr, c), c, out)
+        elif kind == "vread":
+            d.vread_iter(addr, r.chunk * PAGE_SIZE, cpu=c, rcu=r.rcu)
+            self.reader_pricer.steps(d.acct.holds, d.acct.events, out)
+        else:                                          # dump_obj
+            d.vmalloc_dump_obj(addr + 64, cpu=c, rcu=r.rcu)
+            self.reader_pricer.steps(d.acct.holds, d.acct.events, out)
+
+    def _trylock_failed(self, c):
+        k = self.reader_of[c - self.n_alloc].kind if c >= self.n_alloc else "other"
+        self.stats.trylock_failed[k] = self.stats.trylock_failed.get(k, 0) + 1
 
     def _vfree(self, c, addr, out):
         d = self.design
@@ -154,7 +203,7 @@ class WorkerOps:
         timed run starts from the steady state (pools filled, lazy trees populated)."""
         d, n = self.design, self.n
         warm = [0] * n
-        active = list(range(n))
+        active = list(range(self.n_alloc))              # reader CPUs do not warm up
         target = self.warmup
         was = d.acct.enabled
         d.acct.enabled = False                        # no lock records needed: nothing is timed
@@ -164,7 +213,7 @@ class WorkerOps:
             d.acct.enabled = was
         self.warmup = 0                               # measure the whole timed run
         self.warm_end = [0.0] * n
-        self.n_warm = n
+        self.n_warm = self.n_alloc
 
     def _fast_forward_loop(self, d, warm, active, target):
         while active:
@@ -204,7 +253,7 @@ class WorkerOps:
         """CPU *c* starts its first counted iteration; when all have, the window opens."""
         self.warm_end[c] = self.iter_start[c]
         self.n_warm += 1
-        if self.n_warm == self.n and self.warmup:
+        if self.n_warm == self.n_alloc and self.warmup:
             self.window[0] = (max(self.warm_end), self._counters())
 
     def _hand_over_drain(self, c):
@@ -334,6 +383,12 @@ class WorkerOps:
         self.done[c] = True
         self._hand_over_drain(c)
         w0 = self.warm_end[c]
+        if c >= self.n_alloc:                          # a reader: not part of the allocators' time
+            if not self.readers_only:
+                return
+            w0 = 0.0
+        elif self.reader_of and not self.readers_only:
+            self.alloc_left -= 1
         self.clock_end = max(self.clock_end, t)
         st.worker_ns.append(t - (w0 if w0 is not None else t))
         if self.window[1] is None and self.window[0] is not None and self.warmup:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 from ..errors import ParameterError
 from ..params import check_choice, check_float, check_int
@@ -162,9 +163,14 @@ def make_spec(workload: str, loops: int = 10_000, *, run_test_mask: int | None =
 
 
 # ----------------------------------------------------------------------------- test cases
-def fix_size_alloc_test(spec, rng):
+# Every test function takes (spec, rng, st): *st* is a dict the test keeps what it needs to be
+# resumed in (the live areas of its setup, ``setup_done``, ``warm_left``), so a warmed worker
+# can be saved and started again later (:mod:`vmapsim.perf.warm`).  With ``st["setup_done"]``
+# a test skips its setup and uses ``st``'s areas; with ``st["no_teardown"]`` it ends after its
+# loop (the setup was built outside the timed run, see :mod:`vmapsim.perf.warm`).
+def fix_size_alloc_test(spec, rng, st=None):
     pages = spec.nr_pages if spec.nr_pages > 0 else 1
-    for counted in _iters(spec):
+    for counted in _iters(spec, st):
         p = yield ("alloc", pages, PAGE_SIZE)
         if p is None:
             return False
@@ -173,16 +179,29 @@ def fix_size_alloc_test(spec, rng):
     return True
 
 
-def no_block_alloc_test(spec, rng):
+def no_block_alloc_test(spec, rng, st=None):
     # 2025: GFP_ATOMIC or GFP_NOWAIT (coin flip) with preemption off; the address-space side is
     # the same as fix_size_alloc_test (the flag only changes what happens on failure)
-    return (yield from fix_size_alloc_test(spec, rng))
+    return (yield from fix_size_alloc_test(spec, rng, st))
 
 
-def full_fit_alloc_test(spec, rng):
+def full_fit_junk_length(spec) -> int:
+    """``junk_length`` of full_fit_alloc_test: ``fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)``
+    (the same number as ``lazy_max_pages()``), times ``setup_scale``."""
     junk_length = fls(spec.online_cpus) * (32 * 1024 * 1024 // PAGE_SIZE)
-    junk_length = max(1, int(junk_length * spec.setup_scale))
-    arrays = []
+    return max(1, int(junk_length * spec.setup_scale))
+
+
+def long_busy_list_length(spec) -> int:
+    """Live 1-page areas of long_busy_list_alloc_test: 15000 (fixed), times ``setup_scale``."""
+    return max(1, int(LONG_BUSY_LIST * spec.setup_scale))
+
+
+def _full_fit_setup(spec, st):
+    """Two pointer arrays, ``junk_length`` interleaved 1-page pairs (ptr[i], junk_ptr[i]), then
+    every junk area freed: holes of 2 pages (the guard page included) between live areas."""
+    junk_length = full_fit_junk_length(spec)
+    arrays = st["arrays"] = []
     for _ in range(2):                      # ptr[] and junk_ptr[] themselves are vmalloc'ed
         a = yield ("alloc", _pages_for(8 * junk_length), PAGE_SIZE)
         if a is None:
@@ -191,40 +210,67 @@ def full_fit_alloc_test(spec, rng):
             return False
         arrays.append(a)
     ptr, junk = [], []
+    st["ptr"] = ptr
     for _ in range(junk_length):
         ptr.append((yield ("alloc", 1, PAGE_SIZE)))
         junk.append((yield ("alloc", 1, PAGE_SIZE)))
     for j in junk:
         if j is not None:
             yield ("free", j)
+    st["setup_done"] = True
+    return True
+
+
+def full_fit_alloc_test(spec, rng, st=None):
+    st = {} if st is None else st
+    if not st.get("setup_done"):
+        ok = yield from _full_fit_setup(spec, st)
+        if not ok:
+            return False
+    ptr, arrays = st["ptr"], st["arrays"]
     ok = True
     yield ("mark",)
-    for counted in _iters(spec):
+    for counted in _iters(spec, st):
         tmp = yield ("alloc", 1, PAGE_SIZE)
         if tmp is None:
             ok = False
             break
         yield ("free", tmp)
         yield ("end", counted)
+    ok = ok and all(p is not None for p in ptr)
+    if st.get("no_teardown"):
+        return ok
     for p in ptr:
         if p is not None:
             yield ("free", p)
     for a in arrays:
         yield ("free", a)
-    return ok and all(p is not None for p in ptr)
+    return ok
 
 
-def long_busy_list_alloc_test(spec, rng):
-    n = max(1, int(LONG_BUSY_LIST * spec.setup_scale))
+def _long_busy_list_setup(spec, st):
+    n = long_busy_list_length(spec)
     arr = yield ("alloc", _pages_for(8 * n), PAGE_SIZE)
     if arr is None:
         return False
-    ptr = []
+    st["arrays"] = [arr]
+    ptr = st["ptr"] = []
     for _ in range(n):
         ptr.append((yield ("alloc", 1, PAGE_SIZE)))
+    st["setup_done"] = True
+    return True
+
+
+def long_busy_list_alloc_test(spec, rng, st=None):
+    st = {} if st is None else st
+    if not st.get("setup_done"):
+        ok = yield from _long_busy_list_setup(spec, st)
+        if not ok:
+            return False
+    ptr, arr = st["ptr"], st["arrays"][0]
     ok = True
     yield ("mark",)
-    for counted in _iters(spec):
+    for counted in _iters(spec, st):
         p1 = yield ("alloc", 100, PAGE_SIZE)
         if p1 is None:
             ok = False
@@ -237,6 +283,8 @@ def long_busy_list_alloc_test(spec, rng):
         yield ("free", p1)
         yield ("free", p2)
         yield ("end", counted)
+    if st.get("no_teardown"):
+        return ok
     for p in ptr:
         if p is not None:
             yield ("free", p)
@@ -244,8 +292,13 @@ def long_busy_list_alloc_test(spec, rng):
     return ok
 
 
-def random_size_alloc_test(spec, rng):
-    for counted in _iters(spec):
+#: tests whose setup can be built before the timed run (and then is: see vmapsim.perf.warm)
+SETUP_TESTS = {"full_fit_alloc_test": _full_fit_setup,
+               "long_busy_list_alloc_test": _long_busy_list_setup}
+
+
+def random_size_alloc_test(spec, rng, st=None):
+    for counted in _iters(spec, st):
         n = rng.randint(1, 100)             # get_random_u32_inclusive(1, 100)
         p = yield ("alloc", n, PAGE_SIZE)
         if p is None:
@@ -255,8 +308,8 @@ def random_size_alloc_test(spec, rng):
     return True
 
 
-def fix_align_alloc_test(spec, rng):
-    for counted in _iters(spec):
+def fix_align_alloc_test(spec, rng, st=None):
+    for counted in _iters(spec, st):
         p = yield ("alloc", 5, THREAD_ALIGN << 1)
         if p is None:
             return False
@@ -265,8 +318,8 @@ def fix_align_alloc_test(spec, rng):
     return True
 
 
-def random_size_align_alloc_test(spec, rng):
-    for counted in _iters(spec):
+def random_size_align_alloc_test(spec, rng, st=None):
+    for counted in _iters(spec, st):
         rnd = rng.getrandbits(8)            # get_random_u8(): one byte drives both
         align = 1 << (rnd % 23)
         size = (rnd % 10) + 1
@@ -278,7 +331,7 @@ def random_size_align_alloc_test(spec, rng):
     return True
 
 
-def align_shift_alloc_test(spec, rng):
+def align_shift_alloc_test(spec, rng, st=None):
     for i in range(64):                     # BITS_PER_LONG; expected to fail (xfail)
         p = yield ("alloc", 1, max(1 << i, PAGE_SIZE))
         if p is None:
@@ -288,7 +341,7 @@ def align_shift_alloc_test(spec, rng):
     return True
 
 
-def pcpu_alloc_test(spec, rng):
+def pcpu_alloc_test(spec, rng, st=None):
     n = NR_PCPU_OBJECTS
     arr = yield ("alloc", _pages_for(8 * n), PAGE_SIZE)
     if arr is None:
@@ -312,8 +365,8 @@ def pcpu_alloc_test(spec, rng):
     return len(chunks) == (n + per - 1) // per
 
 
-def kvfree_rcu_1_arg_vmalloc_test(spec, rng):
-    for counted in _iters(spec):
+def kvfree_rcu_1_arg_vmalloc_test(spec, rng, st=None):
+    for counted in _iters(spec, st):
         p = yield ("alloc", 1, PAGE_SIZE)
         if p is None:
             return False
@@ -325,33 +378,41 @@ def kvfree_rcu_1_arg_vmalloc_test(spec, rng):
 kvfree_rcu_2_arg_vmalloc_test = kvfree_rcu_1_arg_vmalloc_test   # same address-space traffic
 
 
-def _iters(spec):
-    """The loop of a test: ``warmup`` uncounted iterations, then ``loops`` counted ones."""
-    for _ in range(spec.warmup):
-        yield False
-    for _ in range(spec.loops):
-        yield True
+def _iters(spec, st=None):
+    """The loop of a test: ``warmup`` uncounted iterations, then ``loops`` counted ones (an
+    iterator of the ``counted`` flags).  With a state dict the warm-up iterations still to run
+    are ``st["warm_left"]`` (a worker saved warm resumes with none; the saver sets it)."""
+    left = spec.warmup if st is None else st.get("warm_left", spec.warmup)
+    return chain(repeat(False, left), repeat(True, spec.loops))
 
 
 def _pages_for(nbytes: int) -> int:
     return max(1, -(-nbytes // PAGE_SIZE))
 
 
+#: pages of a vmalloc() of *nbytes* (at least one)
+pages_for = _pages_for
+
+
 _TEST_FUNCS = {name: globals()[name] for name in TESTS if name in globals()}
 
 
 # ----------------------------------------------------------------------------- other workloads
-def lookup_workload(spec, rng):
+def lookup_workload(spec, rng, st=None):
     """Each iteration: ``lookups`` find_vmap_area() calls (owner with ``owner_fraction``,
     otherwise a random live area of another worker), then one area replaced by a new
     vmalloc (a vfree of the oldest and a vmalloc of 1..4 pages)."""
-    live = []
-    for _ in range(spec.live_per_cpu):
-        p = yield ("alloc", rng.randint(1, 4), PAGE_SIZE)
-        if p is not None:
-            live.append(p)
+    st = {} if st is None else st
+    if not st.get("setup_done"):
+        live = st["live"] = []
+        for _ in range(spec.live_per_cpu):
+            p = yield ("alloc", rng.randint(1, 4), PAGE_SIZE)
+            if p is not None:
+                live.append(p)
+        st["setup_done"] = True
+    live = st["live"]
     yield ("mark",)
-    for counted in _iters(spec):
+    for counted in _iters(spec, st):
         for _ in range(spec.lookups):
             if live and rng.random() < spec.owner_fraction:
                 yield ("find", live[rng.randrange(len(live))])
@@ -368,9 +429,28 @@ def lookup_workload(spec, rng):
     return True
 
 
-def worker_ops(spec: WorkloadSpec, worker: int, seed: int):
-    """The operation generator of worker *worker* (deterministic for *seed*)."""
+#: workloads whose worker can be saved warm and resumed (:mod:`vmapsim.perf.warm`)
+RESUMABLE = {"fix_size_alloc_test", "no_block_alloc_test", "full_fit_alloc_test",
+             "long_busy_list_alloc_test", "random_size_alloc_test", "fix_align_alloc_test",
+             "random_size_align_alloc_test", "lookup"}
+
+
+def worker_ops(spec: WorkloadSpec, worker: int, seed: int, st: dict | None = None):
+    """The operation generator of worker *worker* (deterministic for *seed*).
+
+    *st*, if given, is the dict the worker keeps its state in (its random generator as
+    ``st["rng"]``, its test's name and areas); a dict with ``resume`` continues a saved
+    worker of a single-test or lookup workload where it stopped (:mod:`vmapsim.perf.warm`)."""
+    if st is not None and st.get("resume"):
+        rng, name = st["rng"], st["test"]
+        yield ("test", name)
+        func = lookup_workload if name == "lookup" else _TEST_FUNCS[name]
+        ok = yield from func(spec, rng, st)
+        yield ("test_done", name, ok)
+        return
     rng = random.Random((seed * 1_000_003 + worker) & 0xFFFFFFFF)
+    if st is not None:
+        st["rng"] = rng
     if spec.trace is not None:
         from .trace_mix import replay_workload
         yield ("test", spec.name)
@@ -378,8 +458,10 @@ def worker_ops(spec: WorkloadSpec, worker: int, seed: int):
         yield ("test_done", spec.name, ok)
         return
     if spec.name == "lookup":
+        if st is not None:
+            st["test"] = "lookup"
         yield ("test", "lookup")
-        ok = yield from lookup_workload(spec, rng)
+        ok = yield from lookup_workload(spec, rng, st)
         yield ("test_done", "lookup", ok)
         return
     order = list(range(len(TESTS)))
@@ -387,8 +469,11 @@ def worker_ops(spec: WorkloadSpec, worker: int, seed: int):
         for i in range(len(order) - 1, 0, -1):
             j = rng.randrange(i)            # get_random_u32_below(i), as the kernel does
             order[i], order[j] = order[j], order[i]
+    single = len(spec.tests) == 1 and spec.test_repeat_count == 1
     for name in [TESTS[i] for i in order if TESTS[i] in spec.tests]:
+        if st is not None:
+            st["test"] = name
         yield ("test", name)
         for _ in range(spec.test_repeat_count):
-            ok = yield from _TEST_FUNCS[name](spec, rng)
+            ok = yield from _TEST_FUNCS[name](spec, rng, st if single else None)
             yield ("test_done", name, ok)

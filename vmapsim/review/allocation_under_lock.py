@@ -17,6 +17,18 @@ The experiments behind notebook ``06-allocation-under-lock``.  Three answers fro
     search included -- restarts (lib/maple_tree.c: ``mas_nomem`` drops the lock only when the
     gfp may block and the lock is the tree's own, not ``MT_FLAGS_LOCK_EXTERN``).
 
+How often each recipe's fallback fires is measured on a real trace (:func:`store_census`):
+the capture is replayed under ``rfc-v1`` without the bump overlay and with 6.18's pool order
+(``bump=False, lazy_list=False``: every store goes through the trees, addresses 6.18's), and
+every maple store the series makes is classified by tree and kind -- the occupied-tree store
+of an allocation's range, the occupied-tree erase at the purge, the busy insert, and the
+busy unlink of ``vfree()`` (patch 09's ``mas_erase()`` under ``vn->busy.lock``) -- with
+whether it needed nodes (``mas_prealloc_calc`` as the port computes it).  The fallback rates
+follow from those shares and the failure probabilities (:func:`expected_rates`); the failure
+probabilities themselves were not measured on any system, so they stay parameters.
+:func:`fallback_sweep` (a synthetic churn of one tree, starting empty) is kept only as a unit
+check of the recipe code.
+
 The interleaving side uses the explorer's I1 family (:mod:`vmapsim.explore.scenarios.alloc`:
 ``I1`` = preallocate outside the lock *without* the re-check, ``I1-revalidate``,
 ``I1-mas-nomem``, ``I1-store-gfp``) plus :func:`posted_race`, the posted scheme with an
@@ -25,13 +37,16 @@ exclusion set it is safe; without the scan the second allocator takes the same r
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..params import check_choice
+from .figures import finished
 
 __all__ = ["Approach", "APPROACHES", "posted_race", "approach_verdicts", "VerdictLine", "FallbackRun",
-           "FallbackSweep", "fallback_sweep", "plot_fallbacks"]
+           "FallbackSweep", "fallback_sweep", "plot_fallbacks", "wilson", "STORE_KINDS",
+           "StoreCensus", "store_census", "expected_rates", "RATE_HEADER", "per_pair", "plot_expected"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,8 @@ APPROACHES = (
              "never", "range parked on vmap_retry_list, excluded from later searches",
              (("posted", "posted scheme, both allocations fail, retry list scanned"),
               ("posted-noscan", "same, a search that does not scan the retry list"))),
-    Approach("preallocate outside the lock, revalidate", "Uladzislau Rezki, M19",
+    Approach("preallocate outside the lock, revalidate (this project's reading of M19)",
+             "Uladzislau Rezki, M19",
              "external spinlock, dropped to allocate",
              "mas_preallocate(GFP_KERNEL) outside the lock (the caller's flags if it cannot sleep)",
              "outside the lock (blocking callers)",
@@ -196,7 +212,228 @@ def approach_verdicts() -> list[VerdictLine]:
     return out
 
 
+# --------------------------------------------------------------------------- real-trace census
+
+#: the series' maple stores, as ``(tree lock, NodeAlloc kind) -> (label, per, series recipe)``:
+#: ``per`` says which operation makes the store (``alloc``: a vmalloc, ``free``: a vfree,
+#: ``purge``: an area a purge gives back to the occupied tree)
+STORE_KINDS = {
+    ("free_vmap_area_lock", "store"): ("occupied-tree store (alloc, gap publish)", "alloc",
+                                       "prealloc"),
+    ("busy", "store"): ("busy insert (alloc)", "alloc", "prealloc"),
+    ("busy", "unlink"): ("busy unlink (vfree; patch 09 mas_erase)", "free", "erase"),
+    ("free_vmap_area_lock", "erase"): ("occupied-tree erase (purge)", "purge", "atomic"),
+}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion ``k / n`` (``(0, 1)`` when n = 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    ph = k / n
+    den = 1 + z * z / n
+    mid = (ph + z * z / (2 * n)) / den
+    half = z * ((ph * (1 - ph) / n + z * z / (4 * n * n)) ** 0.5) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+@dataclass
+class StoreCensus:
+    """The series' maple stores on a real trace, by kind (:data:`STORE_KINDS`).
+
+    ``kinds[key]``: ``n`` stores, ``need`` of them needing nodes, ``nodes`` requested in total,
+    ``max_nodes`` the largest request, and ``counts`` the :class:`~vmapsim.designs.node_alloc.
+    NodeAlloc` counters those stores moved (``nowait_fail``, ``atomic_attempts``,
+    ``atomic_fail``, ``gfp_kernel_under_spinlock``, ``lock_drops``...).  ``allocs`` /
+    ``agreement``: the replay's allocations and the share whose address the design predicted
+    as the kernel chose it."""
+
+    trace: str
+    rcu: bool
+    params: dict
+    allocs: int
+    frees: int
+    agreement: float
+    kinds: dict
+
+    def q(self, key) -> float:
+        k = self.kinds.get(key)
+        return k["need"] / k["n"] if k and k["n"] else 0.0
+
+    def ci(self, key) -> tuple[float, float]:
+        k = self.kinds.get(key, {"need": 0, "n": 0})
+        return wilson(k["need"], k["n"])
+
+    def rows(self):
+        """``(store, made by, count, needing nodes, share [95 % CI], mean nodes when needed,
+        largest request)``."""
+        out = []
+        for key, (label, per, _) in STORE_KINDS.items():
+            k = self.kinds.get(key)
+            if not k or not k["n"]:
+                continue
+            lo, hi = self.ci(key)
+            out.append((label, per, k["n"], k["need"],
+                        f"{100 * self.q(key):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]",
+                        round(k["nodes"] / k["need"], 2) if k["need"] else 0, k["max_nodes"]))
+        return out
+
+    HEADER = ("store", "per", "count", "need nodes", "share [95% CI]", "nodes when needed",
+              "largest")
+
+
+@functools.lru_cache(maxsize=16)
+def _census(trace: str, rcu: bool, params: tuple) -> StoreCensus:
+    from collections import Counter
+
+    from ..designs import node_alloc
+    from ..traces.captures import trace_dir
+    from ..traces.replay import replay
+
+    kinds: dict = {}
+    orig = node_alloc.NodeAlloc.run
+
+    def run(self, acct, lock, tree, search, entry, kind="store", **kw):
+        before = dict(self.counts)
+        res = orig(self, acct, lock, tree, search, entry, kind=kind, **kw)
+        key = ("busy" if lock and "busy" in str(lock) else str(lock), kind)
+        k = kinds.setdefault(key, {"n": 0, "need": 0, "nodes": 0, "max_nodes": 0,
+                                   "counts": Counter()})
+        delta = {c: v - before.get(c, 0) for c, v in self.counts.items() if v != before.get(c, 0)}
+        if delta.get("stores"):
+            k["n"] += 1
+            req = delta.get("nodes_requested", 0)
+            k["need"] += req > 0
+            k["nodes"] += req
+            k["max_nodes"] = max(k["max_nodes"], req)
+            k["counts"].update(delta)
+        return res
+
+    node_alloc.NodeAlloc.run = run
+    try:
+        r = replay(trace_dir(trace), "rfc-v1", account=True, bump=False, lazy_list=False,
+                   rcu=rcu, **dict(params))
+    finally:
+        node_alloc.NodeAlloc.run = orig
+    for k in kinds.values():
+        k["counts"] = dict(k["counts"])
+    frees = kinds.get(("busy", "unlink"), {}).get("n", 0)
+    return StoreCensus(trace, rcu, dict(params), r.allocs, frees, r.agreement, kinds)
+
+
+def store_census(trace: str = "mixed-s61", rcu: bool = False, **params) -> StoreCensus:
+    """Replay ``trace`` (a shipped capture) under ``rfc-v1`` with ``bump=False,
+    lazy_list=False`` and classify every maple store of the series (see the module docstring).
+    ``params`` go to the design (``nodealloc``, ``nowait_fail``, ``atomic_fail``, ``seed``):
+    with failure rates the counters show what the design's code does with them (patch 09's
+    ``mas_erase`` allocating with ``GFP_KERNEL`` under ``vn->busy.lock``, for one).
+    Memoised."""
+    from ..traces.captures import trace_names
+
+    check_choice("trace", trace, trace_names())
+    return _census(trace, bool(rcu), tuple(sorted(params.items())))
+
+
+def expected_rates(census: StoreCensus, p: float, a: tuple = (0.0, 1.0)):
+    """Per 1000 stores of each kind, what each recipe does when a ``GFP_NOWAIT`` request for
+    nodes fails with probability ``p``; ``a`` is the range assumed for the probability that
+    the posted scheme's ``GFP_ATOMIC`` retry also fails *given* that ``GFP_NOWAIT`` failed
+    (unknown: ``GFP_ATOMIC`` may dip into reserves ``GFP_NOWAIT`` may not, and under real
+    pressure the two failures are correlated; nothing here measured it).
+
+    Rows ``(store, share needing nodes q, posted: GFP_ATOMIC tries, posted: parked on
+    vmap_retry_list (range over a), posted: GFP_KERNEL under a spinlock, Wilcox: lock drops,
+    Rezki (as read here): lock drops)``; each is ``1000 * q * ...`` by the recipe:
+    ``prealloc`` stores try ``GFP_ATOMIC`` at ``q p`` and park at ``q p a``; the ``atomic``
+    erase helpers try ``GFP_ATOMIC`` on every erase needing nodes (``q``, whatever ``p``) and
+    their failure, not modelled here, leaves the range reserved; patch 09's ``mas_erase``
+    falls back to ``mas_nomem(GFP_KERNEL)`` under ``vn->busy.lock`` at ``q p``; Wilcox's
+    ``mas_nomem`` drops the tree lock at ``q p``; Rezki's preallocation outside the lock, as
+    this project reads M19, drops the lock at ``q``."""
+    rows = []
+    for key, (label, per, recipe) in STORE_KINDS.items():
+        k = census.kinds.get(key)
+        if not k or not k["n"]:
+            continue
+        q = census.q(key)
+        atomic = q if recipe == "atomic" else (q * p if recipe == "prealloc" else 0.0)
+        parked = (f"{1000 * q * p * a[0]:.1f}-{1000 * q * p * a[1]:.1f}"
+                  if recipe == "prealloc" else "-")
+        kernel = q * p if recipe == "erase" else 0.0
+        rows.append((label, f"{100 * q:.1f}%", round(1000 * atomic, 1), parked,
+                     round(1000 * kernel, 1), round(1000 * q * p, 1), round(1000 * q, 1)))
+    return rows
+
+
+RATE_HEADER = ("store", "q", "posted: GFP_ATOMIC", "posted: parked", "posted: GFP_KERNEL "
+               "under spinlock", "Wilcox: lock drops", "Rezki: lock drops")
+
+
+def per_pair(census: StoreCensus, p: float) -> dict:
+    """Per 1000 vmalloc + vfree pairs of the trace (each store kind weighted by how many the
+    replay made per allocation), at ``GFP_NOWAIT`` failure probability ``p``:
+    ``atomic`` (posted: ``GFP_ATOMIC`` tries), ``parked_max`` (posted: ranges parked on the
+    retry list if every ``GFP_ATOMIC`` retry failed too; the lower bound is 0), ``kernel``
+    (posted: ``GFP_KERNEL`` allocations under ``vn->busy.lock``, patch 09), ``wilcox``
+    (tree-lock drops) and ``rezki`` (lock drops, as read here), and ``need`` (stores needing
+    nodes).  Formulas as in :func:`expected_rates`."""
+    n = max(1, census.allocs)
+    out = dict.fromkeys(("atomic", "parked_max", "kernel", "wilcox", "rezki", "need"), 0.0)
+    for key, (_, _, recipe) in STORE_KINDS.items():
+        k = census.kinds.get(key)
+        if not k or not k["n"]:
+            continue
+        w = k["n"] / n
+        q = census.q(key)
+        out["need"] += 1000 * q * w
+        out["rezki"] += 1000 * q * w
+        out["wilcox"] += 1000 * q * w * p
+        if recipe == "prealloc":
+            out["atomic"] += 1000 * q * w * p
+            out["parked_max"] += 1000 * q * w * p
+        elif recipe == "atomic":
+            out["atomic"] += 1000 * q * w
+        elif recipe == "erase":
+            out["kernel"] += 1000 * q * w * p
+    return out
+
+
+def plot_expected(censuses, ps=None):
+    """Per 1000 vmalloc+vfree pairs against the ``GFP_NOWAIT`` failure probability, for each
+    census given (plain tree solid, RCU mode dashed): the posted scheme's ``GFP_ATOMIC`` tries
+    and ``GFP_KERNEL``-under-spinlock allocations, Wilcox's and Rezki's lock drops."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ps = np.logspace(-4, 0, 40) if ps is None else np.asarray(ps)
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    lines = (("atomic", "posted: GFP_ATOMIC", "C0"),
+             ("kernel", "posted: GFP_KERNEL under vn->busy.lock (patch 09)", "C3"),
+             ("wilcox", "Wilcox: mas_nomem drops the tree lock", "C2"),
+             ("rezki", "Rezki (as read here): lock dropped to preallocate", "C1"))
+    for c in censuses:
+        ls = "--" if c.rcu else "-"
+        for key, label, col in lines:
+            ys = [max(per_pair(c, p)[key], 1e-3) for p in ps]
+            ax.plot(ps, ys, ls, color=col,
+                    label=f"{label} ({'RCU mode' if c.rcu else 'plain'})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GFP_NOWAIT node-allocation failure probability p (not measured)")
+    ax.set_ylabel("per 1000 vmalloc+vfree pairs")
+    ax.set_title(", ".join(f"{c.trace} ({'RCU mode' if c.rcu else 'plain'}, {c.allocs} "
+                           "allocations)" for c in censuses), fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return finished(fig)
+
+
 # --------------------------------------------------------------------------- fallback rates
+# A synthetic churn of one tree (the allocator's, starting empty): a unit check of the recipe
+# code, not evidence about the kernel -- its share of stores needing nodes is that of a small
+# tree built from nothing (the real-trace shares are store_census's); it models one tree, so
+# the busy tree and patch 09's mas_erase are not in it.
 
 @dataclass
 class FallbackRun:
@@ -392,7 +629,12 @@ def plot_fallbacks(sweep: FallbackSweep):
     ax.set_yscale("log")
     ax.set_xlabel("GFP_NOWAIT node-allocation failure rate")
     ax.set_ylabel("per 1000 allocations")
+    ax.set_xticks(rates, [f"{r:g}" for r in rates])
+    ax.minorticks_off()
+    tree = "RCU mode" if sweep.runs and sweep.runs[0].rcu else "plain tree"
+    ax.set_title(f"{len(rates)} failure rate{'s' if len(rates) != 1 else ''} above 0 "
+                 f"({', '.join(f'{r:g}' for r in rates)}), {tree}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return fig
+    return finished(fig)

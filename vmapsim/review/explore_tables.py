@@ -79,11 +79,13 @@ CALLER_KINDS = {
     "owner (every find_vm_area caller, F1): reads vm fields": dict(owner=True, use="vm"),
     "usercopy (check_heap_object): reads va_end; area purged to the slab": dict(use="bounds"),
     "usercopy: reads va_end; area recycled by a node pool": dict(use="bounds", reuse="pool"),
+    "usercopy: reads va_end; area not merged: a free-range descriptor (6.18)": dict(
+        use="bounds", reuse="free-desc"),
     "non-owner that follows va->vm (M22's lockless vread_iter / vmallocinfo)": dict(use="vm"),
     "non-owner keeps the vm pointer; pool reuse, no GP": dict(use="vm-pointer", reuse="pool"),
     "non-owner keeps the vm pointer; pool reuse after a GP": dict(use="vm-pointer",
                                                                   reuse="pool-gp"),
-    "hypothetical type-safe cache: the object reused at another address": dict(
+    "type-safe cache (a design, not 6.18): object reused at another address": dict(
         use="vm-pointer", reuse="typesafe-elsewhere", reclaim="typesafe"),
 }
 
@@ -102,7 +104,7 @@ MATRIX_PROTOCOLS = (
 
 # The builder recycles the object inside vfree(); with references the recycle belongs to the
 # last put, so a pool-reuse cell for rcu-refcount would test the scenario, not the protocol.
-_NOT_MODELLED = {("rcu-refcount", "pool")}
+_NOT_MODELLED = {("rcu-refcount", "pool"), ("rcu-refcount", "free")}
 
 
 @dataclass
@@ -177,8 +179,15 @@ def _matrix(callers: tuple, protocols: tuple) -> ProtocolMatrix:
             if not (r.exhaustive or r.verdict == "violation"):
                 raise RuntimeError(f"{c} / {label}: search not exhaustive ({r.limit_hit})")
             cells[c][label] = (r.verdict, r.executions, r.violation, tuple(r.observed or ()))
-    notes = ["n/a: the scenario recycles the area inside vfree(); with references the "
-             "recycle belongs to the last put, which the builder does not model.",
+    notes = ["n/a: the scenario recycles the area (pool, free tree) inside vfree(); with "
+             "references that belongs to the last put, which the builder does not model.",
+             "free-range descriptor: 6.18's lazy purge links an area that merges with no free "
+             "neighbour into the free tree as a descriptor (mm/vmalloc.c:"
+             "__merge_or_add_vmap_area); a later merge or va_clip() rewrites its bounds in place, "
+             "with no grace period, so a stale reader gets a wrong bound, not a use-after-free. "
+             "M23's call_rcu replaces kmem_cache_free() and does not cover this exit. The series "
+             "has no such exit (patch 07: reclaim_list_global() frees every object to the slab); "
+             "pooled areas reach it in 6.18 through decay_va_pool_node().",
              "seqcount copy-out returns copies of va_start, va_end and the vm pointer only; "
              "its callers never dereference the area or the vm_struct, so 'safe' there means "
              "'no dereference', not 'can read vm->flags'.",

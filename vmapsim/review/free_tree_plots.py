@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..vmalloc.vmap_area import VMALLOC_START
+from .figures import finished
 
 __all__ = ["plot_replay_matrix", "plot_address_differences", "plot_lock_work", "plot_memory",
-           "CAUSE_COLORS"]
+           "plot_reader_interference", "CAUSE_COLORS"]
 
 CAUSE_COLORS = {"bump-chunk": "tab:red", "exact-aligned-gap": "tab:blue",
                 "lazy-list-order": "tab:orange", "exact-range-padding": "tab:purple",
@@ -51,7 +52,7 @@ def plot_replay_matrix(matrix, labels=None):
     seen = dict(zip(names, handles))
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper right")
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_address_differences(tr, rows):
@@ -79,7 +80,7 @@ def plot_address_differences(tr, rows):
                  fontsize=9)
     ax.legend(fontsize=7, loc="lower right", markerscale=2)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_lock_work(works: dict, op: str = "alloc_vmap_area", what: int = 1):
@@ -109,7 +110,7 @@ def plot_lock_work(works: dict, op: str = "alloc_vmap_area", what: int = 1):
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_title(f"work per {op}, by the lock held while it is done", fontsize=9)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_memory(mem: dict):
@@ -125,4 +126,38 @@ def plot_memory(mem: dict):
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    return finished(fig)
+
+
+def plot_reader_interference(rows, *, title: str = ""):
+    """Rows of :func:`vmapsim.perf.readers.reader_interference`: left, how much the readers
+    slow the allocators (us per loop iteration, % over allocators alone); right, how much the
+    allocators slow each kind of read (% over the same reads with no allocator running).
+    One bar per design and reader protocol ("rcu": M22's walks under RCU)."""
+    import numpy as np
+    plt = _plt()
+    labels = [f"{r['design']}" + (" / rcu" if r.get("rcu") else "")
+              + (f" / {r['lookup']}" if r.get("lookup", "spinlock") != "spinlock" else "")
+              for r in rows]
+    kinds = [k for k in ("vread", "vmallocinfo", "usercopy", "dump_obj")
+             if any(f"{k}_slowdown" in r for r in rows)]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    x = np.arange(len(rows))
+    a1.bar(x, [100 * r["alloc_slowdown"] for r in rows], color="tab:blue")
+    a1.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    a1.set_ylabel("allocators: % slower with readers")
+    a1.set_title("readers slow the allocators")
+    width = 0.8 / max(1, len(kinds))
+    for i, k in enumerate(kinds):
+        a2.bar(x + (i - (len(kinds) - 1) / 2) * width,
+               [100 * r.get(f"{k}_slowdown", np.nan) for r in rows], width, label=k)
+    a2.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    a2.set_ylabel("reads: % slower with allocators")
+    a2.set_title("allocators slow the readers")
+    a2.legend(fontsize=7)
+    for ax in (a1, a2):
+        ax.axhline(0, color="k", lw=0.6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return finished(fig)

@@ -11,9 +11,10 @@ Pranjal Arya's plan in M23).
     ``remap_vmalloc_range_partial``, ``vread_iter``, ``vmalloc_dump_obj``,
     ``vmalloc_info_show``, ``vmalloc_to_page``), include/linux/vmalloc.h (the inline
     ``find_vm_area`` users), mm/usercopy.c (``check_heap_object``) and mm/kasan/report.c
-    (``print_address_description``: ``kasan_find_vm_area()`` was removed for a possible
-    deadlock, commit 6ee9b3d84775 of July 2025, and the report now calls
-    ``vmalloc_dump_obj()``, Marco Elver's follow-up, backported to stable).  Other
+    (``print_address_description``: commit 6ee9b3d84775 of July 2025 removed
+    ``kasan_find_vm_area()`` for a possible deadlock; Marco Elver's follow-up 6ade153349c6,
+    "kasan: use vmalloc_dump_obj() for vmalloc error reports", restored the information
+    through ``vmalloc_dump_obj()``; both were backported to stable).  Other
     ``find_vm_area()`` users (arch ``set_memory_*``, DMA remap helpers, ioremap) are listed
     in docs/kernel-vmalloc.md section 8 and were not re-audited here.
 
@@ -21,7 +22,9 @@ Pranjal Arya's plan in M23).
     each lookup protocol of :mod:`vmapsim.explore.lookup` run on a real maple tree through a
     counting context: rcu sections, tree nodes visited, atomic read-modify-writes split by
     the cache line they hit (the node-wide ``busy.lock`` that every lookup and every writer
-    of that node shares, or the area's own line), and stores by the reader.  These are
+    of that node shares, or the area's own line), and release stores (a native qspinlock
+    unlock is ``smp_store_release`` of the locked byte, not an atomic RMW; the paravirt unlock
+    is a ``cmpxchg``, so on a paravirt guest each unlock is one more RMW).  These are
     operation counts, not times: turning them into nanoseconds under contention is the
     performance model's job.
 """
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 from ..explore.lookup import PROTOCOLS, SequentialEnv, make_protocol, vmap_area_fields
 from ..params import check_choice, check_int
+from .figures import finished
 
 __all__ = ["Caller", "KERNEL_CALLERS", "M23_CLAIMED", "ProtocolCost", "protocol_costs", "CountingEnv",
            "plot_protocol_costs", "WriterCost", "writer_cost"]
@@ -73,11 +77,13 @@ KERNEL_CALLERS = (
     Caller("hardened usercopy", "mm/usercopy.c:check_heap_object", "find_vmap_area", "no",
            "va_end (va_start on abort) after the lookup returned",
            "busy.lock during the walk only; va_end is read after the unlock (F2)",
-           "use-after-free if the buffer is freed and purged meanwhile; a pool-recycled area "
-           "gives the same bounds",
+           "if the buffer is freed and purged meanwhile: use-after-free when the area merges "
+           "into the free tree; a wrong bound when it becomes a free-range descriptor; the "
+           "same bounds when a pool recycles it",
            "the same window as today; call_rcu only adds a grace period the reader does not "
-           "hold", "C0, C0-pool, C1"),
-    Caller("KASAN report, mem_dump_obj", "mm/kasan/report.c:print_address_description "
+           "hold, and does not cover the descriptor exit", "C0, C0-freetree, C0-pool, C1, "
+           "C1-freetree"),
+    Caller("KASAN report (6ade153349c6), mem_dump_obj", "mm/kasan/report.c:print_address_description "
            "-> mm/vmalloc.c:vmalloc_dump_obj", "spin_trylock(busy.lock) + __find_vmap_area",
            "no", "vm->addr, caller, nr_pages copied under the lock", "trylock, copy-out (F4)",
            "safe (copies under the lock)",
@@ -103,7 +109,10 @@ M23_CLAIMED = ("vfree", "vmalloc_to_page", "vmalloc_to_pfn")
 class CountingEnv(SequentialEnv):
     """:class:`~vmapsim.explore.lookup.SequentialEnv` that also counts unlocks and attributes every
     atomic read-modify-write to the object it hits (``rmw:<kind>``: ``vmap_node`` for the
-    busy lock and sequence count, ``vmap_area`` for the area's lock or refcount)."""
+    busy lock and sequence count, ``vmap_area`` for the area's lock or refcount).  An unlock
+    is a release store on the lock's line (``rel:<kind>``): x86-64's native qspinlock unlock
+    (``queued_spin_unlock``: ``smp_store_release`` of the locked byte) is no RMW; the paravirt
+    unlock is a ``cmpxchg`` (config-dependent, not counted as one here)."""
 
     def _rmw(self, obj):
         self.counts[f"rmw:{getattr(obj, 'kind', '') or 'other'}"] += 1
@@ -113,7 +122,7 @@ class CountingEnv(SequentialEnv):
         return super().spin_lock(obj, field)
 
     def spin_unlock(self, obj, field="lock"):
-        self._rmw(obj)
+        self.counts[f"rel:{getattr(obj, 'kind', '') or 'other'}"] += 1
         self.counts["spin_unlock"] += 1
         return super().spin_unlock(obj, field)
 
@@ -138,18 +147,21 @@ class ProtocolCost:
     lookups: int
     rcu_sections: float
     tree_nodes: float
-    node_rmw: float       # atomics on vn's line (busy.lock): shared by every lookup and writer
-    area_rmw: float       # atomics on the area's own line
+    node_rmw: float       # atomic RMWs on vn's line (busy.lock): shared by every lookup and writer
+    area_rmw: float       # atomic RMWs on the area's own line
     reader_stores: float  # plain stores by the reader (none in any protocol here)
     reads: float
     busy_lock_held: bool  # does the caller's use run under busy.lock?
     pin: str
+    node_release: float = 0.0   # release stores (unlocks) on vn's line
+    area_release: float = 0.0   # release stores (unlocks) on the area's line
 
     def cells(self):
         return (self.protocol, f"{self.rcu_sections:g}", f"{self.tree_nodes:g}",
-                f"{self.node_rmw:g}", f"{self.area_rmw:g}", f"{self.reads:g}", self.pin)
+                f"{self.node_rmw:g}+{self.node_release:g}",
+                f"{self.area_rmw:g}+{self.area_release:g}", f"{self.reads:g}", self.pin)
 
-    HEADER = ("protocol", "rcu", "nodes", "busy.lock RMW", "area RMW", "field reads", "pin")
+    HEADER = ("protocol", "rcu", "nodes", "busy.lock RMW+rel", "area RMW+rel", "reads", "pin")
 
 
 def _tree(areas: int):
@@ -199,12 +211,14 @@ def protocol_costs(areas: int = 1000, lookups: int = 200, seed: int = 0,
         pin = "/".join(sorted(pins))
         out.append(ProtocolCost(name, lookups, c["rcu_sections"] / n, c["tree_nodes"] / n,
                                 c["rmw:vmap_node"] / n, c["rmw:vmap_area"] / n,
-                                c["writes"] / n, c["reads"] / n, pin == "busy_lock", pin))
+                                c["writes"] / n, c["reads"] / n, pin == "busy_lock", pin,
+                                c["rel:vmap_node"] / n, c["rel:vmap_area"] / n))
     return out
 
 
 def plot_protocol_costs(rows: list[ProtocolCost]):
-    """Grouped bars: tree nodes visited and atomics per lookup, by the line they hit."""
+    """Grouped bars: tree nodes visited and writes to a shared line per lookup (atomic RMWs
+    plus release stores), by the line they hit."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -212,14 +226,16 @@ def plot_protocol_costs(rows: list[ProtocolCost]):
     x = np.arange(len(rows))
     w = 0.25
     ax.bar(x - w, [r.tree_nodes for r in rows], w, label="maple nodes visited")
-    ax.bar(x, [r.node_rmw for r in rows], w, label="atomics on vn->busy.lock (node-wide)")
-    ax.bar(x + w, [r.area_rmw for r in rows], w, label="atomics on the area's line")
+    ax.bar(x, [r.node_rmw + r.node_release for r in rows], w,
+           label="RMWs + release stores on vn->busy.lock (node-wide)")
+    ax.bar(x + w, [r.area_rmw + r.area_release for r in rows], w,
+           label="RMWs + release stores on the area's line")
     ax.set_xticks(x, [r.protocol for r in rows], fontsize=8)
     ax.set_ylabel("per lookup")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- writer-side cost
@@ -234,13 +250,21 @@ class WriterCost:
     ``find_unlink_vmap_area``, one ``mas_erase``): ``count``, ``replaced`` (nodes the store
     took out of the tree: each goes to ``kfree_rcu`` in 6.18, ``ma_free_rcu``, F5),
     ``allocated`` (new nodes), and ``types`` (store type -> count, the kernel's
-    ``mas_wr_store_type`` names)."""
+    ``mas_wr_store_type`` names).  ``tree`` describes the busy trees the stores ran on (per
+    ``vmap_node``, sampled at every store): ``height`` (min, max), ``nodes`` (mean, max)
+    and ``trees`` (how many busy trees the design kept).
+
+    What it is not: the series at its last patch, where bump-chunk areas never enter
+    ``busy.mt`` (patch 11), so the busy-tree stores there are those of the non-bump
+    allocations only; and the counts come from this project's maple-tree port (node layouts
+    and heights checked against the kernel's build, store types per operation not)."""
 
     trace: str
     rcu: bool
     allocs: int
     agreement: float
     ops: dict
+    tree: dict = None
 
     def per_op(self, kind: str, key: str = "replaced") -> float:
         o = self.ops[kind]
@@ -278,6 +302,7 @@ def writer_cost(trace: str = "mixed-s61", rcu: bool = True) -> WriterCost:
            for k in ("insert", "erase")}
     cls = mt_index.MapleAreaTree
     orig = cls.store_linked, cls.erase_linked
+    shape = {"hmin": 99, "hmax": 0, "nodes": 0, "nmax": 0, "n": 0, "trees": set()}
 
     def counted(kind, fn):
         def wrapper(self, va):
@@ -289,6 +314,12 @@ def writer_cost(trace: str = "mixed-s61", rcu: bool = True) -> WriterCost:
             o["replaced"] += st.freed - f
             o["allocated"] += st.allocated - a
             o["types"][self.mt.last_store_type] += 1
+            h, n = self.mt.height(), self.mt.node_count()
+            shape["hmin"], shape["hmax"] = min(shape["hmin"], h), max(shape["hmax"], h)
+            shape["nodes"] += n
+            shape["nmax"] = max(shape["nmax"], n)
+            shape["n"] += 1
+            shape["trees"].add(id(self))
         return wrapper
 
     cls.store_linked = counted("insert", orig[0])
@@ -299,4 +330,7 @@ def writer_cost(trace: str = "mixed-s61", rcu: bool = True) -> WriterCost:
         cls.store_linked, cls.erase_linked = orig
     for o in ops.values():
         o["types"] = dict(o["types"])
-    return WriterCost(trace, bool(rcu), r.allocs, r.agreement, ops)
+    tree = {"height": (shape["hmin"], shape["hmax"]),
+            "nodes": (round(shape["nodes"] / max(1, shape["n"]), 1), shape["nmax"]),
+            "trees": len(shape["trees"])}
+    return WriterCost(trace, bool(rcu), r.allocs, r.agreement, ops, tree)

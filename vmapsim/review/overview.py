@@ -29,6 +29,7 @@ import numpy as np
 
 from ..params import check_choice, check_int
 from ..vmalloc.vmap_area import VMAP_ZONE_PAGES, fls, nr_vmap_nodes_for  # noqa: F401 (fls re-exported)
+from .figures import finished
 
 DESIGNS = ("linux-6.18", "linux-6.8")
 LAZY_UNIT = 32 << 20     # mm/vmalloc.c:lazy_max_pages, 32 MiB per fls() step
@@ -183,7 +184,7 @@ def plot_geometry(g: Geometry, sweep=None, zones: int = 48):
     ax2.set_title("owner node of each zone" if g.nr_vmap_nodes > 1 else
                   "one node owns everything", fontsize=10)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- the index's shape
@@ -309,4 +310,4 @@ def plot_index_shape(shape: IndexShape, sweep):
     ax2.legend(fontsize=8, loc="upper left")
     ax2.set_title(f"{shape.free_fraction:.0%} of the areas freed", fontsize=10)
     fig.tight_layout()
-    return fig
+    return finished(fig)

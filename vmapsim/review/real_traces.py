@@ -18,6 +18,7 @@ from ..traces import captures
 from ..traces.read import find_file, read_meta
 from ..traces.replay import ReplayResult, replay
 from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_START, nr_vmap_nodes_for
+from .figures import finished
 
 __all__ = ["behaviour", "Behaviour", "fidelity", "FidelityRow",
            "replay_cached", "plot_addresses", "plot_lazy", "plot_counts", "plot_nodes",
@@ -159,7 +160,7 @@ def plot_addresses(b: Behaviour, max_points: int = 20000):
     ax.set_title(f"{b.name}: where the kernel put each vmap_area")
     ax.legend(loc="upper left", markerscale=4)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_lazy(b: Behaviour):
@@ -175,7 +176,7 @@ def plot_lazy(b: Behaviour):
     ax.set_title(f"{b.name}: lazy backlog and purges")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_counts(b: Behaviour):
@@ -191,7 +192,7 @@ def plot_counts(b: Behaviour):
     ax.set_title(f"{b.name}: objects in each structure")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_nodes(b: Behaviour):
@@ -209,7 +210,7 @@ def plot_nodes(b: Behaviour):
     ax.set_title(f"{b.name}: per-node split")
     ax.legend()
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_fidelity(rows: list[FidelityRow]):
@@ -230,7 +231,7 @@ def plot_fidelity(rows: list[FidelityRow]):
     ax.set_ylim(0, 100)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_misses(res: ReplayResult):
@@ -244,4 +245,4 @@ def plot_misses(res: ReplayResult):
     ax.set_title(f"{Path(res.trace).name} under {res.design}: {res.allocs - res.matched} misses "
                  f"of {res.allocs}")
     fig.tight_layout()
-    return fig
+    return finished(fig)

@@ -16,9 +16,10 @@ from ..perf.calibrate import JOBS, REZKI_2023, calibration_points
 from ..perf.lookup_cost import PROTOCOLS
 from ..perf.rcu_cost import backlog_estimate
 from ..perf.scaling import available_perf_designs, scaling, steady_warmup
+from .figures import finished
 
 __all__ = ["calibration", "plot_calibration", "cover_letter_cases", "cover_letter_comparison",
-           "scaling", "plot_scaling", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
+           "scaling", "plot_scaling", "plot_protocols", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
            "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
            "COVER_LETTER_X86", "available_perf_designs", "steady_warmup"]
 # scaling, steady_warmup and available_perf_designs live in vmapsim.perf.scaling (re-exported here
@@ -55,7 +56,7 @@ def plot_calibration(cal: dict):
     ax.set_title("Calibration on threadripper-3970x (band: +-25 %)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- cover letter
@@ -119,21 +120,79 @@ def cover_letter_comparison(*, cases=None, loops: int = 2000, setup_scale: float
 
 
 # --------------------------------------------------------------------------- scaling plots
+_Y_LABELS = {"ops_per_sec": "ops per second (all CPUs)", "us_per_op": "us per op",
+             "find_us": "us per find_vmap_area()"}
+
+
+def _cpu_counts(table) -> list[int]:
+    return sorted({r["cpus"] for r in table.records})
+
+
 def plot_scaling(table, *, y: str = "ops_per_sec", title: str = ""):
+    """One line per design (and lookup protocol) over the CPU counts of a sweep, every point
+    marked; the title says how many CPU counts the sweep has."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    from matplotlib.ticker import LogFormatterSciNotation, NullLocator
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     keys = sorted({(r["design"], r["lookup"]) for r in table.records})
+    one_lookup = len({p for _, p in keys}) == 1
+    cpus = _cpu_counts(table)
     for d, p in keys:
         t = table.where(design=d, lookup=p)
-        ax.plot(t.column("cpus"), t.column(y), "o-", label=f"{d} / {p}")
+        ax.plot(t.column("cpus"), t.column(y), "o-", label=d if one_lookup else f"{d} / {p}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(cpus, [str(c) for c in cpus])
+    ax.xaxis.set_minor_locator(NullLocator())
+    # label the minor ticks too: a sweep often spans less than a decade
+    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False,
+                                                         minor_thresholds=(2, 0.5)))
     ax.set_xlabel("CPUs")
-    ax.set_ylabel({"ops_per_sec": "ops per second (all CPUs)", "us_per_op": "us per op"}.get(y, y))
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.set_ylabel(_Y_LABELS.get(y, y))
+    ax.set_title(f"{title}\n{len(cpus)} CPU count{'s' if len(cpus) != 1 else ''} "
+                 f"({', '.join(map(str, cpus))}) x {len(keys)} "
+                 f"{'designs' if one_lookup else 'design/protocol pairs'}", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    return fig
+    return finished(fig)
+
+
+def plot_protocols(table, *, title: str = ""):
+    """The lookup-protocol grid as grouped bars: per CPU count (columns) and metric (rows: find
+    time, time per iteration), one group per design, one bar per protocol."""
+    import matplotlib.pyplot as plt
+    designs = list(dict.fromkeys(r["design"] for r in table.records))
+    protos = list(dict.fromkeys(r["lookup"] for r in table.records))
+    cpus = _cpu_counts(table)
+    metrics = (("find_us", "us per find_vmap_area()"), ("us_per_op", "us per iteration"))
+    fig, axes = plt.subplots(len(metrics), len(cpus), figsize=(max(7.0, 4.2 * len(cpus)), 6.4),
+                             squeeze=False)
+    width = 0.8 / max(1, len(protos))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for col, n in enumerate(cpus):
+        for row, (key, label) in enumerate(metrics):
+            ax = axes[row][col]
+            for k, p in enumerate(protos):
+                vals = []
+                for d in designs:
+                    hit = [r[key] for r in table.records
+                           if r["design"] == d and r["lookup"] == p and r["cpus"] == n]
+                    vals.append(hit[0] if hit else np.nan)
+                ax.bar(np.arange(len(designs)) + (k - (len(protos) - 1) / 2) * width, vals,
+                       width, label=p, color=colours[k % len(colours)])
+            ax.set_xticks(range(len(designs)), designs if row == len(metrics) - 1 else
+                          [""] * len(designs), rotation=25, ha="right", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(label)
+            if row == 0:
+                ax.set_title(f"{n} CPU{'s' if n != 1 else ''}", fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, title="lookup protocol", title_fontsize=7,
+                       loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"{title}: {len(designs)} designs x {len(protos)} protocols at "
+                 f"{len(cpus)} CPU count{'s' if len(cpus) != 1 else ''}", fontsize=10)
+    fig.tight_layout()
+    return finished(fig)
 
 
 def lock_breakdown(table) -> dict:
@@ -156,9 +215,9 @@ def plot_lock_breakdown(table, *, cpus: int):
                   fontsize=7, rotation=30)
     ax.set_ylabel("fraction of CPU time waiting")
     ax.set_title(f"Where the CPUs wait, {cpus} CPUs")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- RCU backlog
@@ -193,7 +252,7 @@ def plot_rcu_backlog(bl: dict, measured=None):
     ax.set_ylabel("callbacks waiting for a grace period")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -201,14 +260,19 @@ def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
                 workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
                 node_visit_ns: float | None = None, grace_period_ms: float | None = None,
                 handoff_extra_ns: float | None = None, lookup: str = "spinlock",
-                machine: str = "threadripper-3970x", seed: int = 0):
-    """One run with the main cost constants moved (the widget of the sensitivity panel)."""
+                machine: str = "threadripper-3970x", seed: int = 0, cold: bool = False):
+    """One run with the main cost constants moved (the widget of the sensitivity panel).
+
+    Steady state by default: the warm-up (two purge cycles) does not depend on the cost
+    constants, so it is built once per design and CPU count and restored from the warm-state
+    cache on every later move of a slider (:mod:`vmapsim.perf.warm`); *cold* shows the
+    transient from empty pools instead."""
     from ..perf.simulate import simulate
     costs = {k: v for k, v in (("node_visit_ns", node_visit_ns), ("grace_period_ms", grace_period_ms),
                                ("handoff_extra_ns", handoff_extra_ns)) if v is not None}
     return simulate(design=design, lookup=lookup, cpus=check_int("cpus", cpus, lo=1, hi=1024),
                     workload=workload, loops=loops, machine=machine, seed=seed, costs=costs,
-                    machine_params={"line_scale": line_scale})
+                    machine_params={"line_scale": line_scale}, cold=cold)
 
 
 # --------------------------------------------------------------------------- notebooks 01 and 03

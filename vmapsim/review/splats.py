@@ -17,6 +17,13 @@ series' ``find_vmap_area_insert_neighbors_mt_locked``, modelled by the design's
 ``check_overlaps``).  Every sequence is recorded step by step in the format of the explorer's
 step widget (:mod:`vmapsim.review.stepview`).
 
+``vfree()`` is one step by default (unlink, unmap, lazy free).  The sequences may split it as
+``mm/vmalloc.c:remove_vm_area`` does: ``vfree_unlink`` (``find_unlink_vmap_area()``, where the
+series may release a drained chunk) and ``vfree_unmap`` (``free_unmap_vmap_area()``:
+``vunmap_range_noflush()`` clears the PTEs, then the lazy free); between the two the area is
+unlinked and its PTEs are still present.  ``migrate`` is a scheduling event glued to its
+thread's next ``vmalloc``: after a successful refill the retry runs on another CPU.
+
 The recursion (Q9) is in :mod:`vmapsim.review.splats_stack`.
 """
 from __future__ import annotations
@@ -33,6 +40,7 @@ from ..errors import ParameterError
 from ..params import check_choice, check_int
 from ..vmalloc.vmap_area import PAGE_SIZE
 from .explore_tables import Stepped
+from .figures import finished
 from .stepview import StepView
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "Interleavings",
     "SequenceRun",
     "interleavings",
+    "needs_failure",
     "plot_interleavings",
     "run_sequence",
     "step_view",
@@ -63,7 +72,9 @@ MODULES_END = 0xffffffffff000000
 # Each step: (thread, op, args).  ops: vmalloc(label, pages[, "module"]) -- an allocation of
 # `pages` pages plus the guard page, mapped at once; vfree(label); purge; inject_refill(n) --
 # the next n bump refills get NULL from kvzalloc (memory pressure / fault injection);
-# inject_erase(n) -- the next n busy-tree mas_erase() calls cannot get their nodes.
+# inject_erase(n) -- the next n busy-tree mas_erase() calls cannot get their nodes;
+# vfree_unlink(label) / vfree_unmap(label) -- the two steps of vfree() (module docstring);
+# migrate(cpu) -- after the next successful refill the retry runs on CPU `cpu` (no failure).
 _FILL = [("CPU1", "vmalloc", ("a", 100)), ("CPU1", "vmalloc", ("b", 1)),
          ("CPU1", "vfree", ("a",)), ("kworker", "purge", ()),
          ("CPU1", "vmalloc", ("big1", 8191)), ("CPU1", "vmalloc", ("big2", 8191)),
@@ -92,6 +103,20 @@ SEQUENCES = {
         "a live recycled area loses its reservation when its chunk is released; a tree "
         "allocation is inserted over it (M15's WARN)",
         "11/12", _LIVE + [("CPU1", "vmalloc", ("y", 10240))], {}),
+    "migrate-pte": (
+        "no allocation fails: CPU3's task refills, migrates to CPU0 (no current chunk) before its "
+        "second bump attempt and falls through to node 0's pool, which holds an area of the "
+        "released chunk (M16's WARN)",
+        "11/12", _FILL + [("CPU2", "vmalloc", ("c", 1)),
+                          ("CPU3", "migrate", (0,)), ("CPU3", "vmalloc", ("d", 100))], {}),
+    "window-pte": (
+        "no allocation fails: vfree() unlinks the last area of a retired chunk, the release "
+        "erases the chunk, and before vunmap_range_noflush() runs another CPU's refill takes "
+        "the range and maps its first area over the still-present PTEs (M16's WARN)",
+        "11/12", [("CPU1", "vmalloc", ("big1", 8191)), ("CPU1", "vmalloc", ("big2", 8191)),
+                  ("CPU1", "vmalloc", ("e", 100)), ("CPU1", "vfree", ("big2",)),
+                  ("CPU1", "vfree_unlink", ("big1",)), ("CPU2", "vmalloc", ("c", 100)),
+                  ("CPU1", "vfree_unmap", ("big1",))], {}),
     "stale-erase": (
         "mas_erase() cannot get its nodes, returns the area anyway and leaves it in the busy "
         "tree; the next execmem allocation meets it (M15's WARN, module area, no bump chunk)",
@@ -99,6 +124,17 @@ SEQUENCES = {
                   ("CPU0", "inject_erase", (1,)), ("CPU0", "vfree", ("pack",)),
                   ("kworker", "purge", ()), ("CPU0", "vmalloc", ("rw_image", 1, "module"))], {}),
 }
+
+
+#: ops that are glued to their thread's next vmalloc in the interleavings
+_GLUED = ("inject_refill", "inject_erase", "migrate")
+
+
+def needs_failure(name: str) -> bool:
+    """Does sequence *name* inject a failed allocation (a refill's kvzalloc() or a busy
+    mas_erase())?  The others need only an order of operations."""
+    check_choice("sequence", name, SEQUENCES)
+    return any(op.startswith("inject") for _, op, _ in SEQUENCES[name][2])
 
 
 def _fmt(addr: int, base: int) -> str:
@@ -122,6 +158,8 @@ class Driver:
         self.live: dict[str, bool] = {}
         self.mapped: dict[str, tuple[int, int]] = {}
         self.stale: list[tuple[int, int, str]] = []
+        #: areas find_unlink_vmap_area() returned whose PTEs are not cleared yet
+        self.unlinked: dict[str, object] = {}
         self.warns: list[dict] = []
         self.hazards: list[str] = []
 
@@ -174,20 +212,32 @@ class Driver:
         self.live[label] = True
         return f"{src} at {addr:#x}"
 
-    def vfree(self, label: str, cpu: int = 0) -> str:
+    def vfree(self, label: str, cpu: int = 0, stage: str = "all") -> str:
+        """``vfree()`` of *label*: ``stage="all"`` in one step, or ``"unlink"``
+        (``find_unlink_vmap_area()``) then ``"unmap"`` (``free_unmap_vmap_area()``)."""
         d = self.d
-        start, _ = self.areas[label]
-        va = d.find_unlink_vmap_area(start, cpu)
-        if va is None:
-            return "not found"
+        if stage in ("all", "unlink"):
+            start, _ = self.areas[label]
+            releases = d.bump.counts["releases"] if d.bump else 0
+            va = d.find_unlink_vmap_area(start, cpu)
+            if va is None:
+                return "not found"
+            self.live.pop(label, None)
+            if stage == "unlink":
+                self.unlinked[label] = va
+                released = d.bump is not None and d.bump.counts["releases"] > releases
+                return ("unlinked; chunk released, its 64 MB erased; PTEs still present"
+                        if released else "unlinked; PTEs still present")
+        else:
+            va = self.unlinked.pop(label)
         rng = self.mapped.pop(label, None)          # vunmap_range_noflush: no TLB flush
         if rng is not None:
             self.stale.append((rng[0], rng[1], label))
-        self.live.pop(label, None)
         if d.free_vmap_area_noflush(va, cpu):
             self.purge()
-            return "lazy; drain ran"
-        return "lazy (TLB flush deferred)"
+            return "unmapped; lazy; drain ran"
+        return ("unmapped; lazy (TLB flush deferred)" if stage == "unmap"
+                else "lazy (TLB flush deferred)")
 
     def purge(self) -> str:
         n = self.d.purge_vmap_area_lazy()
@@ -215,6 +265,10 @@ class Driver:
                 for va in lst:
                     if va.va_start < hi and va.va_end > base:
                         out.append(("pools", va.va_start, min(va.va_end, hi), f"n{vn.id}"))
+        for label in self.unlinked:
+            s0, e0 = self.mapped.get(label, self.areas[label])
+            if s0 < hi and e0 > base:
+                out.append(("unlinked, mapped", s0, min(e0, hi), label))
         for s0, e0, who in self.stale:
             if s0 < hi and e0 > base:
                 out.append(("TLB not flushed", s0, min(e0, hi), who))
@@ -246,6 +300,10 @@ class Driver:
                 out[label] = (f"live [{_fmt(s, base)}, {_fmt(e, base)})"
                               + (" -- NOT reserved in the occupied tree"
                                  if d.gap.overlaps_free(s, e) else ""))
+        for label in self.unlinked:
+            s, e = self.areas[label]
+            out[label] = (f"unlinked [{_fmt(s, base)}, {_fmt(e, base)}), PTEs still present "
+                          "(vunmap_range_noflush not run yet)")
         for va in getattr(d, "stale_busy", ()):
             out[f"busy entry {_fmt(va.va_start, base)}"] = (
                 f"stale [{_fmt(va.va_start, base)}, {_fmt(va.va_end, base)}): freed, still in "
@@ -300,6 +358,16 @@ def _run_ops(ops, release, cpus, seed, inject, record, base_module=False):
             text += ", execmem/module area)" if len(args) > 2 else ")"
         elif op == "vfree":
             res, text = drv.vfree(args[0], cpu), f"vfree {args[0]}"
+        elif op == "vfree_unlink":
+            res = drv.vfree(args[0], cpu, "unlink")
+            text = f"vfree {args[0]}: find_unlink_vmap_area"
+        elif op == "vfree_unmap":
+            res = drv.vfree(args[0], cpu, "unmap")
+            text = f"vfree {args[0]}: free_unmap_vmap_area (vunmap)"
+        elif op == "migrate":
+            d.bump.inject_migration(args[0])
+            res = f"after its next refill the task runs on CPU{args[0]}"
+            text = f"preempted, migrates to CPU{args[0]}"
         elif op == "purge":
             res, text = drv.purge(), "purge_vmap_area_lazy"
         elif op.startswith("inject") and not inject:
@@ -315,7 +383,7 @@ def _run_ops(ops, release, cpus, seed, inject, record, base_module=False):
         if record:
             notes = []
             c = d.bump.counts
-            if op == "vfree" and c["releases"] and not released:
+            if op in ("vfree", "vfree_unlink") and c["releases"] and not released:
                 released = True
                 notes.append("chunk drained and released: its whole 64 MB erased from the "
                              f"occupied tree ({c['release_pooled_pages']} pooled, "
@@ -355,9 +423,10 @@ def run_sequence(name: str = "pooled-pte", release: str = "series", cpus: int = 
 
 
 _STEPPED_CACHE: dict = {}
-_ROWS = ("occupied tree", "bump chunks", "live areas", "TLB not flushed", "pools", "stale busy",
-         "handed out twice")
+_ROWS = ("occupied tree", "bump chunks", "live areas", "unlinked, mapped", "TLB not flushed",
+         "pools", "stale busy", "handed out twice")
 _ROW_COLOURS = {"occupied tree": "#7f8c8d", "bump chunks": "#5dade2", "live areas": "#2a7d2a",
+                "unlinked, mapped": "#e67e22",
                 "TLB not flushed": "#b7950b", "pools": "#d35400", "stale busy": "#884ea0",
                 "handed out twice": "#c0392b"}
 
@@ -447,7 +516,7 @@ def plot_sequence_step(st: Stepped, step: int):
         ax.set_ylim(-0.6, len(_ROWS) - 0.4)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(title, fontsize=8, loc="left")
-    return fig
+    return finished(fig)
 
 
 # ------------------------------------------------------------------------------ interleavings
@@ -459,6 +528,9 @@ class Interleavings:
     total: int
     first: Counter
     example: dict
+    #: orders with no kernel message in which a page was mapped again before the TLB flush of
+    #: its previous mapping (silent in the kernel)
+    silent: int = 0
 
     def rows(self) -> list[tuple]:
         return [(self.name, self.release, k, v, f"{v / self.total:.1%}")
@@ -488,32 +560,33 @@ def _merges(programs):
 def interleavings(name: str = "pooled-pte", release: str = "series", cpus: int = 4,
                   limit: int | None = None) -> Interleavings:
     """Run every interleaving of sequence *name*'s threads (the purge worker is a thread of its
-    own; an injection stays just before its thread's next allocation) and count the first
-    kernel message of each; *limit* caps how many are run (None: all)."""
+    own; an injection or migration stays just before its thread's next allocation) and count
+    the first kernel message of each; *limit* caps how many are run (None: all)."""
     check_choice("sequence", name, SEQUENCES)
     check_choice("release", release, ("series", "consistent"))
     ops = SEQUENCES[name][2]
     progs: dict[str, list] = {}
     pending: dict[str, list] = {}
-    for t, op, a in ops:                            # glue each injection to the next op
-        if op.startswith("inject"):
+    for t, op, a in ops:                  # glue each injection / migration to the next op
+        if op in _GLUED:
             pending.setdefault(t, []).append((t, op, a))
             continue
         progs.setdefault(t, []).append(tuple(pending.pop(t, [])) + ((t, op, a),))
     first: Counter = Counter()
     example: dict = {}
-    n = 0
+    n = silent = 0
     for order in _merges(list(progs.values())):
         flat = [x for group in order for x in group]
         _, drv, _, _ = _run_ops(flat, release, cpus, 0, True, False,
                                 base_module=name == "stale-erase")
         kind = drv.warns[0]["kind"] if drv.warns else "none"
         first[kind] += 1
+        silent += bool(not drv.warns and drv.hazards)
         example.setdefault(kind, [f"{t} {o} {' '.join(map(str, a))}" for t, o, a in flat])
         n += 1
         if limit is not None and n >= limit:
             break
-    return Interleavings(name, release, n, first, example)
+    return Interleavings(name, release, n, first, example, silent)
 
 
 def plot_interleavings(results):
@@ -539,4 +612,4 @@ def plot_interleavings(results):
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title("all interleavings of each sequence's threads (model of the series)", fontsize=9)
     fig.tight_layout()
-    return fig
+    return finished(fig)

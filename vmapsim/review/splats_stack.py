@@ -20,6 +20,7 @@ from ..designs.rfc_v1_bump import CHUNK_SIZE, DESC_VMALLOC_SIZE, FAIL_MODES, GUA
 from ..params import check_choice, check_float, check_int
 from ..paths import DATA_DIR
 from ..vmalloc.vmap_area import PAGE_SIZE
+from .figures import finished
 
 __all__ = ["recursion", "RecursionRun", "stack_budget", "StackBudget", "plot_recursion",
            "NESTED_PAGES"]
@@ -161,5 +162,5 @@ def plot_recursion(runs):
     ax.set_ylabel("share of chains reaching it")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 

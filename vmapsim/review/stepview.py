@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from .figures import finished
+
 __all__ = ["step_text", "plot_step", "show_step", "StepView", "step_view"]
 
 _STATE_COLOURS = {"live": "#2a7d2a", "freed": "#c0392b"}
@@ -309,7 +311,7 @@ def plot_step(st, step: int, history: int = 9):
         for name, tree in trees.items():
             y = _draw_tree(ax_m, name, tree, e.get("objects", {}), touched, 0.0, y, 0.72,
                            inch=1.0 / tree_h)
-    return fig
+    return finished(fig)
 
 
 def _wrap(text: str, width: int) -> str:

@@ -14,7 +14,9 @@ Size arithmetic (:func:`layouts`)
     ``rcu_head`` = ``callback_head`` two pointers (include/linux/types.h), ``refcount_t`` one
     ``atomic_t`` (include/linux/refcount_types.h), ``spinlock_t`` one 4-byte ``arch_spinlock_t``
     (qspinlock) -- ``CONFIG_DEBUG_SPINLOCK`` adds ``magic``, ``owner_cpu`` and ``owner``
-    (include/linux/spinlock_types_raw.h) and lockdep a ``lockdep_map`` (not counted here).
+    (include/linux/spinlock_types_raw.h) and lockdep a ``lockdep_map`` (not counted here); on
+    PREEMPT_RT ``spinlock_t`` is a ``struct rt_mutex_base`` (include/linux/spinlock_types.h,
+    include/linux/rtmutex.h), 32 bytes without lock debugging.
     Objects per 4 KiB are ``4096 // size``: SLUB without debugging keeps no per-object
     metadata, and ``vmap_area_cachep`` is ``KMEM_CACHE(vmap_area, SLAB_PANIC)``
     (mm/vmalloc.c:vmalloc_init), aligned to the struct's own alignment (8).
@@ -53,6 +55,7 @@ import numpy as np
 from ..explore.lookup import SequentialEnv, make_protocol, vmap_area_fields
 from ..params import ParameterError, check_float, check_int, check_seed
 from ..vmalloc.layout import LAYOUTS, Layout
+from .figures import finished
 
 __all__ = ["layouts", "RetryRun", "RetrySweep", "retry_run",
            "retry_sweep", "analytic_failures", "plot_layouts", "plot_retry_sweep",
@@ -84,7 +87,7 @@ def plot_layouts(rows: list[Layout], areas: int = 16384):
     ax.set_xlabel("sizeof(struct vmap_area), 64-bit (grey: no saving left over upstream)")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- retry statistics
@@ -385,7 +388,7 @@ def plot_retry_sweep(sweep: RetrySweep, extra: list | None = None):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 def plot_retry_run(run: RetryRun):
@@ -406,30 +409,39 @@ def plot_retry_run(run: RetryRun):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return finished(fig)
 
 
 # --------------------------------------------------------------------------- requirements
 
 #: what the protocol needs from vmap_area (docs/rcu-review.md section 3.1), each with the
-#: scenario that fails without it and the one that passes with it.  A scenario is a
-#: catalogue id or ``(label, lookup_race knobs)``; ``None`` = not checkable by an SC explorer.
+#: scenario that fails without it, the one that passes with it, and what kind of property it
+#: is: ``correctness`` (a caller gets a use-after-free or an answer for another address),
+#: ``bound`` (what the scenario checks is a bound the protocol itself sets: evidence that the
+#: code does what it says, not that the bound is needed), ``performance`` (the answer stays
+#: right; readers only fail and fall back).  A scenario is a catalogue id or ``(label,
+#: lookup_race knobs)``; ``None`` = not checkable by an SC explorer.
 REQUIREMENTS = (
     ("R1", "memory of an area a reader may hold stays valid: free it after a grace period",
-     "E1", "D1"),
-    ("R1b", "(none) for pool recycling: the pooled area keeps its bounds, so a stabilised "
+     "E1", "D1", "correctness"),
+    ("R1b", "(none) for pool recycling: a pooled area keeps its bounds, so a stabilised "
             "reader that rechecks them is right for its address",
      ("trylock, pool reuse, no GP", dict(protocol="rcu-trylock-retry", reuse="pool",
                                          use="vm-pointer")),
      ("trylock, pool reuse after a GP", dict(protocol="rcu-trylock-retry", reuse="pool-gp",
-                                             use="vm-pointer"))),
+                                             use="vm-pointer")), "correctness"),
     ("R2", "a per-area stabiliser that vfree() honours before freeing vm_struct and pages",
-     "C3", "D1"),
-    ("R2b", "... held across the whole use by long readers (vread_iter)", "H", "H-ref"),
-    ("R3", "an identity recheck after stabilising (type-safe reuse)", "D3", "D3-recheck"),
-    ("R4", "acquire/release ordering on the stabiliser and the DEAD mark", None, None),
-    ("R5", "bounded retries, then the locked fallback (no livelock)", "G1-unfair", "G1-fair"),
-    ("R6", "shared acquisition: readers must not fail each other", "G2", "G2-shared"),
+     "C3", "D1", "correctness"),
+    ("R2b", "... held across the whole use by long readers (vread_iter)", "H", "H-ref",
+     "correctness"),
+    ("R3", "an identity recheck after stabilising (type-safe reuse)", "D3", "D3-recheck",
+     "correctness"),
+    ("R4", "acquire/release ordering on the stabiliser and the DEAD mark", None, None,
+     "correctness"),
+    ("R5", "bounded retries, then the locked walk (a design choice; a finite scenario cannot "
+           "show a livelock)", "G1-unfair", "G1-bounded", "bound"),
+    ("R6", "shared acquisition, so readers do not make each other fall back", "G2",
+     "G2-shared", "performance"),
 )
 
 
@@ -445,6 +457,7 @@ class RequirementRow:
     #: observations (not violations) of the "without" and "with" scenarios
     without_observed: tuple = ()
     with_observed: tuple = ()
+    kind: str = "correctness"
 
     @staticmethod
     def _v(verdict, observed):
@@ -452,13 +465,14 @@ class RequirementRow:
 
     def cells(self):
         if self.without is None:
-            return (self.id, self.text, "LKMM only (an argument: herd7 not run)", "", "")
-        return (self.id, self.text,
+            return (self.id, self.kind, self.text, "LKMM only (an argument: herd7 not run)", "",
+                    "")
+        return (self.id, self.kind, self.text,
                 f"{self.without}: {self._v(self.without_verdict, self.without_observed)}",
                 f"{self.with_}: {self._v(self.with_verdict, self.with_observed)}",
                 "yes" if self.exhaustive else "no")
 
-    HEADER = ("req", "what vmap_area must provide", "without it", "with it",
+    HEADER = ("req", "kind", "what vmap_area must provide", "without it", "with it",
               "exhaustive")
 
 
@@ -485,11 +499,11 @@ def requirement_evidence() -> list[RequirementRow]:
     """Explore the scenarios behind :data:`REQUIREMENTS` (memoised).  ``exhaustive`` refers
     to the passing ("with it") scenario: a ``never`` verdict there is exhaustive."""
     rows = []
-    for rid, text, without, with_ in REQUIREMENTS:
+    for rid, text, without, with_, kind in REQUIREMENTS:
         if without is None:
-            rows.append(RequirementRow(rid, text, None, None, None, None, None))
+            rows.append(RequirementRow(rid, text, None, None, None, None, None, kind=kind))
             continue
         wo, wov, _, woo = _evidence(without)
         wi, wiv, ex, wio = _evidence(with_)
-        rows.append(RequirementRow(rid, text, wo, wov, wi, wiv, ex, woo, wio))
+        rows.append(RequirementRow(rid, text, wo, wov, wi, wiv, ex, woo, wio, kind))
     return rows

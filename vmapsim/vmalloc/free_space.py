@@ -52,39 +52,41 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     length = size + align - 1 if adjust else size
     steps = 0
     mask = ~(align - 1)
-    # is_within_this_va(node, size, align, vstart) is inlined below (twice)
-    try:
-        while node is not None:
+    # is_within_this_va(node, size, align, vstart) is inlined below (twice); every return
+    # adds the steps to acct.visited
+    while node is not None:
+        steps += 1
+        left = node.rb_left
+        if left is not None and left.subtree_max_size >= length and vstart < node.va_start:
+            node = left
+            continue
+        a = node.va_start
+        nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
+        if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
+            tree.acct.visited += steps
+            return node
+        right = node.rb_right
+        if right is not None and right.subtree_max_size >= length:
+            node = right
+            continue
+        while True:
+            node = node.rb_parent
+            if node is None:
+                tree.acct.visited += steps
+                return None
             steps += 1
-            left = node.rb_left
-            if left is not None and left.subtree_max_size >= length and vstart < node.va_start:
-                node = left
-                continue
             a = node.va_start
             nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
             if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
+                tree.acct.visited += steps
                 return node
             right = node.rb_right
-            if right is not None and right.subtree_max_size >= length:
+            if right is not None and right.subtree_max_size >= length and vstart <= node.va_start:
+                vstart = node.va_start + 1
                 node = right
-                continue
-            while True:
-                node = node.rb_parent
-                if node is None:
-                    return None
-                steps += 1
-                a = node.va_start
-                nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
-                if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
-                    return node
-                right = node.rb_right
-                if right is not None and right.subtree_max_size >= length and vstart <= node.va_start:
-                    vstart = node.va_start + 1
-                    node = right
-                    break
-        return None
-    finally:
-        tree.acct.visited += steps
+                break
+    tree.acct.visited += steps
+    return None
 
 
 def lowest_fit_reference(blocks, size: int, align: int, vstart: int, vend: int,

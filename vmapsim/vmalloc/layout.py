@@ -29,6 +29,9 @@ C_TYPES = {
     "refcount_t": (4, 4),               # atomic_t refs
     "spinlock_t": (4, 4),               # raw_spinlock -> arch_spinlock_t (qspinlock)
     "spinlock_t (DEBUG_SPINLOCK)": (24, 8),  # + magic, owner_cpu (2 x 4) + owner pointer
+    # PREEMPT_RT: spinlock_t is a struct rt_mutex_base (include/linux/spinlock_types.h):
+    # raw_spinlock_t wait_lock (4, padded to 8), rb_root_cached waiters (16), owner pointer (8)
+    "spinlock_t (PREEMPT_RT)": (32, 8),
     "seqcount_t": (4, 4),
 }
 
@@ -107,6 +110,9 @@ LAYOUTS: dict[str, Layout] = _layouts(
            title="+ rcu_head + refcount_t"),
     Layout("rcu-head-debug-spinlock-88", _RFC + (_RCU, Field("lock", "spinlock_t (DEBUG_SPINLOCK)")),
            "debug kernels (no lockdep)", title="+ rcu_head + spinlock_t, DEBUG_SPINLOCK"),
+    Layout("rcu-head-rt-spinlock-96", _RFC + (_RCU, Field("lock", "spinlock_t (PREEMPT_RT)")),
+           "PREEMPT_RT kernels (spinlock_t is an rt_mutex_base; no lock debugging)",
+           title="+ rcu_head + spinlock_t, PREEMPT_RT"),
     Layout("union-refcount-56", _RFC + (_REF,),
            "rcu_head in a union with list (unused once the area goes to the slab) + refcount_t",
            title="rcu_head in union with list + refcount_t"),

@@ -236,6 +236,22 @@ class RBTree:
         self.count = 0
         return out
 
+    # ------------------------------------------------------------------ bulk build and copies
+    @classmethod
+    def from_sorted(cls, areas, augment: bool = False, acct=None) -> "RBTree":
+        """A tree holding *areas* (address order, not overlapping, linked nowhere), built in
+        O(n) (:func:`vmapsim.vmalloc.rbtree_bulk.build_sorted`)."""
+        from .rbtree_bulk import build_sorted
+        return build_sorted(cls(augment, acct), areas)
+
+    def __getstate__(self):
+        from .rbtree_bulk import tree_state
+        return tree_state(self)
+
+    def __setstate__(self, state):
+        from .rbtree_bulk import set_tree_state
+        set_tree_state(self, state)
+
     # ------------------------------------------------------------------ lookups
     def find(self, addr: int) -> VmapArea | None:
         """mm/vmalloc.c __find_vmap_area(): the area with ``va_start <= addr < va_end``."""

@@ -99,5 +99,15 @@ class VmapArea:
     def size(self) -> int:
         return self.va_end - self.va_start
 
+    def __reduce__(self):
+        """Pickled without its tree and list links (a tree restores them, see
+        :meth:`vmapsim.vmalloc.rbtree.RBTree.__getstate__`): following ``next`` would make the
+        pickler recurse once per area."""
+        return (VmapArea, (self.va_start, self.va_end, self.flags, self.vm),
+                (self.subtree_max_size, self.rb_red, self.seq, self.dual))
+
+    def __setstate__(self, state):
+        self.subtree_max_size, self.rb_red, self.seq, self.dual = state
+
     def __repr__(self) -> str:
         return f"VmapArea({self.va_start:#x}-{self.va_end:#x}, flags={self.flags:#x})"

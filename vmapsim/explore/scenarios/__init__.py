@@ -85,8 +85,9 @@ class Entry:
 CATALOGUE: dict[str, Entry] = {}
 
 #: the catalogue's order (docs/rcu-review.md section 6)
-ORDER = ("A1 A2 B1 B2 C0 C0-pool C1 C2 C2-kfree C3 C4 C4-gp D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow "
-         "F2 F2-filter G1-unfair G1-fair G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
+ORDER = ("A1 A2 B1 B2 C0 C0-pool C0-freetree C1 C1-freetree C2 C2-kfree C3 C4 C4-gp C5 D1 D2 D3 "
+         "D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow F1-cow-split F2 F2-filter G1-unfair "
+         "G1-fair G1-bounded G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
          "I1-store-gfp").split()
 
 

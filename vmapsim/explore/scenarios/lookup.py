@@ -10,8 +10,11 @@ Builders (knobs are what a notebook varies):
 * :func:`lookup_race` -- readers look up ``A`` while a writer ``vfree``s it, optionally
   recycling the object (type-safe cache reuse elsewhere, or vmalloc's pool at the same
   address, with or without a grace period first);
-* :func:`trylock_livelock` -- G1: a reader's trylock retries against a writer taking
+* :func:`trylock_livelock` -- G1: a reader's trylock retries against another holder taking
   the area lock ``k`` times;
+* :func:`bump_lookup_race` -- C5: the series' ``find_vmap_area()`` for an area of a per-CPU
+  bump chunk (patch 11: a lockless chunk lookup, then ``chunk->page_va[]``) racing the
+  ``vfree()`` that drains the chunk and ``kvfree_rcu()``s its descriptor;
 * :func:`vread_vs_shrink` -- H: a ``vread_iter``-style reader against ``vrealloc``
   shrinking the area (mm/vmalloc.c: vrealloc updates ``vm->nr_pages`` under
   ``vn->busy.lock`` before freeing the tail pages).
@@ -25,14 +28,16 @@ from ..lookup import BUSY, PROTOCOLS, make_protocol, vmap_area_fields
 from ..rcu import Violation
 from . import Scenario, Thread, builder_source, register
 
-__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "A_START", "A_END", "B_START",
-           "STABILISERS"]
+__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "bump_lookup_race", "A_START",
+           "A_END", "B_START", "STABILISERS"]
 
 A_START, A_END = 0x1000, 0x3000
 B_START, B_END = 0x8000, 0xA000
 ADDR = 0x1800
 CACHE = "vmap_area_cachep"
-REUSE = ("none", "typesafe-elsewhere", "pool", "pool-gp")
+REUSE = ("none", "typesafe-elsewhere", "pool", "pool-gp", "free-desc")
+#: where a free-range descriptor's bounds go when a later free merges into it (free-desc)
+MERGED_END = 0x5000
 #: design-note vocabulary for the reader's per-object stabiliser -> protocol
 STABILISERS = {"none": "rcu-readonce", "lock": "spinlock", "spin": "rcu-trylock-retry",
                "refcount": "rcu-refcount", "seqcount": "seqcount"}
@@ -104,7 +109,15 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
     unlinking it -- ``typesafe-elsewhere`` reallocates it from the type-safe cache as
     area B at another address; ``pool`` hands it back at the *same* address with a new
     ``vm`` (vmalloc's per-node pools: ``node_pool_add_va``/``node_pool_del_va``, no
-    grace period); ``pool-gp`` does a ``synchronize_rcu`` first (the GP-cookie fix).
+    grace period); ``pool-gp`` does a ``synchronize_rcu`` first (the GP-cookie fix);
+    ``free-desc`` is 6.18's other exit: the lazy purge finds no free neighbour to merge
+    with, so ``__merge_or_add_vmap_area()`` links the object itself into the free tree as a
+    free-range descriptor, and a later free next to it merges into it, rewriting its
+    ``va_end`` in place (``va_clip()`` rewrites ``va_start``/``va_end`` the same way), with
+    no grace period anywhere (mm/vmalloc.c: ``__merge_or_add_vmap_area``, ``va_clip``,
+    ``reclaim_list_global``; ``decay_va_pool_node`` sends pooled areas the same way).  The
+    series removes this exit: from patch 07 ``reclaim_list_global()`` frees every object to
+    the slab ("there are no free vmap_area objects any more").
     ``no_fail=True`` adds the G2 property: no trylock or refcount acquisition may fail,
     since only readers run.  ``use`` is what the caller does with the area it found:
     ``vm`` (``find_vm_area`` then ``vm->flags``), ``vm-pointer`` (only ``va->vm``, checked
@@ -114,8 +127,11 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
     Properties (what the kernel's callers need, :func:`_check_covers`): no use-after-free
     (KASAN would report it); what the reader uses -- the bounds it reads (usercopy), the
     ``vm_struct`` it gets (``find_vm_area``) -- describes an area containing the address it
-    looked up.  Observation, not a property: whether the object it uses is the incarnation its
-    walk found ("generation changed", :attr:`vmapsim.explore.Result.observed`).
+    looked up; for ``use="bounds"``, the bounds usercopy reads after the lookup are the ones
+    the lookup matched (``wrong-bound`` otherwise: the object's bounds were rewritten in
+    place, as a free-range descriptor's are; a stale bound, not a use-after-free, and KASAN
+    would not report it).  Observation, not a property: whether the object it uses is the
+    incarnation its walk found ("generation changed", :attr:`vmapsim.explore.Result.observed`).
     ``vm_struct`` objects carry ``addr``/``size`` as the kernel's do; the containment check
     reads them without a scheduling point (a ghost read).
     """
@@ -130,7 +146,8 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
     knobs = dict(protocol=protocol, reclaim=reclaim, readers=readers, owner=owner,
                  hold_rcu=hold_rcu, recheck=recheck, reuse=reuse, writer=writer,
                  max_retries=max_retries, no_fail=no_fail, use=use, tree_mode=tree_mode)
-    opts = {"reclaim": "none" if reuse.startswith("pool") else reclaim, "max_retries": max_retries}
+    opts = {"reclaim": "none" if reuse.startswith("pool") or reuse == "free-desc" else reclaim,
+            "max_retries": max_retries}
     if protocol == "rcu-readonce":
         opts["hold_rcu"] = hold_rcu
     if protocol == "rcu-refcount":
@@ -157,6 +174,15 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
                     end = yield ctx.read(va, "va_end", text=f"usercopy: {va.name}->va_end")
                     _check_covers(ctx, f"the bounds usercopy read from {va.name}", start, end,
                                   s.addr)
+                    if found.start is not None and (start, end) != (found.start, found.end):
+                        desc = va.name in ctx.world.ghost.get("free_desc", ())
+                        raise Violation(
+                            "wrong-bound", f"{ctx.name}: usercopy compares against "
+                            f"[{start:#x}, {end:#x}) read from {va.name}, but the lookup matched "
+                            f"[{found.start:#x}, {found.end:#x}): {va.name}'s bounds were "
+                            "rewritten in place" + (" (it is a free-range descriptor in the "
+                                                    "free tree now)" if desc else ""),
+                            events=(ctx.world.step,))
                     _observe_generation(ctx, va)
                 else:
                     vm = yield ctx.read(va, "vm", text=f"find_vm_area: {va.name}->vm")
@@ -192,6 +218,17 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
             for f, v in (("va_start", B_START), ("va_end", B_END), ("vm", vmB), ("state", BUSY)):
                 yield ctx.write(nb, f, v)
             yield from ctx.call(s.proto.publish, s.vn, s.tree, nb)
+            return
+        if reuse == "free-desc":
+            def link(w, va=va):
+                w.ghost["free_desc"] = tuple(sorted(w.ghost.get("free_desc", ()) + (va.name,)))
+            yield ctx.atomic(va, link, text=f"purge: __merge_or_add_vmap_area: no free neighbour, "
+                                            f"{va.name} is linked into the free tree as a "
+                                            "free-range descriptor")
+            yield ctx.write(va, "va_end", MERGED_END,
+                            text=f"a later free of [{A_END:#x}, {MERGED_END:#x}) merges into "
+                                 f"{va.name}: {va.name}->va_end = {MERGED_END:#x} (in place, "
+                                 "no grace period)")
             return
         if reuse == "pool-gp":
             yield ctx.synchronize_rcu()
@@ -233,11 +270,16 @@ def lookup_race(protocol: str = "rcu-readonce", reclaim: str = "call_rcu", reade
 
 def trylock_livelock(k: int = 2, fair: bool = False, bound: int | None = None,
                      max_retries: int = 8) -> Scenario:
-    """G1: ``W`` takes and drops A's lock ``k`` times; ``R`` looks A up with
-    ``rcu-trylock-retry``.  Property: at most ``bound`` (default ``k + 1``) trylock
-    attempts.  Unfair scheduling lets R fail again and again inside one of W's holds;
-    with fair scheduling (R's ``cpu_relax`` lets W run) each hold costs at most one
-    failure."""
+    """G1: another holder ``H`` takes and drops A's lock ``k`` times; ``R`` looks A up with
+    ``rcu-trylock-retry`` (``max_retries`` re-walks, then the locked walk).  Property: at most
+    ``bound`` (default ``k + 1``) trylock attempts.
+
+    ``H`` is not 6.18's teardown, which takes an area's lock once (to mark it DEAD): it stands
+    for what else could hold the lock repeatedly -- other readers of the same area under an
+    exclusive lock (R6), or a design that adds lock holders (a ``vrealloc()`` taking it).
+    Unfair scheduling lets R fail again and again inside one of H's holds; with fair
+    scheduling (R's ``cpu_relax`` lets H run) each hold costs at most one failure.  A finite
+    scenario cannot show a livelock: what the bound measures is failed attempts per hold."""
     k = check_int("k", k, lo=1, hi=6)
     bound = k + 1 if bound is None else check_int("bound", bound, lo=1)
     knobs = dict(k=k, fair=fair, bound=bound, max_retries=max_retries)
@@ -249,8 +291,8 @@ def trylock_livelock(k: int = 2, fair: bool = False, bound: int | None = None,
         def monitor(world, tid, name, count):
             if name == "trylock" and count > bound:
                 raise Violation("assertion", f"{world.names[tid]} made {count} trylock attempts "
-                                f"(bound {bound}) against a writer that locks {k} times",
-                                events=(world.step,))
+                                f"(bound {bound}) against another holder that takes the lock "
+                                f"{k} times", events=(world.step,))
         w.monitors.append(monitor)
         return s
 
@@ -264,13 +306,104 @@ def trylock_livelock(k: int = 2, fair: bool = False, bound: int | None = None,
         if found is not None:
             yield from ctx.call(proto.put, s.vn, found)
 
-    return Scenario(id="trylock_livelock", title="trylock retry vs a lock holder",
-                    description=f"W locks and unlocks A {k} times; R retries trylock "
-                                f"(at most {bound} attempts allowed); "
+    return Scenario(id="trylock_livelock", title="trylock retry vs another lock holder",
+                    description=f"H locks and unlocks A {k} times; R retries trylock "
+                                f"(max_retries={max_retries}, then the locked walk; at most "
+                                f"{bound} attempts allowed); "
                                 + ("fair" if fair else "unfair") + " scheduling.",
-                    threads=[Thread("W", holder), Thread("R", reader)], setup=setup, fair=fair,
+                    threads=[Thread("H", holder), Thread("R", reader)], setup=setup, fair=fair,
                     source=builder_source("trylock_livelock", knobs), knobs=knobs,
                     kernel="mm/mmap_lock.c: lock_vma_under_rcu retry/fallback shape")
+
+
+#: the bump chunk of :func:`bump_lookup_race`: 4 pages from 0, A on pages 1-2
+CHUNK_BASE, CHUNK_LIMIT = 0x0, 0x4000
+
+
+def bump_lookup_race(owner: bool = False, free_area: bool = False) -> Scenario:
+    """C5: the series' ``find_vmap_area()`` for an address in a per-CPU bump chunk (patch 11).
+
+    ``R`` (hardened usercopy, not the owner, on a CPU whose current chunk is another one) runs
+    ``vmap_chunk_lookup()``: ``rcu_read_lock()``, walk the chunk list, ``rcu_read_unlock()``,
+    return the chunk; then ``find_vmap_area()`` reads ``chunk->page_va[idx]`` and usercopy
+    reads ``va_end``.  ``W`` ``vfree()``s A, the last area of a chunk that is no longer its
+    owner's current one: ``vmap_bump_unlink()`` clears ``page_va[]``, the count drops to
+    zero, the chunk leaves the list (``list_del_rcu`` under ``vmap_bump_chunks_lock``) and
+    its descriptor (131,136 bytes) goes to ``kvfree_rcu()``.  ``free_area``: also free A itself
+    (its ``kmem_cache_free()`` comes at the lazy purge, C0's window); off by default so that
+    the counterexample is the descriptor's.  ``owner``: R owns A (W waits for it).
+
+    Property: no use-after-free.  Not modelled: the per-CPU ``vmap_bump_cur`` fast path of
+    ``vmap_chunk_lookup()`` (read with ``this_cpu_read()``, no RCU section at all)."""
+    knobs = dict(owner=owner, free_area=free_area)
+    idx = (ADDR - CHUNK_BASE) >> 12
+
+    def setup(w):
+        vmA = w.obj("vmA", kind="vm_struct", flags="VM_ALLOC", nr_pages=1, pages=(),
+                    addr=A_START, size=A_END - A_START)
+        A = w.obj("A", kind="vmap_area", **vmap_area_fields(A_START, A_END, vmA))
+        pages = tuple(A if A_START <= CHUNK_BASE + (i << 12) < A_END else None
+                      for i in range((CHUNK_LIMIT - CHUNK_BASE) >> 12))
+        C = w.obj("chunk", kind="vmap_bump_chunk", base=CHUNK_BASE, limit=CHUNK_LIMIT,
+                  page_va=pages, alloced=sum(p is not None for p in pages))
+        L = w.obj("vmap_bump_chunks", kind="list", chunks=(C,), lock=None)
+        w.G.fields["owner_done"] = False
+        return SimpleNamespace(A=A, C=C, L=L)
+
+    def lookup(ctx, s, who):
+        yield ctx.rcu_read_lock()
+        chunks = yield ctx.read(s.L, "chunks",
+                                text=f"{who}: list_for_each_entry_rcu(vmap_bump_chunks)")
+        chunk = None
+        for c in chunks:
+            base = yield ctx.read(c, "base", text=f"{who}: chunk->base <= addr < chunk->limit")
+            if base <= ADDR < c.fields["limit"]:
+                chunk = c
+                break
+        yield ctx.rcu_read_unlock()
+        return chunk
+
+    def reader(ctx, s):
+        chunk = yield from lookup(ctx, s, "vmap_chunk_lookup")
+        if chunk is None:
+            ctx.observe("R found", "none")
+        else:
+            pv = yield ctx.read(chunk, "page_va", text="find_vmap_area: chunk->page_va[idx]")
+            va = pv[idx]
+            if va is None:
+                ctx.observe("R found", "none")
+            else:
+                yield ctx.read(va, "va_end", text=f"usercopy: {va.name}->va_end")
+                ctx.observe("R found", va.name)
+        if owner:
+            yield ctx.store("owner_done", True, text="owner finished using its area")
+
+    def vfree(ctx, s):
+        if owner:
+            yield ctx.wait_until_eq(ctx.world.G, "owner_done", True,
+                                    text="vfree by the owner, after its last use")
+        chunk = yield from lookup(ctx, s, "vmap_bump_unlink")
+        pv = yield ctx.read(chunk, "page_va", text="vmap_bump_unlink: chunk->page_va[idx]")
+        va = pv[idx]
+        yield ctx.write(chunk, "page_va", tuple(None if p is va else p for p in pv),
+                        text="memset(&chunk->page_va[idx], 0, n_pages)")
+        yield ctx.write(chunk, "alloced", 0,
+                        text="atomic_sub_return() == 0, chunk is not its owner's current one")
+        yield ctx.spin_lock(s.L)
+        yield ctx.write(s.L, "chunks", (), text="list_del_rcu(&chunk->link)")
+        yield ctx.spin_unlock(s.L)
+        yield ctx.call_rcu(chunk, text="kvfree_rcu(chunk, rcu)")
+        if free_area:
+            yield ctx.kfree(va, text="lazy purge: kmem_cache_free(va)")
+
+    desc = ("R (usercopy" + (", the owner" if owner else ", not the owner") + ") looks up "
+            f"{ADDR:#x} through the series' bump-chunk path of find_vmap_area while W vfree()s A, "
+            "the chunk's last area, and the chunk descriptor goes to kvfree_rcu"
+            + (" (A itself is freed too)" if free_area else "") + ".")
+    return Scenario(id="bump_lookup_race", title="series find_vmap_area, bump chunk vs vfree",
+                    description=desc, threads=[Thread("R", reader), Thread("W", vfree)],
+                    setup=setup, source=builder_source("bump_lookup_race", knobs), knobs=knobs,
+                    kernel="RFC patch 11: find_vmap_area, vmap_chunk_lookup, vmap_bump_unlink")
 
 
 def vread_vs_shrink(reader: str = "lockless") -> Scenario:
@@ -331,6 +464,25 @@ register("C0-pool", "6.18 today, the area recycled through a node pool instead: 
                     "the same bounds (generation changed, no property violated)", lookup_race,
          "never", observed={"R: generation changed"}, protocol="spinlock-6.18", reuse="pool",
          use="bounds")
+register("C0-freetree", "6.18 today, the purged area not merged: its object becomes a free-range "
+                        "descriptor whose va_end a later merge rewrites in place; usercopy "
+                        "reads a wrong bound (no use-after-free)", lookup_race, "violation",
+         protocol="spinlock-6.18", reuse="free-desc", use="bounds",
+         note="Kernel: mm/vmalloc.c:__merge_or_add_vmap_area links an unmerged object into the "
+              "free tree (link_va) instead of freeing it; later merges and va_clip() rewrite its "
+              "va_start/va_end in place.  6.18 only: from RFC patch 07 reclaim_list_global() "
+              "frees every object to the slab.")
+register("C1-freetree", "M23's lookup on 6.18's allocator (a busy maple tree, 6.18's free tree): "
+                        "the free-range-descriptor exit has no kmem_cache_free for call_rcu to "
+                        "replace; usercopy reads a wrong bound", lookup_race, "violation",
+         protocol="rcu-readonce", reuse="free-desc", use="bounds")
+register("C5", "the series' find_vmap_area for a bump-chunk area (patch 11): usercopy reads "
+               "chunk->page_va after vmap_chunk_lookup's rcu_read_unlock while vfree drains the "
+               "chunk and kvfree_rcu()s it", bump_lookup_race, "violation",
+         note="Kernel: RFC patch 11 find_vmap_area (vmap_chunk_lookup returns the chunk after "
+              "rcu_read_unlock, then page_va[idx] is read), vmap_bump_unlink (list_del_rcu, "
+              "kvfree_rcu of the 131,136-byte descriptor).  6.18 has no such window: it has no "
+              "bump chunks.")
 register("C1", "proposed READ_ONCE lookup, non-owner reads the bounds after rcu_read_unlock "
                "while vfree+call_rcu runs", lookup_race, "violation", protocol="rcu-readonce",
          use="bounds")
@@ -363,10 +515,14 @@ register("D4", "per-node seqcount snapshot of the bounds, type-safe memory reuse
 register("E1", "negative control: area freed with plain kfree, reader inside its RCU section",
          lookup_race, "violation", protocol="rcu-readonce", hold_rcu=True, reclaim="kfree",
          use="bounds")
-register("G1-unfair", "trylock retry against a lock holder, unfair scheduler: attempts > k+1",
+register("G1-unfair", "trylock retry against another lock holder, unfair scheduler: more "
+                      "failed attempts than holds (attempts > k+1)",
          trylock_livelock, "violation", k=2, fair=False)
 register("G1-fair", "same with fair (yield-on-fail) scheduling: attempts <= k+1",
          trylock_livelock, "never", k=2, fair=True)
+register("G1-bounded", "unfair scheduling, max_retries=1: at most 2 attempts, then the locked "
+                       "walk (restates the protocol's bound)",
+         trylock_livelock, "never", k=2, fair=False, max_retries=1, bound=2)
 register("G2", "two readers, exclusive trylock, no writer: a trylock fails anyway", lookup_race,
          "violation", protocol="rcu-trylock-retry", readers=2, writer=False, no_fail=True)
 register("G2-shared", "two readers with a shared reference (refcount): no failure", lookup_race,

@@ -124,7 +124,11 @@ def index_race(pattern: str = "overwrite", read_order: str = "forward",
                     kernel="lib/maple_tree.c: mtree_load, mas_wr_slot_store, mas_wr_node_store")
 
 
-NODE_CASES = ("insert-beside", "erase-beside", "zero-entry")
+NODE_CASES = ("insert-beside", "erase-beside", "zero-entry", "insert-split")
+#: insert-split: entries [6k, 6k+4] for k = 1..SPLIT_FILL fill the root leaf (two slots each,
+#: with the NULL gaps), so that the insert of [6(SPLIT_FILL+1), +2] is a split store (checked
+#: by tests/test_explore_catalogue.py)
+SPLIT_FILL = 7
 
 
 def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: str = "call_rcu",
@@ -137,6 +141,9 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
       A under RCU.  ``node_free="kfree"`` frees the replaced node at once instead of after
       a grace period (a negative control: the maple tree itself never does that in RCU
       mode).
+    * ``insert-split`` (F1-cow-split): the leaf is full (X among ``SPLIT_FILL`` entries); W
+      inserts Y, which splits the leaf (``mas_split``: new leaves and a new root); R loads
+      X's index and must get X.
     * ``zero-entry`` (F2): a reserved range holds ``XA_ZERO_ENTRY``; R uses the
       advanced-API walk (``mas_walk``) there and dereferences what it gets, with or
       without an ``xa_is_zero`` filter; W stores an unrelated area meanwhile.
@@ -151,6 +158,9 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
         X, Y, A = w.obj("X", size=6), w.obj("Y", size=5), w.obj("A", size=4)
         if case == "insert-beside":
             ranges = [(15, 20, X)]
+        elif case == "insert-split":
+            ranges = [(6 * k, 6 * k + 4, X if k == 2 else w.obj(f"O{k}", size=5))
+                      for k in range(1, SPLIT_FILL + 1)]
         elif case == "erase-beside":
             ranges = [(5, 8, A), (15, 20, X)]
         else:
@@ -161,6 +171,8 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
     def writer(ctx, s):
         if case == "insert-beside":
             yield from ctx.call(_store, s.tree, 5, 9, s.Y)
+        elif case == "insert-split":
+            yield from ctx.call(_store, s.tree, 6 * SPLIT_FILL + 6, 6 * SPLIT_FILL + 8, s.Y)
         elif case == "erase-beside":
             yield from ctx.call(_erase, s.tree, 17)
         else:
@@ -168,9 +180,10 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
 
     def reader(ctx, s):
         yield ctx.rcu_read_lock()
-        if case == "insert-beside":
-            v = yield from ctx.call(_load, s.tree, 17)
-            ctx.check(v is s.X, f"load(17) returned {getattr(v, 'name', 'NULL')}, not X "
+        if case in ("insert-beside", "insert-split"):
+            i = 17 if case == "insert-beside" else 14
+            v = yield from ctx.call(_load, s.tree, i)
+            ctx.check(v is s.X, f"load({i}) returned {getattr(v, 'name', 'NULL')}, not X "
                       "(a torn in-place node update)")
         elif case == "erase-beside":
             v = yield from ctx.call(_walk, s.tree, 6)
@@ -184,6 +197,7 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
         yield ctx.rcu_read_unlock()
 
     titles = {"insert-beside": "insert beside a stable entry",
+              "insert-split": "insert that splits a stable entry's leaf",
               "erase-beside": "erase beside an owned entry", "zero-entry": "reserved range"}
     return Scenario(id="node_race", title=titles[case],
                     description=f"{titles[case]} on the {tree_mode} tree"
@@ -215,6 +229,8 @@ register("F1-inplace", "insert beside a stable entry, tree not in RCU mode: torn
          node_race, "violation", case="insert-beside", tree_mode="inplace")
 register("F1-cow", "insert beside a stable entry in RCU mode (copy-on-write): always X",
          node_race, "never", case="insert-beside", tree_mode="rcu")
+register("F1-cow-split", "insert that splits the stable entry's full leaf, RCU mode: always X",
+         node_race, "never", case="insert-split", tree_mode="rcu")
 register("F2", "mas_walk returns XA_ZERO_ENTRY for a reserved range; reader dereferences it",
          node_race, "violation", case="zero-entry")
 register("F2-filter", "same with an xa_is_zero filter", node_race, "never", case="zero-entry",

@@ -1,0 +1,329 @@
+"""A notebook's key numbers as data: what ``build/report/<name>.json`` holds and its summary prints.
+
+Every number a notebook's summary (and so its mailing-list reply) states is recorded once, with
+where it comes from and the conditions that reproduce it::
+
+    nums = report.Numbers("01-free-tree")
+    nums.add("time per loop", r.us_per_op, "us", source="model", steady=False,
+             fmt=".2f", **report.sim_conditions(r, warmup=0))
+    nums.add("vmap_area size", 72, "B", source="kernel-source", design="linux-6.18")
+
+``source`` is one of :data:`SOURCES`: ``model`` (vmapsim's models: the performance model, the
+designs' allocators), ``real-trace`` (checked against a kernel recording), ``explorer`` (the
+interleaving explorer), ``published`` (a figure from the thread or a paper) or
+``kernel-source`` (a fact read from the kernel's code).  ``conditions`` use the parameter names of
+the ``simulate``/``replay``/``explore`` commands (:data:`CONDITIONS`), so that an entry says how
+to rerun it; ``steady`` is True for a steady-state performance figure, False for a transient
+(e.g. a run without warm-up), None where the notion does not apply; the model's timings (model
+numbers with ``steady`` True or False) carry the calibration's error band (:func:`error_band`).
+
+Bad input raises :class:`~vmapsim.errors.ParameterError` naming the field and the valid values.
+:meth:`Numbers.table` renders the numbers as a :class:`~vmapsim.report.Table` whose text form is
+what the summary prints, with one footnote per set of conditions.
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers as _numbers
+import textwrap
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .errors import ParameterError
+from .paths import DATA_DIR
+
+__all__ = ["Number", "Numbers", "SOURCES", "CONDITIONS", "error_band", "sim_conditions"]
+
+SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
+#: condition keys: the parameter names of ``vmapsim simulate`` / ``replay`` / ``explore``
+CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
+              "setup_scale", "seed", "trace", "scenario", "prefill")
+#: the band used when data/perf/calibration.json states none
+DEFAULT_BAND = 0.25
+SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",
+               "published": "published", "kernel-source": "kernel source"}
+
+
+@lru_cache(maxsize=None)
+def error_band() -> float:
+    """The performance model's error band as a fraction: ``error_band`` of
+    ``data/perf/calibration.json`` if it has one, else 0.25 (+-25 %)."""
+    try:
+        data = json.loads((DATA_DIR / "perf" / "calibration.json").read_text())
+    except (OSError, ValueError):
+        return DEFAULT_BAND
+    band = data.get("error_band")
+    return float(band) if isinstance(band, (int, float)) and not isinstance(band, bool) \
+        else DEFAULT_BAND
+
+
+def sim_conditions(result, **extra) -> dict:
+    """The conditions of a :class:`vmapsim.perf.simulate.SimResult` (design, lookup, cpus,
+    online_cpus, workload, loops, machine, seed), plus *extra* (``warmup=``, ``setup_scale=``,
+    ``prefill=``: what the call passed that the result does not record)."""
+    cond = {k: getattr(result, k) for k in ("design", "lookup", "cpus", "online_cpus", "workload",
+                                            "loops", "machine", "seed")}
+    cond.update(extra)
+    return cond
+
+
+def _check_value(name: str, value):
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():   # numpy scalar
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (_numbers.Real, str)):
+        raise ParameterError(f"number {name!r}: value must be a number or a string, got "
+                             f"{value!r} ({type(value).__name__}); write a bool as a word")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParameterError(f"number {name!r}: value must be finite, got {value!r}")
+    if isinstance(value, _numbers.Integral):
+        return int(value)
+    if isinstance(value, _numbers.Real):
+        return float(value)
+    return value
+
+
+def _check_condition(name: str, key: str, value):
+    if key not in CONDITIONS:
+        raise ParameterError(f"number {name!r}: unknown condition {key!r}; valid conditions: "
+                             f"{', '.join(CONDITIONS)}")
+    if isinstance(value, (list, tuple)):
+        return [_check_condition(name, key, v) for v in value]
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    if not isinstance(value, (str, int, float, bool)):
+        raise ParameterError(f"number {name!r}: condition {key} must be a string, number or a "
+                             f"list of them, got {value!r}")
+    return value
+
+
+@dataclass
+class Number:
+    """One key number (see the module docstring for the fields)."""
+
+    name: str
+    value: float | int | str
+    unit: str
+    source: str
+    steady: bool | None
+    conditions: dict
+    error_band: float | None = None
+    fmt: str | None = field(default=None, repr=False)
+
+    def as_json(self) -> dict:
+        d = {"name": self.name, "value": self.value, "unit": self.unit, "source": self.source,
+             "steady": self.steady, "conditions": dict(self.conditions)}
+        if self.error_band is not None:
+            d["error_band"] = self.error_band
+        return d
+
+    def shown(self) -> str:
+        """The value as the tables print it (``fmt`` applied, no unit)."""
+        if self.fmt and not isinstance(self.value, str):
+            return format(self.value, self.fmt)
+        from .report import format_value
+        return format_value(self.value)
+
+    def kind(self) -> str:
+        """``model, steady state, +-25 % (calibration band)``: the source and how to read it."""
+        what = [SOURCE_TEXT[self.source]]
+        if self.steady is True:
+            what.append("steady state")
+        elif self.steady is False:
+            what.append("not steady state")
+        if self.error_band is not None:
+            what.append(f"+-{self.error_band:.0%} (calibration band)")
+        return ", ".join(what)
+
+    def condition_items(self, leave_out=()) -> tuple:
+        return tuple((k, _cond_text(v)) for k, v in self.conditions.items() if k not in leave_out)
+
+    def describe(self, leave_out=()) -> str:
+        """``model, steady state, +-25 %: design=linux-6.18 cpus=16 ...`` (conditions in
+        *leave_out* omitted)."""
+        cond = " ".join(f"{k}={v}" for k, v in self.condition_items(leave_out))
+        return self.kind() + (f": {cond}" if cond else "")
+
+
+def _footnotes(groups: dict) -> list[str]:
+    """Footnote lines for ``{(kind, conditions): letter}``: numbers of one kind whose conditions
+    share some ``key=value`` get one line with the shared part, then a line per letter with the
+    rest."""
+    by_kind: dict[str, list] = {}
+    for (kind, cond), letter in groups.items():
+        by_kind.setdefault(kind, []).append((letter, cond))
+    order = {m: i for i, m in enumerate(groups.values())}
+    blocks = []   # (position of the first letter, lines), printed in letter order
+    for kind, entries in by_kind.items():
+        common = [kv for kv in entries[0][1] if all(kv in c for _, c in entries[1:])]
+        # group only where each member still has a condition of its own to show
+        if len(entries) > 1 and common and all(len(c) > len(common) for _, c in entries):
+            letters = ",".join(m.strip("[]") for m, _ in entries)
+            block = [f"[{letters}] {kind}: " + " ".join(f"{k}={v}" for k, v in common)]
+            for m, c in entries:
+                block.append(f"{m} " + " ".join(f"{k}={v}" for k, v in c if (k, v) not in common))
+            blocks.append((order[entries[0][0]], block))
+        else:
+            for m, c in entries:
+                cond = " ".join(f"{k}={v}" for k, v in c)
+                blocks.append((order[m], [f"{m} {kind}" + (f": {cond}" if cond else "")]))
+    return [ln for _, block in sorted(blocks, key=lambda b: b[0]) for ln in block]
+
+
+def _unit_suffix(n: Number) -> str:
+    return f" {n.unit}" if n.unit else ""
+
+
+def _header(name: str, unit: str) -> str:
+    """A column's title: the name, and the unit unless the name already says it."""
+    return f"{name} {unit}" if unit and unit not in name else name
+
+
+def _cond_text(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_cond_text, v)) + "]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+class Numbers:
+    """The key numbers of one notebook (``report.Numbers("01-free-tree")``)."""
+
+    def __init__(self, notebook: str):
+        if not isinstance(notebook, str) or not notebook:
+            raise ParameterError(f"Numbers needs the notebook's name, got {notebook!r}")
+        self.notebook = notebook
+        self.numbers: list[Number] = []
+
+    def add(self, name: str, value, unit: str = "", *, source: str, steady: bool | None = None,
+            band: bool | None = None, fmt: str | None = None, **conditions):
+        """Record one number and return *value*.
+
+        *band*: whether the model's error band applies (default: for ``source="model"`` numbers
+        that say ``steady=True`` or ``False``, i.e. the performance model's timings).  *fmt* is
+        the format spec the tables print the value with (``".2f"``).  Raises ParameterError for
+        an unknown *source* or condition, a value that is neither a number nor a string, a
+        *steady* that is not True/False/None, or a number recorded twice with the same
+        conditions.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ParameterError(f"a number needs a name, got {name!r}")
+        if source not in SOURCES:
+            raise ParameterError(f"number {name!r}: unknown source {source!r}; valid sources: "
+                                 f"{', '.join(SOURCES)}")
+        if steady not in (True, False, None):
+            raise ParameterError(f"number {name!r}: steady must be True, False or None, "
+                                 f"got {steady!r}")
+        if not isinstance(unit, str):
+            raise ParameterError(f"number {name!r}: unit must be a string, got {unit!r}")
+        checked = _check_value(name, value)
+        cond = {k: _check_condition(name, k, v) for k, v in conditions.items()}
+        if band is None:   # a performance figure of the model: it says steady or not
+            band = source == "model" and steady is not None and not isinstance(checked, str)
+        if any(n.name == name and n.conditions == cond for n in self.numbers):
+            raise ParameterError(f"number {name!r} is recorded twice with the same conditions "
+                                 f"{cond}")
+        self.numbers.append(Number(name, checked, unit, source, steady, cond,
+                                   error_band() if band else None, fmt))
+        return value
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __iter__(self):
+        return iter(self.numbers)
+
+    def get(self, name: str, **conditions) -> Number:
+        """The one number called *name* whose conditions include *conditions*."""
+        hits = [n for n in self.numbers if n.name == name
+                and all(n.conditions.get(k) == v for k, v in conditions.items())]
+        if len(hits) != 1:
+            raise ParameterError(f"{len(hits)} numbers match {name!r} {conditions}; "
+                                 f"names: {', '.join(dict.fromkeys(n.name for n in self.numbers))}")
+        return hits[0]
+
+    def as_json(self, **extra) -> dict:
+        """``{"notebook": ..., "numbers": [...]}`` (plus *extra* top-level keys)."""
+        return {"notebook": self.notebook, **extra,
+                "numbers": [n.as_json() for n in self.numbers]}
+
+    # ------------------------------------------------------------------ the table
+    def table(self, rows=None, title: str = "Key numbers"):
+        """The numbers as a :class:`~vmapsim.report.Table`.
+
+        *rows* ``None``: one line per number (``number``, ``value``, ``where``).  *rows* a
+        condition name or a tuple of them (``"design"``, ``("trace", "design")``): one line per
+        value of those conditions, one column per number name (with its unit).  Either way the
+        conditions not shown in the table become footnotes ``[a]``, ``[b]``... (the *where*
+        column, or the column header), one per distinct set.
+        """
+        from .report import Table
+
+        if not self.numbers:
+            raise ParameterError(f"{self.notebook}: no numbers were recorded")
+        keys = () if rows is None else ((rows,) if isinstance(rows, str) else tuple(rows))
+        for k in keys:
+            if k not in CONDITIONS:
+                raise ParameterError(f"table rows: unknown condition {k!r}; valid conditions: "
+                                     f"{', '.join(CONDITIONS)}")
+        notes: dict[tuple, str] = {}
+
+        def mark(n: Number) -> str:
+            key = (n.kind(), n.condition_items(leave_out=keys))
+            if key not in notes:
+                notes[key] = f"[{chr(ord('a') + len(notes)) if len(notes) < 26 else len(notes)}]"
+            return notes[key]
+
+        if not keys:
+            body = [(n.name, n.shown() + _unit_suffix(n), mark(n)) for n in self.numbers]
+            header = ("number", "value", "where")
+        else:
+            missing = [n.name for n in self.numbers if not all(k in n.conditions for k in keys)]
+            if missing:
+                raise ParameterError(f"table rows by {', '.join(keys)}: numbers without that "
+                                     f"condition: {', '.join(dict.fromkeys(missing))}")
+            cols = list(dict.fromkeys((n.name, n.unit) for n in self.numbers))
+            row_ids = list(dict.fromkeys(tuple(_cond_text(n.conditions[k]) for k in keys)
+                                         for n in self.numbers))
+            cells, marks = {}, {}
+            col_marks = {c: [] for c in cols}
+            for n in self.numbers:
+                rid = tuple(_cond_text(n.conditions[k]) for k in keys)
+                if (rid, (n.name, n.unit)) in cells:
+                    raise ParameterError(f"table rows by {', '.join(keys)}: two numbers "
+                                         f"{n.name!r} for {rid}")
+                cells[(rid, (n.name, n.unit))] = n.shown()
+                marks[(rid, (n.name, n.unit))] = m = mark(n)
+                if m not in col_marks[(n.name, n.unit)]:
+                    col_marks[(n.name, n.unit)].append(m)
+            # one set of conditions per column: its letter goes in the header; several: in
+            # every cell of the column
+            header = tuple(keys) + tuple(
+                _header(name, unit) + (f" {col_marks[(name, unit)][0]}"
+                                       if len(col_marks[(name, unit)]) == 1 else "")
+                for name, unit in cols)
+            body = [rid + tuple(
+                (cells[(rid, c)] + ("" if len(col_marks[c]) == 1 else f" {marks[(rid, c)]}"))
+                if (rid, c) in cells else "-" for c in cols) for rid in row_ids]
+        if len(notes) == 1:   # one set of conditions for everything: no letters needed
+            header = tuple(h.replace("[a]", "").rstrip() for h in header)
+            body = [tuple(c for c in r) for r in body] if keys else [r[:2] for r in body]
+            if not keys:
+                header = header[:2]
+            kind, cond = next(iter(notes))
+            footnotes = ["(all) " + kind + (": " + " ".join(f"{k}={v}" for k, v in cond)
+                                             if cond else "")]
+        else:
+            footnotes = _footnotes(notes)
+        return Table(header, body, title=title, notes=footnotes)
+
+
+def wrap_note(line: str, width: int) -> list[str]:
+    """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
+    head, _, rest = line.partition(" ")
+    # a single condition longer than the line (it has no space to break at) is cut, so that
+    # the reply keeps its column limit
+    return textwrap.wrap(rest, width, initial_indent=head + " ",
+                         subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
+                         break_long_words=True) or [line]

@@ -40,6 +40,7 @@ show, such as ``free_vmap_area()`` on an error path, which has no tracepoint):
   other CPUs' frees that are logged first) makes a difference that returns to zero by itself, so
   only a difference that lasts :data:`LAG_SECONDS` and :data:`LAG_FREES` is reported (a purge
   resets both);
+* an area ``vmallocinfo.after`` lists busy that the trace freed and never allocated again;
 * an identical line for an empty purge; a ``trace_marker`` text that looks like the capture's
   but is not one of them; ``nr_lazy_max`` changing during the trace; windows that are neither
   the vmalloc nor the module window the model knows.
@@ -84,7 +85,7 @@ MAX_NAMED = 5
 _ORDER = ("drop_caches", "before_begin", "before_end", "after_begin", "after_end")
 
 
-def check_capture(trace, before, meta: dict | None = None) -> list[str]:
+def check_capture(trace, before, meta: dict | None = None, after=None) -> list[str]:
     """Check *trace* (a :class:`~vmapsim.traces.read.Trace`) and the *before* snapshot; raise
     :class:`TraceError` (file:line) for an impossible event, return warnings (see the module
     docstring).  *meta* is the capture's ``meta`` dict (``possible_cpus``, ``lost_events``)."""
@@ -95,7 +96,7 @@ def check_capture(trace, before, meta: dict | None = None) -> list[str]:
     for e in trace.events:
         c.event(e)
     c.markers(trace.events)
-    c.state(trace.events, before)
+    c.state(trace.events, before, after)
     return c.report()
 
 
@@ -261,14 +262,15 @@ class _Checker:
                       "the model searches them as a plain range, without node pools")
 
     # ------------------------------------------------------------------ state
-    def state(self, events, before):
+    def state(self, events, before, after=None):
         def index(text):
             for i, e in enumerate(events):
                 if e.kind == MARK and e.text == text:
                     return i
             return None
         ib0, ib1 = index(MARKERS["before_begin"]), index(MARKERS["before_end"])
-        ia1 = index(MARKERS["after_end"]) if index(MARKERS["after_begin"]) is not None else None
+        ia0 = index(MARKERS["after_begin"])
+        ia1 = index(MARKERS["after_end"]) if ia0 is not None else None
         if ib0 is None or ib1 is None:
             # which events the snapshot already shows is unknown: the state checks would only
             # repeat that (an allocation "again", a purge of areas the snapshot did not list)
@@ -277,7 +279,7 @@ class _Checker:
                       "could have written are not caught)", "")
             return
         if ia1 is None:
-            ia1 = len(events)
+            ia0 = ia1 = len(events)
         busy0 = {(s, e) for s, e, _ in before.busy}
         lazy0 = {s for s, e, _ in before.lazy}
         starts: list[int] = sorted(s for s, _, _ in before.busy)
@@ -288,7 +290,8 @@ class _Checker:
         base = None                              # nr_lazy - pages when last consistent
         streak = None                            # (first line, difference, frees)
         last_nr = None
-        where = f"{self.path}"
+        freed_at: dict[int, int] = {}            # start -> line of its last free (not re-allocated)
+        in_window: set = set()                   # starts with an event while the last snapshot ran
 
         def origin(line):
             return f"line {line}" if line else "vmallocinfo.before"
@@ -298,6 +301,8 @@ class _Checker:
             if ib0 <= i < ib1 and ((e.kind == ALLOC and (e.addr, e.addr + e.size) in busy0) or
                                    (e.kind == FREE and e.addr in lazy0)):
                 continue                         # the snapshot shows it already (as replay does)
+            if i >= ia0 and e.kind in (ALLOC, FREE):
+                in_window.add(e.addr)
             if e.kind == ALLOC and not e.failed:
                 end = e.addr + e.size
                 k = bisect.bisect_right(starts, e.addr) - 1
@@ -324,7 +329,9 @@ class _Checker:
                     del lazy[s]                  # pushed to a pool by a purge not logged yet
                 bisect.insort(starts, e.addr)
                 busy[e.addr] = (end, e.line)
+                freed_at.pop(e.addr, None)
             elif e.kind == FREE:
+                freed_at[e.addr] = e.line
                 got = busy.pop(e.addr, None)
                 size_pages = None
                 if got is not None:
@@ -387,4 +394,22 @@ class _Checker:
                     lazy.pop(s, None)
                 last_nr = None
                 streak = None                    # a purge moves nr_lazy while it runs
-        del where
+        if after is not None:
+            self.final(after, busy, freed_at, in_window)
+
+    def final(self, after, busy, freed_at, in_window):
+        """An area ``vmallocinfo.after`` lists busy that the trace freed and never allocated
+        again: an allocation without trace event, or a deleted line.  (The replay may infer such
+        an allocation from the kernel's refusals and hold the range, so its own final-state
+        comparison need not show it.)  Areas with an event while the snapshot was read, and
+        ``pcpu_get_vm_areas`` areas (no tracepoint), are left out."""
+        for s, e, caller in after.busy:
+            if s in busy or s in in_window or caller.startswith("pcpu_get_vm_areas"):
+                continue
+            if s in freed_at:
+                self.warn("after-busy", freed_at[s],
+                          f"{s:#x}-{e:#x} is freed here and never allocated again in the trace, "
+                          "yet vmallocinfo.after lists it busy",
+                          "an allocation without trace event, or a deleted line: the replay "
+                          "holds such a range only if it infers it, and its numbers around it "
+                          "may differ")

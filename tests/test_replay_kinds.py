@@ -15,10 +15,11 @@ FAST = os.environ.get("VMAPSIM_FAST") == "1"
 ALL = {name: (st, kind, d) for st, kind, name, d in kind_captures()}
 #: name -> (agreement floor, final state equal?)
 FLOORS = {
-    "drained-mixed-s81": (0.993, True), "undrained-mixed-s101": (0.875, True),
-    "dirty-perf-mixed-s121": (0.85, False),
+    "drained-mixed-s81": (0.995, True), "undrained-mixed-s101": (0.88, True),
+    "dirty-perf-mixed-s121": (0.86, False),
     "drained-fork-s141": (0.994, True), "drained-mixed-s131": (0.996, True),
-    "undrained-long-s161": (0.865, True), "undrained-mixed-s151": (0.885, True),
+    "undrained-long-s161": (0.88, True), "undrained-mixed-s151": (0.905, True),
+    "undrained-long-s191": (0.995, True),
     "dirty-perf-mixed-s171": (0.90, True), "dirty-tc-mixed-s181": (0.84, False),
 }
 _cache = {}

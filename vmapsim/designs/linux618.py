@@ -73,13 +73,16 @@ class VmapNode:
 class PurgeBatch:
     """A purge between its start (pools decayed, lazy lists detached) and its end (all pushed)."""
 
-    __slots__ = ("lists", "start", "end", "full", "npurged", "gen")
+    __slots__ = ("lists", "start", "end", "full", "npurged", "gen", "held")
 
     def __init__(self, lists, start, end, full, gen=0):
         self.lists = lists          # node id -> remaining purge list (address order)
         self.start, self.end, self.full = start, end, full
         self.npurged = 0
         self.gen = gen
+        #: replay only: nodes whose pushes wait for the end of the purge (the kernel was seen
+        #: handing out what this node's pool held before the push)
+        self.held: set = set()
 
 
 def _va_pool_idx(size: int) -> int:
@@ -119,6 +122,10 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         self._spare = None
         self._lazy_max = (None, 0)
         self._purge_gen = 0
+        self._open_batches: dict[int, PurgeBatch] = {}
+        #: replay only: ``(va_start, node, gen)`` of entries the last apply_alloc gave back to a
+        #: purge still being pushed (see ReplayMixin._unpush_pending)
+        self.unpushed: list = []
         self._ncopies = 0
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
         self.acct.begin("init", -1)
@@ -428,13 +435,23 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             if helpers:
                 acct.events.append(("purge_helpers", helpers))
         self._purge_gen += 1
-        return PurgeBatch(lists, start, end, full_pool_decay, self._purge_gen)
+        batch = PurgeBatch(lists, start, end, full_pool_decay, self._purge_gen)
+        self._open_batches[batch.gen] = batch
+        return batch
 
-    def purge_push(self, batch: PurgeBatch, node: int, upto: int | None = None) -> None:
-        """mm/vmalloc.c purge_vmap_node() for *node*'s list, or its entries below *upto* only."""
+    def purge_push(self, batch: PurgeBatch, node: int, upto: int | None = None,
+                   force: bool = False) -> None:
+        """mm/vmalloc.c purge_vmap_node() for *node*'s list, or its entries below *upto* only.
+
+        A node in ``batch.held`` (replay) is pushed only with *force* (the kernel was seen using
+        what it pushed) or by :meth:`purge_finish`."""
         vas = batch.lists.get(node)
         if not vas:
             return
+        if batch.held:
+            if node in batch.held and not force:
+                return
+            batch.held.discard(node)
         if upto is None:
             todo, rest = vas, []
         else:
@@ -500,6 +517,8 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def purge_finish(self, batch: PurgeBatch) -> int:
         """Push what is left (node id order) and return ``npurged`` of the purge event."""
+        batch.held.clear()
+        self._open_batches.pop(batch.gen, None)
         for node in sorted(batch.lists):
             self.purge_push(batch, node)
         return batch.npurged

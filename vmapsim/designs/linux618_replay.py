@@ -97,6 +97,7 @@ class ReplayMixin:
                         if taken.dual is not None:
                             self._resolve_dual(taken)
                         front = [v for v in front if v.dual is None or not self._drop_copy(v)]
+                        front = self._unpush_pending(vn, front)
                         mode = self.params["pool_resync"]
                         if mode == "free":
                             self._reclaim_list_global(sorted(front, key=lambda v: v.va_start))
@@ -116,6 +117,45 @@ class ReplayMixin:
         va = VmapArea(addr, end, va_flags | vn_id, True)
         self._insert_busy(va)
         return source
+
+    def watch_free(self, callback) -> None:
+        """Replay only: from now on call ``callback(start, end)`` for every range given back to
+        the free space (``_reclaim_list_global()``: purge, decay, a forced range's leftovers)."""
+        inner = self._reclaim_list_global
+
+        def reclaim(vas, *args, **kw):
+            vas = list(vas)
+            for va in vas:
+                callback(va.va_start, va.va_end)
+            return inner(vas, *args, **kw)
+        self._reclaim_list_global = reclaim
+
+    def _unpush_pending(self, vn, front):
+        """Entries in front of the kernel's pool head that a purge still being pushed put there:
+        the kernel had not pushed them yet (its purge_vmap_node() for this node runs later than
+        the replay's estimate).  They go back to that purge's list, and the node's pushes wait
+        for the end of the purge (or for the kernel to use one of them).  Returns the rest."""
+        if not self._open_batches or not front:
+            return front
+        rest = []
+        back: dict[int, list] = {}
+        for v in front:
+            batch = self._open_batches.get(-v.seq) if v.seq < 0 else None
+            if batch is None:
+                rest.append(v)
+            else:
+                back.setdefault(batch.gen, []).append(v)
+        for gen, vas in back.items():
+            batch = self._open_batches[gen]
+            lst = batch.lists.setdefault(vn.id, [])
+            lst.extend(vas)
+            lst.sort(key=lambda v: v.va_start)
+            batch.held.add(vn.id)
+            batch.npurged -= len(vas)
+            for v in vas:
+                self.vmap_lazy_nr += (v.va_end - v.va_start) >> PAGE_SHIFT
+                self.unpushed.append((v.va_start, vn.id, gen))
+        return rest
 
     def _take_free(self, addr: int, end: int, cpu: int) -> str:
         """The kernel took ``[addr, end)`` from the free space: clip it (``"free"``), or force it

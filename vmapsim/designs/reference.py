@@ -139,10 +139,10 @@ class ReferenceReplayMixin:
             self._ref_batches[id(batch)] = (batch, self._ref.purge_begin(full_pool_decay, limit))
         return batch
 
-    def purge_push(self, batch, node, upto=None):
-        super().purge_push(batch, node, upto)
+    def purge_push(self, batch, node, upto=None, force=False):
+        super().purge_push(batch, node, upto, force)
         if self._ref is not None and id(batch) in self._ref_batches:
-            self._ref.purge_push(self._ref_batches[id(batch)][1], node, upto)
+            self._ref.purge_push(self._ref_batches[id(batch)][1], node, upto, force)
 
     def purge_finish(self, batch):
         n = super().purge_finish(batch)

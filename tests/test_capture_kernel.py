@@ -4,7 +4,7 @@ SIGTERM, each leaving every tracing setting as it found it (root and tracefs onl
 Each test holds ``/run/vmapsim-tracefs.lock`` (flock), the machine-wide lock every tool that
 touches this kernel's tracefs takes, and compares the settings before and after: tracefs mounted
 or not, ``kptr_restrict``, ``tracing_on``, ``buffer_size_kb`` (top level and per CPU),
-``trace_clock``, the three vmalloc events.  They are read through a private tracefs mount, so
+``trace_clock``, the three vmalloc events, every event filter.  They are read through a private tracefs mount, so
 reading them changes nothing at /sys/kernel/tracing.  The one documented difference: a buffer
 that was unexpanded (``7 (expanded: 1408)``) comes back expanded to 1408 KiB per CPU.
 Captures are short (``--workload fork --seconds 1``, 4 MiB buffers)."""
@@ -77,6 +77,9 @@ def kernel_settings() -> dict:
                               for p in sorted(t.glob("per_cpu/cpu*/buffer_size_kb"))}
             for e in EVENTS:
                 out[e] = (t / "events/vmalloc" / e / "enable").read_text().strip()
+            out["event_filters"] = sorted(          # every event filter that is not "none"
+                (str(f.relative_to(t)), f.read_text().strip())
+                for f in t.glob("events/*/*/filter") if f.read_text().strip() != "none")
         finally:
             subprocess.run(["umount", mnt], check=True)
     return out

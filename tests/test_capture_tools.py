@@ -35,6 +35,13 @@ def test_with_trace_cmd_extracts_after_the_text_and_puts_filters_back(fake, monk
     flt = fake / "tracing/events/sched/sched_switch/filter"
     flt.parent.mkdir(parents=True)
     flt.write_text("prev_pid > 1\n")
+    # a subsystem's filter file reads as comments when nothing is set; an event whose last filter
+    # write failed reads as the error: neither is a filter, and writing either back would set one
+    subsystem = fake / "tracing/events/sched/filter"
+    subsystem.write_text("### global filter ###\n# Use this to set filters for multiple events.\n")
+    failed = fake / "tracing/events/sched/sched_wakeup/filter"
+    failed.parent.mkdir()
+    failed.write_text("### global filter ###\n^\nparse_error: Couldn't find or set field\n")
     monkeypatch.setattr(cap.shutil, "which", lambda name: "/usr/bin/" + name)
     calls = []
 
@@ -43,6 +50,7 @@ def test_with_trace_cmd_extracts_after_the_text_and_puts_filters_back(fake, monk
             calls.append(cmd)
             state = (fake / "run" / cap.STATE_NAME).read_text()
             assert "filter:events/sched/sched_switch/filter" in state     # recorded first
+            assert "events/sched/filter" not in state and "sched_wakeup" not in state
             flt.write_text("none\n")                      # what trace-cmd extract does to filters
             Path(cmd[-1]).write_bytes(b"\x17\x08Dtracing7\0")
         return subprocess.CompletedProcess(cmd, 0, "", "")
@@ -53,6 +61,7 @@ def test_with_trace_cmd_extracts_after_the_text_and_puts_filters_back(fake, monk
     assert meta["recorded_with"] == "trace-cmd"
     assert {p.name for p in (fake / "out").iterdir()} >= {"trace.txt", "trace.dat", "meta"}
     assert flt.read_text().strip() == "prev_pid > 1"
+    assert subsystem.read_text().startswith("### global filter") and "parse_error" in failed.read_text()
     assert (fake / "out" / "trace.dat").read_bytes().startswith(b"\x17\x08Dtracing")
     assert settings(fake) == RESTORED
 

@@ -213,13 +213,15 @@ class _Tool:
         unmounted.  Returns the failure message, or None."""
         if self.name != "trace-cmd":
             return None
-        for f in sorted((tfs.TRACEFS / "events").glob("**/filter")):
+        found = []
+        for f in sorted((tfs.TRACEFS / "events").glob("*/*/filter")):    # events, not subsystems
             try:
                 text = tfs.read(f)
             except OSError:
                 continue
-            if text and text != "none":
-                session.add_setting(f"filter:{f.relative_to(tfs.TRACEFS)}", f, text)
+            if _real_filter(text):
+                found.append((f"filter:{f.relative_to(tfs.TRACEFS)}", f, text))
+        session.add_settings(found)
         debugfs = _mounted("debugfs")
         r = subprocess.run([self.exe, "extract", "-o", str(self.staging / "trace.dat")],
                            capture_output=True, text=True)
@@ -231,6 +233,15 @@ class _Tool:
             return (f"trace-cmd extract failed (status {r.returncode}): {msg.strip()}; the "
                     "tracefs text of the capture was saved")
         return None
+
+
+def _real_filter(text: str) -> bool:
+    """Is *text*, read from an event's ``filter`` file, a filter to put back?  ``none`` is no
+    filter; a text starting with ``#`` is a comment or the error a failed write left (a
+    subsystem's ``filter`` file reads as comment lines when nothing is set there: writing that
+    back sets a parse error on every event of the subsystem, so it is never written)."""
+    text = text.strip()
+    return bool(text) and text != "none" and not text.startswith("#") and "parse_error" not in text
 
 
 def _mounted(fstype: str) -> bool:

@@ -365,15 +365,19 @@ class Session:
             self.save()
         write(Path(s["path"]), value)
 
-    def add_setting(self, name: str, path: Path, original: str) -> None:
-        """Record a setting a tool is about to change (changed from now on)."""
-        self.order += 1
-        self.state["settings"].append({"name": name, "path": str(path), "original": original,
-                                       "changed": True, "order": self.order})
-        self.save()
+    def add_settings(self, found) -> None:
+        """Record settings ``(name, path, original)`` a tool is about to change (changed from
+        now on), with one write of the state file."""
+        for name, path, original in found:
+            self.order += 1
+            self.state["settings"].append({"name": name, "path": str(path),
+                                           "original": original, "changed": True,
+                                           "order": self.order})
+        if found:
+            self.save()
 
     def put_back_filters(self, log) -> None:
-        """Write back the event filters recorded by :meth:`add_setting` (trace-cmd cleared them)."""
+        """Write back the event filters recorded by :meth:`add_settings` (trace-cmd cleared them)."""
         for s in self.state["settings"]:
             if s["name"].startswith("filter:"):
                 try:

@@ -38,7 +38,8 @@ from ..params import check_choice, check_float
 from ..paths import DATA_DIR
 
 __all__ = ["Machine", "Costs", "make_machine", "make_costs", "machine_names", "cost_table",
-           "mechanisms", "status_of", "reload_tables", "COSTS_FILE", "MACHINES_FILE"]
+           "mechanisms", "status_of", "reload_tables", "cost_limits", "COST_LIMITS",
+           "COSTS_FILE", "MACHINES_FILE"]
 
 MACHINES_FILE = DATA_DIR / "perf" / "machines.json"
 COSTS_FILE = DATA_DIR / "perf" / "costs.json"
@@ -208,6 +209,33 @@ class Costs:
     pcpu_alloc_ns: float
 
 
+#: valid range of each overridable constant (a sensitivity run may move a constant far, never
+#: to a value that makes the model's arithmetic overflow or divide by zero): times up to one
+#: second per event (``_ns``) or 1000 s (``_ms``), fractions in [0, 1], counts of at least 1
+COST_LIMITS = {
+    "coherence_overlap": (0.0, 1.0),
+    "smt_yield": (0.0, 1.0),
+    "counters_share_line": (0.0, 1.0),
+    "remote_lines_per_op": (0.0, 1000.0),
+    "purge_remote_lines": (0.0, 1000.0),
+    "pcp_batch": (1, 1_000_000),
+    "pcp_high": (1, 1_000_000_000),
+    "kfree_bulk_entries": (1, 1_000_000),
+    "rcu_qhimark": (1, 1_000_000_000),
+    "rcu_qovld": (1, 1_000_000_000),
+    "sizeof_rcu_head": (0, 4096),
+}
+
+
+def cost_limits(name: str) -> tuple:
+    """``(lo, hi)`` of the cost constant *name* (see :data:`COST_LIMITS`)."""
+    if name in COST_LIMITS:
+        return COST_LIMITS[name]
+    if name.endswith("_ms"):
+        return (0.0, 1e6)
+    return (0.0, 1e9)
+
+
 def cost_table() -> dict:
     """The raw ``costs.json`` entries (value, unit, source, fitted/assumed flags)."""
     return {k: v for k, v in _load(COSTS_FILE).items() if not k.startswith("_")}
@@ -234,14 +262,15 @@ def mechanisms() -> dict:
 def make_costs(**overrides) -> Costs:
     """The constants of ``costs.json``, each optionally overridden by keyword (sensitivity runs).
 
-    Unknown names raise :class:`ParameterError` listing the valid ones; negative values are
-    refused naming the constant.
+    Unknown names raise :class:`ParameterError` listing the valid ones; a value that is not a
+    finite number within :func:`cost_limits` is refused naming the constant and its range.
     """
     table = cost_table()
     values = {k: v["value"] for k, v in table.items()}
     for k, v in overrides.items():
         check_choice("cost constant", k, sorted(values))
-        values[k] = check_float(k, v, lo=0.0)
+        lo, hi = cost_limits(k)
+        values[k] = check_float(k, v, lo=lo, hi=hi)
         if isinstance(table[k]["value"], int):
             values[k] = int(round(values[k]))
     missing = {f.name for f in fields(Costs)} - set(values)

@@ -36,7 +36,7 @@ def test_nothing_freed_means_one_gap_above():
 @pytest.mark.parametrize("kwargs, msg", [
     ({"areas": 0}, "areas must be in 1..100000, got 0"),
     ({"free_fraction": 1.5}, "free_fraction must be in 0.0..0.95, got 1.5"),
-    ({"seed": -1}, "seed must be >= 0, got -1"),
+    ({"seed": -1}, "seed must be in 0..4294967295, got -1"),
 ])
 def test_index_shape_bad_parameters(kwargs, msg):
     with pytest.raises(ParameterError, match=msg):

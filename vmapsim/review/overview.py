@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..designs.registry import DESCRIPTIONS
 from ..params import check_choice, check_int
 from ..vmalloc.vmap_area import VMAP_ZONE_PAGES, fls, nr_vmap_nodes_for  # noqa: F401 (fls re-exported)
 from .figures import finished
@@ -105,23 +106,9 @@ def geometry_sweep(cpus=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), design: s
 
 # --------------------------------------------------------------------------- notebook map
 
-#: the designs under review: name -> one-line description (attributions only where a quoted
-#: message says it: docs/review-log.md)
-DESIGN_NOTES = {
-    "linux-6.8": "before the vmap_node rework (6.9): one busy rb-tree under vmap_area_lock, "
-                 "one augmented free rb-tree under free_vmap_area_lock",
-    "linux-6.18": "today: busy and lazy rb-trees per vmap_node (possible CPUs, at most 128; "
-                  "16-page zones), per-node size-class pools, one global augmented free rb-tree",
-    "rfc-maple-busy": "6.18 with each node's busy rb-tree replaced by a maple tree, the free "
-                      "rb-tree kept: the first step of the split Rezki asked for (M16)",
-    "rfc-v1": "the series as posted: global occupied maple tree as the hot-path index, free "
-              "maple tree on slow paths, lazy list, retry list, per-CPU 64 MB bump chunks",
-    "maple-nofree": "an extreme case built for this study (nobody proposed it): no free tree; "
-                    "free space is the gaps of one maple tree whose own lock guards every "
-                    "writer (ingredients from M14, M18, M26; not their combination)",
-    "maple-nofree-sharded": "no free tree, with the lock layout of M22: a global allocator lock for "
-                            "gap-find + publish, finer per-node busy locks",
-}
+#: the designs under review: name -> one-line description (kept with the registry, so that a
+#: reply can say what a design name means)
+DESIGN_NOTES = DESCRIPTIONS
 
 
 def design_map() -> list[tuple[str, str]]:

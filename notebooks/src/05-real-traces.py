@@ -97,7 +97,8 @@ counts = real_traces.structure_counts(b)
 report.table(("structure (model)", "min", "median", "max", "max at (s)", "at end",
               "more than free ranges"),
              [(name, c["min"], c["median"], c["max"], f"{c['t_max']:.1f}", c["end"],
-               "-" if name == "free ranges" else f"{100 * c['over_free']:.0f}% of the time")
+               "-" if name == "free ranges" else
+               f"{100 * c['over_free']:.0f}% of the time" if c["over_free"] else "never")
               for name, c in counts.items()],
              title=f"capture {b.name} ({b.duration:.0f} s, sampled every "
                    f"{real_traces.SAMPLE_EVERY} events)")
@@ -279,9 +280,10 @@ for st, kind, name, r in kind_rows:
         continue
     miss = real_traces.certain_misses(r)
     top = ", ".join(f"{k} {v}" for k, v in miss.most_common(3)) or "none"
+    n_miss = r.certain - r.certain_matched
     lines.append(f"* `{name}` ({st}, {kind}): certain predictions agree "
-                 f"{100 * r.certain_matched / max(1, r.certain):.2f}%; the "
-                 f"{r.certain - r.certain_matched} misses: {top}")
+                 f"{100 * r.certain_matched / max(1, r.certain):.2f}%; "
+                 f"{n_miss} {'miss' if n_miss == 1 else 'misses'}: {top}")
 display(Markdown("Certain predictions on the captures whose pools were not drained (a miss on "
                  "one is either a model/kernel disagreement or a prediction the classifier "
                  "wrongly called certain; `pool-empty-in-kernel` misses are the second kind in "
@@ -313,14 +315,15 @@ plain = {r.trace: r for r in rows if r.design == "linux-6.8"}
 by_trace = {r.trace: r for r in mine}
 claims = report.Claims()
 claims.add("linux-6.18 predicts >= 99% of the kernel's addresses on every capture above "
-           "(pools drained first)", min(r.agreement for r in mine), "x >= 0.99",
-           "data/traces (vmapsim replay)")
+           "(pools drained first; lowest, %)", round(100 * min(r.agreement for r in mine), 3),
+           "x >= 99", "data/traces (vmapsim replay)")
 held_main = [r for r in mine if r.role == "held-out"]
 held_drained = [r for st, kind, _, r in kind_rows if st == "held-out" and kind == "drained"]
 if held_main or held_drained:
     held = held_main + held_drained
     claims.add(f"drained captures held out from the model's development ({len(held)}): "
-               ">= 99.5%, the project's target", min(r.agreement for r in held), "x >= 0.995",
+               ">= 99.5%, the project's target (lowest, %)",
+               round(100 * min(r.agreement for r in held), 3), "x >= 99.5",
                "data/traces/roles.json, data/traces/held-out")
     claims.add("... and the final state equal on each (the target's second half)",
                all(r.final_state_equal for r in held), "x == True", "data/traces")
@@ -397,8 +400,9 @@ held = [(r.trace, r) for r in mine if r.role == "held-out"] + [
 dev = [r for r in mine if r.role == "development"]
 low = min(mine, key=lambda r: r.agreement)
 high = max(mine, key=lambda r: r.agreement)
-others = [r for _, kind, _, r in kind_rows if kind != "drained"]
+others = [(name, r) for _, kind, name, r in kind_rows if kind != "drained"]
 no_purge = [r.trace for r in mine if not r.purges]
+weak = [(n, r) for n, r in others if r.certain_matched / max(1, r.certain) < 0.99]
 lazy, free, busy, pool = (counts[k] for k in ("lazy areas", "free ranges", "busy areas",
                                                "pool entries"))
 
@@ -424,8 +428,19 @@ answer = (
        f"pool-less 6.8 model gets {pct(plain[no_purge[0]].agreement)} there too. "
        if no_purge and no_purge[0] in plain else "")
     + (f"On {len(others)} captures whose pools were not drained first it gets "
-       f"{pct(min(r.agreement for r in others))} to {pct(max(r.agreement for r in others))}: "
-       f"no snapshot shows what the pools held. " if others else "")
+       f"{pct(min(r.agreement for _, r in others))} to "
+       f"{pct(max(r.agreement for _, r in others))} ("
+       + ("; ".join(f"{pct(r.agreement)} on {n}, taken after the machine's own load only"
+                    for n, r in others if r.agreement >= real_traces.TARGETS["undrained"])
+          or "none reaches 99%")
+       + "): no snapshot shows what the pools held, and the trace reveals it only as the "
+         "kernel hands it out. There, the predictions that depended on nothing unseen agree "
+       f"{pct(min(r.certain_matched / max(1, r.certain) for _, r in others))} to "
+       f"{pct(max(r.certain_matched / max(1, r.certain) for _, r in others))}"
+       + (f"; below 99% on {' and '.join(n for n, _ in weak)}, where in this project's reading "
+          "the certainty test itself falls short: a pool entry pushed during the trace "
+          "counts as known, but each purge decays a quarter of the kernel's whole pool, "
+          "unseen entries included" if weak else "") + ". " if others else "")
     + "This checks the allocation policy on 2 vmap nodes; it says nothing about more nodes, "
       "nor about contention or throughput.")
 peaks = [name for name, c in (("lazy", lazy), ("the pools", pool)) if c["over_free"]]

@@ -8,8 +8,10 @@ its source:
   reference box; ``kvm-guest-16``).  A profile gives the topology and the cost of moving a
   modified cache line between two CPUs by their distance (SMT sibling, same LLC, same socket,
   other socket, across the interconnect).
-* ``costs.json`` -- per-node visit, slab, RCU, TLB-flush and vmalloc-outside-the-index
-  constants; ``"fitted": true`` marks the ones the calibration chose.
+* ``costs.json`` -- per-node visit, slab, page-allocator, counter-line, SMT, RCU, TLB-flush and
+  vmalloc-outside-the-index constants, each marked ``fitted`` (chosen by the calibration, within
+  ``bounds``), ``sourced``, ``kernel`` or ``assumed``, and tagged with the ``mechanism`` it
+  belongs to (:func:`mechanisms`).
 
 >>> m = make_machine("xeon-8176-8s")
 >>> m.hw_threads, m.rmw_ns[5]
@@ -36,7 +38,7 @@ from ..params import check_choice, check_float
 from ..paths import DATA_DIR
 
 __all__ = ["Machine", "Costs", "make_machine", "make_costs", "machine_names", "cost_table",
-           "COSTS_FILE", "MACHINES_FILE"]
+           "mechanisms", "status_of", "reload_tables", "COSTS_FILE", "MACHINES_FILE"]
 
 MACHINES_FILE = DATA_DIR / "perf" / "machines.json"
 COSTS_FILE = DATA_DIR / "perf" / "costs.json"
@@ -46,6 +48,11 @@ COSTS_FILE = DATA_DIR / "perf" / "costs.json"
 def _load(path) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def reload_tables() -> None:
+    """Forget the cached ``data/perf`` files (after the calibration rewrote ``costs.json``)."""
+    _load.cache_clear()
 
 
 def machine_names() -> list[str]:
@@ -109,6 +116,17 @@ class Machine:
             return 2
         return 1
 
+    def siblings(self, n: int) -> list[int]:
+        """For each of *n* simulated CPUs, the simulated CPU on the same core (its SMT sibling),
+        or -1 when that hardware thread runs no worker."""
+        core = {}
+        out = [-1] * n
+        for i, (s, l, c, _t) in enumerate(self.placement(n)):
+            j = core.setdefault((s, l, c), i)
+            if j != i:
+                out[i], out[j] = j, i
+        return out
+
     def matrices(self, n: int):
         """``(transfer, rmw)``: n x n lists of line-transfer and atomic-RMW costs (ns)."""
         place = self.placement(n)
@@ -165,11 +183,15 @@ class Costs:
     vmalloc_page_ns: float
     vfree_base_ns: float
     vfree_page_ns: float
+    clear_page_ns: float
+    cold_page_ns: float
+    pcp_batch: int
+    pcp_high: int
+    zone_page_ns: float
+    counter_rmw_ns: float
+    counters_share_line: int
+    smt_yield: float
     remote_lines_per_op: float
-    spinner_slowdown: float
-    handoff_extra_ns: float
-    load_slowdown: float
-    handoff_extra_queue: float
     rcu_read_ns: float
     call_rcu_ns: float
     grace_period_ms: float
@@ -182,12 +204,31 @@ class Costs:
     tlb_flush_per_cpu_ns: float
     tlb_ipi_handler_ns: float
     purge_per_area_ns: float
+    purge_remote_lines: float
     pcpu_alloc_ns: float
 
 
 def cost_table() -> dict:
     """The raw ``costs.json`` entries (value, unit, source, fitted/assumed flags)."""
     return {k: v for k, v in _load(COSTS_FILE).items() if not k.startswith("_")}
+
+
+def status_of(entry: dict) -> str:
+    """``fitted``, ``sourced``, ``kernel`` or ``assumed``: how a ``costs.json`` entry was chosen."""
+    for k in ("fitted", "sourced", "kernel", "assumed"):
+        if entry.get(k):
+            return k
+    return "sourced"
+
+
+def mechanisms() -> dict:
+    """``mechanism -> [constant names]`` of ``costs.json`` (constants without a mechanism tag,
+    e.g. the RCU ones, are left out)."""
+    out: dict = {}
+    for k, v in cost_table().items():
+        if v.get("mechanism"):
+            out.setdefault(v["mechanism"], []).append(k)
+    return out
 
 
 def make_costs(**overrides) -> Costs:

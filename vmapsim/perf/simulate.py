@@ -34,6 +34,21 @@ __all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "st
 JSON_KEYS = ("design", "lookup", "cpus", "workload", "ops", "sim_seconds", "ops_per_sec",
              "latency_us", "lock_wait_fraction", "rcu_backlog_max")
 
+#: what ``us_per_op`` (``latency_us["mean"]``) is -- the one time per op the calibration, the
+#: sweeps and the notebooks use -- and what ``ops_per_sec`` is instead (printed next to them)
+US_PER_OP_IS = (
+    "test_vmalloc avg / loops: mean over workers of the time each worker spends in its counted "
+    "loop iterations divided by their number (lib/test_vmalloc.c test_func times each worker's "
+    "test function and prints it as 'avg: N usec'; for full_fit/long_busy_list the kernel's avg "
+    "also holds the setup and teardown, which this leaves out: a few % at the kernel's 10^6 loops)")
+OPS_PER_SEC_IS = (
+    "all workers' counted ops divided by the longest worker's span (makespan throughput): it "
+    "includes load imbalance, e.g. the lazy drain runs on one worker's CPU, and with few loops "
+    "other workers' setup; not what test_vmalloc prints")
+#: counter lines and the purge mutex: waits on them are not spent in the spinlock slow path
+_NOT_SPINLOCKS = frozenset({"nr_vmalloc_pages", "vmap_lazy_nr", "nr_vmalloc_pages+vmap_lazy_nr",
+                            "vmap_purge_lock"})
+
 
 @dataclass
 class SimResult:
@@ -61,6 +76,16 @@ class SimResult:
     wall_seconds: float
     summaries: list = field(default_factory=list, repr=False)
     lock_detail: dict = field(default_factory=dict, repr=False)
+    #: share of all CPUs' time waiting for spinlocks (counter lines and the purge mutex left
+    #: out): what a profile shows as native_queued_spin_lock_slowpath
+    spin_wait_fraction: float = 0.0
+    #: share of all CPUs' time clearing pages (clear_page, init_on_alloc)
+    clear_fraction: float = 0.0
+    #: share of all CPUs' time in the lazy drain, and the longest drain (us)
+    drain_fraction: float = 0.0
+    drain_max_us: float = 0.0
+    #: zone->lock trips of the per-CPU page lists (refills + drains)
+    zone_lock_trips: int = 0
     warmup: int = 0                     # uncounted iterations per CPU before the timed ones
     steady: bool = False                # warmup > 0
     setup: dict = field(default_factory=dict, repr=False)
@@ -68,7 +93,8 @@ class SimResult:
 
     @property
     def us_per_op(self) -> float:
-        """Mean time of one op as a worker sees it (the kernel test's avg / loops)."""
+        """Mean time of one op as a worker sees it: test_vmalloc's avg / loops
+        (:data:`US_PER_OP_IS`); the one figure the calibration and the notebooks use."""
         return self.latency_us["mean"]
 
     def as_json(self) -> dict:
@@ -80,7 +106,13 @@ class SimResult:
                  failures=self.failures, seq_retries=self.seq_retries,
                  extrapolated_topology=self.extrapolated_topology,
                  wall_seconds=round(self.wall_seconds, 3),
-                 summary=summary_lines(self), warmup=self.warmup, steady=self.steady,
+                 summary=summary_lines(self),
+                 us_per_op=self.us_per_op, us_per_op_is=US_PER_OP_IS,
+                 ops_per_sec_is=OPS_PER_SEC_IS,
+                 spin_wait_fraction=self.spin_wait_fraction,
+                 clear_fraction=self.clear_fraction, drain_fraction=self.drain_fraction,
+                 drain_max_us=self.drain_max_us, zone_lock_trips=self.zone_lock_trips,
+                 warmup=self.warmup, steady=self.steady,
                  setup={k: v for k, v in self.setup.items()
                         if k not in ("cache", "state_bytes") and not k.endswith("_seconds")},
                  warm_cache={k: self.setup.get(k) for k in ("cache", "state_bytes",
@@ -92,7 +124,8 @@ class SimResult:
     def __repr__(self) -> str:
         top = max(self.lock_wait_fraction.items(), key=lambda kv: kv[1], default=("-", 0.0))
         return (f"{self.design}/{self.lookup}[{self.cpus} CPUs x {self.workload}] => "
-                f"{self.latency_us['mean']:.3g} us/op, {self.ops_per_sec / 1e6:.3g} M ops/s, "
+                f"{self.latency_us['mean']:.3g} us/op (test_vmalloc avg/loops), "
+                f"{self.ops_per_sec / 1e6:.3g} M ops/s (makespan), "
                 f"top lock wait {top[0]} {top[1]:.0%}")
 
 
@@ -167,6 +200,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     st = sim.run()
     wall = time.perf_counter() - t0
     total = cpus * st.window_ns
+    spin_wait = sum(ww for name, ww in zip(st.lock_names, st.window_wait_ns)
+                    if name not in _NOT_SPINLOCKS)
+    busy_total = sum(st.worker_ns) or max(total, 1e-9)     # every worker's clocked time
+    clear_ns, clear_total = st.clear_ns, busy_total
+    if st.window_clear_ns >= 0:                              # the counted phase only
+        clear_ns, clear_total = st.window_clear_ns, max(total, 1e-9)
     fam_wait, detail = {}, {}
     for name, w, h, a, k, ww in zip(st.lock_names, st.lock_wait_ns, st.lock_hold_ns,
                                     st.lock_acq, st.lock_contended, st.window_wait_ns):
@@ -189,7 +228,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         find_latency_us=_pct(st.find_latencies), purges=st.purges, failures=st.failures,
         seq_retries=st.seq_retries, online_cpus=online_cpus,
         loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
-        summaries=st.summaries, lock_detail=detail, warmup=spec.warmup,
+        summaries=st.summaries, lock_detail=detail,
+        spin_wait_fraction=spin_wait / total if total else 0.0,
+        # the drain runs once a cycle, often after the counted window: over the whole run
+        clear_fraction=clear_ns / clear_total, drain_fraction=st.drain_ns / busy_total,
+        drain_max_us=st.drain_max_ns / 1000.0, zone_lock_trips=st.zone_refills,
+        warmup=spec.warmup,
         steady=spec.warmup > 0, setup=_setup_info(spec, start),
         readers=_reader_info(st, readers))
 
@@ -336,7 +380,8 @@ def run(args) -> int:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:
         print(repr(r))
-        print(f"ops {r.ops}  simulated {r.sim_seconds * 1e3:.3f} ms  {r.ops_per_sec:,.0f} ops/s  "
+        print(f"ops {r.ops}  simulated {r.sim_seconds * 1e3:.3f} ms  {r.ops_per_sec:,.0f} ops/s "
+              f"(makespan)  us/op {r.us_per_op:.3f} (test_vmalloc avg/loops)  "
               f"latency us mean {r.latency_us['mean']:.3f} p50 {r.latency_us['p50']:.3f} "
               f"p99 {r.latency_us['p99']:.3f}  rcu_backlog_max {r.rcu_backlog_max}")
         for k, v in r.lock_wait_fraction.items():

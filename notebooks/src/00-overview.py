@@ -48,6 +48,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from vmapsim import report
+from vmapsim.numbers import error_band
 from vmapsim.review import overview
 
 FAST = report.setup()
@@ -263,8 +264,10 @@ report.summary(
             "vmalloc range, and all of them on a one-node machine), by each purge for the "
             "areas it does not return to a pool, by every pool decay, by the pool shrinker "
             "and by pcpu_get_vm_areas(). Without a free tree, all of these meet whatever "
-            "guards the gaps. This project has no contention figure to offer for that: its "
-            "performance model is being re-calibrated.")],
+            "guards the gaps. This project offers no contention figure for that here: its "
+            "performance model's times carry a band of "
+            f"+-{error_band():.0%} (its largest error on Rezki's published Threadripper "
+            "3970X figures that were held out of its fit), too wide to settle it.")],
     numbers=nums, rows=("cpus", "online_cpus"),
     conclusion=f"The table: cpus are possible CPUs (they set the nodes and the zones), "
                f"online_cpus the online ones (they set lazy_max); a zone of 1 B means no "

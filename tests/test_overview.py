@@ -19,8 +19,10 @@ def test_linux618_nodes_and_lazy_limit(cpus, nodes, lazy):
     g = overview.vmap_node_geometry(cpus=cpus)
     assert g.nr_vmap_nodes == nodes
     assert g.lazy_max_pages == lazy
-    assert g.zone_bytes == (65536 if nodes > 1 else 0)
-    assert len(g.locks) == 2 + 3 * nodes
+    # one node: vmap_zone_size keeps its initial value 1 and the pools (and their lock) go unused
+    assert g.zone_bytes == (65536 if nodes > 1 else 1)
+    assert len(g.locks) == (1 + 3 * nodes if nodes > 1 else 3)
+    assert "vmap_purge_lock" not in g.locks and g.mutexes == ("vmap_purge_lock",)
 
 
 def test_lazy_limit_follows_online_cpus_and_page_size():
@@ -41,7 +43,7 @@ def test_addresses_stripe_round_robin_over_nodes():
 def test_linux68_has_one_busy_lock():
     g = overview.vmap_node_geometry(cpus=64, design="linux-6.8")
     assert (g.nr_vmap_nodes, g.pools, g.zone_bytes) == (1, False, 0)
-    assert "vmap_area_lock" in g.locks
+    assert "vmap_area_lock" in g.locks and len(g.locks) == 3
 
 
 @pytest.mark.parametrize("kwargs, msg", [
@@ -80,6 +82,24 @@ def test_agrees_with_the_allocator_model_constants(cpus):
     g = overview.vmap_node_geometry(cpus=cpus)
     assert g.lazy_max_pages == vmap_area.lazy_max_pages(cpus)
     assert g.nr_vmap_nodes == vmap_area.nr_vmap_nodes_for(cpus)
+
+
+def test_busy_areas_split_over_the_nodes():
+    s = overview.index_shape(areas=1024, free_fraction=0.3, seed=0)
+    per = overview.busy_per_node(areas=1024, free_fraction=0.3, seed=0, cpus=8)
+    assert len(per) == 8 and sum(per) == s.busy
+    assert overview.busy_per_node(cpus=1) == [s.busy]
+
+
+def test_notebook_map_numbers_questions_as_the_thread_data_does():
+    from vmapsim import thread
+    for name, topic in overview.NOTEBOOKS:
+        for n in map(int, __import__("re").findall(r"\bQ(\d+)\b", topic)):
+            assert thread.question(n)
+    topics = dict(overview.NOTEBOOKS)
+    assert topics["02-trylock-retry"].startswith("Q3, Q4")   # trylock is Q4, not Q2
+    assert topics["03-lockless-find"].startswith("Q5")
+    assert "inference" in topics["07-splats"]
 
 
 def test_design_map_covers_every_design_under_review():

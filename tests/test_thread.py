@@ -114,7 +114,8 @@ def test_quotes_are_unique_non_empty_and_attributed():
         assert q.text.strip(), q.id
         assert q.label in LABELS, q.id
         assert q.id.startswith(q.label + "-"), q.id
-        assert q.source == "index-quote" or q.source.startswith("verbatim-file:"), q.id
+        assert (q.source == "index-quote" or q.source.startswith("verbatim-file:")
+                or re.fullmatch(r"archive:M\d+", q.source)), q.id
         if q.shorthand_of:
             assert thread.quote(q.shorthand_of).id == q.shorthand_of
     assert sum(len(thread.quotes(lab)) for lab in LABELS) == len(thread.quotes())
@@ -160,6 +161,36 @@ def test_verbatim_file_ranges_and_attributions():
             assert att["text"].startswith(">" * att["depth"] + ("On " if not att["depth"] else " On "))
             assert att["text"].endswith(thread.message(label).author + " wrote:")
             assert att["written_in"] in LABELS
+
+
+def test_archive_quotes_are_whole_lines_with_their_prefixes():
+    """A passage read from the linux-arm-msm archive: whole lines as the archived message shows
+    them, '>' prefixes of its quoting depth, 'unquoted' the same lines without them."""
+    archived = [q for q in thread.quotes() if q.source.startswith("archive:")]
+    assert {q.id for q in archived} >= {"M16-not-fragmented", "M19-no-alloc-under-lock"}
+    assert "linux-arm-msm" in thread.archives()
+    for q in archived:
+        shown_in = q.source.split(":", 1)[1]
+        assert shown_in in LABELS and (shown_in == q.label or q.depth >= 1), q.id
+        prefix = ">" * q.depth
+        lines = q.text.split("\n")
+        assert all(ln.startswith(prefix) and not ln.startswith(prefix + ">") for ln in lines), q.id
+        assert q.unquoted == "\n".join(ln[len(prefix):].removeprefix(" ") if q.depth else ln
+                                       for ln in lines), q.id
+    # M16 as M25 quotes it: Rezki's own line break
+    assert thread.quote("M16-not-fragmented").plain.split("\n")[0].endswith("data structure)")
+
+
+def test_addresses_come_from_archived_headers():
+    lists = thread.list_addresses()
+    assert lists["linux-mm"] == "linux-mm@kvack.org"
+    assert set(lists) == set(thread.message("M1").recipients["lists"])
+    for name in thread.message("M1").recipients["to"] + [thread.series()["author"],
+                                                       "Matthew Wilcox"]:
+        assert re.fullmatch(r'"?[\w .-]+"? <[\w.+-]+@[\w.-]+>', thread.address(name)), name
+    assert thread.address("syzbot ci") is None
+    doc = raw("messages.json")["addresses"]
+    assert all("archive" in v["source"] for k, v in doc.items() if not k.startswith("_"))
 
 
 def test_index_quotes_agree_with_the_verbatim_text():

@@ -9,8 +9,10 @@ naming it and listing the parameters; a name only some notebooks have goes to th
 notebook is kept in ``build/executed/`` for inspection.  A notebook that fails is reported with
 its failing cell, the others still run, and the exit status is 1.  ``--url`` (default: the
 environment's ``VMAPSIM_REPORT_URL``, which ``make report REPORT_URL=...`` sets) is where the
-pages will be published: the replies' evidence lines link there.  The replies' ``From:`` is
-``git config user.name/user.email`` when both are set.
+pages will be published: the replies' evidence lines link there (without one they say the page
+is not linked; how to publish is printed here, never in the mail).  The replies' ``From:`` is
+``git config user.name/user.email`` when both are set and the address is not a placeholder in a
+domain reserved for examples (``vmapsim.reply.sender_problem``).
 """
 import argparse
 import ast
@@ -30,7 +32,7 @@ from vmapsim.notebook import (  # noqa: E402
     execute,
     parameter_names,
 )
-from vmapsim.reply import URL_ENV, git_sender  # noqa: E402
+from vmapsim.reply import URL_ENV, git_identity, sender_problem  # noqa: E402
 
 
 def _param(text: str):
@@ -85,6 +87,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     executed_dir = ROOT / "build" / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)
+    identity = git_identity(ROOT)
+    problem = sender_problem(identity)
+    sender = identity if problem is None else None
     failed, written = [], []
     for path in paths:
         name = path.stem
@@ -100,7 +105,7 @@ def main(argv=None) -> int:
             continue
         nbformat.write(nb, executed_dir / path.name)
         try:
-            replies = write_reply_files(nb, out, name, url=args.url, sender=git_sender(ROOT))
+            replies = write_reply_files(nb, out, name, url=args.url, sender=sender)
         except (ExportError, ValueError) as exc:
             failed.append(f"{path.relative_to(ROOT)}: {exc}")
             print(f"FAILED {path.relative_to(ROOT)}: {exc}", flush=True)
@@ -117,10 +122,16 @@ def main(argv=None) -> int:
         for p in written:
             print(f"  {p}")
         if not args.url:
-            print(f"note: the replies say the pages are not published yet; set REPORT_URL "
-                  f"(make report REPORT_URL=https://...) or ${URL_ENV} to link them")
-        print("note: the .eml files have no To: (the project holds no author's address); "
-              "Cc: holds only the list addresses the project has as data")
+            print(f"note: the replies say the pages are not linked; publish build/report and "
+                  f"set REPORT_URL (make report REPORT_URL=https://...) or ${URL_ENV} to link "
+                  "them")
+        if problem:
+            print(f"note: the .eml files have no From: ({problem}); set git config user.name "
+                  "and user.email, or let your mail client fill it in")
+        print("note: the .eml files have no To: (left to you); Cc: holds the message's author, "
+              "the series' author, the cover letter's To: and the four lists, as the archived "
+              "headers give them; the series' other ~20 Cc are not in the project's data (copy "
+              "them from the archive's headers if you reply to all)")
     if failed:
         print(f"\nmake report: {len(failed)} of {len(paths)} notebook(s) failed:")
         for line in failed:

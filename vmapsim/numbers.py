@@ -16,6 +16,9 @@ the ``simulate``/``replay``/``explore`` commands (:data:`CONDITIONS`), so that a
 to rerun it; ``steady`` is True for a steady-state performance figure, False for a transient
 (e.g. a run without warm-up), None where the notion does not apply; the model's timings (model
 numbers with ``steady`` True or False) carry the calibration's error band (:func:`error_band`).
+``context`` (optional) holds facts that qualify a number without rerunning it, such as a real
+capture's kind, whether it was held out from the model's development, its kernel build, CPUs,
+workload and duration (written to the JSON, not to the table).
 
 Bad input raises :class:`~vmapsim.errors.ParameterError` naming the field and the valid values.
 :meth:`Numbers.table` renders the numbers as a :class:`~vmapsim.report.Table` whose text form is
@@ -109,12 +112,15 @@ class Number:
     conditions: dict
     error_band: float | None = None
     fmt: str | None = field(default=None, repr=False)
+    context: dict | None = None
 
     def as_json(self) -> dict:
         d = {"name": self.name, "value": self.value, "unit": self.unit, "source": self.source,
              "steady": self.steady, "conditions": dict(self.conditions)}
         if self.error_band is not None:
             d["error_band"] = self.error_band
+        if self.context:
+            d["context"] = dict(self.context)
         return d
 
     def shown(self) -> str:
@@ -197,15 +203,17 @@ class Numbers:
         self.numbers: list[Number] = []
 
     def add(self, name: str, value, unit: str = "", *, source: str, steady: bool | None = None,
-            band: bool | None = None, fmt: str | None = None, **conditions):
+            band: bool | None = None, fmt: str | None = None, context: dict | None = None,
+            **conditions):
         """Record one number and return *value*.
 
         *band*: whether the model's error band applies (default: for ``source="model"`` numbers
         that say ``steady=True`` or ``False``, i.e. the performance model's timings).  *fmt* is
-        the format spec the tables print the value with (``".2f"``).  Raises ParameterError for
-        an unknown *source* or condition, a value that is neither a number nor a string, a
-        *steady* that is not True/False/None, or a number recorded twice with the same
-        conditions.
+        the format spec the tables print the value with (``".2f"``); *context* the facts that
+        qualify it (see the module docstring: strings, numbers, bools or None).  Raises
+        ParameterError for an unknown *source* or condition, a value that is neither a number
+        nor a string, a *steady* that is not True/False/None, a *context* that is not such a
+        mapping, or a number recorded twice with the same conditions.
         """
         if not isinstance(name, str) or not name.strip():
             raise ParameterError(f"a number needs a name, got {name!r}")
@@ -224,8 +232,15 @@ class Numbers:
         if any(n.name == name and n.conditions == cond for n in self.numbers):
             raise ParameterError(f"number {name!r} is recorded twice with the same conditions "
                                  f"{cond}")
+        if context is not None:
+            if not isinstance(context, dict) or not all(
+                    isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
+                    for k, v in context.items()):
+                raise ParameterError(f"number {name!r}: context must map names to strings, "
+                                     f"numbers, bools or None, got {context!r}")
         self.numbers.append(Number(name, checked, unit, source, steady, cond,
-                                   error_band() if band else None, fmt))
+                                   error_band() if band else None, fmt,
+                                   dict(context) if context else None))
         return value
 
     def __len__(self) -> int:

@@ -16,12 +16,18 @@ turns that record into text:
   ``Subject: Re: <subject of the message answered>``, ``In-Reply-To`` and ``References`` with
   the thread's Message-IDs (References: the thread's root, the cover letter M1, then every known
   ancestor of the message answered, oldest first), ``From`` only when given (``make report``
-  passes ``git config user.name/user.email`` when both are set), ``Cc`` only the addresses the
-  project holds as data, and no ``To`` (the thread's data holds no author's address).
+  passes ``git config user.name/user.email`` when both are set and the address can receive
+  mail, :func:`git_sender`), no ``To`` (left to the sender), and ``Cc`` the recipients the
+  project holds as data (:func:`cc_addresses`: the author of the message answered, the series'
+  author, the cover letter's To: recipients and the four lists, with the addresses the archived
+  headers give).
 
-The evidence line links the page at the URL the user sets (``VMAPSIM_REPORT_URL`` or
-``make report REPORT_URL=...``); without one it says the page is not published yet.  It never
-names a local path.
+Every label of the project's own that the reply uses (message labels M1..M26, question numbers,
+design, trace and scenario names) is explained in a "Labels used above" list at its end
+(:func:`glossary`), so that the mail reads on its own.  The evidence line links the page at the
+URL the user sets (``VMAPSIM_REPORT_URL`` or ``make report REPORT_URL=...``); without one it says
+that the page is not linked (how to publish it is printed on the terminal, never in the mail).
+It never names a local path.
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ from . import thread
 from .errors import ParameterError
 
 __all__ = ["WIDTH", "URL_ENV", "attribution", "quoted_lines", "body", "txt", "eml", "references",
-           "subject", "cc_addresses", "git_sender", "asciify", "check_parts"]
+           "subject", "cc_addresses", "git_identity", "git_sender", "sender_problem", "asciify", "check_parts",
+           "glossary", "RESERVED_DOMAINS"]
 
 #: the longest line of our own text in a reply (quoted lines keep their width)
 WIDTH = 72
@@ -57,12 +64,14 @@ def asciify(text: str) -> str:
 def attribution(label: str) -> str:
     """``On Tue, Jun 16, 2026 at 07:07:57PM +0100, Matthew Wilcox wrote:`` (mutt's form).
 
-    The time is the message header's, in its own zone where that is numeric; otherwise (a zone
-    name such as PDT) the same instant in UTC.  Seconds are left out where they are not known.
+    The time is the message header's, in its own zone where that is numeric and the author's
+    own; otherwise (a zone name such as PDT, or a zone that is another's, as for M16, known only
+    from the attribution line of the reply quoting it) the same instant in UTC.  Seconds are
+    left out where they are not known.
     """
     m = thread.message(label)
     when = datetime.fromisoformat(m.date_utc)
-    zone = re.search(r"([+-]\d{4})$", m.date)
+    zone = re.search(r"([+-]\d{4})$", m.date) if m.zone_is_author else None
     clock = re.search(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", m.date)
     if zone and clock:
         sign = 1 if zone.group(1)[0] == "+" else -1
@@ -96,7 +105,8 @@ def check_parts(answers: str, quote_ids) -> list:
 def quoted_lines(quote_id: str) -> list[str]:
     """The passage *quote_id* as a reply quotes it: each of its lines with one ``>`` level added
     (``"> text"``; an empty line becomes ``">"``).  A passage held verbatim keeps its own line
-    breaks; one the project holds only as the thread index's quotation is one line."""
+    breaks (and any trailing space the archive shows); one the project holds only as the thread
+    index's quotation is one line."""
     q = thread.quote(quote_id)
     return [("> " + ln) if ln else ">" for ln in q.plain.split("\n")]
 
@@ -132,18 +142,22 @@ def _link_line(prefix: str, url: str, width: int = WIDTH) -> list[str]:
     return [prefix + " " + url] if len(prefix) + 1 + len(url) <= width else [prefix, url]
 
 
+#: what the evidence line says when no URL is set (the terminal says how to set one)
+NOT_LINKED = "is not linked here: it has not been published"
+
+
 def evidence(notebook: str, url: str | None, run: str, version: str) -> list[str]:
-    """The evidence paragraph: the page's URL under *url*, or that it is not published yet."""
+    """The evidence paragraph: the page's URL under *url*, or that the page is not linked (no
+    instruction: how to publish it is for the sender's terminal, not for the list)."""
     if url:
         base = url.rstrip("/")
         lines = _link_line("Evidence:", f"{base}/{notebook}.html")
         tail = (f"(vmapsim {version}, {run} run; the numbers as data: {notebook}.json "
-                "next to the page; rerun with make report)")
+                "next to the page)")
     else:
         lines = []
-        tail = (f"Evidence: the page {notebook}.html and the numbers {notebook}.json of this "
-                f"report (vmapsim {version}, {run} run), not published yet: set REPORT_URL "
-                "to where they are and run make report again.")
+        tail = (f"The page with the tables, plots and checks behind these numbers (vmapsim "
+                f"{version}, {run} run) {NOT_LINKED}.")
     return lines + _wrap(tail)
 
 
@@ -167,13 +181,18 @@ def body(payload: dict, url: str | None = None) -> str:
     if payload.get("conclusion"):
         lines += _wrap(payload["conclusion"])
         lines.append("")
+    if payload.get("glossary"):
+        lines += _wrap("Labels used above:")
+        lines += _wrap("\n".join(f"- {k}: {v}" for k, v in payload["glossary"]))
+        lines.append("")
     if payload.get("run") == "fast":
-        lines += _wrap("These numbers come from a fast run (VMAPSIM_FAST=1, reduced "
-                       "parameters): run make report for the numbers to send.")
+        lines += _wrap("These numbers come from a fast run with reduced parameters "
+                       "(VMAPSIM_FAST=1): they are not the numbers to send.")
         lines.append("")
     lines += evidence(payload["notebook"], url, payload.get("run", "full"),
                       payload.get("version", "?"))
-    text = "\n".join(ln.rstrip() for ln in lines) + "\n"
+    # trailing spaces go, except in quoted lines, which are the archive's bytes
+    text = "\n".join(ln if ln.startswith(">") else ln.rstrip() for ln in lines) + "\n"
     check_width(text)
     return text
 
@@ -225,16 +244,21 @@ def references(label: str) -> list[str]:
 
 
 def cc_addresses(label: str) -> list[str]:
-    """The addresses the project holds as data for the thread's recipients: entries of the
-    thread's ``lists`` and of *label*'s ``recipients`` that are mail addresses."""
-    import json
-
-    data = json.loads((thread.THREAD_DIR / "messages.json").read_text(encoding="utf-8"))
-    found = list(data.get("lists", []))
-    rec = thread.message(label).recipients or {}
-    for key in ("to", "cc", "lists"):
-        found += rec.get(key, [])
-    return list(dict.fromkeys(a for a in found if re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.\w+", a)))
+    """The recipients of a reply to message *label* that the project holds as data, as
+    ``Name <address>``: the author of *label*, the series' author, the cover letter's To:
+    recipients (the thread index names them), then the thread's lists.  Addresses are those the
+    archived headers of M19 and M25 give (``data/thread/messages.json``); a person with no address
+    there is left out.  The cover letter's "about 20 individual Cc" are not named by the thread
+    index and are not held: the sender adds them (the archive's headers list them)."""
+    m1 = thread.message("M1")
+    people = [thread.message(label).author, thread.series()["author"]]
+    people += (m1.recipients or {}).get("to", [])
+    found = [a for a in (thread.address(p) for p in people) if a]
+    lists = thread.list_addresses()
+    for name in (m1.recipients or {}).get("lists", []):
+        if name in lists:
+            found.append(lists[name])
+    return list(dict.fromkeys(found))
 
 
 def _fold(name: str, items: list[str], width: int = 78) -> str:
@@ -249,7 +273,30 @@ def _fold(name: str, items: list[str], width: int = 78) -> str:
     return "\n".join(lines)
 
 
-def git_sender(cwd=None) -> str | None:
+#: domains that can receive no mail by definition: RFC 2606 section 2 and 3 and RFC 6761
+#: section 6 reserve them for documentation, tests and invalid names
+RESERVED_DOMAINS = ("example", "invalid", "test", "localhost", "example.com", "example.net",
+                    "example.org")
+
+
+def sender_problem(sender: str | None) -> str | None:
+    """Why *sender* (``Name <email>``) cannot be a mail's From:, or None if it can.  An address
+    in a domain reserved by RFC 2606/6761 (:data:`RESERVED_DOMAINS`, e.g. ``*.example``) is an
+    identity nobody can reply to: git was given a placeholder, not the sender's address."""
+    if not sender:
+        return "git config user.name and user.email are not both set"
+    m = re.search(r"<([^<>@\s]+)@([^<>@\s]+)>$", sender)
+    if not m:
+        return f"{sender!r} is not of the form Name <address>"
+    domain = m.group(2).lower().rstrip(".")
+    for r in RESERVED_DOMAINS:
+        if domain == r or domain.endswith("." + r):
+            return (f"the address {m.group(1)}@{m.group(2)} is in {r}, a domain reserved for "
+                    "examples (RFC 2606/6761): no one can reply to it")
+    return None
+
+
+def git_identity(cwd=None) -> str | None:
     """``Name <email>`` from ``git config user.name`` / ``user.email`` when both are set."""
     def get(key):
         try:
@@ -261,6 +308,80 @@ def git_sender(cwd=None) -> str | None:
 
     name, email = get("user.name"), get("user.email")
     return f"{name} <{email}>" if name and email else None
+
+
+def git_sender(cwd=None) -> str | None:
+    """:func:`git_identity` when the address can receive mail (:func:`sender_problem`); None
+    otherwise (the mail client then fills in From:)."""
+    sender = git_identity(cwd)
+    return sender if sender_problem(sender) is None else None
+
+
+# --------------------------------------------------------------------------- labels
+
+def _describe_message(label: str) -> str:
+    m = thread.message(label)
+    return f"{m.author}, {m.day}, <{m.message_id}>"
+
+
+def _describe_question(n: int) -> str:
+    q = thread.question(n)
+    return f"an open question of the thread, as this project numbers them: {q.title}"
+
+
+def _token(label: str) -> re.Pattern:
+    return re.compile(r"(?<![\w.-])" + re.escape(label) + r"(?![\w-])")
+
+
+def glossary(text: str, conditions=(), extra: dict | None = None,
+             answers: str | None = None) -> list[tuple[str, str]]:
+    """``(label, one-line description)`` for every label of the project's own that *text* (the
+    reply's own words and table) or the key numbers' *conditions* use: message labels (author,
+    day, Message-ID; not *answers*, which the attribution names), question numbers (``Q8``),
+    design names, shipped trace names and explorer scenario ids.  *extra* gives descriptions
+    for labels only a notebook knows (a model scenario, a builder call); a design, trace or
+    scenario condition with no description raises :class:`ParameterError` naming it."""
+    from .designs.registry import DESCRIPTIONS
+    from .explore import scenarios
+    from .traces import captures
+
+    extra = dict(extra or {})
+    found: dict[str, str] = {}
+    used = {(k, str(v)) for c in conditions for k, v in c.items()
+            if k in ("design", "trace", "scenario")
+            for v in (v if isinstance(v, list) else [v])}
+    cat = {i: summ for i, summ, _ in scenarios.catalogue()}
+    traces = set(captures.trace_names()) | {n for _, _, n, _ in captures.kind_captures()}
+    for key, value in sorted(used, key=lambda kv: kv[1]):
+        if value in extra:
+            found[value] = extra[value]
+        elif key == "design" and value in DESCRIPTIONS:
+            found[value] = "a design modelled by this project: " + DESCRIPTIONS[value]
+        elif key == "trace" and value in traces:
+            found[value] = captures.describe(value)
+        elif key == "scenario" and value in cat:
+            found[value] = "explorer scenario: " + cat[value]
+        else:
+            raise ParameterError(f"the reply uses {key}={value!r} and nothing describes it: pass "
+                                 f"glossary={{{value!r}: 'one line saying what it is'}} to "
+                                 "report.summary")
+    for name, desc in [*((k, "a design modelled by this project: " + v)
+                         for k, v in DESCRIPTIONS.items()),
+                       *((t, None) for t in sorted(traces)),
+                       *((i, "explorer scenario: " + cat[i]) for i in cat if len(i) > 1),
+                       *extra.items()]:
+        if name not in found and _token(name).search(text):
+            found[name] = desc if desc is not None else captures.describe(name)
+    # the descriptions may name messages and questions too
+    seen = text + "\n" + "\n".join(found.values())
+    for n in sorted({int(x) for x in re.findall(r"(?<![\w-])Q(\d{1,2})(?![\w-])", seen)}):
+        if 1 <= n <= len(thread.questions()):
+            found[f"Q{n}"] = _describe_question(n)
+    seen = text + "\n" + "\n".join(found.values())
+    for lab in sorted(thread.labels_in(seen), key=lambda x: int(x[1:])):
+        if lab != answers:
+            found[lab] = _describe_message(lab)
+    return list(found.items())
 
 
 def eml(payload: dict, url: str | None = None, sender: str | None = None) -> str:

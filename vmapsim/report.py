@@ -385,7 +385,7 @@ class Summary:
 
 
 def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers,
-            conclusion: str, rows=None) -> Summary:
+            conclusion: str, rows=None, glossary: dict | None = None) -> Summary:
     """The notebook's reply to message *answers* (a label, ``"M18"``).
 
     *parts* is a list of ``(quote_id, answer)``: each passage of *answers* the reply quotes
@@ -393,7 +393,10 @@ def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers
     it.  *numbers* (a :class:`~vmapsim.numbers.Numbers`) is the key-number table, printed from it
     (*rows*: see :meth:`~vmapsim.numbers.Numbers.table`) and written as ``<name>.json``;
     *conclusion* follows it.  Our lines are wrapped to 72 columns (ValueError if the table is
-    wider than 70).  Make it the last expression of the last cell: ``make report`` extracts it.
+    wider than 70).  The reply ends with the labels it uses, each explained in one line
+    (:func:`vmapsim.reply.glossary`); *glossary* gives the descriptions only the notebook knows
+    (``{"migrate-pte": "..."}``).  Make it the last expression of the last cell: ``make
+    report`` extracts it.
     """
     from . import __version__, reply
     if not isinstance(numbers, Numbers) or numbers.notebook != notebook:
@@ -404,10 +407,12 @@ def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers
     run = "fast" if fast() else "full"
     tbl = numbers.table(rows=rows)
     table_text = tbl.text(width=reply.WIDTH - 2).splitlines()
+    words = "\n".join([a for _, a in parts] + table_text + [conclusion or ""])
+    labels = reply.glossary(words, [n.conditions for n in numbers], glossary, answers)
     payload = {"notebook": notebook, "title": title, "answers": answers,
                "parts": [{"quote": q, "answer": a} for q, a in parts],
                "table": table_text, "rows": rows, "conclusion": conclusion,
-               "run": run, "version": __version__,
+               "glossary": labels, "run": run, "version": __version__,
                "numbers": numbers.as_json(run=run, vmapsim=__version__)}
     text = reply.txt(payload, os.environ.get(reply.URL_ENV) or None)
     return Summary(notebook, text, payload, numbers)

@@ -39,7 +39,7 @@ LABEL_RE = re.compile(r"\bM\d+\b")
 
 __all__ = ["Message", "Quote", "Question", "LABELS", "LABEL_RE", "message", "messages", "link", "cite",
            "quote", "quotes", "question", "questions", "series", "verbatim_text", "labels_in",
-           "unknown_labels_in"]
+           "unknown_labels_in", "address", "list_addresses", "archives"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Message:
     patch: str | None = None   # "07/12" for the patches
     diffstat: str | None = None
     recipients: dict | None = None   # only where the thread index states them (the cover letter)
+    zone_is_author: bool = True      # False: the zone of `date` is not the author's own
 
     @property
     def lore(self) -> str:
@@ -91,9 +92,11 @@ class Quote:
 
     ``source`` is ``verbatim-file:A-B`` (lines A..B of the stored copy of M23; ``text`` is those lines
     exactly, with the ``>`` prefixes of quoting ``depth``, and ``unquoted`` the same lines without
-    them) or ``index-quote`` (a passage the thread index shows in double quotes, line wraps joined by
-    one space; ``verbatim`` names the verbatim-file quote holding the same words, ``shorthand_of`` marks
-    the index's short forms that are not the author's words).
+    them), ``archive:<label>`` (the passage as message <label> shows it in the linux-arm-msm list
+    archive, :func:`archives`, with the same ``text``/``depth``/``unquoted`` fields) or
+    ``index-quote`` (a passage the thread index shows in double quotes, line wraps joined by
+    one space; ``verbatim`` names the quote holding the same words with their line breaks,
+    ``shorthand_of`` marks the index's short forms that are not the author's words).
     """
 
     id: str
@@ -224,6 +227,29 @@ def questions() -> list[Question]:
 def series() -> dict[str, Any]:
     """The series facts (change-id, base commit, diffstat, the cover letter's benchmark claims)."""
     return _load("messages.json")["series"]
+
+
+def archives() -> dict[str, dict]:
+    """The list archives the project read messages from (name -> ``url``, ``what``)."""
+    return dict(_load("messages.json").get("archives", {}))
+
+
+def list_addresses() -> dict[str, str]:
+    """The thread's lists by the name the thread index uses -> posting address (read from the
+    archived headers of M19 and M25)."""
+    return {k: v for k, v in _load("messages.json").get("list_addresses", {}).items()
+            if not k.startswith("_")}
+
+
+def address(name: str) -> str | None:
+    """``Name <address>`` of a person the thread index names (the series' author, the cover
+    letter's To: recipients, the repliers), as an archived header gives it; None if the project
+    holds no address for *name*."""
+    entry = _load("messages.json").get("addresses", {}).get(name)
+    if not isinstance(entry, dict):
+        return None
+    shown = f'"{name}"' if "." in name else name
+    return f"{shown} <{entry['address']}>"
 
 
 def verbatim_text() -> str:

@@ -308,4 +308,9 @@ report.summary(
                "(96 B on PREEMPT_RT), and the series' 131,136-byte chunk descriptors cost far "
                "more than the 384 KB. Weak-memory ordering rests on LKMM litmus tests that "
                "were not run here.",
+    # what the builder-made scenarios are (catalogue ids are explained by the catalogue)
+    glossary={scenario_of(lab): f"explorer scenario: {lab}: "
+              + scenarios.lookup_race(**kw).description.split(" Index:")[0]
+              for req_row in trylock_retry.REQUIREMENTS for x in req_row[2:4]
+              if isinstance(x, tuple) for lab, kw in [x]},
 )

@@ -367,4 +367,6 @@ report.summary(
                "need; every fallback scales with that share. The GFP_NOWAIT failure "
                f"probability p={p_example} is an assumption (nobody measured it), and whether "
                "the GFP_ATOMIC retry also fails is left as a range, not a second rate.",
+    glossary={sid: f"explorer scenario ({a.who}: {a.name}): {what}"
+              for a in allocation_under_lock.APPROACHES for sid, what in a.scenarios},
 )

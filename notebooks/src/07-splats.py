@@ -689,4 +689,7 @@ report.summary(
     conclusion=f"{on_logs} of the {len(kinds)} claims checked in the notebook compare with "
                f"M15/M16's lines or kernel source; the other {len(kinds) - on_logs} check the "
                "model.",
+    glossary={sid: f"a sequence run on this project's model of the series (rfc-v1, patch "
+                   f"{splats.SEQUENCES[sid][1]}): {splats.SEQUENCES[sid][0]}"
+              for sid in ("migrate-pte", "window-pte", "stale-erase")},
 )

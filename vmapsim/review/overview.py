@@ -4,22 +4,29 @@ These are closed-form facts of the kernel, not a simulation; the allocator itsel
 in ``linux618``/``linux68``.  Checked against ``mm/vmalloc.c`` of the 6.18 era:
 
 * ``mm/vmalloc.c:vmap_init_nodes`` -- on 64-bit, ``nr_vmap_nodes = clamp(num_possible_cpus(),
-  1, 128)``; with more than one node the address space is striped into zones of 16 pages
-  (``vmap_zone_size``); with one node ``vmap_zone_size`` stays 1 and there is no striping.
+  1, 128)`` (*possible* CPUs); with more than one node (and if the ``kmalloc_array`` of the
+  nodes succeeds at boot) the address space is striped into zones of 16 pages
+  (``vmap_zone_size``); with one node ``vmap_zone_size`` keeps its initial value 1 (byte) and
+  there is no striping.
 * ``mm/vmalloc.c:addr_to_node_id`` -- an address belongs to node ``(addr / vmap_zone_size) %
   nr_vmap_nodes``: consecutive zones go round-robin over the nodes.
-* ``mm/vmalloc.c:lazy_max_pages`` -- ``fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)``: the
-  lazily-freed pages allowed before ``free_vmap_area_noflush`` schedules a purge.
-* ``mm/vmalloc.c:node_alloc`` -- the per-node size-class pools (requests up to 256 pages) are
-  used only when there is more than one node.
+* ``mm/vmalloc.c:lazy_max_pages`` -- ``fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)``
+  (*online* CPUs): the lazily-freed pages allowed before ``free_vmap_area_noflush`` schedules
+  a purge.
+* ``mm/vmalloc.c:node_alloc`` -- the per-node size-class pools (requests up to 256 pages, only
+  for the standard vmalloc range) are used only when there is more than one node.
 
-Each node has its own ``busy.lock``, ``lazy.lock`` and ``pool_lock``; the free space is one
-global augmented rb-tree under ``free_vmap_area_lock``.  ``linux-6.8`` (before the vmap_node
-rework of 6.9) has one busy tree under ``vmap_area_lock``, the free tree under
-``free_vmap_area_lock`` and one lazy purge tree under ``purge_vmap_area_lock``.
+Each node has its own ``busy.lock`` and ``lazy.lock``, and a ``pool_lock`` that is taken only
+when pools are used (more than one node); the free space is one global augmented rb-tree under
+``free_vmap_area_lock``.  These are the index's *spinlocks* (:attr:`Geometry.locks`); the
+``vmap_purge_lock`` mutex serialises purges and guards no index (:attr:`Geometry.mutexes`).
+``linux-6.8`` (before the vmap_node rework of 6.9) has one busy tree under ``vmap_area_lock``,
+the free tree under ``free_vmap_area_lock`` and one lazy purge tree under
+``purge_vmap_area_lock``.
 
 Deliberate simplification: possible and online CPUs are the same number unless
-``online_cpus`` is given; 32-bit kernels (always one node) are not modelled.
+``online_cpus`` is given; 32-bit kernels (always one node) and a failed ``kmalloc_array`` at
+boot (one node) are not modelled.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..designs.registry import DESCRIPTIONS
 from ..params import check_choice, check_int
 from ..vmalloc.vmap_area import VMAP_ZONE_PAGES, fls, nr_vmap_nodes_for  # noqa: F401 (fls re-exported)
 from .figures import finished
@@ -45,10 +53,11 @@ class Geometry:
     online_cpus: int
     page_size: int
     nr_vmap_nodes: int
-    zone_bytes: int           # 0 when there is no striping (one node)
+    zone_bytes: int           # vmap_zone_size: 1 with one node (no striping); 0 for linux-6.8
     lazy_max_pages: int
     pools: bool
-    locks: tuple              # names of the spinlocks/mutexes guarding the index
+    locks: tuple              # names of the spinlocks guarding the index, in use
+    mutexes: tuple = ("vmap_purge_lock",)   # serialises purges; guards no index
 
     @property
     def lazy_max_bytes(self) -> int:
@@ -57,16 +66,18 @@ class Geometry:
     def node_of(self, addr) -> np.ndarray:
         """Node id of each address (``addr_to_node_id``); all 0 with one node."""
         addr = np.asarray(addr, dtype=np.uint64)
-        if self.nr_vmap_nodes == 1:
+        if self.nr_vmap_nodes == 1 or self.zone_bytes <= 1:
             return np.zeros(addr.shape, dtype=np.int64)
         return ((addr // np.uint64(self.zone_bytes)) % np.uint64(self.nr_vmap_nodes)).astype(np.int64)
 
     def line(self) -> str:
         """One line with the headline numbers (printed by the widget)."""
-        zone = f"zone {self.zone_bytes // 1024} KiB" if self.zone_bytes else "no zones"
-        return (f"{self.design} with {self.cpus} CPUs: {self.nr_vmap_nodes} vmap_node(s), {zone}, "
-                f"lazy_max_pages {self.lazy_max_pages} ({self.lazy_max_bytes >> 20} MiB), "
-                f"{len(self.locks)} index locks")
+        zone = (f"zone {self.zone_bytes // 1024} KiB" if self.zone_bytes > 1 else
+                "no zones" + (" (vmap_zone_size 1)" if self.zone_bytes == 1 else ""))
+        online = "" if self.online_cpus == self.cpus else f", {self.online_cpus} online"
+        return (f"{self.design} with {self.cpus} CPUs{online}: {self.nr_vmap_nodes} vmap_node(s), "
+                f"{zone}, lazy_max_pages {self.lazy_max_pages} ({self.lazy_max_bytes >> 20} MiB), "
+                f"{len(self.locks)} index spinlocks")
 
 
 def vmap_node_geometry(cpus: int = 8, design: str = "linux-6.18", online_cpus: int | None = None,
@@ -82,14 +93,14 @@ def vmap_node_geometry(cpus: int = 8, design: str = "linux-6.18", online_cpus: i
     lazy = fls(online) * (LAZY_UNIT // page_size)
     if design == "linux-6.8":
         return Geometry(design, cpus, online, page_size, 1, 0, lazy, False,
-                        ("vmap_area_lock", "free_vmap_area_lock", "purge_vmap_area_lock",
-                         "vmap_purge_lock"))
+                        ("vmap_area_lock", "free_vmap_area_lock", "purge_vmap_area_lock"))
     nodes = nr_vmap_nodes_for(cpus)
-    locks = ["free_vmap_area_lock", "vmap_purge_lock"]
+    pools = nodes > 1
+    locks = ["free_vmap_area_lock"]
     for n in range(nodes):
-        locks += [f"vn[{n}].busy.lock", f"vn[{n}].lazy.lock", f"vn[{n}].pool_lock"]
+        locks += [f"vn[{n}].busy.lock", f"vn[{n}].lazy.lock"] + ([f"vn[{n}].pool_lock"] if pools else [])
     return Geometry(design, cpus, online, page_size, nodes,
-                    VMAP_ZONE_PAGES * page_size if nodes > 1 else 0, lazy, nodes > 1, tuple(locks))
+                    VMAP_ZONE_PAGES * page_size if pools else 1, lazy, pools, tuple(locks))
 
 
 def geometry_sweep(cpus=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), design: str = "linux-6.18"):
@@ -99,29 +110,16 @@ def geometry_sweep(cpus=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), design: s
         "cpus": np.array([g.cpus for g in rows]),
         "nr_vmap_nodes": np.array([g.nr_vmap_nodes for g in rows]),
         "lazy_max_mib": np.array([g.lazy_max_bytes >> 20 for g in rows]),
-        "index_locks": np.array([len(g.locks) for g in rows]),
+        "index_spinlocks": np.array([len(g.locks) for g in rows]),
+        "zone_bytes": np.array([g.zone_bytes for g in rows]),
     }
 
 
 # --------------------------------------------------------------------------- notebook map
 
-#: the designs under review: name -> one-line description (attributions only where a quoted
-#: message says it: docs/review-log.md)
-DESIGN_NOTES = {
-    "linux-6.8": "before the vmap_node rework (6.9): one busy rb-tree under vmap_area_lock, "
-                 "one augmented free rb-tree under free_vmap_area_lock",
-    "linux-6.18": "today: busy and lazy rb-trees per vmap_node (possible CPUs, at most 128; "
-                  "16-page zones), per-node size-class pools, one global augmented free rb-tree",
-    "rfc-maple-busy": "6.18 with each node's busy rb-tree replaced by a maple tree, the free "
-                      "rb-tree kept: the first step of the split Rezki asked for (M16)",
-    "rfc-v1": "the series as posted: global occupied maple tree as the hot-path index, free "
-              "maple tree on slow paths, lazy list, retry list, per-CPU 64 MB bump chunks",
-    "maple-nofree": "an extreme case built for this study (nobody proposed it): no free tree; "
-                    "free space is the gaps of one maple tree whose own lock guards every "
-                    "writer (ingredients from M14, M18, M26; not their combination)",
-    "maple-nofree-sharded": "no free tree, with the lock layout of M22: a global allocator lock for "
-                            "gap-find + publish, finer per-node busy locks",
-}
+#: the designs under review: name -> one-line description (kept with the registry, so that a
+#: reply can say what a design name means)
+DESIGN_NOTES = DESCRIPTIONS
 
 
 def design_map() -> list[tuple[str, str]]:
@@ -132,17 +130,24 @@ def design_map() -> list[tuple[str, str]]:
     return [(name, DESIGN_NOTES[name]) for name in designs.design_names()]
 
 
-#: every notebook of the review, in reading order: (name, what it answers)
+#: every notebook of the review, in reading order: (name, what it answers; question numbers are
+#: those of data/thread/questions.json)
 NOTEBOOKS = (
     ("00-overview", "this page: the thread in brief, the designs, how to run and export"),
     ("01-free-tree", "Q1: is a separate free tree still needed once the maple tree tracks gaps?"),
-    ("02-trylock-retry", "Q2: what trylock-and-retry under RCU demands of vmap_area"),
-    ("03-lockless-find", "Q3: is the proposed lockless find_vmap_area() safe, and for whom?"),
-    ("04-scaling", "contention and throughput of every design on 1..128 CPUs"),
-    ("05-real-traces", "today's allocator replayed against real kernel traces"),
-    ("06-allocation-under-lock", "allocating maple nodes for stores made under a spinlock"),
-    ("07-splats", "Q8, Q9, Q15: the WARNs of M15/M16 (a range handed out twice) and the "
-                  "vmap_bump_refill recursion"),
+    ("02-trylock-retry", "Q3, Q4: Wilcox's RCU rules (M18): what RCU-freeing and "
+                         "trylock-and-retry demand of vmap_area"),
+    ("03-lockless-find", "Q5: is the proposed lockless find_vmap_area() (M23) safe, and for "
+                         "whom?"),
+    ("04-scaling", "Q2: contention and throughput of every design on 1..128 CPUs (the "
+                   "performance model)"),
+    ("05-real-traces", "Q11: today's allocator replayed against real kernel traces; what each "
+                       "structure holds"),
+    ("06-allocation-under-lock", "Q6, Q7: allocating maple nodes for stores made under a "
+                                 "spinlock"),
+    ("07-splats", "Q8, Q9, Q15: the WARNs of M15/M16 (read by 07 as a range handed out twice "
+                  "or mapped while still mapped: an inference; the cause of syzbot's WARN is "
+                  "open) and the vmap_bump_refill recursion"),
 )
 
 
@@ -176,7 +181,7 @@ def plot_geometry(g: Geometry, sweep=None, zones: int = 48):
     ax1b.set_ylabel("lazy_max_pages (MiB)", color="C1")
     ax1.set_title(f"{g.design}: {g.cpus} CPUs -> {g.nr_vmap_nodes} nodes, "
                   f"lazy {g.lazy_max_bytes >> 20} MiB", fontsize=10)
-    zone = g.zone_bytes or VMAP_ZONE_PAGES * g.page_size
+    zone = g.zone_bytes if g.zone_bytes > 1 else VMAP_ZONE_PAGES * g.page_size
     owners = g.node_of(np.arange(zones) * zone)
     ax2.imshow(owners[None, :], aspect="auto", cmap="tab20", vmin=0, vmax=max(19, owners.max()))
     ax2.set_yticks([])
@@ -277,6 +282,27 @@ def index_shape(areas: int = 1024, free_fraction: float = 0.3, seed: int = 0) ->
     gaps = runs + (0 if freed[-1] else 1)
     return IndexShape(areas, free_fraction, seed, busy, gaps, mt.height(), mt.node_count(),
                       rb_height_bounds(busy), rb_height_bounds(gaps))
+
+
+def busy_per_node(areas: int = 1024, free_fraction: float = 0.3, seed: int = 0,
+                  cpus: int = 8) -> list[int]:
+    """How many of :func:`index_shape`'s busy areas each of 6.18's per-node busy rb-trees would
+    hold on a machine with *cpus* possible CPUs (an area lives in the tree of the node owning
+    its start address, ``addr_to_node``), for the same synthetic layout."""
+    from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_START
+
+    rng = np.random.default_rng(check_int("seed", seed, lo=0))
+    areas = check_int("areas", areas, lo=1, hi=MAX_AREAS)
+    sizes = (rng.integers(1, 17, size=areas) + 1) * PAGE_SIZE
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist()
+    freed = np.zeros(areas, dtype=bool)
+    freed[rng.choice(areas, size=int(round(areas * free_fraction)), replace=False)] = True
+    g = vmap_node_geometry(cpus=cpus)
+    counts = [0] * g.nr_vmap_nodes
+    for off, f in zip(offsets, freed.tolist()):
+        if not f:
+            counts[int(g.node_of([VMALLOC_START + off])[0])] += 1
+    return counts
 
 
 def index_sweep(areas=(16, 64, 256, 1024, 4096), free_fraction: float = 0.3, seed: int = 0):

@@ -748,8 +748,8 @@ report.summary(
             "unlink-before-unmap route's shape. syzbot's WARN (M15) is in the module area, "
             "which no chunk covers; the model reaches it only by forcing both of patch 09's "
             "mas_erase() allocations to fail, a GFP_KERNEL failure under a spinlock that Liam "
-            "calls impossible, and its registers match any overlap there; its cause is "
-            "open."),
+            "R. Howlett calls impossible, and its registers match any overlap there; its "
+            "cause is open."),
            ("M16-guard-page",
             f"The refill allocates its descriptor with kvzalloc() before it reserves the "
             f"chunk; when the order-6 kmalloc fails, the vmalloc fallback is bump-eligible "

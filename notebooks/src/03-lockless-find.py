@@ -254,9 +254,12 @@ report.bind(
 # (E2-rcu), an erase that is a spanning store across two leaves (E2-span) and one that
 # rebalances the leaf with its sibling (E2-rebalance; both on a tree of height 2, the store type
 # checked), an insert beside it (F1-cow) and an insert that splits its full leaf
-# (F1-cow-split). Split, spanning store and rebalance build new nodes in any mode, so those
-# three are safe without RCU mode too; the same two erases with the replaced nodes freed at
-# once are use-after-frees (the scenarios do see the nodes being replaced). These runs check
+# (F1-cow-split). A split builds new nodes in any mode, so it is safe without RCU mode too;
+# the spanning store and the rebalance also come out safe without RCU mode on this height-2
+# tree, but outside RCU mode the kernel frees dead subtrees at once (`mas_mat_destroy()`, F5),
+# which a taller tree can expose, so the owner lookup keeps RCU mode. The same two erases with
+# the replaced nodes freed at once are use-after-frees (the scenarios do see the nodes being
+# replaced). These runs check
 # the port's implementation on small trees; that a walk in RCU mode survives every store type
 # is what the maple tree's RCU mode is designed to guarantee, and the owner's case rests on that
 # design, not on five scenarios. Not explored: several stores during one walk, trees of height

@@ -168,7 +168,8 @@ report.bind(
 elig = allocation_under_lock.bump_eligible(trace)
 print(f"{trace}: {elig['eligible']} of {elig['allocs']} allocations are bump-eligible under "
       f"patch 12 ({100 * elig['eligible'] / elig['allocs']:.2f}%); the others: "
-      f"{elig['other'] or 'none'}")
+      + ("; ".join(f"{n} with vstart {vs}, vend {ve}" for (vs, ve), n in elig["other"].items())
+         or "none"))
 
 # %% [markdown]
 # The trace itself: a 2-CPU machine (two `vmap_node`s), a synthetic workload of 30-40 s (fork

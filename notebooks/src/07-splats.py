@@ -685,9 +685,9 @@ claims.verify()
 from collections import Counter
 kinds = Counter(c.source.split(":")[0].split(" (")[0] for c in claims.claims)
 print("claims by what they rest on: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
-      + ". Three that read M15/M16's lines are declared non-discriminating (the size, the "
-      "registers); the ones marked 'restates' cannot fail while the code stands. No count of "
-      "them goes into the reply.")
+      + ". Two of those that compare with M15/M16's lines are declared non-discriminating "
+      "(the printed size, M15's registers); the ones marked 'restates' cannot fail while the "
+      "code stands. No count of them goes into the reply.")
 
 # %% [markdown]
 # ## The key numbers, and the reply

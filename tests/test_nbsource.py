@@ -77,10 +77,35 @@ def test_stripped_problems_lists_outputs_counts_and_widget_state():
 
 
 def test_inject_parameters_after_the_parameters_cell():
-    nb = nbformat.reads(build_notebook(SRC), as_version=4)
+    nb = nbformat.reads(build_notebook(SRC.replace("cpus = 8\n", "cpus = 8\ndesign = 'a'\n")),
+                        as_version=4)
     inject_parameters(nb, cpus=-1, design="x")
     assert nb.cells[3].metadata.tags == ["injected-parameters"]
     assert "cpus = -1\ndesign = 'x'" in nb.cells[3].source
+
+
+def test_unknown_parameter_is_named_with_the_notebooks_parameters():
+    """A typo (cpsu=64) used to be injected as a new variable and ignored."""
+    from vmapsim.errors import ParameterError
+    from vmapsim.notebook import parameter_names
+
+    nb = nbformat.reads(build_notebook(SRC.replace("cpus = 8\n", "cpus = 8\nx: int = 1\na, b = 1, 2\n")),
+                        as_version=4)
+    assert parameter_names(nb) == ["cpus", "x", "a", "b"]
+    with pytest.raises(ParameterError, match=r"^unknown parameter 'cpsu' for the notebook; its "
+                                             r"parameters: cpus, x, a, b$"):
+        inject_parameters(nb, cpsu=64)
+    assert len(nb.cells) == 4
+
+
+def test_report_tool_refuses_a_parameter_typo(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"), "00-overview", "-p",
+                           "cpsu=64", "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err and "'cpsu'" in err
+    assert "00-overview: cpus, design, max_cpus, areas, free_fraction, seed" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_nb_check_passes_on_the_repository():

@@ -61,7 +61,8 @@ def test_mutex_waiter_sleeps_until_unlock_and_pays_the_wake_up():
 
     sim, done = scripted(2, build)
     st = sim.run()
-    s = sim.stretch
+    s = sim.work_scale[0]                           # 1.0: two CPUs share no core (no SMT)
+    assert sim.work_scale == [1.0, 1.0]
     t_unlock = sim.pricer.lock_ns + hold * s        # CPU 0 takes it at 0, holds, unlocks
     wake = t_unlock + MUTEX_WAKE_NS                 # CPU 1 asked at early * s and slept
     m = mid[0]

@@ -22,6 +22,7 @@ F = ("     kworker/1:1-41      [001] .....  1032.708507: free_vmap_area_noflush:
 PU = ("     kworker/1:1-41      [001] .....  1032.900000: purge_vmap_area_lazy: start=0xffffc90000568000 "
       "end=0xffffc9000056d000 num_purged=1\n")
 M = "         python3-12256   [000] ...1.  1031.302132: tracing_mark_write: vmapsim: drop_caches\n"
+SNAP_LINE = "0xffffc90000000000-0xffffc90000005000   20480 irq_init_percpu_irqstack+0xed/0x120 vmap\n"
 
 
 def _write(tmp_path, name, text, gz=False):
@@ -127,3 +128,27 @@ def test_meta(tmp_path):
     assert read_meta(_write(tmp_path, "meta", "mode=fork\nseed=3\n")) == {"mode": "fork", "seed": "3"}
     with pytest.raises(TraceError, match="meta2:2: expected key=value"):
         read_meta(_write(tmp_path, "meta2", "mode=fork\nbogus\n"))
+
+
+def test_only_a_newline_ends_a_line(tmp_path):
+    """\\v, \\f, \\r, \\x1c-\\x1e, U+0085, U+2028/9 end a line for str.splitlines() and text-mode
+    files, never for the kernel: a line holding one is one line, parsed or named file:line."""
+    for ch in ("\v", "\f", "\r", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"):
+        t = read_trace(_write(tmp_path, "t.txt", HDR + A.replace("python3", "py" + ch + "thon3") + F))
+        assert [e.kind for e in t.events] == [ALLOC, FREE] and t.events[0].line == 3
+        snap = read_snapshot(_write(tmp_path, "s", SNAP_LINE.replace(" vmap", ch + " vmap")))
+        assert len(snap.busy) == 1
+        with pytest.raises(TraceError, match=r"meta:1: seed must be a decimal integer"):
+            read_meta(_write(tmp_path, "meta", f"seed=3{ch}possible_cpus=9\n"))
+        with pytest.raises(TraceError, match=r"t2\.txt:3: (control character|malformed alloc_vmap_area)"):
+            read_trace(_write(tmp_path, "t2.txt", HDR + A.replace("align=", "al" + ch + "ign=")))
+
+
+def test_meta_numbers_are_checked(tmp_path):
+    for text, problem in (("possible_cpus=abc\n", "meta:1: possible_cpus must be a decimal integer >= 1"),
+                          ("possible_cpus=0\n", "possible_cpus must be a decimal integer >= 1"),
+                          ("lost_events=-1\n", "lost_events must be a decimal integer >= 0"),
+                          ("seed=1\nseed=2\n", "meta:2: seed given twice"),
+                          ("possible_cpus=2\nonline_cpus=4\n", "online_cpus=4 exceeds possible_cpus=2")):
+        with pytest.raises(TraceError, match=problem):
+            read_meta(_write(tmp_path, "meta", text))

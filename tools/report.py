@@ -3,7 +3,9 @@
     python tools/report.py [NAME ...] [-p name=value ...] [--out DIR] [--url URL]
 
 Each notebook runs in a fresh kernel with its default parameters (``-p`` overrides, values are
-Python literals; ``VMAPSIM_FAST=1`` in the environment gives the quick variant).  The executed
+Python literals; ``VMAPSIM_FAST=1`` in the environment gives the quick variant).  A ``-p`` name
+that no notebook of the run assigns in its ``parameters`` cell is an error (exit status 2)
+naming it and listing the parameters; a name only some notebooks have goes to those.  The executed
 notebook is kept in ``build/executed/`` for inspection.  A notebook that fails is reported with
 its failing cell, the others still run, and the exit status is 1.  ``--url`` (default: the
 environment's ``VMAPSIM_REPORT_URL``, which ``make report REPORT_URL=...`` sets) is where the
@@ -21,7 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vmapsim.export import ExportError, to_html, write_reply_files  # noqa: E402
-from vmapsim.notebook import REPORT_CELL_TIMEOUT, NotebookFailed, cell_seconds, execute  # noqa: E402
+from vmapsim.notebook import (  # noqa: E402
+    REPORT_CELL_TIMEOUT,
+    NotebookFailed,
+    cell_seconds,
+    execute,
+    parameter_names,
+)
 from vmapsim.reply import URL_ENV, git_sender  # noqa: E402
 
 
@@ -54,21 +62,37 @@ def main(argv=None) -> int:
     if missing:
         print(f"make report: no such notebook: {', '.join(missing)}")
         return 1
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    executed_dir = ROOT / "build" / "executed"
-    executed_dir.mkdir(parents=True, exist_ok=True)
     params = dict(args.params)
 
     import nbformat
 
+    # every -p name must be a parameter of a notebook of the run (a typo is an error, exit 2);
+    # a name only some notebooks have is given to those
+    declared = {p: parameter_names(nbformat.read(p, as_version=4)) for p in paths}
+    for name in params:
+        if not any(name in names for names in declared.values()):
+            listing = "; ".join(f"{p.stem}: {', '.join(names) or '(none)'}"
+                                for p, names in declared.items())
+            print(f"make report: unknown parameter {name!r}: no notebook of this run has it "
+                  f"(parameters of {listing})", file=sys.stderr)
+            return 2
+    partial = {n: [p.stem for p in paths if n in declared[p]] for n in params
+               if not all(n in declared[p] for p in paths)}
+    for n, where in partial.items():
+        print(f"note: -p {n} applies to {', '.join(where)} only (the others have no such parameter)")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    executed_dir = ROOT / "build" / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
     failed, written = [], []
     for path in paths:
         name = path.stem
         t0 = time.perf_counter()
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
         try:
-            nb = execute(path, params=params, label=str(path.relative_to(ROOT)),
+            nb = execute(path, params={k: v for k, v in params.items() if k in declared[path]},
+                         label=str(path.relative_to(ROOT)),
                          timeout=args.timeout)
         except NotebookFailed as exc:
             failed.append(exc.headline)

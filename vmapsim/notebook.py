@@ -156,8 +156,48 @@ def stripped_problems(nb) -> list[str]:
 
 # --------------------------------------------------------------------------- parameters, execution
 
+def parameter_names(nb) -> list[str]:
+    """Names the cell tagged ``parameters`` assigns at its top level, in order."""
+    import ast
+
+    names: list[str] = []
+    for c in nb.cells:
+        if "parameters" not in c.get("metadata", {}).get("tags", []):
+            continue
+        src = c.source if isinstance(c.source, str) else "".join(c.source)
+        try:
+            body = ast.parse(src).body
+        except SyntaxError:
+            body = []
+            names += [m.group(1) for m in re.finditer(r"^([A-Za-z_]\w*)\s*=", src, re.M)]
+        for node in body:
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name) and n.id not in names:
+                        names.append(n.id)
+        break
+    return names
+
+
+def check_parameters(nb, params, label: str = "the notebook") -> None:
+    """ParameterError naming the first of *params* that the ``parameters`` cell does not assign,
+    and listing the ones it does (a typo such as ``cpsu=64`` must not be ignored)."""
+    from .errors import ParameterError
+
+    names = parameter_names(nb)
+    unknown = [k for k in params if k not in names]
+    if unknown:
+        raise ParameterError(f"unknown parameter {unknown[0]!r} for {label}; its parameters: "
+                             f"{', '.join(names) or '(none)'}")
+
+
 def inject_parameters(nb, **params):
-    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell (papermill's way)."""
+    """Insert a cell tagged ``injected-parameters`` after the ``parameters`` cell (papermill's way).
+
+    A name the ``parameters`` cell does not assign raises :class:`~vmapsim.errors.ParameterError`
+    (:func:`check_parameters`)."""
     import nbformat
 
     if not params:
@@ -165,6 +205,7 @@ def inject_parameters(nb, **params):
     idx = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not idx:
         raise ValueError("notebook has no cell tagged 'parameters' to inject after")
+    check_parameters(nb, params)
     src = "# Injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
     cell = nbformat.v4.new_code_cell(src, metadata={"tags": ["injected-parameters"]})
     cell["id"] = "injected-parameters"
@@ -238,6 +279,7 @@ def execute(path, params: dict | None = None, timeout: int = 600, fast: bool | N
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    check_parameters(nb, params or {}, label or str(path))
     inject_parameters(nb, **(params or {}))
     env_before = os.environ.get("VMAPSIM_FAST")
     if fast is not None:

@@ -83,7 +83,8 @@ setup_scale = 0.02 if FAST else 0.25       # shrink full_fit / long_busy_list se
 trace_events = 800 if FAST else None       # events of the trace-driven lock runs (None = all)
 cpus = 2                                   # workers (= CPUs) of the test_vmalloc runs
 sim_cpus = [1, 4] if FAST else [1, 2, 4, 8, 16]   # CPUs of the performance-model runs
-sim_loops = 30 if FAST else 300            # loops per CPU of the performance-model runs
+sim_loops = 100 if FAST else 300           # loops per CPU of the performance-model runs (30
+                                          # is too short: rfc-v1's first bump refill dominates)
 sim_setup_scale = 0.02 if FAST else 0.05   # long_busy_list setup of those runs (1.0 = the kernel's
                                            # 15,000 areas per worker: ~10 min on 2 cores; at 16 CPUs
                                            # 0.05 moved us/loop by < 1.1 % against 1.0, 4 designs checked)

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from ..params import check_int
+from ..params import check_int, check_seed
 from ..vmalloc.vmap_area import (
     PAGE_SIZE,
     SIZEOF_VMAP_AREA,
@@ -199,7 +199,7 @@ class Design:
         if p["online_cpus"] is None:
             p["online_cpus"] = p["possible_cpus"]
         p["online_cpus"] = check_int("online_cpus", p["online_cpus"], lo=1, hi=p["possible_cpus"])
-        p["seed"] = check_int("seed", p["seed"])
+        p["seed"] = check_seed("seed", p["seed"])
         self.params = p
         self.possible_cpus = p["possible_cpus"]
         self.online_cpus = p["online_cpus"]

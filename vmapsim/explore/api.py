@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import ParameterError
-from ..params import check_choice, check_int
+from ..params import check_choice, check_int, check_seed
 from .search import bounded, dfs, pct, random_walk, run_schedule
 from .swimlane import compact_steps, snippet, swimlane
 
@@ -155,7 +155,7 @@ def explore(scenario, strategy: str = "exhaustive", *, bound: int | None = None,
         bound = check_int("bound", bound, lo=1)
     if runs is not None:
         runs = check_int("runs", runs, lo=1)
-    seed = check_int("seed", seed, lo=0)
+    seed = check_seed("seed", seed)
     opts = _opts(sc, fair, broken_gp, step_budget)
     t0 = time.perf_counter()
     deadline = None if max_seconds is None else t0 + max_seconds

@@ -13,6 +13,12 @@
 ``counterexample`` (the recorded steps, or null) and ``seconds``, plus extra keys
 (``expected``, ``violation``, ``schedule``, ``preemptions``, ``snippet``...).
 Exit status 0 whatever the verdict; 2 on bad input.
+
+Work limits: ``--max-ops`` (executions, default 1,000,000) and ``--max-seconds`` (default
+3600).  For ``random``/``pct`` the work is known before the search starts (``--runs``
+executions, timed on a probe of :data:`PROBE` executions): a run above either limit is refused,
+naming both.  For ``exhaustive``/``bounded`` the number of executions is not known in advance:
+both limits stop the search, which then says so (``search stopped early``).
 """
 from __future__ import annotations
 
@@ -20,9 +26,14 @@ import argparse
 import json
 
 from ..errors import ParameterError
-from ..params import check_int
+from ..params import check_float, check_int, check_seed
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "MAX_OPS", "MAX_SECONDS", "PROBE"]
+
+MAX_OPS = 1_000_000
+MAX_SECONDS = 3600.0
+#: executions timed before a random or pct search to estimate its duration
+PROBE = 20
 
 
 def _positive(name):
@@ -44,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="preemption bound (bounded) or bug depth (pct)")
     parser.add_argument("--runs", type=_positive("runs"), default=None,
                         help="schedules to try (random, pct)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (random, pct)")
+    parser.add_argument("--seed", default="0", help="seed (random, pct): 0..2**32-1")
+    parser.add_argument("--max-ops", default=str(MAX_OPS),
+                        help="most executions (random/pct: refused above; default %(default)s)")
+    parser.add_argument("--max-seconds", default=str(int(MAX_SECONDS)),
+                        help="longest search (random/pct: refused if estimated above; default "
+                             "%(default)s)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -63,8 +79,26 @@ def run(args) -> int:
         raise ParameterError("scenario id missing; valid scenario values: "
                              + ", ".join(scenarios.ids()) + " (or use --list)")
     check_choice("strategy", args.strategy, STRATEGIES)
+    seed = check_seed("seed", args.seed)
+    max_ops = int(check_float("max_ops", args.max_ops, lo=1))
+    max_seconds = check_float("max_seconds", args.max_seconds, lo=0.001)
+    if args.strategy in ("random", "pct"):
+        runs = 1000 if args.runs is None else args.runs
+        estimate = None
+        if runs > max_ops:
+            estimate = f"{runs:,} executions"
+        else:
+            probe = explore(args.id, strategy=args.strategy, bound=args.bound,
+                            runs=min(runs, PROBE), seed=seed, minimise=False)
+            per = probe.search_seconds / max(1, probe.executions)
+            if runs * per > max_seconds:
+                estimate = f"{runs:,} executions, ~{runs * per:,.0f} s at {per * 1e3:.2f} ms each"
+        if estimate is not None:
+            raise ParameterError(f"this search would take {estimate}: above --max-ops {max_ops:,} "
+                                 f"or --max-seconds {max_seconds:,.0f}; lower --runs or raise "
+                                 "those limits")
     res = explore(args.id, strategy=args.strategy, bound=args.bound, runs=args.runs,
-                  seed=args.seed)
+                  seed=seed, max_executions=max_ops, max_seconds=max_seconds)
     if args.json:
         print(json.dumps(res.to_json(), indent=1, default=str))
         return 0

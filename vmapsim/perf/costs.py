@@ -8,8 +8,10 @@ its source:
   reference box; ``kvm-guest-16``).  A profile gives the topology and the cost of moving a
   modified cache line between two CPUs by their distance (SMT sibling, same LLC, same socket,
   other socket, across the interconnect).
-* ``costs.json`` -- per-node visit, slab, RCU, TLB-flush and vmalloc-outside-the-index
-  constants; ``"fitted": true`` marks the ones the calibration chose.
+* ``costs.json`` -- per-node visit, slab, page-allocator, counter-line, SMT, RCU, TLB-flush and
+  vmalloc-outside-the-index constants, each marked ``fitted`` (chosen by the calibration, within
+  ``bounds``), ``sourced``, ``kernel`` or ``assumed``, and tagged with the ``mechanism`` it
+  belongs to (:func:`mechanisms`).
 
 >>> m = make_machine("xeon-8176-8s")
 >>> m.hw_threads, m.rmw_ns[5]
@@ -36,6 +38,7 @@ from ..params import check_choice, check_float
 from ..paths import DATA_DIR
 
 __all__ = ["Machine", "Costs", "make_machine", "make_costs", "machine_names", "cost_table",
+           "mechanisms", "status_of", "reload_tables", "cost_limits", "COST_LIMITS",
            "COSTS_FILE", "MACHINES_FILE"]
 
 MACHINES_FILE = DATA_DIR / "perf" / "machines.json"
@@ -46,6 +49,11 @@ COSTS_FILE = DATA_DIR / "perf" / "costs.json"
 def _load(path) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def reload_tables() -> None:
+    """Forget the cached ``data/perf`` files (after the calibration rewrote ``costs.json``)."""
+    _load.cache_clear()
 
 
 def machine_names() -> list[str]:
@@ -109,6 +117,17 @@ class Machine:
             return 2
         return 1
 
+    def siblings(self, n: int) -> list[int]:
+        """For each of *n* simulated CPUs, the simulated CPU on the same core (its SMT sibling),
+        or -1 when that hardware thread runs no worker."""
+        core = {}
+        out = [-1] * n
+        for i, (s, l, c, _t) in enumerate(self.placement(n)):
+            j = core.setdefault((s, l, c), i)
+            if j != i:
+                out[i], out[j] = j, i
+        return out
+
     def matrices(self, n: int):
         """``(transfer, rmw)``: n x n lists of line-transfer and atomic-RMW costs (ns)."""
         place = self.placement(n)
@@ -165,11 +184,15 @@ class Costs:
     vmalloc_page_ns: float
     vfree_base_ns: float
     vfree_page_ns: float
+    clear_page_ns: float
+    cold_page_ns: float
+    pcp_batch: int
+    pcp_high: int
+    zone_page_ns: float
+    counter_rmw_ns: float
+    counters_share_line: int
+    smt_yield: float
     remote_lines_per_op: float
-    spinner_slowdown: float
-    handoff_extra_ns: float
-    load_slowdown: float
-    handoff_extra_queue: float
     rcu_read_ns: float
     call_rcu_ns: float
     grace_period_ms: float
@@ -182,7 +205,35 @@ class Costs:
     tlb_flush_per_cpu_ns: float
     tlb_ipi_handler_ns: float
     purge_per_area_ns: float
+    purge_remote_lines: float
     pcpu_alloc_ns: float
+
+
+#: valid range of each overridable constant (a sensitivity run may move a constant far, never
+#: to a value that makes the model's arithmetic overflow or divide by zero): times up to one
+#: second per event (``_ns``) or 1000 s (``_ms``), fractions in [0, 1], counts of at least 1
+COST_LIMITS = {
+    "coherence_overlap": (0.0, 1.0),
+    "smt_yield": (0.0, 1.0),
+    "counters_share_line": (0.0, 1.0),
+    "remote_lines_per_op": (0.0, 1000.0),
+    "purge_remote_lines": (0.0, 1000.0),
+    "pcp_batch": (1, 1_000_000),
+    "pcp_high": (1, 1_000_000_000),
+    "kfree_bulk_entries": (1, 1_000_000),
+    "rcu_qhimark": (1, 1_000_000_000),
+    "rcu_qovld": (1, 1_000_000_000),
+    "sizeof_rcu_head": (0, 4096),
+}
+
+
+def cost_limits(name: str) -> tuple:
+    """``(lo, hi)`` of the cost constant *name* (see :data:`COST_LIMITS`)."""
+    if name in COST_LIMITS:
+        return COST_LIMITS[name]
+    if name.endswith("_ms"):
+        return (0.0, 1e6)
+    return (0.0, 1e9)
 
 
 def cost_table() -> dict:
@@ -190,17 +241,36 @@ def cost_table() -> dict:
     return {k: v for k, v in _load(COSTS_FILE).items() if not k.startswith("_")}
 
 
+def status_of(entry: dict) -> str:
+    """``fitted``, ``sourced``, ``kernel`` or ``assumed``: how a ``costs.json`` entry was chosen."""
+    for k in ("fitted", "sourced", "kernel", "assumed"):
+        if entry.get(k):
+            return k
+    return "sourced"
+
+
+def mechanisms() -> dict:
+    """``mechanism -> [constant names]`` of ``costs.json`` (constants without a mechanism tag,
+    e.g. the RCU ones, are left out)."""
+    out: dict = {}
+    for k, v in cost_table().items():
+        if v.get("mechanism"):
+            out.setdefault(v["mechanism"], []).append(k)
+    return out
+
+
 def make_costs(**overrides) -> Costs:
     """The constants of ``costs.json``, each optionally overridden by keyword (sensitivity runs).
 
-    Unknown names raise :class:`ParameterError` listing the valid ones; negative values are
-    refused naming the constant.
+    Unknown names raise :class:`ParameterError` listing the valid ones; a value that is not a
+    finite number within :func:`cost_limits` is refused naming the constant and its range.
     """
     table = cost_table()
     values = {k: v["value"] for k, v in table.items()}
     for k, v in overrides.items():
         check_choice("cost constant", k, sorted(values))
-        values[k] = check_float(k, v, lo=0.0)
+        lo, hi = cost_limits(k)
+        values[k] = check_float(k, v, lo=lo, hi=hi)
         if isinstance(table[k]["value"], int):
             values[k] = int(round(values[k]))
     missing = {f.name for f in fields(Costs)} - set(values)

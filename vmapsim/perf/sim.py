@@ -12,12 +12,20 @@ plays the steps against the shared resources, in global time order:
   CPU took it last); the holder then pays, besides its own work, a **coherence miss** for
   each node the previous holder (on another CPU) wrote that it reads, estimated as
   ``coherence_overlap * min(visited, nodes the previous holder wrote)`` line transfers at the
-  two CPUs' distance.  A holder that found the lock contended is slowed by
-  ``spinner_slowdown`` (the queue head spins on the lock line).  Because requests are
-  processed in time order and served FIFO, the release time is known at the request, so a
-  spinlock needs no queue object.
-* **Atomic cache lines** (``vmap_lazy_nr``, updated by every ``vfree``) are one-step spinlocks
-  whose hold is a single RMW.
+  two CPUs' distance.  Because requests are processed in time order and served FIFO, the
+  release time is known at the request, so a spinlock needs no queue object.
+* **Counter lines** (``ATOMIC``): ``nr_vmalloc_pages`` (added by every vmalloc, subtracted by
+  every vfree) and ``vmap_lazy_nr`` (added by every vfree) are one-step spinlocks whose hold
+  is a single RMW, served at ``costs.counter_rmw_ns`` when the line comes from another CCX
+  (the profile's cheaper transfer when it comes from nearer).  Before 6.16 both counters share
+  one line (``costs.counters_share_line``; always for ``linux-6.8``).
+* **Page allocator**: each CPU's per-CPU page list (pcp) gives and takes back the pages of its
+  vmallocs and vfrees; when it runs dry (or over ``pcp_high``) ``pcp_batch`` pages move
+  to or from the buddy lists under the one ``zone->lock`` (a spinlock here), and pages fresh
+  from the buddy lists are cleared cold (:mod:`vmapsim.perf.worker`).
+* **SMT**: a CPU whose sibling thread also runs a worker does its own work (not its waits or
+  line transfers) ``2 / (1 + smt_yield)`` times slower, in proportion to the share of time
+  that sibling has not spent spinning so far.
 * **Mutex** (``vmap_purge_lock``): sleeping FIFO waiters woken at the unlock.
 * **RCU readers** take nothing, pay ``rcu_read_ns`` and the coherence misses on nodes last
   written by another CPU; **seqcount readers** also retry while a writer holds the lock.
@@ -58,6 +66,11 @@ from .worker import END, END_STEPS, WorkerOps
 INF = float("inf")
 #: ns to wake a task sleeping on a mutex (assumed; a context switch is a few us)
 MUTEX_WAKE_NS = 2000.0
+#: designs modelling a kernel from before 6.16, where nr_vmalloc_pages and vmap_lazy_nr share
+#: one cache line ("vmalloc: Align nr_vmalloc_pages and vmap_lazy_nr", 2025; costs.json)
+COUNTERS_ONE_LINE = frozenset({"linux-6.8"})
+#: the lock name of the one line both counters share before 6.16
+SHARED_COUNTERS = "nr_vmalloc_pages+vmap_lazy_nr"
 
 
 @dataclass
@@ -82,6 +95,13 @@ class RunStats:
     rcu_backlog_max: int = 0
     rcu_bytes_max: int = 0
     rcu_completed: int = 0
+    clear_ns: float = 0.0                               # CPU time clearing pages (init_on_alloc)
+    drain_ns: float = 0.0                               # CPU time in the lazy drain (kworker)
+    drain_max_ns: float = 0.0                           # longest single drain
+    zone_refills: int = 0                               # pcp refills + drains under zone->lock
+    window_clear_ns: float = -1.0                       # the same two in the window (-1: whole run)
+    window_drain_ns: float = -1.0
+    cpu_wait_ns: list = field(default_factory=list)     # per CPU: time waiting on locks/lines
     reader_latencies: dict = field(default_factory=dict)  # kind -> ns per read
     trylock_failed: dict = field(default_factory=dict)    # kind -> failed trylocks
 
@@ -104,13 +124,25 @@ class Simulation(WorkerOps):
         self.pricer = Pricer(machine, costs, self.online)
         self.lookup = LookupPricer(lookup, self.pricer, machine)
         self.rcu_free = self.lookup.rcu_free
-        self.transfer, self.rmw = machine.matrices(ncpu)
-        #: empirical stretch of each CPU's own work with n busy CPUs (costs.json load_slowdown)
-        # (fitted on n test_vmalloc workers: reader CPUs add their locks and lines, not this)
-        self.stretch = 1.0 + costs.load_slowdown * (self.n_alloc ** 0.5 - 1.0)
+        # pairwise line costs, averaged over the running CPUs (see _mean_pairs)
+        self.transfer, self.rmw = (_mean_pairs(m) for m in machine.matrices(ncpu))
+        # counter lines: the contended-line service time caps the cross-CCX RMW (costs.json)
+        cap = costs.counter_rmw_ns
+        self.counter_rmw = [[x if i == j else min(x, cap) for j, x in enumerate(row)]
+                            for i, row in enumerate(self.rmw)]
+        # SMT: a busy sibling stretches this CPU's own work (costs.json smt_yield)
+        self.sibling = machine.siblings(ncpu)
+        self.smt_extra = 2.0 / (1.0 + costs.smt_yield) - 1.0
+        self.work_scale = [1.0] * ncpu
+        self.cpu_wait = [0.0] * ncpu
         # per pair: remote_lines_per_op lines last written by one of the other CPUs (see costs.json)
         na = self.n_alloc
         self.remote_ns = [costs.remote_lines_per_op * sum(row[:na]) / na for row in self.transfer]
+        # per purged area: purge_remote_lines lines the freeing CPU (another one with
+        # probability (n-1)/n, n allocator CPUs) wrote last, pulled by the draining CPU (costs.json)
+        self.purge_area_ns = [costs.purge_per_area_ns
+                              + costs.purge_remote_lines * sum(row[:na]) / na
+                              for row in self.transfer]
         self.rng = random.Random(seed ^ 0x5EED)
         # start: a vmapsim.perf.warm.WarmStart (setup and warm-up already played on the design)
         states = start.workers if start is not None else [None] * self.n_alloc
@@ -131,15 +163,19 @@ class Simulation(WorkerOps):
         # per-lock state (grown by _grow as the pricer interns names)
         self.free_at, self.owner, self.last_written = [], [], []
         self.wait_ns, self.hold_ns, self.acq, self.contended = [], [], [], []
-        # per lock: the second-last release time of its holders (the last is free_at): a
-        # request finds a queue of two or more CPUs when that one is still ahead of it
-        self.queue2 = []
         self.writer, self.version, self.seen = [], [], []   # who last wrote the data under a lock
         self.mutex_holder, self.mutex_waiters = {}, {}
-        self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
-        self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
-        self._pages_step = (ATOMIC, self.pages_line)
-        self._lazy_step = (ATOMIC, self.lazy_line)
+        if costs.counters_share_line or getattr(design, "name", "") in COUNTERS_ONE_LINE:
+            self.lazy_line = self.pages_line = self.pricer.lock_id(SHARED_COUNTERS)
+        else:
+            self.lazy_line = self.pricer.lock_id("vmap_lazy_nr")
+            self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
+        self._pages_step = (ATOMIC, self.pages_line, self.counter_rmw)
+        self._lazy_step = (ATOMIC, self.lazy_line, self.counter_rmw)
+        # page allocator: pages on each CPU's per-CPU list, and the zone lock (worker._pcp_*)
+        self.pcp = [costs.pcp_batch] * ncpu
+        self.zone_lock = self.pricer.lock_id("zone->lock")
+        self.drain_start = 0.0
         self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
         self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
@@ -159,6 +195,9 @@ class Simulation(WorkerOps):
         self.warm_end = [None] * ncpu
         self.n_warm = 0
         self.window = [None, None]
+        self.window_extra = [None, None]   # (clear_ns, drain_ns) at the window's ends
+        self.count_end = 0                 # counted loops per worker that close the window
+        self.counted = [0] * ncpu
         self.clock_end = 0.0
         self.test_name = [None] * ncpu
         # shared registries
@@ -183,6 +222,7 @@ class Simulation(WorkerOps):
                 self.warmup = 0
                 self.warm_end = [0.0] * ncpu
                 self.n_warm = self.n_alloc
+                self._open_counted_window()
         elif self.warmup:
             self._fast_forward()
         self._update_footprint()
@@ -200,7 +240,6 @@ class Simulation(WorkerOps):
             self.hold_ns.extend([0.0] * k)
             self.acq.extend([0] * k)
             self.contended.extend([0] * k)
-            self.queue2.extend([-INF] * k)
             self.writer.extend([-1] * k)
             self.version.extend([0] * k)
             self.seen.extend([-1] * self.n for _ in range(k))
@@ -241,11 +280,9 @@ class Simulation(WorkerOps):
         wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
         transfer, rmw = self.transfer, self.rmw
         overlap = self.costs.coherence_overlap
-        slow = 1.0 + self.costs.spinner_slowdown
-        hx, hq = self.costs.handoff_extra_ns, max(1e-9, self.costs.handoff_extra_queue)
-        stretch = self.stretch
-        hx_n = hx / (1.0 + ((self.n_alloc - 1) / hq) ** 2)
-        queue2 = self.queue2
+        scale, sibling, smt_extra, cpu_wait = self.work_scale, self.sibling, self.smt_extra, \
+            self.cpu_wait
+        smt = smt_extra > 0 and any(x >= 0 for x in sibling)
         writer, version, seen = self.writer, self.version, self.seen
         call_rcu_ns = self.costs.call_rcu_ns
         ipi_ns = self.costs.tlb_ipi_handler_ns
@@ -266,14 +303,20 @@ class Simulation(WorkerOps):
             steps = steps_of[c]
             pos = pos_of[c]
             top = heap[0] if heap else INF
+            ws = scale[c]
             while True:
                 s = steps[pos]
                 k = s[0]
                 if k == WORK:
-                    t += s[1] * stretch
+                    t += s[1] * ws
                     pos += 1
                     continue
                 if k == END:                             # the operation's steps are done
+                    if smt:
+                        sib = sibling[c]
+                        if sib >= 0:                     # SMT: the sibling's busy share so far
+                            busy = 1.0 - cpu_wait[sib] / t if t > 0 else 1.0
+                            ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0 else 0.0)
                     if not next_op(c, t):
                         t = heappop(heap) if heap else None
                         break
@@ -293,17 +336,13 @@ class Simulation(WorkerOps):
                     break
                 if k == SPIN:
                     _, lid, work, written, v = s
+                    work *= ws
                     o = owner[lid]
                     fa = free_at[lid]
                     if fa > t:
                         wait_ns[lid] += fa - t
+                        cpu_wait[c] += fa - t
                         contended[lid] += 1
-                        work *= slow
-                        # a queue, not a two-CPU ping-pong: at least two holders' release
-                        # times still ahead of t (release times of a lock only grow and
-                        # requests come in time order, so the second-last one decides)
-                        if hx and queue2[lid] > t:
-                            work += hx_n
                         t = fa
                     if o != c and o >= 0:
                         work += rmw[o][c]
@@ -314,7 +353,6 @@ class Simulation(WorkerOps):
                         work += overlap * (v if v < lw else lw) * transfer[wr][c]
                     t += work
                     free_at[lid] = t
-                    queue2[lid] = fa                     # the previous holder's release time
                     owner[lid] = c
                     if written:
                         last_written[lid] = written
@@ -331,10 +369,11 @@ class Simulation(WorkerOps):
                     work = local_rmw
                     if fa > t:
                         wait_ns[lid] += fa - t
+                        cpu_wait[c] += fa - t
                         contended[lid] += 1
                         t = fa
                     if o != c and o >= 0:
-                        work = rmw[o][c]
+                        work = (s[2] if len(s) > 2 else rmw)[o][c]
                     t += work
                     free_at[lid] = t
                     owner[lid] = c
@@ -347,7 +386,7 @@ class Simulation(WorkerOps):
                         wait_ns[lid] += free_at[lid] - t
                         t = free_at[lid]
                         self.stats.seq_retries += 1
-                    cost = s[2]
+                    cost = s[2] * ws
                     wr = writer[lid]
                     sn = seen[lid]
                     if wr != c and wr >= 0 and sn[c] != version[lid]:
@@ -397,6 +436,10 @@ class Simulation(WorkerOps):
                     rcu.enqueue(t, s[1], s[2])
                 elif k == "drain_done":
                     self.drain_queued = False
+                    d_ns = t - self.drain_start
+                    self.stats.drain_ns += d_ns
+                    if d_ns > self.stats.drain_max_ns:
+                        self.stats.drain_max_ns = d_ns
                 # (YIELD steps do nothing here: reaching this point gave the others their turn)
                 elif k == TRYLOCK:                       # a reader's spin_trylock
                     lid = s[1]
@@ -406,7 +449,7 @@ class Simulation(WorkerOps):
                         self._trylock_failed(c)
                         pos += 1
                         continue
-                    work = s[2]
+                    work = s[2] * ws
                     if o != c and o >= 0:
                         work += rmw[o][c]
                     wr = writer[lid]
@@ -416,7 +459,6 @@ class Simulation(WorkerOps):
                         v = s[4]
                         work += overlap * (v if v < lw else lw) * transfer[wr][c]
                     sn[c] = version[lid]
-                    queue2[lid] = free_at[lid]
                     t += work
                     free_at[lid] = t
                     owner[lid] = c
@@ -437,15 +479,42 @@ class Simulation(WorkerOps):
             st.window_ns = t1 - t0
             st.window_wait_ns = [w1[i] - w0[i] if i < len(w0) else w1[i] for i in range(len(w1))]
             st.window_wait_ns += [0.0] * (k - len(st.window_wait_ns))
+            if self.window_extra[0] is not None and self.window_extra[1] is not None:
+                (c0, d0), (c1, d1) = self.window_extra
+                st.window_clear_ns, st.window_drain_ns = c1 - c0, d1 - d0
         else:
             st.window_ns = max(self.clock_end, 1e-9)
             st.window_wait_ns = list(wait_ns)
         st.rcu_backlog_max, st.rcu_bytes_max = rcu.max_count, rcu.max_bytes
         st.rcu_completed = rcu.completed
+        st.cpu_wait_ns = list(cpu_wait)
         for c in range(n):
             for name, (p, f, x, tot, runs) in self.test_counts[c].items():
                 st.summaries.append((c, name, p, f, x, runs, tot / max(1, runs) / 1000.0))
         return st
+
+
+def _mean_pairs(matrix: list) -> list:
+    """*matrix* (cost of a line moving from CPU o to CPU c) with every entry off the diagonal
+    replaced by the mean over the other running CPUs of its column.
+
+    The next holder of a lock, the next owner of a counter line, the last writer of a page-table
+    line is some other running CPU; in a real run which one is a matter of timing noise
+    (interrupts, miss latencies), while this simulation is deterministic: its FIFO order would
+    decide whether neighbours in the queue share a CCX.  The topology still sets the mean (more
+    CPUs per CCX and SMT siblings make it cheaper)."""
+    n = len(matrix)
+    if n < 3:
+        return matrix
+    out = []
+    for i, row in enumerate(matrix):
+        out.append(list(row))
+    for c in range(n):
+        mean = sum(matrix[o][c] for o in range(n) if o != c) / (n - 1)
+        for o in range(n):
+            if o != c:
+                out[o][c] = mean
+    return out
 
 
 def _no_ops():

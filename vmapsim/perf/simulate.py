@@ -21,18 +21,46 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..params import check_choice, check_int
+from ..params import check_choice, check_float, check_int, check_seed
 from .costs import machine_names, make_costs, make_machine
 from .lookup_cost import PROTOCOLS
 from .sim import Simulation, lock_family
 from .warm import prepare, untimed_setup
-from .workloads import XFAIL, make_spec
+from .workloads import LONG_BUSY_LIST, NR_PCPU_OBJECTS, XFAIL, make_spec
+
+#: default limits of ``vmapsim simulate`` (``--max-ops``, ``--max-seconds``): a run estimated
+#: above either is refused before it starts, naming both options
+MAX_OPS = 50_000_000
+MAX_SECONDS = 3600.0
+#: simulated operations per second of wall time, the lowest of six workloads (fix_size at 1 and
+#: 64 CPUs, long_busy_list, full_fit, the default test_vmalloc mask, lookup) measured on the
+#: 2-core project machine while it was shared (16,600-60,000 per second); an estimate
+OPS_PER_SECOND = 15_000
+#: bytes the model keeps per counted operation (its latency sample and bookkeeping); the
+#: estimate also shown in the refusal
+BYTES_PER_OP = 100
 
 __all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "steady_warmup_for",
-           "STEADY_WORKLOADS"]
+           "STEADY_WORKLOADS", "estimate_work", "check_work", "MAX_OPS", "MAX_SECONDS",
+           "OPS_PER_SECOND"]
 
 JSON_KEYS = ("design", "lookup", "cpus", "workload", "ops", "sim_seconds", "ops_per_sec",
              "latency_us", "lock_wait_fraction", "rcu_backlog_max")
+
+#: what ``us_per_op`` (``latency_us["mean"]``) is -- the one time per op the calibration, the
+#: sweeps and the notebooks use -- and what ``ops_per_sec`` is instead (printed next to them)
+US_PER_OP_IS = (
+    "test_vmalloc avg / loops: mean over workers of the time each worker spends in its counted "
+    "loop iterations divided by their number (lib/test_vmalloc.c test_func times each worker's "
+    "test function and prints it as 'avg: N usec'; for full_fit/long_busy_list the kernel's avg "
+    "also holds the setup and teardown, which this leaves out: a few % at the kernel's 10^6 loops)")
+OPS_PER_SEC_IS = (
+    "all workers' counted ops divided by the longest worker's span (makespan throughput): it "
+    "includes load imbalance, e.g. the lazy drain runs on one worker's CPU, and with few loops "
+    "other workers' setup; not what test_vmalloc prints")
+#: counter lines and the purge mutex: waits on them are not spent in the spinlock slow path
+_NOT_SPINLOCKS = frozenset({"nr_vmalloc_pages", "vmap_lazy_nr", "nr_vmalloc_pages+vmap_lazy_nr",
+                            "vmap_purge_lock"})
 
 
 @dataclass
@@ -61,6 +89,16 @@ class SimResult:
     wall_seconds: float
     summaries: list = field(default_factory=list, repr=False)
     lock_detail: dict = field(default_factory=dict, repr=False)
+    #: share of all CPUs' time waiting for spinlocks (counter lines and the purge mutex left
+    #: out): what a profile shows as native_queued_spin_lock_slowpath
+    spin_wait_fraction: float = 0.0
+    #: share of all CPUs' time clearing pages (clear_page, init_on_alloc)
+    clear_fraction: float = 0.0
+    #: share of all CPUs' time in the lazy drain, and the longest drain (us)
+    drain_fraction: float = 0.0
+    drain_max_us: float = 0.0
+    #: zone->lock trips of the per-CPU page lists (refills + drains)
+    zone_lock_trips: int = 0
     warmup: int = 0                     # uncounted iterations per CPU before the timed ones
     steady: bool = False                # warmup > 0
     setup: dict = field(default_factory=dict, repr=False)
@@ -68,7 +106,8 @@ class SimResult:
 
     @property
     def us_per_op(self) -> float:
-        """Mean time of one op as a worker sees it (the kernel test's avg / loops)."""
+        """Mean time of one op as a worker sees it: test_vmalloc's avg / loops
+        (:data:`US_PER_OP_IS`); the one figure the calibration and the notebooks use."""
         return self.latency_us["mean"]
 
     def as_json(self) -> dict:
@@ -80,7 +119,13 @@ class SimResult:
                  failures=self.failures, seq_retries=self.seq_retries,
                  extrapolated_topology=self.extrapolated_topology,
                  wall_seconds=round(self.wall_seconds, 3),
-                 summary=summary_lines(self), warmup=self.warmup, steady=self.steady,
+                 summary=summary_lines(self),
+                 us_per_op=self.us_per_op, us_per_op_is=US_PER_OP_IS,
+                 ops_per_sec_is=OPS_PER_SEC_IS,
+                 spin_wait_fraction=self.spin_wait_fraction,
+                 clear_fraction=self.clear_fraction, drain_fraction=self.drain_fraction,
+                 drain_max_us=self.drain_max_us, zone_lock_trips=self.zone_lock_trips,
+                 warmup=self.warmup, steady=self.steady,
                  setup={k: v for k, v in self.setup.items()
                         if k not in ("cache", "state_bytes") and not k.endswith("_seconds")},
                  warm_cache={k: self.setup.get(k) for k in ("cache", "state_bytes",
@@ -92,7 +137,8 @@ class SimResult:
     def __repr__(self) -> str:
         top = max(self.lock_wait_fraction.items(), key=lambda kv: kv[1], default=("-", 0.0))
         return (f"{self.design}/{self.lookup}[{self.cpus} CPUs x {self.workload}] => "
-                f"{self.latency_us['mean']:.3g} us/op, {self.ops_per_sec / 1e6:.3g} M ops/s, "
+                f"{self.latency_us['mean']:.3g} us/op (test_vmalloc avg/loops), "
+                f"{self.ops_per_sec / 1e6:.3g} M ops/s (makespan), "
                 f"top lock wait {top[0]} {top[1]:.0%}")
 
 
@@ -128,7 +174,7 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     from ..designs import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
-    seed = check_int("seed", seed)
+    seed = check_seed("seed", seed)
     lookup = check_choice("lookup", lookup, PROTOCOLS)
     m = make_machine(check_choice("machine", machine, machine_names()), **(machine_params or {}))
     c = make_costs(**(costs or {}))
@@ -167,6 +213,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     st = sim.run()
     wall = time.perf_counter() - t0
     total = cpus * st.window_ns
+    spin_wait = sum(ww for name, ww in zip(st.lock_names, st.window_wait_ns)
+                    if name not in _NOT_SPINLOCKS)
+    busy_total = sum(st.worker_ns) or max(total, 1e-9)     # every worker's clocked time
+    clear_ns, clear_total = st.clear_ns, busy_total
+    if st.window_clear_ns >= 0:                              # the counted phase only
+        clear_ns, clear_total = st.window_clear_ns, max(total, 1e-9)
     fam_wait, detail = {}, {}
     for name, w, h, a, k, ww in zip(st.lock_names, st.lock_wait_ns, st.lock_hold_ns,
                                     st.lock_acq, st.lock_contended, st.window_wait_ns):
@@ -189,7 +241,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         find_latency_us=_pct(st.find_latencies), purges=st.purges, failures=st.failures,
         seq_retries=st.seq_retries, online_cpus=online_cpus,
         loops=loops, extrapolated_topology=extrapolated, wall_seconds=wall,
-        summaries=st.summaries, lock_detail=detail, warmup=spec.warmup,
+        summaries=st.summaries, lock_detail=detail,
+        spin_wait_fraction=spin_wait / total if total else 0.0,
+        # the drain runs once a cycle, often after the counted window: over the whole run
+        clear_fraction=clear_ns / clear_total, drain_fraction=st.drain_ns / busy_total,
+        drain_max_us=st.drain_max_ns / 1000.0, zone_lock_trips=st.zone_refills,
+        warmup=spec.warmup,
         steady=spec.warmup > 0, setup=_setup_info(spec, start),
         readers=_reader_info(st, readers))
 
@@ -248,6 +305,57 @@ def steady_warmup_for(workload: str, cpus: int, online: int, *, nr_pages: int = 
     return max(1, int(2 * lazy_max_pages(online) // pages) // cpus)
 
 
+def estimate_work(spec, cpus: int, prefill: int = 0) -> int:
+    """Operations (allocations, frees, lookups) a run of *spec* on *cpus* CPUs will simulate,
+    counted from the workload's parameters before anything runs: per worker the loop iterations
+    (``loops``, ``warmup``, ``test_repeat_count``) times the operations of one iteration, plus the
+    setup of full_fit (``junk_length``) and long_busy_list (15,000 areas), both scaled by
+    ``setup_scale``, plus ``prefill``."""
+    from ..vmalloc.vmap_area import PAGE_SIZE, fls
+    if spec.trace is not None:
+        per = (spec.loops + spec.warmup) * 2
+    elif spec.name == "lookup":
+        per = spec.live_per_cpu * 2 + (spec.loops + spec.warmup) * (spec.lookups + 2)
+    else:
+        iters = spec.loops + spec.warmup
+        per = 0
+        for t in spec.tests:
+            if t == "full_fit_alloc_test":
+                junk = max(1, int(fls(spec.online_cpus) * (32 << 20) // PAGE_SIZE * spec.setup_scale))
+                one = 4 * junk + 2 * iters
+            elif t == "long_busy_list_alloc_test":
+                one = 2 * max(1, int(LONG_BUSY_LIST * spec.setup_scale)) + 4 * iters
+            elif t == "align_shift_alloc_test":
+                one = 128
+            elif t == "pcpu_alloc_test":
+                one = NR_PCPU_OBJECTS // 16
+            else:
+                one = 2 * iters
+            per += spec.test_repeat_count * one
+    return cpus * per + prefill
+
+
+def check_work(ops: int, counted: int, max_ops: float, max_seconds: float) -> None:
+    """ParameterError if *ops* simulated operations exceed *max_ops* or their estimated time
+    (:data:`OPS_PER_SECOND`) exceeds *max_seconds*; the message names both limits."""
+    seconds = ops / OPS_PER_SECOND
+    if ops > max_ops or seconds > max_seconds:
+        gb = counted * BYTES_PER_OP / 1e9
+        raise ParameterError(
+            f"this run would simulate about {ops:,} operations (~{_duration(seconds)} at "
+            f"{OPS_PER_SECOND:,}/s on a 2-core machine, ~{gb:.3g} GB for its samples): above "
+            f"--max-ops {max_ops:,.0f} or --max-seconds {max_seconds:,.0f}; lower --cpus, --loops "
+            "or --setup-scale, or raise those limits")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _prefill(design, n: int, online: int) -> None:
     """Occupy the address space as a running system does before the test starts: *n*
     kernel-stack-like areas (16 KiB + guard page, aligned 16 KiB: THREAD_SIZE/THREAD_ALIGN on
@@ -300,6 +408,10 @@ def add_arguments(parser) -> None:
                         help="build the setup and warm-up afresh and keep nothing (build/warm/)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                         help="override a cost constant of data/perf/costs.json (repeatable)")
+    parser.add_argument("--max-ops", default=str(MAX_OPS),
+                        help="refuse a run estimated to simulate more operations (default %(default)s)")
+    parser.add_argument("--max-seconds", default=str(int(MAX_SECONDS)),
+                        help="refuse a run estimated to take longer (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -307,36 +419,51 @@ def _cost_overrides(items) -> dict:
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not name:
             raise ParameterError(f"--cost expects NAME=VALUE, got {item!r}")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            raise ParameterError(f"cost constant {name} must be a number, got {value!r}") from None
+        out[name] = value                   # checked (ASCII, finite, in range) by make_costs
     return out
 
 
 def run(args) -> int:
-    mask = None if args.mask is None else check_int("run_test_mask", int(args.mask, 0)
-                                                    if str(args.mask).startswith("0x")
-                                                    else args.mask, lo=1)
-    try:
-        scale = float(args.setup_scale)
-    except ValueError:
-        raise ParameterError(f"setup_scale must be a number, got {args.setup_scale!r}") from None
-    r = simulate(design=args.design, lookup=args.lookup, cpus=args.cpus, workload=args.workload,
-                 loops=args.loops, machine=args.machine, seed=args.seed,
-                 online_cpus=None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1),
-                 costs=_cost_overrides(args.cost), run_test_mask=mask,
-                 nr_pages=check_int("nr_pages", args.nr_pages, lo=0), setup_scale=scale,
-                 warmup=None if args.warmup is None else check_int("warmup", args.warmup, lo=0),
-                 prefill=check_int("prefill", args.prefill, lo=0), cold=args.cold,
-                 cache=not args.no_cache, readers=args.reader)
+    mask = None if args.mask is None else check_int("run_test_mask", args.mask, lo=1,
+                                                    hex_ok=True)
+    scale = check_float("setup_scale", args.setup_scale, lo=1e-6, hi=1.0)
+    cpus = check_int("cpus", args.cpus, lo=1, hi=1024)
+    loops = check_int("loops", args.loops, lo=1)
+    online = None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1)
+    warmup = None if args.warmup is None else check_int("warmup", args.warmup, lo=0)
+    prefill = check_int("prefill", args.prefill, lo=0)
+    nr_pages = check_int("nr_pages", args.nr_pages, lo=0)
+    costs = _cost_overrides(args.cost)
+    make_costs(**costs)                     # a bad --cost before anything is estimated or run
+    from .readers import make_readers
+    readers = make_readers(args.reader)
+    # the work, estimated before anything runs: as simulate() sizes the run (the steady-state
+    # warm-up included; readers read while the allocators run and add no iterations)
+    hw = make_machine(check_choice("machine", args.machine, machine_names())).hw_threads
+    total = cpus + sum(r.cpus for r in readers)
+    online_eff = online or (total if total > hw else hw)
+    if warmup is None and not args.cold:
+        warm = steady_warmup_for(args.workload, cpus, online_eff, nr_pages=nr_pages)
+    else:
+        warm = warmup or 0
+    spec = make_spec(args.workload, loops, run_test_mask=mask, nr_pages=nr_pages,
+                     online_cpus=online_eff, setup_scale=scale, warmup=warm)
+    check_work(estimate_work(spec, cpus, prefill), cpus * spec.counted_per_worker,
+               check_float("max_ops", args.max_ops, lo=1),
+               check_float("max_seconds", args.max_seconds, lo=1))
+    r = simulate(design=args.design, lookup=args.lookup, cpus=cpus, workload=args.workload,
+                 loops=loops, machine=args.machine, seed=args.seed, online_cpus=online,
+                 costs=costs, run_test_mask=mask, nr_pages=nr_pages, setup_scale=scale,
+                 warmup=warmup, prefill=prefill, cold=args.cold, cache=not args.no_cache,
+                 readers=args.reader)
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:
         print(repr(r))
-        print(f"ops {r.ops}  simulated {r.sim_seconds * 1e3:.3f} ms  {r.ops_per_sec:,.0f} ops/s  "
+        print(f"ops {r.ops}  simulated {r.sim_seconds * 1e3:.3f} ms  {r.ops_per_sec:,.0f} ops/s "
+              f"(makespan)  us/op {r.us_per_op:.3f} (test_vmalloc avg/loops)  "
               f"latency us mean {r.latency_us['mean']:.3f} p50 {r.latency_us['p50']:.3f} "
               f"p99 {r.latency_us['p99']:.3f}  rcu_backlog_max {r.rcu_backlog_max}")
         for k, v in r.lock_wait_fraction.items():

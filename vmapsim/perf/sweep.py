@@ -49,13 +49,16 @@ def row_of(result) -> dict:
     row = {"design": result.design, "lookup": result.lookup, "cpus": result.cpus,
            "workload": result.workload, "machine": result.machine, "seed": result.seed,
            "loops": result.loops, "ops": result.ops, "sim_seconds": result.sim_seconds,
-           "ops_per_sec": result.ops_per_sec, "us_per_op": result.latency_us["mean"],
+           "ops_per_sec": result.ops_per_sec, "us_per_op": result.us_per_op,
            "p50_us": result.latency_us["p50"], "p99_us": result.latency_us["p99"],
            "find_us": result.find_latency_us["mean"],
            "rcu_backlog_max": result.rcu_backlog_max, "rcu_bytes_max": result.rcu_bytes_max,
            "purges": result.purges, "failures": result.failures,
            "lock_wait_total": sum(result.lock_wait_fraction.values()),
            "lock_wait_fraction": dict(result.lock_wait_fraction),
+           "spin_wait_fraction": result.spin_wait_fraction,
+           "clear_fraction": result.clear_fraction, "drain_fraction": result.drain_fraction,
+           "drain_max_us": result.drain_max_us, "zone_lock_trips": result.zone_lock_trips,
            "wall_seconds": result.wall_seconds}
     return row
 

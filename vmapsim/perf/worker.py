@@ -7,8 +7,14 @@ half (:mod:`vmapsim.perf.sim`) is the event core that plays their steps against 
   operation, counting loop iterations and test_vmalloc summaries on the way;
 * ``_exec`` runs that operation on the one shared design object and turns the design's lock
   record into steps (:meth:`vmapsim.perf.pricing.Pricer.record_steps`), adding the work outside the
-  index: page allocation and mapping (``vmalloc_base_ns``, ``vmalloc_page_ns``), the page-table
-  cache lines another CPU wrote last, and the ``nr_vmalloc_pages`` / ``vmap_lazy_nr`` atomics;
+  index: page allocation and mapping (``vmalloc_base_ns``, ``vmalloc_page_ns``, ``clear_page_ns``),
+  the page-table cache lines another CPU wrote last, and the ``nr_vmalloc_pages`` /
+  ``vmap_lazy_nr`` atomics;
+* ``_pcp_alloc`` / ``_pcp_free`` keep each CPU's per-CPU page list (mm/page_alloc.c pcp): a
+  vmalloc of N pages takes N pages from its CPU's list, refilling ``pcp_batch`` pages at a
+  time from the buddy lists under ``zone->lock`` when it runs dry (those pages are cleared
+  cold, ``cold_page_ns``); a vfree gives them back one by one and drains ``pcp_batch`` pages
+  under the zone lock whenever the list reaches ``pcp_high``;
 * a kworker queue per CPU runs the lazy drain (``drain_vmap_work``, one at a time, on the CPU
   whose ``vfree`` crossed ``lazy_max_pages()``) and the ``vfree()`` calls of ``kvfree_rcu()``
   blocks after their grace period, between two operations of that CPU's worker, the way a
@@ -18,7 +24,7 @@ half (:mod:`vmapsim.perf.sim`) is the event core that plays their steps against 
 from __future__ import annotations
 
 from ..vmalloc.vmap_area import PAGE_SIZE
-from .pricing import WORK
+from .pricing import SPIN, WORK
 
 #: the last step of every operation's step list (the core then advances the worker)
 END = -1
@@ -71,10 +77,17 @@ class WorkerOps:
                 self.sizes[addr] = pages
                 if self.track_live:
                     self._live_add(addr, c, pages)
+                cold = self._pcp_alloc(c, pages, out)
                 base = self._alloc_ns.get(pages)
                 if base is None:
-                    base = self._alloc_ns[pages] = (self.costs.vmalloc_base_ns + pages
-                                                    * self.costs.vmalloc_page_ns) * self.pricer.scale
+                    cs = self.costs
+                    base = self._alloc_ns[pages] = (cs.vmalloc_base_ns + pages * (
+                        cs.vmalloc_page_ns + cs.clear_page_ns)) * self.pricer.scale
+                clear = (pages * self.costs.clear_page_ns + cold * self.costs.cold_page_ns) \
+                    * self.pricer.scale
+                self.stats.clear_ns += clear * self.work_scale[c]
+                if cold:
+                    base += cold * self.costs.cold_page_ns * self.pricer.scale
                 out.append((WORK, base + self._pte_lines(addr, pages, c)))
                 out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
             self.result[c] = addr
@@ -148,7 +161,7 @@ class WorkerOps:
             self.reader_done[c] += 1
             self.result[c] = max(0.0, r.period_ns - lat)
         else:                                          # idle: time passes, no work
-            out.append((WORK, op[1] / getattr(self, "stretch", 1.0)))
+            out.append((WORK, op[1] / self.work_scale[c]))   # idle time is not stretched by SMT
 
     def _read(self, c, r, out):
         d = self.design
@@ -191,6 +204,7 @@ class WorkerOps:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
         out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
+        self._pcp_free(c, pages, out)
         out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
         out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -214,6 +228,15 @@ class WorkerOps:
         self.warmup = 0                               # measure the whole timed run
         self.warm_end = [0.0] * n
         self.n_warm = self.n_alloc
+        self._open_counted_window()
+
+    def _open_counted_window(self):
+        """The counted phase: lock, clearing and drain shares are measured from the clock's
+        start to the moment the first worker has done all its counted loops (its teardown and
+        the other workers' tails are left out).  Called once the warm-up has been played."""
+        self.window[0] = (0.0, ([], []))
+        self.window_extra[0] = (0.0, 0.0)
+        self.count_end = self.spec.counted_per_worker
 
     def _fast_forward_loop(self, d, warm, active, target):
         while active:
@@ -227,9 +250,10 @@ class WorkerOps:
                     addr = d.alloc_vmap_area((op[1] + 1) * PAGE_SIZE, op[2], cpu=c)
                     if addr is not None:
                         self._live_add(addr, c, op[1])
+                        self._pcp_alloc(c, op[1], None)
                     self.result[c] = addr
                 elif k in ("free", "kvfree_rcu"):
-                    self._live_del(op[1])
+                    self._pcp_free(c, self._live_del(op[1]), None)
                     va = d.find_unlink_vmap_area(op[1], cpu=c)
                     if d.free_vmap_area_noflush(va, cpu=c):
                         d.purge_vmap_area_lazy(cpu=c)
@@ -289,6 +313,45 @@ class WorkerOps:
             owner[line] = c
         return cost
 
+    def _pcp_alloc(self, c, pages, out):
+        """Take *pages* pages from CPU *c*'s per-CPU list (vm_area_alloc_pages() through the bulk
+        allocator); each time it runs dry, refill ``pcp_batch`` pages from the buddy lists under
+        ``zone->lock`` (mm/page_alloc.c rmqueue_bulk).  Returns how many of the pages came
+        fresh from the buddy lists (cleared cold); appends the zone-lock steps to *out* (None:
+        count only, the warm-up)."""
+        have = self.pcp[c]
+        if have >= pages:
+            self.pcp[c] = have - pages
+            return 0
+        batch = self.costs.pcp_batch
+        refills = -(-(pages - have) // batch)
+        self.pcp[c] = have + refills * batch - pages
+        if out is not None:
+            self._zone_steps(refills, batch, out)
+        return pages - have
+
+    def _pcp_free(self, c, pages, out):
+        """Give *pages* pages back to CPU *c*'s per-CPU list (vfree()'s __free_page loop); each
+        time the list reaches ``pcp_high``, ``pcp_batch`` pages go back to the buddy lists
+        under ``zone->lock`` (free_pcppages_bulk)."""
+        high, batch = self.costs.pcp_high, self.costs.pcp_batch
+        have = self.pcp[c] + pages
+        if have < high or batch <= 0:
+            self.pcp[c] = have
+            return
+        drains = (have - high) // batch + 1
+        self.pcp[c] = have - drains * batch
+        if out is not None:
+            self._zone_steps(drains, batch, out)
+
+    def _zone_steps(self, times, batch, out):
+        """*times* zone-lock holds, each moving *batch* pages (``zone_page_ns`` per page)."""
+        hold = batch * self.costs.zone_page_ns * self.pricer.scale + self.pricer.lock_ns
+        step = (SPIN, self.zone_lock, hold, 0, 0)
+        for _ in range(times):
+            out.append(step)
+        self.stats.zone_refills += times
+
     def _pick_other(self, c):
         live = self.live
         if not live:
@@ -307,9 +370,10 @@ class WorkerOps:
                 del kw[i]
                 out = []
                 if what == "drain":
+                    self.drain_start = t
                     purged = self.design.purge_vmap_area_lazy(cpu=c)
                     self._record(out, self.rcu_free)
-                    out.append((WORK, purged * self.costs.purge_per_area_ns * self.pricer.scale))
+                    out.append((WORK, purged * self.purge_area_ns[c] * self.pricer.scale))
                     out.append((WORK, 0.0))
                     out.append(("drain_done",))
                     self.stats.purges += 1
@@ -354,6 +418,11 @@ class WorkerOps:
                     st = self.stats
                     st.ops += 1
                     st.latencies.append(t - self.iter_start[c])
+                    if self.count_end:
+                        k = self.counted[c] = self.counted[c] + 1
+                        if k == self.count_end and self.window[1] is None:
+                            self.window[1] = (t, self._counters())
+                            self.window_extra[1] = (st.clear_ns, st.drain_ns)
                 self.iter_start[c] = t
                 continue
             if k == "test" or k == "mark":

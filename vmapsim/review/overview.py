@@ -252,12 +252,12 @@ def index_shape(areas: int = 1024, free_fraction: float = 0.3, seed: int = 0) ->
     Deliberately simpler than the kernel: one tree (no per-node sharding), no lazy freeing.
     """
     from ..maple import XA_ZERO_ENTRY, MapleTree
-    from ..params import check_float
+    from ..params import check_float, check_seed
     from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_START
 
     areas = check_int("areas", areas, lo=1, hi=MAX_AREAS)
     free_fraction = check_float("free_fraction", free_fraction, lo=0.0, hi=0.95)
-    seed = check_int("seed", seed, lo=0)
+    seed = check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     sizes = (rng.integers(1, 17, size=areas) + 1) * PAGE_SIZE
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).tolist()

@@ -12,13 +12,15 @@ import numpy as np
 
 from ..designs import available_designs
 from ..params import check_choice, check_int
-from ..perf.calibrate import JOBS, REZKI_2023, calibration_points
+from ..perf.calibrate import JOBS, REZKI_2023, calibration_points, error_band
 from ..perf.lookup_cost import PROTOCOLS
+from ..perf.mechanisms import contributions
 from ..perf.rcu_cost import backlog_estimate
 from ..perf.scaling import available_perf_designs, scaling, steady_warmup
 from .figures import finished
 
-__all__ = ["calibration", "plot_calibration", "cover_letter_cases", "cover_letter_comparison",
+__all__ = ["calibration", "plot_calibration", "calibration_rows", "contributions", "plot_mechanisms",
+           "cover_letter_cases", "cover_letter_comparison",
            "scaling", "plot_scaling", "plot_protocols", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
            "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
            "COVER_LETTER_X86", "available_perf_designs", "steady_warmup"]
@@ -37,24 +39,64 @@ def calibration(designs=("linux-6.8", "linux-6.18"), *, jobs=JOBS, cycles: float
     return out
 
 
-def plot_calibration(cal: dict):
-    """Published vs model, us per pair by jobs, log-log, with the +-25 % band."""
+def calibration_rows(table: dict) -> dict:
+    """``design -> [CalibrationPoint]`` of the v1 points of a calibration table
+    (``calibrate.load_table()``), fitted and held-out alike (``p.fitted`` tells them apart)."""
+    from ..perf.calibrate import CalibrationPoint
+    out: dict = {}
+    for r in table["points"]:
+        if r["kind"] == "v1 us per pair":
+            out.setdefault(r["design"], []).append(CalibrationPoint(
+                r["design"], r["jobs"], r["published"], r["model"], {}, r["set"] == "fit"))
+    return out
+
+
+def plot_calibration(cal: dict, band: float | None = None):
+    """Published vs model, us per pair by jobs (log-log), with the error band around the
+    published values; fitted points filled, held-out points open."""
     import matplotlib.pyplot as plt
+    band = error_band() if band is None else band
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colors = {"linux-6.8": "tab:red", "linux-6.18": "tab:blue"}
     for d, pts in cal.items():
+        col = colors.get(d, "grey")
+        pts = sorted(pts, key=lambda p: p.jobs)
         j = [p.jobs for p in pts]
         pub = np.array([p.published_us for p in pts])
-        ax.fill_between(j, pub * 0.75, pub * 1.25, color=colors.get(d, "grey"), alpha=0.12)
-        ax.plot(j, pub, "o--", color=colors.get(d, "grey"), label=f"{d}: published (Rezki 2023)")
-        ax.plot(j, [p.model_us for p in pts], "s-", color=colors.get(d, "grey"),
-                label=f"{d}: model")
+        ax.fill_between(j, pub * (1 - band), pub * (1 + band), color=col, alpha=0.12)
+        ax.plot(j, pub, "--", color=col, lw=1, label=f"{d}: published (Rezki v1, 2023)")
+        fit = [p for p in pts if p.fitted]
+        held = [p for p in pts if not p.fitted]
+        ax.plot([p.jobs for p in fit], [p.model_us for p in fit], "s", color=col,
+                label=f"{d}: model, fitted points")
+        if held:
+            ax.plot([p.jobs for p in held], [p.model_us for p in held], "o", color=col,
+                    mfc="none", label=f"{d}: model, held out")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("jobs (CPUs running fix_size_alloc_test)")
-    ax.set_ylabel("us per 1-page vmalloc+vfree pair, per job")
-    ax.set_title("Calibration on threadripper-3970x (band: +-25 %)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("us per 1-page pair per job (avg / loops)")
+    ax.set_title(f"Calibration on threadripper-3970x (band: +-{band:.0%})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_mechanisms(table):
+    """What each mechanism adds to the time per op at each CPU count (a
+    :class:`vmapsim.perf.mechanisms.MechanismTable`): one line per mechanism, the total
+    for scale.  Returns the figure."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(table.cpus, table.total, "k-", lw=2, label="total (every mechanism on)")
+    for m in table.without:
+        ax.plot(table.cpus, [max(x, 1e-4) for x in table.contribution(m)], "o-", label=m)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("CPUs running the workload (64 online)")
+    ax.set_ylabel("us per op: total, and removed when a mechanism is off")
+    ax.set_title(f"What each mechanism contributes: {table.design}, {table.workload}")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return finished(fig)
 
@@ -259,8 +301,9 @@ def plot_rcu_backlog(bl: dict, measured=None):
 def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
                 workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
                 node_visit_ns: float | None = None, grace_period_ms: float | None = None,
-                handoff_extra_ns: float | None = None, lookup: str = "spinlock",
-                machine: str = "threadripper-3970x", seed: int = 0, cold: bool = False):
+                counter_rmw_ns: float | None = None, smt_yield: float | None = None,
+                lookup: str = "spinlock", machine: str = "threadripper-3970x", seed: int = 0,
+                cold: bool = False):
     """One run with the main cost constants moved (the widget of the sensitivity panel).
 
     Steady state by default: the warm-up (two purge cycles) does not depend on the cost
@@ -269,7 +312,8 @@ def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
     transient from empty pools instead."""
     from ..perf.simulate import simulate
     costs = {k: v for k, v in (("node_visit_ns", node_visit_ns), ("grace_period_ms", grace_period_ms),
-                               ("handoff_extra_ns", handoff_extra_ns)) if v is not None}
+                               ("counter_rmw_ns", counter_rmw_ns), ("smt_yield", smt_yield))
+             if v is not None}
     return simulate(design=design, lookup=lookup, cpus=check_int("cpus", cpus, lo=1, hi=1024),
                     workload=workload, loops=loops, machine=machine, seed=seed, costs=costs,
                     machine_params={"line_scale": line_scale}, cold=cold)

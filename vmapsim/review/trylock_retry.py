@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..explore.lookup import SequentialEnv, make_protocol, vmap_area_fields
-from ..params import ParameterError, check_float, check_int
+from ..params import ParameterError, check_float, check_int, check_seed
 from ..vmalloc.layout import LAYOUTS, Layout
 from .figures import finished
 
@@ -280,7 +280,7 @@ def retry_run(f: float = 0.5, lookups: int = 5000, hold: float = 0.05, max_retri
     lookups = check_int("lookups", lookups, lo=10, hi=2_000_000)
     hold = check_float("hold", hold, lo=1e-3, hi=100.0)
     max_retries = check_int("max_retries", max_retries, lo=0, hi=1000)
-    seed = check_int("seed", seed, lo=0)
+    seed = check_seed("seed", seed)
     areas = check_int("areas", areas, lo=1, hi=100_000)
     return _retry_run(f, lookups, hold, max_retries, seed, areas)
 

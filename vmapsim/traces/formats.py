@@ -29,11 +29,12 @@ import re
 import shutil
 import struct
 import subprocess
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TraceError
-from .read import ALLOC, BODY_FORMATS, FREE, MARK, PURGE, Event, Trace, read_trace
+from .read import ALLOC, BODY_FORMATS, FREE, MARK, PURGE, Event, Trace, check_regular, read_trace
 
 __all__ = ["FORMS", "NOT_RECORDINGS", "Recording", "detect", "find_recording", "find_recordings",
            "load_recording", "read_perf_script", "read_recording", "read_report_text"]
@@ -76,7 +77,7 @@ def detect(path) -> str | None:
     if b"\0" in b[:512]:
         return None
     text = b.decode("utf-8", "replace")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.split("\n") if ln.strip()]          # only \n ends a line
     if not lines:
         return None
     first = lines[0]
@@ -107,8 +108,9 @@ def find_recordings(directory) -> list[tuple[Path, str]]:
     found = []
     for p in sorted(d.iterdir()):
         base = p.name[:-3] if p.name.endswith(".gz") else p.name
-        if not p.is_file() or base in NOT_RECORDINGS or base.startswith("vmallocinfo"):
+        if base in NOT_RECORDINGS or base.startswith("vmallocinfo") or p.is_dir():
             continue
+        check_regular(p)                 # a FIFO or a link to /dev/zero: refused, never opened
         try:
             form = detect(p)
         except OSError:
@@ -134,8 +136,9 @@ def load_recording(directory, name: str | None = None) -> Recording:
     """Find (or take the file *name* in) *directory*'s recording and read it."""
     if name is not None:
         path = Path(directory) / name
-        if not path.is_file():
+        if not path.exists():
             raise TraceError(path, 0, "no such recording file")
+        check_regular(path)
         form = detect(path)
         if form is None:
             raise TraceError(path, 0, "not a recording of the vmalloc events (tracefs text, "
@@ -184,8 +187,10 @@ def read_recording(path, form: str | None = None, clock: list | None = None) -> 
 
 # ---------------------------------------------------------------- text forms
 def _read_text(path: Path) -> list[str]:
-    text = _read_bytes(path).decode("utf-8", "replace")
-    lines = text.splitlines(keepends=True)
+    """The lines of a text recording, each ending in ``\\n``: split on ``\\n`` only, as
+    :func:`vmapsim.traces.read.read_lines` does (a ``\\v`` in a task name is not a line end)."""
+    parts = _read_bytes(path).decode("utf-8", "replace").split("\n")
+    lines = [x + "\n" for x in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     if lines and not lines[-1].endswith("\n") and lines[-1].strip():
         raise TraceError(path, len(lines), f"truncated line {lines[-1].strip()[:60]!r} "
                                            "(the file ends in the middle of a line)")
@@ -369,12 +374,15 @@ def _decode(path, formats, recs, comm_of):
 
 
 def _read_bytes(path: Path) -> bytes:
+    check_regular(path)
     try:
         data = path.read_bytes()
         if data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise TraceError(path, 0, f"cannot read: {exc}") from None
+    except MemoryError:
+        raise TraceError(path, 0, "too large to read into memory") from None
     return data
 
 

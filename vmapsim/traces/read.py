@@ -14,18 +14,30 @@ with hashed (``kptr_restrict=0``) or hidden addresses, overlapping areas, or tim
 backwards on one CPU raise :class:`~vmapsim.errors.TraceError` naming the file, the line and
 the problem; foreign events and lines of other tracers are skipped and reported as warnings.
 Files may be gzip-compressed (``name.gz`` is used when ``name`` is absent).
+
+One definition of a line everywhere (:func:`read_lines`): the bytes between two ``b"\\n"``.
+Nothing else ends a line -- not ``\\r``, ``\\v``, ``\\f``, ``\\x1c``-``\\x1e``, U+0085 or U+2028,
+which ``str.splitlines()`` and text-mode files would split on -- because the kernel writes one
+event per ``\\n`` and a task name may hold any byte but NUL.  A control character in a task
+name or a ``trace_marker`` text is part of it; one anywhere else after the timestamp makes the
+line an error naming file:line.  Only regular files are read (a FIFO, a device or ``/dev/zero`` behind a link is
+refused before it is opened), and ``meta`` values the replay computes with are checked.
 """
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TraceError
 
 __all__ = ["Event", "Trace", "Snapshot", "read_trace", "read_snapshot", "read_meta", "open_text",
-           "find_file", "ALLOC", "FREE", "PURGE", "MARK", "BODY_FORMATS"]
+           "read_lines", "read_bytes", "check_regular", "find_file", "ALLOC", "FREE", "PURGE", "MARK", "META_INTS",
+           "BODY_FORMATS"]
 
 ALLOC, FREE, PURGE, MARK = "alloc", "free", "purge", "mark"
 KERNEL_SPACE = 0xFFFF800000000000
@@ -46,6 +58,11 @@ _FAST = re.compile(
 BODY_FORMATS = {ALLOC: _ALLOC, FREE: _FREE, PURGE: _PURGE}
 _LOST = re.compile(r"^\s*CPU:(\d+) \[LOST (\d+) EVENTS\]")
 _SNAP = re.compile(r"^0x([0-9a-f]+)-0x([0-9a-f]+)\s+(\d+)\s*(.*)$")
+#: C0 controls but TAB, DEL and C1 controls: never in what the kernel prints after the task name
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+#: meta keys the tools compute with -> smallest valid value (all are decimal integers)
+META_INTS = {"possible_cpus": 1, "online_cpus": 1, "clean_pools": 0, "lost_events": 0,
+             "external_drop_caches": 0, "seed": 0}
 
 
 @dataclass(slots=True)
@@ -89,11 +106,56 @@ def find_file(directory, name: str) -> Path:
     raise TraceError(d / name, 0, f"missing (neither {name} nor {name}.gz in {d})")
 
 
-def open_text(path):
+def check_regular(path: Path) -> None:
+    """Refuse anything but a regular file (after links) before opening it: a FIFO would block
+    the reader, a device such as /dev/zero never ends."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise TraceError(path, 0, f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise TraceError(path, 0, f"not a regular file ({kind}); a capture holds regular files")
+
+
+def read_bytes(path) -> bytes:
+    """The whole content of *path* (gunzipped for ``.gz``), as bytes; TraceError on failure."""
     p = Path(path)
+    check_regular(p)
+    try:
+        if p.suffix == ".gz":
+            with gzip.open(p, "rb") as fh:
+                return fh.read()
+        with open(p, "rb") as fh:
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise TraceError(p, 0, f"cannot read: {exc}") from None
+    except MemoryError:
+        raise TraceError(p, 0, "too large to read into memory") from None
+
+
+def read_lines(path) -> tuple[list[str], bool]:
+    """``(lines, complete)``: the file split on ``b"\\n"`` only (see the module docstring),
+    decoded as UTF-8 (invalid bytes become U+FFFD), without the newline; *complete* is False
+    when the last line has no ``\\n`` (a truncated file)."""
+    data = read_bytes(path)
+    parts = data.decode("utf-8", errors="replace").split("\n")
+    if parts[-1] == "":
+        parts.pop()
+        return parts, True
+    return parts, False
+
+
+def open_text(path):
+    """A text stream of *path* (gunzipped for ``.gz``) for callers that need one; lines are
+    ``\\n``-separated only (``newline="\\n"``: no ``\\r`` translation)."""
+    p = Path(path)
+    check_regular(p)
     if p.suffix == ".gz":
-        return gzip.open(p, "rt", errors="replace")
-    return open(p, "rt", errors="replace")
+        return gzip.open(p, "rt", errors="replace", newline="\n")
+    return open(p, "rt", errors="replace", newline="\n")
 
 
 def read_trace(path) -> Trace:
@@ -106,15 +168,11 @@ def read_trace(path) -> Trace:
     other_lines = 0
     first_other = None
     seen_header = False
-    try:
-        with open_text(path) as fh:
-            text = fh.read()
-    except (OSError, EOFError) as exc:
-        raise TraceError(path, 0, f"cannot read: {exc}") from None
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n") and lines[-1].strip():
+    lines, complete = read_lines(path)
+    if not complete and lines[-1].strip():
         raise TraceError(path, len(lines), f"truncated line {lines[-1].strip()[:60]!r} "
                                            "(the file ends in the middle of a line)")
+    text = "\n".join(lines)
     # fast path: the two frequent events, matched over the whole text by one regex
     done = set()
     lineno, pos = 1, 0
@@ -143,11 +201,14 @@ def read_trace(path) -> Trace:
             continue
         m = _LINE.match(line)
         if not m:
-            if lineno == len(lines) and not line.endswith("\n"):
-                raise TraceError(path, lineno, f"truncated line {line.strip()[:60]!r}")
             raise TraceError(path, lineno, f"not a tracefs event line: {line.strip()[:80]!r}")
         cpu, pid, ts = int(m.group("cpu")), int(m.group("pid")), float(m.group("ts"))
-        rest = m.group("rest")
+        rest = m.group("rest").rstrip()
+        c = _CONTROL.search(rest)
+        if c and not rest.startswith("tracing_mark_write: "):
+            raise TraceError(path, lineno, f"control character {ord(c.group()):#04x} in the event "
+                                           f"text {rest[:80]!r} (only a task name or a trace_marker "
+                                           "text may hold one)")
         em = _EVENT.match(rest)
         if not em:
             other_lines += 1
@@ -158,21 +219,21 @@ def read_trace(path) -> Trace:
         if ev == "alloc_vmap_area":
             f = _ALLOC.match(body)
             if not f:
-                raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
+                raise TraceError(path, lineno, _bad_fields(ev, body, False))
             a, sz, al, vs, ve, fl = f.groups()
             events.append(Event(ts, cpu, pid, comm, ALLOC, lineno, int(a), int(sz), int(al),
                                 int(vs, 16), int(ve, 16), int(fl)))
         elif ev == "free_vmap_area_noflush":
             f = _FREE.match(body)
             if not f:
-                raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
+                raise TraceError(path, lineno, _bad_fields(ev, body, False))
             a, nl, nm = f.groups()
             events.append(Event(ts, cpu, pid, comm, FREE, lineno, int(a, 16), 0, 0, 0, 0, 0,
                                 int(nl), int(nm)))
         elif ev == "purge_vmap_area_lazy":
             f = _PURGE.match(body)
             if not f:
-                raise TraceError(path, lineno, _bad_fields(ev, body, lineno == len(lines)))
+                raise TraceError(path, lineno, _bad_fields(ev, body, False))
             a, b, n = f.groups()
             events.append(Event(ts, cpu, pid, comm, PURGE, lineno, int(a, 16), 0, 0, 0, int(b, 16),
                                 0, 0, 0, int(n)))
@@ -218,23 +279,18 @@ def read_snapshot(path, nr_nodes: int = 1) -> Snapshot:
     """Parse /proc/vmallocinfo; the lazy node of an area is its position in the per-node listing
     (each node's list is address-sorted; an address drop starts the next node)."""
     path = Path(path)
-    try:
-        with open_text(path) as fh:
-            lines = fh.readlines()
-    except (OSError, EOFError) as exc:
-        raise TraceError(path, 0, f"cannot read: {exc}") from None
+    lines, complete = read_lines(path)
     busy, lazy = [], []
     node, last_lazy = 0, -1
     spans = []
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        if lineno == len(lines) and not line.endswith("\n"):
+        if lineno == len(lines) and not complete:
             raise TraceError(path, lineno, f"truncated vmallocinfo line: {line.strip()[:80]!r}")
         m = _SNAP.match(line.strip())
         if not m:
-            what = "truncated" if lineno == len(lines) and not line.endswith("\n") else "malformed"
-            raise TraceError(path, lineno, f"{what} vmallocinfo line: {line.strip()[:80]!r}")
+            raise TraceError(path, lineno, f"malformed vmallocinfo line: {line.strip()[:80]!r}")
         s, e, size = int(m.group(1), 16), int(m.group(2), 16), int(m.group(3))
         if s == 0 and e == 0:
             raise TraceError(path, lineno, "addresses are hidden (all zero): read it as root with "
@@ -279,16 +335,28 @@ def read_snapshot(path, nr_nodes: int = 1) -> Snapshot:
 
 
 def read_meta(path) -> dict:
-    """``key=value`` lines; TraceError for a line without ``=``."""
+    """``key=value`` lines; TraceError for a line without ``=``, a key given twice, or a value of
+    :data:`META_INTS` that is not a decimal integer at or above its minimum."""
     meta = {}
     path = Path(path)
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if "=" not in line:
-                raise TraceError(path, lineno, f"expected key=value, got {line[:60]!r}")
-            k, _, v = line.partition("=")
-            meta[k.strip()] = v.strip()
+    lines, _ = read_lines(path)
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise TraceError(path, lineno, f"expected key=value, got {line[:60]!r}")
+        k, _, v = line.partition("=")
+        k, v = k.strip(), v.strip()
+        if k in meta:
+            raise TraceError(path, lineno, f"{k} given twice")
+        if k in META_INTS:
+            if not re.fullmatch(r"[0-9]+", v) or int(v) < META_INTS[k]:
+                raise TraceError(path, lineno, f"{k} must be a decimal integer >= {META_INTS[k]}, "
+                                               f"got {v[:40]!r}")
+        meta[k] = v
+    if "possible_cpus" in meta and "online_cpus" in meta and \
+            int(meta["online_cpus"]) > int(meta["possible_cpus"]):
+        raise TraceError(path, 0, f"online_cpus={meta['online_cpus']} exceeds possible_cpus="
+                                  f"{meta['possible_cpus']}")
     return meta

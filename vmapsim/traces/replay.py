@@ -69,6 +69,7 @@ from .replay_rules import (
     plan_purges,
     reclassify,
 )
+from .validate import check_capture
 
 __all__ = ["MISS_CAUSES", "ReplayResult", "add_arguments", "replay", "run"]
 
@@ -196,6 +197,7 @@ def _load_inputs(directory: Path, recording: str | None = None) -> _Inputs:
     before = read_snapshot(find_file(directory, "vmallocinfo.before"), nodes)
     after = read_snapshot(find_file(directory, "vmallocinfo.after"), nodes)
     warnings += found + trace.warnings + before.warnings + after.warnings
+    warnings += check_capture(trace, before, meta, after)   # impossible events: TraceError (file:line)
     if trace.lost_events and "lost_events" not in meta:
         warnings.append(f"the trace buffer lost {trace.lost_events} events")
     return _Inputs(meta, possible, online, trace, before, after, warnings)

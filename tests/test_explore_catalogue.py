@@ -30,11 +30,13 @@ def test_catalogue_lists_the_issue_ids():
     assert [i for i in IDS if i in expected] == expected      # all of them, in the issue's order
     # our additions: 6.18's own find_vmap_area (C0, C0-pool, C0-freetree) and M23 on 6.18's
     # allocator (C1-freetree), the owner without call_rcu (C2-kfree), the series' bump-chunk
-    # lookup (C5), a split under a lockless walk (F1-cow-split), bounded retries (G1-bounded),
-    # and the stale-range store of mas_store_gfp
+    # lookup (C5) and its per-CPU fast path (C5-fast, C5-fast-rcu), a split, a spanning store
+    # and a rebalance under a lockless walk (F1-cow-split, E2-span, E2-rebalance), bounded
+    # retries (G1-bounded), and the stale-range store of mas_store_gfp
     assert set(IDS) - set(expected) == {"I1-store-gfp", "C0", "C0-pool", "C0-freetree",
-                                        "C1-freetree", "C2-kfree", "C5", "F1-cow-split",
-                                        "G1-bounded"}
+                                        "C1-freetree", "C2-kfree", "C5", "C5-fast",
+                                        "C5-fast-rcu", "F1-cow-split", "E2-span",
+                                        "E2-rebalance", "G1-bounded"}
 
 
 @pytest.mark.parametrize("sid", [i for i in IDS if scenarios.CATALOGUE[i].expected == "violation"])
@@ -91,6 +93,39 @@ def test_series_bump_lookup_window_is_on_the_descriptor():
     assert "chunk was freed" in r.violation and any(s["thread"] == "CB" for s in r.counterexample)
     owner = explore(scenarios.bump_lookup_race(owner=True))
     assert (owner.verdict, owner.exhaustive) == ("never", True)
+
+
+def test_series_bump_fast_path_exposes_the_owner():
+    """Patch 11's vmap_chunk_lookup() reads this CPU's current chunk with this_cpu_read() and
+    dereferences it outside any RCU section: a chunk retired and kvfree_rcu()'d meanwhile is
+    read after its free, even by the owner of the area looked up (its own area keeps its own
+    chunk alive, not the current one).  Holding rcu_read_lock() over the check closes it."""
+    r = explore("C5-fast")
+    assert (r.verdict, r.violation_kind, r.preemptions) == ("violation", "use-after-free", 1)
+    assert "chunkY was freed" in r.violation and any(s["thread"] == "CB" for s in r.counterexample)
+    fixed = explore("C5-fast-rcu")
+    assert (fixed.verdict, fixed.exhaustive) == ("never", True)
+
+
+def test_spanning_store_and_rebalance_under_a_lockless_walk():
+    """E2-span / E2-rebalance really are a spanning store and a rebalance on a tree of height
+    2, and the scenarios can see a node freed under the walk (negative control)."""
+    from vmapsim.explore.scenarios.tree import SPAN_CASES, SPAN_FILL
+    from vmapsim.maple import MapleTree
+
+    for case, (erased, _mine) in SPAN_CASES.items():
+        t = MapleTree(rcu=True)
+        for k in range(1, SPAN_FILL + 1):
+            t.store_range(6 * k, 6 * k + 4, object())
+        assert t.height() == 2
+        t.erase(6 * erased)
+        assert t.last_store_type == {"erase-spanning": "spanning_store",
+                                     "erase-rebalance": "rebalance"}[case]
+        control = explore(scenarios.node_race(case=case, node_free="kfree"))
+        assert (control.verdict, control.violation_kind) == ("violation", "use-after-free")
+    for sid in ("E2-span", "E2-rebalance"):
+        r = explore(sid)
+        assert (r.verdict, r.exhaustive) == ("never", True)
 
 
 def test_split_under_a_lockless_walk_really_splits():

@@ -181,5 +181,5 @@ def test_every_cli_command_imports_and_has_its_contract():
 def test_every_scenario_comes_from_a_builder_module():
     from vmapsim.explore import scenarios
     fams = {sid: scenarios.family(sid) for sid in scenarios.ids()}
-    assert set(fams.values()) == {"lookup", "tree", "alloc"}
+    assert set(fams.values()) == {"lookup", "bump", "tree", "alloc"}
     assert all(scenarios.get(sid) is not None for sid in list(fams)[:3])

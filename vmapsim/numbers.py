@@ -39,9 +39,11 @@ from .paths import DATA_DIR
 __all__ = ["Number", "Numbers", "SOURCES", "CONDITIONS", "error_band", "sim_conditions"]
 
 SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
-#: condition keys: the parameter names of ``vmapsim simulate`` / ``replay`` / ``explore``
+#: condition keys: the parameter names of ``vmapsim simulate`` / ``replay`` / ``explore``, plus
+#: design parameters a replay passes through ``replay(..., **params)`` (``bump``, ``lazy_list``
+#: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode)
 CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
-              "setup_scale", "seed", "trace", "scenario", "prefill")
+              "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu")
 #: the band used when data/perf/calibration.json states none
 DEFAULT_BAND = 0.25
 SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",

@@ -75,10 +75,14 @@ display(report.table(trylock_retry.RequirementRow.HEADER, [r.cells() for r in re
 #   with no neighbour there becomes a free-range descriptor whose bounds later merges and
 #   `va_clip()` rewrite in place (notebook 03, C0-freetree). A stabilising reader that rechecks
 #   the DEAD mark is safe there too (notebook 03's matrix), provided the free-tree life does not
-#   clear the mark. The series has neither exit: from patch 07 every freed object goes to the
-#   slab. A reader that
-#   trylocks the object and rechecks DEAD and the bounds can therefore pin the object after it
-#   has become another allocation's area: same bounds, new `vm_struct`. That is the argument
+#   clear the mark. The series keeps the pool exit and removes the descriptor exit: from patch
+#   07 `reclaim_list_global()` frees every object it does not pool to the slab ("there are no
+#   free vmap_area objects any more"), and patch 11 encodes a valid node id in every bump area
+#   "so the existing per-node pool machinery ... see a valid id", so a purged bump or tree area
+#   can sit in a pool and be handed out again with its bounds (notebook 07 builds its routes on
+#   that). In both kernels, then, a reader that trylocks the object and rechecks DEAD and the
+#   bounds can pin an object that has become another allocation's area through a pool: same
+#   bounds, new `vm_struct`. That is the argument
 #   behind `SLAB_TYPESAFE_BY_RCU` and behind rule 2 itself: the reader stabilised an object
 #   whose key (the address range) it rechecked, so its answer is right for the address it looked
 #   up. The explorer reports the generation change as an observation; no property of a 6.18
@@ -119,8 +123,15 @@ print(pool.summary())
 #   holds + 1), and that a fair scheduler, which the kernel does not promise, keeps it within the
 #   bound (G1-fair). Bounded retries with the locked walk as the fallback (G1-bounded,
 #   `max_retries=1`) cap the attempts whatever the scheduler; that restates the protocol's own
-#   bound. It is the shape of `lock_vma_under_rcu()`, which falls back to the mmap lock at the
-#   first failure; that the vmalloc lookup needs it is an argument, not a result.
+#   bound. The kernel's nearest precedent does something else. In 6.18
+#   `mm/mmap_lock.c:lock_vma_under_rcu()` re-walks the tree **without a bound** when
+#   `vma_start_read()` finds the VMA detached (`-EAGAIN`, the DEAD case here), and gives up **at
+#   the first** failure to read-lock a VMA that a writer holds, or whose range no longer covers
+#   the address: it returns NULL and the page-fault handler takes the mmap lock. Zero retries on
+#   a lock failure and unbounded re-walks on a dead object; `lock_next_vma()`'s comment gives
+#   the reason the re-walk needs no bound (an endless loop needs the VMA to be knocked out from
+#   under the reader every time). The protocol here bounds both cases instead; that is this
+#   project's choice, and neither shape is shown necessary by a finite scenario.
 
 # %%
 g2 = explore("G2")
@@ -159,7 +170,10 @@ trylock_retry.plot_layouts(lay, areas=areas)
 # `page_va[]` is 131,072 (one pointer per page), served as an order-6 (256 KiB) kmalloc when that
 # succeeds. There is at least one per CPU that has bump-allocated, plus every drained chunk not
 # yet released (notebook 07). At the 32 CPUs of the chunk-size argument in patch 10 that is
-# 4 MiB of descriptors (8 MiB as order-6 blocks), ten to twenty times the 384 KB saved.
+# 4 MiB of descriptors (8 MiB as order-6 blocks), ten to twenty times the 384 KB saved; at 2
+# CPUs (the machine of this project's traces) 256 KiB as requested, less than the saving, and
+# 512 KiB as order-6 blocks. The comparison depends on the CPU count and on how many drained
+# chunks wait for release; it is layout arithmetic, not a measurement.
 
 # %% [markdown]
 # ## When can a reader's trylock fail?
@@ -265,12 +279,14 @@ def scenario_of(sid):
 nums = report.Numbers("02-trylock-retry")
 nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", design="linux-6.18")
 nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
-nums.add("RFC + rcu_head + lock (or refcount)", lay_by["+ rcu_head + spinlock_t"].size, "B",
-         source="kernel-source")
-nums.add("RFC + rcu_head + lock, PREEMPT_RT", lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size,
-         "B", source="kernel-source")
+# the layouts below are arithmetic on the headers' field types (vmapsim.vmalloc.vmap_area,
+# C alignment rules): the project's layout model, not a size read from a kernel build
+nums.add("RFC + rcu_head + lock/refcount, computed", lay_by["+ rcu_head + spinlock_t"].size, "B",
+         source="model")
+nums.add("... the same, PREEMPT_RT spinlock_t", lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size,
+         "B", source="model")
 nums.add("rcu_head in union with list + refcount",
-         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="kernel-source")
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="model")
 nums.add("vm_struct freed at once (C3)", by_id["R2"].without_verdict, source="explorer",
          scenario=scenario_of(by_id["R2"].without))
 nums.add("vm_struct, stabilised (D1)", by_id["R2"].with_verdict, source="explorer",
@@ -299,15 +315,23 @@ report.summary(
             "vm_struct and the pages, with a DEAD mark and a bounds recheck. Bounded retries "
             "with a locked fallback are a design choice (a finite scenario cannot show a "
             "livelock); a shared acquisition keeps readers from making each other fall back "
-            "(performance; the answer stays right). A trylock fails against a writer only "
-            "when the area is being freed, which owners never race.")],
+            "(performance; the answer stays right). If only the area's teardown takes its "
+            "lock besides readers (the shape assumed here), a trylock fails against a writer "
+            "only while the area is being freed, which its owners never race (every "
+            "find_vm_area() caller in a 7.3 grep is an owner; 6.18 not re-audited). The "
+            "kernel's precedent, lock_vma_under_rcu(), re-walks a detached VMA without a bound "
+            "and falls back to the mmap lock at the first lock failure; bounding both, as "
+            "here, is this project's choice.")],
     numbers=nums,
     conclusion="The explorer (sequentially consistent, small scenarios) finds no "
-               "counterexample under these conditions; that is not a proof. On a non-RT kernel "
-               "the rcu_head plus a lock or refcount costs exactly the 24 bytes patch 04 saves "
-               "(96 B on PREEMPT_RT), and the series' 131,136-byte chunk descriptors cost far "
-               "more than the 384 KB. Weak-memory ordering rests on LKMM litmus tests that "
-               "were not run here.",
+               "counterexample under these conditions; that is not a proof. Layout arithmetic "
+               "(64-bit, no lock debugging): on a non-RT kernel the rcu_head plus a lock or "
+               "refcount costs exactly the 24 bytes patch 04 saves (96 B on PREEMPT_RT). The "
+               "series' own chunk descriptors are 131,136 B each (patch 11's struct), at least "
+               "one per CPU that bump-allocates: at the 32 CPUs of patch 10's chunk-size "
+               "argument 4 MiB, ten times the 384 KB; at 2 CPUs 256 KiB as requested, less "
+               "than the saving (512 KiB as order-6 blocks). Weak-memory ordering rests on "
+               "LKMM litmus tests that were not run here.",
     # what the builder-made scenarios are (catalogue ids are explained by the catalogue)
     glossary={scenario_of(lab): f"explorer scenario: {lab}: "
               + scenarios.lookup_race(**kw).description.split(" Index:")[0]

@@ -159,9 +159,12 @@ for r in (c0_free, c0_pool):
 # When the area leaves through a node pool instead (`node_pool_add_va()` at the purge,
 # `node_alloc()` at the next allocation of that size), usercopy meets the same object with the
 # same bounds: the generation changed, the check's answer for its address is still right. The
-# series has no descriptor exit: from patch 07 `reclaim_list_global()` frees every object to the
-# slab ("there are no free vmap_area objects any more"), so there usercopy's stale read is C0's
-# use-after-free.
+# series has no descriptor exit: from patch 07 `reclaim_list_global()` frees every object it
+# does not pool to the slab ("there are no free vmap_area objects any more"). It keeps the pool
+# exit (patch 11 gives every bump area a valid node id so that the per-node pools take it,
+# notebook 07). So there usercopy's stale read of a tree area has two outcomes: C0's
+# use-after-free when the purge frees the object, C0-pool's same bounds when it pools it (a
+# bump area is looked up through its chunk instead, C5 below).
 #
 # ## The plan, for the same caller (scenario C1)
 #
@@ -240,27 +243,40 @@ report.bind(
 # walker are nodes rewritten in place and dead subtrees freed at once by `mas_mat_destroy()`,
 # F5; E2-rcu is the kernel's behaviour.)
 #
-# ## The owner's lookup: what it must survive (E2-rcu, F1-cow, F1-cow-split; C2 restates ownership)
+# ## The owner's lookup: what it must survive (E2-rcu, E2-span, E2-rebalance, F1-cow, F1-cow-split; C2 restates ownership)
 #
 # C2 and C2-kfree run M23's lookup by the area's owner, whose `vfree()` comes after its last
 # use. The scenario makes the writer wait for the reader, so there is one schedule (1-2
 # executions below): "never" there restates the ownership premise, it tests nothing. What an
 # owner's lockless walk without `call_rcu()` must survive is concurrent stores to *other*
-# areas in the same nodes, and those are explored on the real maple tree in RCU mode: an erase
-# beside the owner's entry (E2-rcu), an insert beside it (F1-cow), and an insert that splits
-# its full leaf (F1-cow-split; a split builds new nodes in any mode, so it is safe without RCU
-# mode too). Not explored: a rebalance or a spanning store under the walk, and 6.18's walk over
-# the other `vmap_node`s (an owner's walk of another node's tree can only find an area that
-# contains its address, and the only such area is its own, published before its `vmalloc()`
-# returned). Every `find_vm_area()` caller in 7.3 is an owner (F1, 7.3 grep; not re-audited for
-# 6.18).
+# areas in the same nodes. Five store kinds are explored on the project's maple-tree port in
+# RCU mode, each a single store beside the owner's entry: an erase that rewrites its leaf
+# (E2-rcu), an erase that is a spanning store across two leaves (E2-span) and one that
+# rebalances the leaf with its sibling (E2-rebalance; both on a tree of height 2, the store type
+# checked), an insert beside it (F1-cow) and an insert that splits its full leaf
+# (F1-cow-split). A split builds new nodes in any mode, so it is safe without RCU mode too;
+# the spanning store and the rebalance also come out safe without RCU mode on this height-2
+# tree, but outside RCU mode the kernel frees dead subtrees at once (`mas_mat_destroy()`, F5),
+# which a taller tree can expose, so the owner lookup keeps RCU mode. The same two erases with
+# the replaced nodes freed at once are use-after-frees (the scenarios do see the nodes being
+# replaced). These runs check
+# the port's implementation on small trees; that a walk in RCU mode survives every store type
+# is what the maple tree's RCU mode is designed to guarantee, and the owner's case rests on that
+# design, not on five scenarios. Not explored: several stores during one walk, trees of height
+# 3 or more, and 6.18's walk over the other `vmap_node`s (an owner's walk of another node's
+# tree can only find an area that contains its address, and the only such area is its own,
+# published before its `vmalloc()` returned). Every `find_vm_area()` caller in 7.3 is an owner
+# (F1, 7.3 grep; not re-audited for 6.18). All of this is about the busy-tree walk; in the
+# series the bump-chunk lookup comes first, and its fast path exposes owners too (C5-fast,
+# below).
 
 # %%
-owner_walk = explore_tables.verdicts(["E2-rcu", "F1-cow", "F1-cow-split"])
+owner_walk = explore_tables.verdicts(["E2-rcu", "E2-span", "E2-rebalance", "F1-cow",
+                                      "F1-cow-split"])
 display(report.table(explore_tables.VerdictRow.HEADER, [r.cells() for r in owner_walk],
-                     title="an owner's walk on the real maple tree (RCU mode) while another "
-                     "area of its node is erased, inserted beside it, or inserted into its full "
-                     "leaf"))
+                     title="an owner's walk on the maple-tree port (RCU mode) while another "
+                     "area beside it is erased (in place, spanning two leaves, rebalancing), "
+                     "inserted, or inserted into its full leaf"))
 c2_slot = explore("C2")
 c2_tree = explore(explore_tables.on_maple_tree("C2", areas=tree_areas))
 c2_kfree = explore("C2-kfree")
@@ -290,26 +306,49 @@ for r in (c4, c4gp, d3):
     print(r.summary())
 
 # %% [markdown]
-# ## The series' own lockless lookup (patch 11, scenario C5)
+# ## The series' own lockless lookup (patch 11, scenarios C5, C5-fast)
 #
 # M23 is a plan for the series, and in the series `find_vmap_area()` is already partly
-# lockless. Patch 11 starts it with `vmap_chunk_lookup()`: a `READ_ONCE` range check, this CPU's
-# current chunk read with `this_cpu_read()` (no RCU section at all), then an RCU walk of the
-# chunk list that returns the chunk **after** `rcu_read_unlock()`; `find_vmap_area()` then reads
-# `chunk->page_va[idx]` and returns that area. `vfree()` of a chunk's last area, once the chunk
-# is no longer its owner's current one, takes it off the list and `kvfree_rcu()`s the
-# 131,136-byte descriptor (`vmap_bump_unlink()`). For an owner that is safe (its own area keeps
-# the chunk's count above zero); for a non-owner such as usercopy it is a use-after-free window
-# on the descriptor that 6.18 does not have, before the area's own (C0's) window even starts.
+# lockless. Patch 11 starts it with `vmap_chunk_lookup()` (patch 12 does not change it): a
+# `READ_ONCE` range check, then **this CPU's current chunk**, read with `this_cpu_read()` and
+# dereferenced (`cur->base`, `cur->limit`) with no RCU read-side section and preemption enabled,
+# then an RCU walk of the chunk list that returns the chunk **after** `rcu_read_unlock()`;
+# `find_vmap_area()` then reads `chunk->page_va[idx]` and returns that area. `vfree()` of a
+# chunk's last area, once the chunk is no longer its owner CPU's current one, takes it off the
+# list and `kvfree_rcu()`s the 131,136-byte descriptor (`vmap_bump_unlink()`). Two windows:
+#
+# * **The list walk (C5).** For an owner it is safe: the chunk the walk returns contains the
+#   owner's address, and the owner's own area keeps that chunk's count above zero. For a
+#   non-owner such as usercopy it is a use-after-free window on the descriptor that 6.18 does
+#   not have, before the area's own (C0's) window even starts.
+# * **The fast path (C5-fast), owners included.** The current chunk is the current chunk of
+#   whatever CPU the caller happens to run on, not the chunk of the area it looks up, and
+#   nothing keeps it alive. If the caller is preempted between `this_cpu_read()` and the
+#   dereference, a refill on that CPU can retire the chunk, `vfree()`s of its remaining areas
+#   drain it, and `vmap_bump_unlink()` `kvfree_rcu()`s it; the grace period does not wait for a
+#   task outside any read-side section, so the caller reads a freed descriptor (and, if the
+#   freed memory happens to hold a range containing its address, takes `page_va[]` from it).
+#   The owner's own area keeps *its* chunk alive, not the CPU's current one. `vfree()` goes
+#   through the same function (`find_unlink_vmap_area()` -> `vmap_bump_unlink()` ->
+#   `vmap_chunk_lookup()`), so the window is on every `vfree()` of a bump area too. It needs a
+#   preemptible kernel (M16's runs `PREEMPT(full)`; PREEMPT_RT): without preemption nothing
+#   deschedules the caller between the two reads, and its CPU holds up the grace period. An
+#   `rcu_read_lock()` taken before `this_cpu_read()` and held until the range check is done
+#   closes it for the owner (C5-fast-rcu); a non-owner still has C5's window after the return.
+#
 # Bump-chunk areas are never in `busy.mt`, so M23's RCU walk of the busy tree does not see them
-# at all; whatever M23 protects, it has to cover this path too. (Not modelled: the
-# `this_cpu_read()` fast path, where the chunk can stop being current and be drained while the
-# reader is preempted.)
+# at all; whatever M23 protects, it has to cover this path too, and the owner lookup of
+# recommendation 1 below needs the fast path fixed first.
 
 # %%
 c5 = explore_tables.stepped("C5", maple=False)
 print("C5:", c5.violation)
 print(c5.swimlane)
+c5f = explore_tables.stepped("C5-fast", maple=False)
+c5f_rcu = explore("C5-fast-rcu")
+print("C5-fast (the owner, fast path):", c5f.violation)
+print(c5f.swimlane)
+print(c5f_rcu.summary())
 
 # %% [markdown]
 # ## The `vm_struct` is not RCU-freed (scenario C3)
@@ -408,7 +447,8 @@ for n in matrix.notes:
     print("*", n)
 
 # %% [markdown]
-# Owners are safe under every protocol. Usercopy is unsafe under today's code and under M23 alike,
+# Owners are safe under every protocol on the busy-tree walk (in the series, once the bump-chunk
+# fast path is fixed, C5-fast). Usercopy is unsafe under today's code and under M23 alike,
 # and safe wherever it reads inside a protection (the lock held through the use, an RCU section
 # held through the use, a stabiliser, or a copy-out). Keeping the section open does not help
 # callers that follow `va->vm`, because `vfree()` frees the `vm_struct` without a grace period.
@@ -515,13 +555,17 @@ print(f"\ncold-start transient (model being re-calibrated; warmup 0, loops={perf
 # hardened usercopy safer: usercopy's read after the lookup returns is a race today (C0,
 # C0-freetree) and stays one (C1, C1-freetree). Against the series, the lookup is already
 # lockless for bump-chunk areas, with a non-owner window on the chunk descriptor that 6.18 does
-# not have (C5), and M23 does not mention it. Its claimed beneficiaries do not call
+# not have (C5) and a fast path that exposes owners and every `vfree()` of a bump area
+# (C5-fast), and M23 mentions neither. Its claimed beneficiaries do not call
 # `find_vmap_area()`. What the evidence supports:
 #
 # 1. **An owner lookup**: `find_vmap_area()` / `find_vm_area()` as an RCU walk of `vn->busy.mt`
 #    in RCU mode, with the ownership contract documented (it already is for `find_vm_area()`).
-#    No `rcu_head` in `vmap_area`, no `call_rcu()` per `vfree()`: the walk survives concurrent
-#    stores to other areas (E2-rcu, F1-cow, F1-cow-split), and ownership pins the area. The
+#    No `rcu_head` in `vmap_area`, no `call_rcu()` per `vfree()`: the walk survived every store
+#    kind explored beside the owner's entry (E2-rcu, E2-span, E2-rebalance, F1-cow,
+#    F1-cow-split, on the port; the guarantee itself is the tree's RCU-mode design), and
+#    ownership pins the area. In the series, `vmap_chunk_lookup()`'s fast path must first run
+#    under `rcu_read_lock()` (C5-fast, C5-fast-rcu). The
 #    writers pay for RCU mode instead: about three quarters of a `kfree_rcu()`'d node more per
 #    busy insert and per erase on the real trace above. Whether the lookup gets faster is for a
 #    profile where lookups contend on `busy.lock`, which the thread never posted.
@@ -595,11 +639,13 @@ claims.add("C0-pool: pool recycling gives usercopy the same bounds (never; gener
            (c0_pool.verdict, c0_pool.exhaustive, c0_pool.observed),
            "x == ('never', True, ['R: generation changed'])",
            "explorer + kernel-source: mm/vmalloc.c:node_alloc keeps the pooled range")
-claims.add("the owner's walk under concurrent stores to other areas of its node: erase, "
-           "insert, split (RCU mode)", tuple((r.verdict, r.exhaustive) for r in owner_walk),
-           "x == (('never', True),) * 3",
-           "explorer, real maple tree; kernel-source: lib/maple_tree.c:ma_free_rcu, "
-           "mas_wr_node_store, mas_split (F5)")
+claims.add("the owner's walk beside one store of each kind explored: erase, spanning erase, "
+           "rebalancing erase, insert, split (RCU mode)",
+           tuple((r.verdict, r.exhaustive) for r in owner_walk),
+           "x == (('never', True),) * 5",
+           "explorer, maple-tree port (store types checked in tests); kernel-source: "
+           "lib/maple_tree.c:ma_free_rcu, mas_wr_node_store, mas_wr_spanning_store, "
+           "mas_rebalance, mas_split (F5)")
 claims.add("C2 / C2-kfree: the owner's lookup when vfree waits for it (1-2 executions)",
            (c2_slot.verdict, c2_tree.verdict, c2_kfree.verdict),
            "x == ('never', 'never', 'never')",
@@ -610,6 +656,12 @@ claims.add("C5: the series' bump-chunk lookup, non-owner: use-after-free of the 
            "x == ('violation', 'use-after-free', True)",
            "explorer + thread: RFC patch 11 (find_vmap_area, vmap_chunk_lookup, "
            "vmap_bump_unlink)")
+claims.add("C5-fast: the series' per-CPU fast path, used by the owner: use-after-free of this "
+           "CPU's retired chunk, one preemption; rcu_read_lock() over it closes it",
+           (c5f.verdict, c5f.violation.split(":")[0], c5f.preemptions, c5f_rcu.verdict,
+            c5f_rcu.exhaustive), "x == ('violation', 'use-after-free', 1, 'never', True)",
+           "explorer + thread: RFC patch 11 (vmap_chunk_lookup's this_cpu_read fast path, "
+           "vmap_bump_refill, vmap_bump_unlink), patch 12 (owner_cpu; no change to the lookup)")
 claims.add("C3: vm_struct read after vfree's kfree(vm), inside the RCU section",
            (c3.verdict, bool(c3_open)), "x == ('violation', True)",
            "explorer + kernel-source: mm/vmalloc.c:vfree")
@@ -637,7 +689,7 @@ claims.add("... and for the free-range-descriptor exit: today, M23, M23 with the
            tuple(matrix.verdict(freedesc_row, p) for p in (today, m23,
                                                            "rcu-readonce, use inside RCU")),
            "x == ('violation',) * 3", "explorer: protocol matrix (C0-freetree, C1-freetree)")
-claims.add("every protocol is safe for the owner",
+claims.add("every protocol is safe for the owner (busy-tree walk)",
            all(matrix.verdict(owner_row, p) == "never" for p in matrix.protocols),
            "x == True", "explorer: protocol matrix")
 claims.add(f"replay of {trace} under rfc-maple-busy reproduces the kernel's addresses",
@@ -683,6 +735,10 @@ nums.add("C0-freetree 6.18: descriptor exit", f"{c0_free.verdict} (wrong bound)"
          source="explorer", scenario="C0-freetree")
 nums.add("C5 series: bump lookup, non-owner", f"{c5.verdict} (chunk UAF)",
          source="explorer", scenario="C5")
+nums.add("C5-fast series: fast path, owner", f"{c5f.verdict} (chunk UAF)",
+         source="explorer", scenario="C5-fast")
+nums.add("C5-fast-rcu: fast path under RCU", c5f_rcu.verdict, source="explorer",
+         scenario="C5-fast-rcu")
 for r in owner_walk:
     nums.add(f"owner's walk vs {r.id}", f"{r.verdict}, exhaustive", source="explorer", scenario=r.id)
 nums.add("C2 owner lookup (restates ownership)", c2_tree.verdict, source="explorer",
@@ -709,16 +765,23 @@ report.summary(
     parts=[("M23-write-side",
             "call_rcu replaces kmem_cache_free, and 6.18 has a second exit it does not "
             "cover: an unmerged area becomes a free-range descriptor whose bounds are "
-            "rewritten in place (C0-freetree; the series removed that exit in patch 07). "
-            "Owners, every find_vm_area caller in 7.3, need no call_rcu: their RCU walk "
-            f"survives concurrent stores, and RCU mode costs the writers {extra[0]:.2f} more "
-            f"kfree_rcu'd nodes per busy insert and {extra[1]:.2f} per erase on {trace}."),
+            "rewritten in place (C0-freetree; the series removed that exit in patch 07 and "
+            "kept the pools). Owners (every find_vm_area caller in a 7.3 grep; 6.18 not "
+            "re-audited) need no call_rcu for the busy-tree walk: on the project's maple-tree "
+            "port in RCU mode it survived each store kind explored beside their entry (erase, "
+            "spanning erase, rebalance, insert, split), which is what the tree's RCU mode is "
+            "designed for. RCU mode costs the writers "
+            f"{extra[0]:.2f} more kfree_rcu'd nodes per busy insert and {extra[1]:.2f} per "
+            f"erase on {trace} (rfc-maple-busy, the port's store types)."),
            ("M23-read-side",
             "6.18's find_vmap_area() drops busy.lock before returning, so hardened "
             "usercopy's read of va_end already races vfree (C0, C0-freetree); the plan keeps "
             "that window (C1). In the series the lookup is already lockless for bump-chunk "
-            "areas, with a non-owner window on the chunk descriptor (C5) that the plan does "
-            "not mention."),
+            "areas, with a non-owner window on the chunk descriptor (C5), and "
+            "vmap_chunk_lookup() dereferences this CPU's current chunk outside any RCU "
+            "section, so on a preemptible kernel even an owner, and every vfree() of a bump "
+            "area, can read a chunk retired and kvfree_rcu()'d meanwhile (C5-fast; an "
+            "rcu_read_lock() over the check closes it). The plan mentions neither."),
            ("M23-guarantee",
             "Rule 3 is about one store overwriting A with B. vmalloc erases a range and "
             "inserts it again later, so a reader in between sees NULL (A2); no caller needs "
@@ -727,12 +790,13 @@ report.summary(
            ("M23-no-spinlock",
             "vfree and vmalloc_to_page/pfn never call find_vmap_area."),
            ("M23-good-plan",
-            "Suggested: an owner lookup; a bounds helper for usercopy that copies under the "
-            "lock (fixes today's race too, and must cover the bump path); long readers keep "
-            "the lock.")],
+            "Suggested: an owner lookup (after fixing the bump fast path); a bounds helper "
+            "for usercopy that copies under the lock (fixes today's race too, and must cover "
+            "the bump path); long readers keep the lock.")],
     numbers=nums,
     conclusion="The explorer shows possibility, not likelihood: the usercopy windows need a "
                "caller copying from a buffer another task frees, and a purge inside the "
-               "window. The writer cost comes from the project's maple-tree port on one 2-CPU "
+               "window; C5-fast needs a preemption between two adjacent reads during which "
+               "that CPU refills and the retired chunk drains. The writer cost comes from the project's maple-tree port on one 2-CPU "
                "trace under rfc-maple-busy, not the series (whose bump areas bypass busy.mt).",
 )

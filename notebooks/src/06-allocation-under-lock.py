@@ -83,15 +83,24 @@ print(f"trace={trace} p_example={p_example} fast={FAST}")
 # non-blocking rows follow from `mas_nomem()` and the 6.19 gfp rules, not from either message.
 # (`mas_nomem()` drops and retakes the lock only when the gfp may block and the tree's lock is
 # its own; all trees in the series are `MT_FLAGS_LOCK_EXTERN`, so Wilcox's model means moving
-# vmalloc's allocator state under the tree's lock.) The maple-tree list concluded in June 2026
-# that external locks must be sleepable (notebook 07); patch 09's `vn->busy.lock` is a spinlock.
+# vmalloc's allocator state under the tree's lock.) On the maple-tree list in June 2026 (notebook
+# 07 section 5), Jason Gunthorpe's summary (18 Jun) was "External locks must be sleepable, add a
+# might_alloc() to check for that and document"; Liam R. Howlett had proposed such a
+# `might_alloc(GFP_KERNEL)` in `mas_erase()` for trees with an external lock, and his
+# documentation patch of 29 Jun ("maple_tree: Document erase and allocations better") says
+# that external locks "may interfere with allocations in a low memory situation". Patch 09's
+# `vn->busy.lock` is a spinlock.
 #
 # ## Two allocators, one gap
 #
 # Two allocators want 8 KiB from the same window of the real maple tree
 # (`alloc_range=True`); the first gap fits one of them. The property is that no two live areas
-# overlap; mapping a range twice is what the `WARN` on a non-empty PTE in
-# `mm/vmalloc.c:vmap_pages_pte_range` detects. The posted series cannot run into I1 (it never
+# overlap; mapping a range twice is what `mm/vmalloc.c:vmap_pages_pte_range` detects, in 6.18
+# with a bare `WARN_ON(!pte_none(...))` that makes it return `-EBUSY`, after which
+# `__vmalloc_area_node()` prints "vmalloc error: size N, failed to map pages" (N the mapped
+# bytes). "remapping already mapped page" is not vmalloc's: it is the `dump_page()` text of
+# `vmap_pte_range()`, the physical-range path (`vmap_page_range()`, ioremap), which then
+# calls `BUG()`. The posted series cannot run into I1 (it never
 # drops the lock); whether Rezki's splat against the series (M16) is such a double mapping is
 # notebook 07's subject, where the link is rated medium-low. Each approach, and the variant that
 # breaks it:
@@ -131,31 +140,63 @@ report.bind(
 )
 
 # %% [markdown]
-# ## How often the series' stores need nodes (a real trace)
+# ## How often the series' stores need nodes (patches 01-09, on a real trace)
 #
 # Every fallback rate below is the share `q` of stores that need new nodes times a failure
-# probability. `q` is a property of the tree and the workload, so it is measured on a real
-# capture of 6.18.44 (`trace`), replayed under `rfc-v1` without the bump overlay and with 6.18's
-# pool order (`bump=False, lazy_list=False`: every allocation goes through the trees, at the
-# address the kernel chose), classifying every maple store the series makes. A store needs
-# nodes when `mas_prealloc_calc()` says so, as the project's port computes it (node layouts and
-# heights checked against the kernel's build; store types per operation are not, F5). The
-# bracket is the 95 % Wilson interval of the share.
+# probability. `q` is a property of the tree and the workload. Here it is inferred by the model
+# from a real capture of 6.18.44 (`trace`): the trace supplies the operations and the addresses,
+# replayed under `rfc-v1` without the bump overlay and with 6.18's pool order (`bump=False,
+# lazy_list=False`: every allocation goes through the trees, at the address the kernel chose),
+# and the model classifies every maple store the series makes. A store needs nodes when
+# `mas_prealloc_calc()` says so, as the project's port computes it (node layouts and heights
+# checked against the kernel's build; store types per operation are not, F5). So `q` is a
+# model inference, not a kernel measurement; its error is the port's classification (not
+# quantified) and the one trace's workload, not sampling, and it is given to the percent with
+# no interval.
+#
+# **What it describes: the series up to patch 09.** Without the bump overlay of patches 10-12
+# every allocation makes a busy insert and an occupied-tree store and every `vfree()` a busy
+# unlink. At patch 12 a bump-eligible request (`vmap_bump_eligible()`: the standard range, a
+# page-aligned size and an alignment up to 32 MB) takes a bump chunk and, while that succeeds,
+# makes none of them (`vfree()` goes through `vmap_bump_unlink()`); its tree stores are one
+# occupied-tree store per 64 MB chunk refill, one whole-range erase per chunk release, and the
+# requests that fall through to the pools. The replay cannot run the overlay on the kernel's
+# addresses, so the rates at patch 12 are not computed here; how many requests the overlay
+# would take is a plain count on the trace:
 
 # %%
+elig = allocation_under_lock.bump_eligible(trace)
+print(f"{trace}: {elig['eligible']} of {elig['allocs']} allocations are bump-eligible under "
+      f"patch 12 ({100 * elig['eligible'] / elig['allocs']:.2f}%); the others: "
+      + ("; ".join(f"{n} with vstart {vs}, vend {ve}" for (vs, ve), n in elig["other"].items())
+         or "none"))
+
+# %% [markdown]
+# The trace itself: a 2-CPU machine (two `vmap_node`s), a synthetic workload of 30-40 s (fork
+# and thread storms; `mixed` adds BPF maps and socket filters), starting right after
+# `drop_caches` emptied the pools (data/traces/README.md); the largest trees any store met are
+# printed with each table. Larger machines have larger trees, and the shares of splits,
+# rebalances and spanning stores change with the tree's size.
+
+# %%
+def _trees(c):
+    return "; ".join(f"{k} tree up to height {h}, {n} nodes" for k, (h, n) in sorted(c.trees.items()))
+
+
 display(report.table(census.HEADER, census.rows(),
                      title=f"{trace}: {census.allocs} allocations, {census.frees} frees replayed "
-                     f"under rfc-v1 (bump=False, lazy_list=False), plain trees; "
-                     f"{census.agreement:.2%} of addresses as the kernel chose"))
+                     f"under rfc-v1 (bump=False, lazy_list=False: patches 01-09), plain trees; "
+                     f"{census.agreement:.2%} of addresses as the kernel chose; {_trees(census)}; "
+                     "needing nodes as the port classifies it"))
 census_rcu = allocation_under_lock.store_census(trace, rcu=True)
 display(report.table(census_rcu.HEADER, census_rcu.rows(),
                      title=f"{trace}, the trees in RCU mode (MT_FLAGS_USE_RCU, which the lockless "
-                     "readers of 02 and 03 need)"))
+                     f"readers of 02 and 03 need); {_trees(census_rcu)}"))
 
 # %% [markdown]
-# About a quarter of every kind of store needs nodes on this trace with plain trees (splits,
-# rebalances and spanning stores), and nearly all of them in RCU mode, where every store that
-# changes a node copies it. An earlier version of this notebook took `q` from a synthetic churn
+# In the port's classification about a quarter of every kind of store needs nodes on this trace
+# with plain trees (splits, rebalances and spanning stores), and nearly all of them in RCU mode,
+# where every store that changes a node copies it. An earlier version of this notebook took `q` from a synthetic churn
 # of about 200 areas built from an empty tree and found 5-7 %; the real trees are larger and
 # the share is several times higher. Allocations from a node pool make no occupied-tree store
 # (the range stays reserved while pooled), which is why that row has fewer stores than there
@@ -186,9 +227,12 @@ display(report.table(allocation_under_lock.RATE_HEADER,
                      title=f"per 1000 stores of each kind, RCU mode, p = {p_example} "
                      f"(assumed), {trace}"))
 pair, pair_rcu = (allocation_under_lock.per_pair(c, p_example) for c in (census, census_rcu))
-print(f"\nper 1000 vmalloc+vfree pairs of {trace} at p = {p_example} (plain / RCU mode):")
+print(f"\nper 1000 vmalloc+vfree pairs of {trace} at p = {p_example} (plain / RCU mode; "
+      "patches 01-09, the port's q):")
 for key, label in (("need", "stores needing nodes"),
-                   ("atomic", "posted: GFP_ATOMIC tries"),
+                   ("atomic_erase", "posted: GFP_ATOMIC, occupied-tree erases (any p)"),
+                   ("atomic_store", "posted: GFP_ATOMIC, stores' retries (q p)"),
+                   ("atomic", "posted: GFP_ATOMIC tries, both"),
                    ("parked_max", "posted: ranges parked on vmap_retry_list, at most"),
                    ("kernel", "posted: GFP_KERNEL allocations under vn->busy.lock"),
                    ("wilcox", "Wilcox: tree-lock drops"),
@@ -299,15 +343,19 @@ claims.add("... a search that skips the retry list hands the range out twice, 0 
            "x == ('violation', 0)", "explorer; thread: M24, patch 05")
 claims.add(f"replay of {trace} under rfc-v1 (bump=False, lazy_list=False) follows the kernel's "
            "addresses", round(census.agreement, 4), "x >= 0.99", f"real-trace: {trace}")
-claims.add("plain trees: share of busy inserts needing nodes, 95% CI (the port's "
-           "mas_prealloc_calc)", tuple(round(x, 3) for x in census.ci(k_bs)), "x[0] > 0.15",
-           f"real-trace: {trace}; kernel-source: lib/maple_tree.c:mas_prealloc_calc (F5)")
-claims.add("... and of vfree's busy unlinks (patch 09 mas_erase), 95% CI",
-           tuple(round(x, 3) for x in census.ci(k_bu)), "x[0] > 0.15",
-           f"real-trace: {trace}; thread: M10 (patch 09)")
-claims.add("RCU mode: busy inserts needing nodes, 95% CI",
-           tuple(round(x, 3) for x in census_rcu.ci(k_bs)), "x[0] > 0.8",
-           f"real-trace: {trace}; kernel-source: lib/maple_tree.c:mas_wr_node_store (F5)")
+claims.add("plain trees: share of busy inserts needing nodes (the port's mas_prealloc_calc; "
+           "several times the old churn's 5-7 %)", round(census.q(k_bs), 2), "x > 0.15",
+           f"model on real-trace operations: {trace} (patches 01-09); kernel-source: "
+           "lib/maple_tree.c:mas_prealloc_calc (F5; store types per operation not checked)")
+claims.add("... and of vfree's busy unlinks (patch 09 mas_erase)", round(census.q(k_bu), 2),
+           "x > 0.15", f"model on real-trace operations: {trace}; thread: M10 (patch 09)")
+claims.add("RCU mode: busy inserts needing nodes", round(census_rcu.q(k_bs), 2), "x > 0.8",
+           f"model on real-trace operations: {trace}; kernel-source: "
+           "lib/maple_tree.c:mas_wr_node_store (F5)")
+claims.add("patch 12's vmap_bump_eligible() takes nearly all of the trace's allocations (so "
+           "the rates above are those of patches 01-09)", round(elig["eligible"] / elig["allocs"], 3),
+           "x > 0.9", f"real-trace: {trace} (alloc_vmap_area vstart, vend, size, align); "
+           "thread: patch 12 vmap_bump_eligible")
 claims.add("the model's patch 09 unlink allocates with GFP_KERNEL under vn->busy.lock when "
            "GFP_NOWAIT fails", (_na.counts["gfp_kernel_under_spinlock"],
                                 [e[0] for e in _acct.events]),
@@ -333,20 +381,22 @@ for label, sid in (("posted M24: race, retry list scanned", "posted"),
                    ("Wilcox M26: race, mtree_alloc_range", "I1-mas-nomem"),
                    ("Wilcox M26: race, mas_store_gfp", "I1-store-gfp")):
     nums.add(label, by_sid[sid].verdict, source="explorer", scenario=sid)
+nums.add("allocations bump-eligible at patch 12", elig["eligible"], f"of {elig['allocs']}",
+         source="real-trace", trace=trace)
+replay_cond = dict(design="rfc-v1", trace=trace, bump=False, lazy_list=False)
 for c, mode in ((census, "plain"), (census_rcu, "RCU mode")):
     for key, name in ((k_bs, "busy inserts"), (k_bu, "busy unlinks (09)"),
                       (k_os, "occupied stores")):
         if key in c.kinds:
-            lo, hi = c.ci(key)
-            nums.add(f"{name} needing nodes, {mode}",
-                     f"{100 * c.q(key):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]",
-                     source="real-trace", design="rfc-v1", trace=trace)
-for key, name in (("atomic", "posted: GFP_ATOMIC tries"),
+            nums.add(f"{name} needing nodes, {mode}", round(100 * c.q(key)), "% (port)",
+                     source="model", rcu=c.rcu, **replay_cond)
+for key, name in (("atomic_erase", "posted: GFP_ATOMIC erases, any p"),
+                  ("atomic_store", "posted: GFP_ATOMIC retries"),
                   ("kernel", "09: GFP_KERNEL under busy.lock"),
                   ("wilcox", "Wilcox: tree-lock drops"),
-                  ("rezki", "Rezki (as read): lock drops")):
-    nums.add(name if key == "rezki" else f"{name}, p={p_example}", pair[key], "/1000 pairs",
-             source="model", fmt=".1f", design="rfc-v1", trace=trace)
+                  ("rezki", "Rezki (as read): lock drops, any p")):
+    nums.add(name if key in ("rezki", "atomic_erase") else f"{name}, p={p_example}", pair[key],
+             "/1000 pairs", source="model", fmt=".1f", rcu=False, **replay_cond)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",
@@ -362,11 +412,20 @@ report.summary(
             "fails. How many nodes to preallocate is not in M19: read as a worst-case preload "
             "before the lock, it needs no lock drop at all.")],
     numbers=nums,
-    conclusion=f"On {trace}, a real 6.18 trace, about a quarter of the series' stores need "
-               "nodes with plain trees and nearly all in RCU mode, which the lockless readers "
-               "need; every fallback scales with that share. The GFP_NOWAIT failure "
-               f"probability p={p_example} is an assumption (nobody measured it), and whether "
-               "the GFP_ATOMIC retry also fails is left as a range, not a second rate.",
+    conclusion=f"The rates are for patches 01-09: {trace} (a 6.18.44 capture on 2 CPUs, "
+               "starting from drained pools) replayed with every allocation through the trees "
+               "(rfc-v1, bump=False, lazy_list=False). In the model's classification about a "
+               "quarter of those stores need nodes with plain trees and nearly all in RCU "
+               "mode, which the lockless readers need; that share is a model inference (the "
+               "port's store types are not checked against the kernel), and every fallback "
+               "scales with it. At patch 12, "
+               f"{elig['eligible']} of the trace's {elig['allocs']} allocations are "
+               "bump-eligible and, while the bump path succeeds, make none of these stores; "
+               "those rates were not computed. The GFP_NOWAIT failure probability "
+               f"p={p_example} is an assumption (nobody measured it); the occupied-tree "
+               "erases' GFP_ATOMIC allocations and the lock drops of M19 as read here do not "
+               "depend on it, and whether the GFP_ATOMIC retry also fails is left as a range, "
+               "not a second rate.",
     glossary={sid: f"explorer scenario ({a.who}: {a.name}): {what}"
               for a in allocation_under_lock.APPROACHES for sid, what in a.scenarios},
 )

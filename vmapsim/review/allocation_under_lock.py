@@ -23,11 +23,19 @@ the capture is replayed under ``rfc-v1`` without the bump overlay and with 6.18'
 every maple store the series makes is classified by tree and kind -- the occupied-tree store
 of an allocation's range, the occupied-tree erase at the purge, the busy insert, and the
 busy unlink of ``vfree()`` (patch 09's ``mas_erase()`` under ``vn->busy.lock``) -- with
-whether it needed nodes (``mas_prealloc_calc`` as the port computes it).  The fallback rates
-follow from those shares and the failure probabilities (:func:`expected_rates`); the failure
-probabilities themselves were not measured on any system, so they stay parameters.
-:func:`fallback_sweep` (a synthetic churn of one tree, starting empty) is kept only as a unit
-check of the recipe code.
+whether it needed nodes (``mas_prealloc_calc`` as the port computes it).  That share is a
+model inference: the trace gives the addresses, the port's classification of each store is not
+checked against the kernel (store types per operation, docs/kernel-facts.md F5), so it carries
+no sampling interval (:func:`wilson` stays for the unit tests; its interval would ignore the
+port's systematic error and the serial dependence of one trace's stores).  Without the bump
+overlay the replay describes the series up to patch 09; at patch 12 a bump-eligible
+allocation (:func:`bump_eligible` counts them on the trace) makes none of these per-allocation
+stores while the bump path succeeds.  The fallback rates follow from those shares and the
+failure probabilities (:func:`expected_rates`); the failure probabilities themselves were not
+measured on any system, so they stay parameters.
+:func:`fallback_sweep` (a synthetic churn of one tree, starting empty; in
+:mod:`vmapsim.review.allocation_churn`, re-exported here) is kept only as a unit check of the
+recipe code.
 
 The interleaving side uses the explorer's I1 family (:mod:`vmapsim.explore.scenarios.alloc`:
 ``I1`` = preallocate outside the lock *without* the re-check, ``I1-revalidate``,
@@ -42,11 +50,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..params import check_choice
+from .allocation_churn import FallbackRun, FallbackSweep, fallback_sweep, plot_fallbacks
 from .figures import finished
 
 __all__ = ["Approach", "APPROACHES", "posted_race", "approach_verdicts", "VerdictLine", "FallbackRun",
            "FallbackSweep", "fallback_sweep", "plot_fallbacks", "wilson", "STORE_KINDS",
-           "StoreCensus", "store_census", "expected_rates", "RATE_HEADER", "per_pair", "plot_expected"]
+           "StoreCensus", "store_census", "expected_rates", "RATE_HEADER", "per_pair", "plot_expected",
+           "bump_eligible"]
 
 
 @dataclass(frozen=True)
@@ -146,8 +156,10 @@ def posted_race(scan_retry_list: bool = True, fail: str = "T1"):
             for (a, b, who) in w.ghost["mapped"]:
                 if a < start + SIZE and start < b:
                     raise Violation("overlap", f"{ctx.name} maps [{start:#x}, {start + SIZE:#x}) "
-                                    f"already mapped by {who}: WARN 'remapping already mapped "
-                                    "page' in vmap_pages_pte_range", events=(w.step,))
+                                    f"already mapped by {who}: WARN_ON(!pte_none()) in "
+                                    "vmap_pages_pte_range, -EBUSY; __vmalloc_area_node: "
+                                    f"'vmalloc error: size {SIZE}, failed to map pages'",
+                                    events=(w.step,))
             w.ghost["mapped"].append((start, start + SIZE, ctx.name))
         return ctx.atomic(s.pt, fn, text=f"vmap_pages_range [{start:#x}, {start + SIZE:#x})")
 
@@ -255,6 +267,8 @@ class StoreCensus:
     frees: int
     agreement: float
     kinds: dict
+    #: the largest tree seen by a store, per tree: ``{"occupied"|"busy": (height, nodes)}``
+    trees: dict = None
 
     def q(self, key) -> float:
         k = self.kinds.get(key)
@@ -265,20 +279,19 @@ class StoreCensus:
         return wilson(k["need"], k["n"])
 
     def rows(self):
-        """``(store, made by, count, needing nodes, share [95 % CI], mean nodes when needed,
-        largest request)``."""
+        """``(store, made by, count, needing nodes, share, mean nodes when needed, largest
+        request)``; the share is the port's classification (a model inference), shown to the
+        percent and with no interval."""
         out = []
         for key, (label, per, _) in STORE_KINDS.items():
             k = self.kinds.get(key)
             if not k or not k["n"]:
                 continue
-            lo, hi = self.ci(key)
-            out.append((label, per, k["n"], k["need"],
-                        f"{100 * self.q(key):.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]",
-                        round(k["nodes"] / k["need"], 2) if k["need"] else 0, k["max_nodes"]))
+            out.append((label, per, k["n"], k["need"], f"{100 * self.q(key):.0f}%",
+                        round(k["nodes"] / k["need"], 1) if k["need"] else 0, k["max_nodes"]))
         return out
 
-    HEADER = ("store", "per", "count", "need nodes", "share [95% CI]", "nodes when needed",
+    HEADER = ("store", "per", "count", "need nodes (port)", "share (port)", "nodes when needed",
               "largest")
 
 
@@ -291,12 +304,17 @@ def _census(trace: str, rcu: bool, params: tuple) -> StoreCensus:
     from ..traces.replay import replay
 
     kinds: dict = {}
+    trees: dict = {}
     orig = node_alloc.NodeAlloc.run
 
     def run(self, acct, lock, tree, search, entry, kind="store", **kw):
         before = dict(self.counts)
         res = orig(self, acct, lock, tree, search, entry, kind=kind, **kw)
         key = ("busy" if lock and "busy" in str(lock) else str(lock), kind)
+        which = "busy" if key[0] == "busy" else "occupied"
+        if hasattr(tree, "node_count"):
+            h, n = trees.get(which, (0, 0))
+            trees[which] = (max(h, tree.height()), max(n, tree.node_count()))
         k = kinds.setdefault(key, {"n": 0, "need": 0, "nodes": 0, "max_nodes": 0,
                                    "counts": Counter()})
         delta = {c: v - before.get(c, 0) for c, v in self.counts.items() if v != before.get(c, 0)}
@@ -318,7 +336,7 @@ def _census(trace: str, rcu: bool, params: tuple) -> StoreCensus:
     for k in kinds.values():
         k["counts"] = dict(k["counts"])
     frees = kinds.get(("busy", "unlink"), {}).get("n", 0)
-    return StoreCensus(trace, rcu, dict(params), r.allocs, frees, r.agreement, kinds)
+    return StoreCensus(trace, rcu, dict(params), r.allocs, frees, r.agreement, kinds, trees)
 
 
 def store_census(trace: str = "mixed-s61", rcu: bool = False, **params) -> StoreCensus:
@@ -372,13 +390,16 @@ RATE_HEADER = ("store", "q", "posted: GFP_ATOMIC", "posted: parked", "posted: GF
 def per_pair(census: StoreCensus, p: float) -> dict:
     """Per 1000 vmalloc + vfree pairs of the trace (each store kind weighted by how many the
     replay made per allocation), at ``GFP_NOWAIT`` failure probability ``p``:
-    ``atomic`` (posted: ``GFP_ATOMIC`` tries), ``parked_max`` (posted: ranges parked on the
+    ``atomic`` (posted: ``GFP_ATOMIC`` tries, the sum of ``atomic_store``, the stores' retries
+    at ``q p``, and ``atomic_erase``, the occupied-tree erase helpers' allocations, which do not
+    depend on ``p``), ``parked_max`` (posted: ranges parked on the
     retry list if every ``GFP_ATOMIC`` retry failed too; the lower bound is 0), ``kernel``
     (posted: ``GFP_KERNEL`` allocations under ``vn->busy.lock``, patch 09), ``wilcox``
     (tree-lock drops) and ``rezki`` (lock drops, as read here), and ``need`` (stores needing
     nodes).  Formulas as in :func:`expected_rates`."""
     n = max(1, census.allocs)
-    out = dict.fromkeys(("atomic", "parked_max", "kernel", "wilcox", "rezki", "need"), 0.0)
+    out = dict.fromkeys(("atomic", "atomic_store", "atomic_erase", "parked_max", "kernel",
+                         "wilcox", "rezki", "need"), 0.0)
     for key, (_, _, recipe) in STORE_KINDS.items():
         k = census.kinds.get(key)
         if not k or not k["n"]:
@@ -390,12 +411,40 @@ def per_pair(census: StoreCensus, p: float) -> dict:
         out["wilcox"] += 1000 * q * w * p
         if recipe == "prealloc":
             out["atomic"] += 1000 * q * w * p
+            out["atomic_store"] += 1000 * q * w * p
             out["parked_max"] += 1000 * q * w * p
         elif recipe == "atomic":
             out["atomic"] += 1000 * q * w
+            out["atomic_erase"] += 1000 * q * w
         elif recipe == "erase":
             out["kernel"] += 1000 * q * w * p
     return out
+
+
+def bump_eligible(trace: str = "mixed-s61") -> dict:
+    """How many of ``trace``'s allocations patch 12's ``vmap_bump_eligible()`` would send to the
+    bump path (standard range ``[VMALLOC_START, VMALLOC_END]``, page-aligned size up to 32 MB,
+    ``0 < align <= 32 MB``), read from the trace's ``alloc_vmap_area`` events (a real-trace
+    count; whether the bump path then succeeds is not in the trace).  Returns ``{"allocs",
+    "eligible", "other": {(vstart, vend): count}}``."""
+    from collections import Counter
+
+    from ..designs.rfc_v1_bump import CHUNK_SIZE
+    from ..traces.captures import trace_dir, trace_names
+    from ..traces.read import find_file, read_trace
+    from ..vmalloc.vmap_area import PAGE_SIZE, VMALLOC_END, VMALLOC_START
+
+    check_choice("trace", trace, trace_names())
+    half = CHUNK_SIZE // 2
+    allocs = [e for e in read_trace(find_file(trace_dir(trace), "trace.txt")).events
+              if e.kind == "alloc"]
+    def eligible(e):
+        return (e.vstart == VMALLOC_START and e.vend == VMALLOC_END and 0 < e.size <= half
+                and e.size % PAGE_SIZE == 0 and 0 < e.align <= half)
+
+    other = Counter((hex(e.vstart), hex(e.vend)) for e in allocs if not eligible(e))
+    return {"allocs": len(allocs), "eligible": len(allocs) - sum(other.values()),
+            "other": dict(other)}
 
 
 def plot_expected(censuses, ps=None):
@@ -424,217 +473,6 @@ def plot_expected(censuses, ps=None):
     ax.set_title(", ".join(f"{c.trace} ({'RCU mode' if c.rcu else 'plain'}, {c.allocs} "
                            "allocations)" for c in censuses), fontsize=9)
     ax.legend(fontsize=7)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    return finished(fig)
-
-
-# --------------------------------------------------------------------------- fallback rates
-# A synthetic churn of one tree (the allocator's, starting empty): a unit check of the recipe
-# code, not evidence about the kernel -- its share of stores needing nodes is that of a small
-# tree built from nothing (the real-trace shares are store_census's); it models one tree, so
-# the busy tree and patch 09's mas_erase are not in it.
-
-@dataclass
-class FallbackRun:
-    """One churn run under one node-allocation recipe and failure rate.
-
-    ``counts[kind]`` for ``kind`` in ``alloc`` (gap search + store) and ``free`` (erase) are
-    the :class:`vmapsim.designs.node_alloc.NodeAlloc` counters those operations moved
-    (``nowait_attempts``, ``nowait_fail``, ``atomic_attempts``, ``atomic_fail``,
-    ``lock_drops``, ``restarts``, ``revalidations``, ``gfp_kernel_under_spinlock``...) plus
-    ``ops``, ``needing_nodes`` (operations whose store needed at least one node),
-    ``retry_list`` (operations that got no nodes under the series: it parks them on
-    ``vmap_retry_list`` and the allocation goes on) and ``failed`` (allocations that got no nodes
-    under the other recipes: with a non-blocking caller, ``alloc_vmap_area`` fails).
-    ``gfp``: the allocating caller's class (``kernel``, ``nowait``, ``atomic``).
-    """
-
-    mode: str
-    nowait_fail: float
-    atomic_fail: float
-    rcu: bool
-    ops: int
-    counts: dict
-    gfp: str = "kernel"
-
-    def per_k(self, key: str, kind: str = "alloc") -> float:
-        """``counts[kind][key]`` per 1000 operations of that kind."""
-        c = self.counts[kind]
-        return 1000.0 * c.get(key, 0) / max(1, c.get("ops", 0))
-
-    def need_fraction(self, kind: str = "alloc") -> float:
-        c = self.counts[kind]
-        return c.get("needing_nodes", 0) / max(1, c.get("ops", 0))
-
-
-def _churn(mode: str, nowait_fail: float, atomic_fail: float, rcu: bool, ops: int, live: int,
-           seed: int, gfp: str = "kernel") -> FallbackRun:
-    import random
-    from collections import Counter
-
-    from ..designs.base import Accounting
-    from ..designs.node_alloc import ENOMEM, NodeAlloc
-    from ..maple import MapleBusy, MapleTree
-    from ..vmalloc.vmap_area import PAGE_SIZE
-
-    rng = random.Random(seed)
-    na = NodeAlloc(mode, nowait_fail=nowait_fail, atomic_fail=atomic_fail, seed=seed + 1)
-    tree = MapleTree(alloc_range=True, rcu=rcu)
-    acct = Accounting()      # enabled: NodeAlloc counts only when a lock record is kept
-    lo, hi = 0x100000, 0x100000 + (1 << 34) - 1
-    busy: list = []          # (first, last) stored in the tree
-    parked: list = []        # ranges on vmap_retry_list (not in the tree)
-    internal = mode == "wilcox"
-    by_kind = {"alloc": Counter(), "free": Counter()}
-
-    def account(kind, before, res):
-        c = by_kind[kind]
-        for k, v in na.counts.items():
-            d = v - before.get(k, 0)
-            if d:
-                c[k] += d
-        c["ops"] += 1
-        c["needing_nodes"] += na.counts["nodes_requested"] > before.get("nodes_requested", 0)
-        if res.status == ENOMEM:
-            c["retry_list" if mode == "series" else "failed"] += 1
-
-    for _ in range(ops):
-        acct.begin("churn", 0)               # a fresh lock record per operation
-        before = dict(na.counts)
-        if not busy or (len(busy) < live and rng.random() < 0.6) or rng.random() < 0.5:
-            size = (rng.randint(1, 16) + 1) * PAGE_SIZE
-
-            def search(size=size):
-                try:
-                    start = tree.empty_area(lo, hi, size)
-                except MapleBusy:
-                    return None
-                # the series scans vmap_retry_list as an exclusion set
-                while any(a < start + size and start < b for a, b in parked):
-                    nxt = max(b for a, b in parked if a < start + size and start < b)
-                    try:
-                        start = tree.empty_area(nxt, hi, size)
-                    except MapleBusy:
-                        return None
-                return start, start + size - 1
-
-            res = na.run(acct, "free_vmap_area_lock", tree, search, "va", kind="store",
-                         internal_lock=internal, gfp=gfp)
-            account("alloc", before, res)
-            if res.status == ENOMEM and mode == "series":
-                parked.append((res.first, res.last + 1))
-            elif res.ok:
-                busy.append((res.first, res.last))
-        else:
-            first, last = busy.pop(rng.randrange(len(busy)))
-            res = na.run(acct, "free_vmap_area_lock", tree, lambda f=first, la=last: (f, la),
-                         None, kind="erase", internal_lock=internal)
-            account("free", before, res)
-            if res.status == ENOMEM:
-                busy.append((first, last))       # still in the tree: retried by the purge worker
-        if parked and rng.random() < 0.05:       # the purge worker drains the retry list
-            parked.clear()
-    tree.validate()
-    return FallbackRun(mode, nowait_fail, atomic_fail, rcu, ops,
-                       {k: dict(v) for k, v in by_kind.items()}, gfp)
-
-
-@dataclass
-class FallbackSweep:
-    runs: list
-
-    def run(self, mode: str, rate: float) -> FallbackRun:
-        for r in self.runs:
-            if r.mode == mode and r.nowait_fail == rate:
-                return r
-        raise KeyError((mode, rate))
-
-    @property
-    def rates(self) -> list:
-        return sorted({r.nowait_fail for r in self.runs})
-
-    def rows(self, kind: str = "alloc"):
-        out = []
-        for r in self.runs:
-            out.append((r.mode, r.nowait_fail, f"{100 * r.need_fraction(kind):.0f}%",
-                        round(r.per_k("nowait_fail", kind), 1),
-                        round(r.per_k("atomic_attempts", kind), 1),
-                        round(r.per_k("retry_list", kind), 2),
-                        round(r.per_k("failed", kind), 2),
-                        round(r.per_k("lock_drops", kind), 1),
-                        round(r.per_k("gfp_kernel_under_spinlock", kind), 1)))
-        return out
-
-    HEADER = ("recipe", "NOWAIT fail rate", "need nodes", "NOWAIT fails", "ATOMIC tries",
-              "retry list", "failed", "lock drops", "GFP_KERNEL under lock")
-
-
-def fallback_sweep(rates=(0.0, 0.001, 0.01, 0.05, 0.2), atomic_fail: float = 0.1,
-                   modes=("series", "rezki", "wilcox"), rcu: bool = False, ops: int = 4000,
-                   live: int = 300, seed: int = 0, gfp: str = "kernel") -> FallbackSweep:
-    """Churn a maple tree (allocations found with ``mas_empty_area`` and stored, frees erased;
-    about ``live`` areas live) under each node-allocation recipe of
-    :mod:`vmapsim.designs.node_alloc` (``series`` = the posted scheme, ``rezki`` = preallocate
-    outside the lock and revalidate, ``wilcox`` = the tree's own lock and ``mas_nomem``) with
-    ``GFP_NOWAIT`` node allocations failing at each of ``rates`` and ``GFP_ATOMIC`` ones at
-    ``atomic_fail``.  ``rcu``: the tree in RCU mode (copy-on-write needs more nodes).  ``gfp``:
-    the allocating caller's class, ``kernel`` (every caller in 6.18) or ``nowait``/``atomic``
-    (non-blocking callers, 6.19 and later)."""
-    from ..params import check_float, check_int
-
-    ops = check_int("ops", ops, lo=10, hi=1_000_000)
-    live = check_int("live", live, lo=1, hi=100_000)
-    atomic_fail = check_float("atomic_fail", atomic_fail, lo=0.0, hi=1.0)
-    rates = [check_float("nowait_fail", r, lo=0.0, hi=1.0) for r in rates]
-    for m in modes:
-        check_choice("recipe", m, ("series", "rezki", "wilcox"))
-    from ..designs.node_alloc import GFP_CLASSES
-    check_choice("gfp", gfp, GFP_CLASSES)
-    return FallbackSweep([_churn_cached(m, r, atomic_fail, bool(rcu), ops, live, seed, gfp)
-                          for m in modes for r in rates])
-
-
-def _churn_cached(*args):
-    key = args
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = _churn(*args)
-    return hit
-
-
-_CACHE: dict = {}
-
-
-def plot_fallbacks(sweep: FallbackSweep):
-    """Per 1000 allocations, as GFP_NOWAIT failures become more frequent: the posted scheme's
-    GFP_ATOMIC fallbacks and retry-list parkings, and the lock drops of the other two."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    rates = [r for r in sweep.rates if r > 0]
-    series = [
-        ("series", "atomic_attempts", "posted: GFP_ATOMIC fallback", "C0", "-"),
-        ("series", "retry_list", "posted: parked on vmap_retry_list", "C0", "--"),
-        ("rezki", "lock_drops", "Rezki: lock dropped to preallocate", "C1", "-"),
-        ("wilcox", "lock_drops", "Wilcox: mas_nomem drops the tree lock", "C2", "-"),
-    ]
-    for mode, key, label, col, ls in series:
-        try:
-            ys = [sweep.run(mode, r).per_k(key, "alloc") for r in rates]
-        except KeyError:
-            continue
-        ax.plot(rates, [max(y, 1e-3) for y in ys], ls, color=col, marker="o", ms=3, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("GFP_NOWAIT node-allocation failure rate")
-    ax.set_ylabel("per 1000 allocations")
-    ax.set_xticks(rates, [f"{r:g}" for r in rates])
-    ax.minorticks_off()
-    tree = "RCU mode" if sweep.runs and sweep.runs[0].rcu else "plain tree"
-    ax.set_title(f"{len(rates)} failure rate{'s' if len(rates) != 1 else ''} above 0 "
-                 f"({', '.join(f'{r:g}' for r in rates)}), {tree}", fontsize=9)
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return finished(fig)

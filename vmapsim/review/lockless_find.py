@@ -72,8 +72,9 @@ KERNEL_CALLERS = (
            "vm fields (size, flags, requested_size, pages)",
            "busy.lock during the walk only; the kernel-doc makes the caller keep it valid",
            "safe: ownership keeps the area",
-           "safe without any object lock or call_rcu (maple nodes are RCU-freed)",
-           "C2, C2-kfree"),
+           "busy-tree walk: safe without any object lock or call_rcu (maple nodes are "
+           "RCU-freed); the series' bump-chunk fast path is not (C5-fast)",
+           "C2, C2-kfree, C5-fast"),
     Caller("hardened usercopy", "mm/usercopy.c:check_heap_object", "find_vmap_area", "no",
            "va_end (va_start on abort) after the lookup returned",
            "busy.lock during the walk only; va_end is read after the unlock (F2)",

@@ -85,15 +85,15 @@ class Entry:
 CATALOGUE: dict[str, Entry] = {}
 
 #: the catalogue's order (docs/rcu-review.md section 6)
-ORDER = ("A1 A2 B1 B2 C0 C0-pool C0-freetree C1 C1-freetree C2 C2-kfree C3 C4 C4-gp C5 D1 D2 D3 "
-         "D3-recheck D4 E1 E2 E2-rcu F1-inplace F1-cow F1-cow-split F2 F2-filter G1-unfair "
-         "G1-fair G1-bounded G2 G2-shared H H-ref I1 I1-revalidate I1-mas-nomem "
-         "I1-store-gfp").split()
+ORDER = ("A1 A2 B1 B2 C0 C0-pool C0-freetree C1 C1-freetree C2 C2-kfree C3 C4 C4-gp C5 "
+         "C5-fast C5-fast-rcu D1 D2 D3 D3-recheck D4 E1 E2 E2-rcu E2-span E2-rebalance "
+         "F1-inplace F1-cow F1-cow-split F2 F2-filter G1-unfair G1-fair G1-bounded G2 G2-shared "
+         "H H-ref I1 I1-revalidate I1-mas-nomem I1-store-gfp").split()
 
 
 def family(sid: str) -> str:
     """The builder module an entry comes from: ``"lookup"`` (the one-node lookup world),
-    ``"tree"`` or ``"alloc"``; unknown ids raise a ParameterError listing the valid ones."""
+    ``"bump"`` (the series' chunk lookup), ``"tree"`` or ``"alloc"``; unknown ids raise a ParameterError listing the valid ones."""
     _load_all()
     check_choice("scenario", sid, CATALOGUE)
     module = CATALOGUE[sid].builder.__module__.rpartition(".")[2]
@@ -111,7 +111,7 @@ def register(id: str, summary: str, builder: Callable, expected: str, *,
 
 
 #: the builder modules of this package; each registers its scenarios when imported
-_BUILDER_MODULES = ("lookup", "tree", "alloc")
+_BUILDER_MODULES = ("lookup", "bump", "tree", "alloc")
 
 
 def _load_all() -> None:

@@ -5,8 +5,11 @@ happen under a spinlock, so maple nodes must be allocated before taking it or wi
 dropped.  Two allocators ``T1``/``T2`` each want ``SIZE`` bytes from the same window of
 the real :class:`vmapsim.maple.MapleTree` (``alloc_range=True``), whose first gap fits
 exactly one of them; each then maps its range.  Property: no two live areas overlap
-(the kernel would WARN in ``vmap_pages_pte_range`` on an already-mapped page, as in the
-report of M16).
+(``mm/vmalloc.c:vmap_pages_pte_range`` has a bare ``WARN_ON(!pte_none(...))`` for a page
+already mapped and returns ``-EBUSY``; ``__vmalloc_area_node()`` then prints "vmalloc error:
+size N, failed to map pages", the line of M16.  "remapping already mapped page" is the
+``dump_page()`` text of ``vmap_pte_range()``, the physical-range path of ``vmap_page_range()``
+/ ioremap, which then calls ``BUG()``; vmalloc does not go there).
 
 Tree calls are made while holding the lock, so each is one ``atomic`` step: nobody can
 interleave with them, and the interesting interleavings are around the dropped lock.
@@ -83,8 +86,10 @@ def alloc_race(scheme: str = "unlocked-gap", tree_mode: str = "inplace") -> Scen
             for (a, b, who) in w.ghost["mapped"]:
                 if a < start + SIZE and start < b:
                     raise Violation("overlap", f"{ctx.name} maps [{start:#x}, {start + SIZE:#x}) "
-                                    f"already mapped by {who}: WARN 'remapping already mapped "
-                                    "page' in vmap_pages_pte_range", events=(w.step,))
+                                    f"already mapped by {who}: WARN_ON(!pte_none()) in "
+                                    "vmap_pages_pte_range, -EBUSY; __vmalloc_area_node: "
+                                    f"'vmalloc error: size {SIZE}, failed to map pages'",
+                                    events=(w.step,))
             w.ghost["mapped"].append((start, start + SIZE, ctx.name))
         return ctx.atomic(s.pt, fn, text=f"vmap_pages_range [{start:#x}, {start + SIZE:#x})")
 

@@ -1,4 +1,5 @@
-"""Scenarios C*, D*, E1, G*, H: lookups of a ``vmap_area`` racing its teardown.
+"""Scenarios C0-C4, D*, E1, G*, H: lookups of a ``vmap_area`` racing its teardown (C5* are in
+:mod:`vmapsim.explore.scenarios.bump`).
 
 Every scenario here runs the protocols of :mod:`vmapsim.explore.lookup` (reader *and* writer
 side) on a one-node world: ``vn`` (``busy_lock``, ``seq``), the busy index ``busy``
@@ -12,9 +13,6 @@ Builders (knobs are what a notebook varies):
   address, with or without a grace period first);
 * :func:`trylock_livelock` -- G1: a reader's trylock retries against another holder taking
   the area lock ``k`` times;
-* :func:`bump_lookup_race` -- C5: the series' ``find_vmap_area()`` for an area of a per-CPU
-  bump chunk (patch 11: a lockless chunk lookup, then ``chunk->page_va[]``) racing the
-  ``vfree()`` that drains the chunk and ``kvfree_rcu()``s its descriptor;
 * :func:`vread_vs_shrink` -- H: a ``vread_iter``-style reader against ``vrealloc``
   shrinking the area (mm/vmalloc.c: vrealloc updates ``vm->nr_pages`` under
   ``vn->busy.lock`` before freeing the tail pages).
@@ -28,7 +26,7 @@ from ..lookup import BUSY, PROTOCOLS, make_protocol, vmap_area_fields
 from ..rcu import Violation
 from . import Scenario, Thread, builder_source, register
 
-__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "bump_lookup_race", "A_START",
+__all__ = ["lookup_race", "trylock_livelock", "vread_vs_shrink", "A_START",
            "A_END", "B_START", "STABILISERS"]
 
 A_START, A_END = 0x1000, 0x3000
@@ -313,97 +311,9 @@ def trylock_livelock(k: int = 2, fair: bool = False, bound: int | None = None,
                                 + ("fair" if fair else "unfair") + " scheduling.",
                     threads=[Thread("H", holder), Thread("R", reader)], setup=setup, fair=fair,
                     source=builder_source("trylock_livelock", knobs), knobs=knobs,
-                    kernel="mm/mmap_lock.c: lock_vma_under_rcu retry/fallback shape")
-
-
-#: the bump chunk of :func:`bump_lookup_race`: 4 pages from 0, A on pages 1-2
-CHUNK_BASE, CHUNK_LIMIT = 0x0, 0x4000
-
-
-def bump_lookup_race(owner: bool = False, free_area: bool = False) -> Scenario:
-    """C5: the series' ``find_vmap_area()`` for an address in a per-CPU bump chunk (patch 11).
-
-    ``R`` (hardened usercopy, not the owner, on a CPU whose current chunk is another one) runs
-    ``vmap_chunk_lookup()``: ``rcu_read_lock()``, walk the chunk list, ``rcu_read_unlock()``,
-    return the chunk; then ``find_vmap_area()`` reads ``chunk->page_va[idx]`` and usercopy
-    reads ``va_end``.  ``W`` ``vfree()``s A, the last area of a chunk that is no longer its
-    owner's current one: ``vmap_bump_unlink()`` clears ``page_va[]``, the count drops to
-    zero, the chunk leaves the list (``list_del_rcu`` under ``vmap_bump_chunks_lock``) and
-    its descriptor (131,136 bytes) goes to ``kvfree_rcu()``.  ``free_area``: also free A itself
-    (its ``kmem_cache_free()`` comes at the lazy purge, C0's window); off by default so that
-    the counterexample is the descriptor's.  ``owner``: R owns A (W waits for it).
-
-    Property: no use-after-free.  Not modelled: the per-CPU ``vmap_bump_cur`` fast path of
-    ``vmap_chunk_lookup()`` (read with ``this_cpu_read()``, no RCU section at all)."""
-    knobs = dict(owner=owner, free_area=free_area)
-    idx = (ADDR - CHUNK_BASE) >> 12
-
-    def setup(w):
-        vmA = w.obj("vmA", kind="vm_struct", flags="VM_ALLOC", nr_pages=1, pages=(),
-                    addr=A_START, size=A_END - A_START)
-        A = w.obj("A", kind="vmap_area", **vmap_area_fields(A_START, A_END, vmA))
-        pages = tuple(A if A_START <= CHUNK_BASE + (i << 12) < A_END else None
-                      for i in range((CHUNK_LIMIT - CHUNK_BASE) >> 12))
-        C = w.obj("chunk", kind="vmap_bump_chunk", base=CHUNK_BASE, limit=CHUNK_LIMIT,
-                  page_va=pages, alloced=sum(p is not None for p in pages))
-        L = w.obj("vmap_bump_chunks", kind="list", chunks=(C,), lock=None)
-        w.G.fields["owner_done"] = False
-        return SimpleNamespace(A=A, C=C, L=L)
-
-    def lookup(ctx, s, who):
-        yield ctx.rcu_read_lock()
-        chunks = yield ctx.read(s.L, "chunks",
-                                text=f"{who}: list_for_each_entry_rcu(vmap_bump_chunks)")
-        chunk = None
-        for c in chunks:
-            base = yield ctx.read(c, "base", text=f"{who}: chunk->base <= addr < chunk->limit")
-            if base <= ADDR < c.fields["limit"]:
-                chunk = c
-                break
-        yield ctx.rcu_read_unlock()
-        return chunk
-
-    def reader(ctx, s):
-        chunk = yield from lookup(ctx, s, "vmap_chunk_lookup")
-        if chunk is None:
-            ctx.observe("R found", "none")
-        else:
-            pv = yield ctx.read(chunk, "page_va", text="find_vmap_area: chunk->page_va[idx]")
-            va = pv[idx]
-            if va is None:
-                ctx.observe("R found", "none")
-            else:
-                yield ctx.read(va, "va_end", text=f"usercopy: {va.name}->va_end")
-                ctx.observe("R found", va.name)
-        if owner:
-            yield ctx.store("owner_done", True, text="owner finished using its area")
-
-    def vfree(ctx, s):
-        if owner:
-            yield ctx.wait_until_eq(ctx.world.G, "owner_done", True,
-                                    text="vfree by the owner, after its last use")
-        chunk = yield from lookup(ctx, s, "vmap_bump_unlink")
-        pv = yield ctx.read(chunk, "page_va", text="vmap_bump_unlink: chunk->page_va[idx]")
-        va = pv[idx]
-        yield ctx.write(chunk, "page_va", tuple(None if p is va else p for p in pv),
-                        text="memset(&chunk->page_va[idx], 0, n_pages)")
-        yield ctx.write(chunk, "alloced", 0,
-                        text="atomic_sub_return() == 0, chunk is not its owner's current one")
-        yield ctx.spin_lock(s.L)
-        yield ctx.write(s.L, "chunks", (), text="list_del_rcu(&chunk->link)")
-        yield ctx.spin_unlock(s.L)
-        yield ctx.call_rcu(chunk, text="kvfree_rcu(chunk, rcu)")
-        if free_area:
-            yield ctx.kfree(va, text="lazy purge: kmem_cache_free(va)")
-
-    desc = ("R (usercopy" + (", the owner" if owner else ", not the owner") + ") looks up "
-            f"{ADDR:#x} through the series' bump-chunk path of find_vmap_area while W vfree()s A, "
-            "the chunk's last area, and the chunk descriptor goes to kvfree_rcu"
-            + (" (A itself is freed too)" if free_area else "") + ".")
-    return Scenario(id="bump_lookup_race", title="series find_vmap_area, bump chunk vs vfree",
-                    description=desc, threads=[Thread("R", reader), Thread("W", vfree)],
-                    setup=setup, source=builder_source("bump_lookup_race", knobs), knobs=knobs,
-                    kernel="RFC patch 11: find_vmap_area, vmap_chunk_lookup, vmap_bump_unlink")
+                    kernel="this project's bounded retry then locked walk (contrast "
+                           "mm/mmap_lock.c:lock_vma_under_rcu: unbounded re-walk on a detached "
+                           "VMA, fallback at the first lock failure)")
 
 
 def vread_vs_shrink(reader: str = "lockless") -> Scenario:
@@ -476,13 +386,6 @@ register("C1-freetree", "M23's lookup on 6.18's allocator (a busy maple tree, 6.
                         "the free-range-descriptor exit has no kmem_cache_free for call_rcu to "
                         "replace; usercopy reads a wrong bound", lookup_race, "violation",
          protocol="rcu-readonce", reuse="free-desc", use="bounds")
-register("C5", "the series' find_vmap_area for a bump-chunk area (patch 11): usercopy reads "
-               "chunk->page_va after vmap_chunk_lookup's rcu_read_unlock while vfree drains the "
-               "chunk and kvfree_rcu()s it", bump_lookup_race, "violation",
-         note="Kernel: RFC patch 11 find_vmap_area (vmap_chunk_lookup returns the chunk after "
-              "rcu_read_unlock, then page_va[idx] is read), vmap_bump_unlink (list_del_rcu, "
-              "kvfree_rcu of the 131,136-byte descriptor).  6.18 has no such window: it has no "
-              "bump chunks.")
 register("C1", "proposed READ_ONCE lookup, non-owner reads the bounds after rcu_read_unlock "
                "while vfree+call_rcu runs", lookup_race, "violation", protocol="rcu-readonce",
          use="bounds")

@@ -124,11 +124,19 @@ def index_race(pattern: str = "overwrite", read_order: str = "forward",
                     kernel="lib/maple_tree.c: mtree_load, mas_wr_slot_store, mas_wr_node_store")
 
 
-NODE_CASES = ("insert-beside", "erase-beside", "zero-entry", "insert-split")
+NODE_CASES = ("insert-beside", "erase-beside", "zero-entry", "insert-split", "erase-spanning",
+              "erase-rebalance")
 #: insert-split: entries [6k, 6k+4] for k = 1..SPLIT_FILL fill the root leaf (two slots each,
 #: with the NULL gaps), so that the insert of [6(SPLIT_FILL+1), +2] is a split store (checked
 #: by tests/test_explore_catalogue.py)
 SPLIT_FILL = 7
+#: erase-spanning / erase-rebalance: entries [6k, 6k+4] for k = 1..SPAN_FILL make a tree of
+#: height 2 with three leaves (O1-O8, O9-O13, O14-O16, in the port); erasing O8, the last entry
+#: of the first leaf, is a spanning store (its NULL range joins the next leaf's leading gap);
+#: erasing O14 leaves the last leaf short and is a rebalance (both checked by
+#: tests/test_explore_catalogue.py).  (erased entry, the owner's entry read meanwhile)
+SPAN_FILL = 16
+SPAN_CASES = {"erase-spanning": (8, 9), "erase-rebalance": (14, 15)}
 
 
 def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: str = "call_rcu",
@@ -144,6 +152,10 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
     * ``insert-split`` (F1-cow-split): the leaf is full (X among ``SPLIT_FILL`` entries); W
       inserts Y, which splits the leaf (``mas_split``: new leaves and a new root); R loads
       X's index and must get X.
+    * ``erase-spanning`` (E2-span) / ``erase-rebalance`` (E2-rebalance): a tree of height 2
+      (``SPAN_FILL`` entries, three leaves); W erases the entry whose erase is a spanning
+      store / a rebalance (:data:`SPAN_CASES`), R (under RCU) walks to its own entry X next to
+      it, in the leaf the store rewrites, and must get X.
     * ``zero-entry`` (F2): a reserved range holds ``XA_ZERO_ENTRY``; R uses the
       advanced-API walk (``mas_walk``) there and dereferences what it gets, with or
       without an ``xa_is_zero`` filter; W stores an unrelated area meanwhile.
@@ -163,6 +175,10 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
                       for k in range(1, SPLIT_FILL + 1)]
         elif case == "erase-beside":
             ranges = [(5, 8, A), (15, 20, X)]
+        elif case in SPAN_CASES:
+            mine = SPAN_CASES[case][1]
+            ranges = [(6 * k, 6 * k + 4, X if k == mine else w.obj(f"O{k}", size=5))
+                      for k in range(1, SPAN_FILL + 1)]
         else:
             ranges = [(5, 8, A), (15, 20, XA_ZERO_ENTRY)]
         tree = make_tree(w, "mt", ranges, tree_mode, node_free=node_free)
@@ -175,6 +191,8 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
             yield from ctx.call(_store, s.tree, 6 * SPLIT_FILL + 6, 6 * SPLIT_FILL + 8, s.Y)
         elif case == "erase-beside":
             yield from ctx.call(_erase, s.tree, 17)
+        elif case in SPAN_CASES:
+            yield from ctx.call(_erase, s.tree, 6 * SPAN_CASES[case][0])
         else:
             yield from ctx.call(_store, s.tree, 30, 40, s.Y)
 
@@ -188,6 +206,10 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
         elif case == "erase-beside":
             v = yield from ctx.call(_walk, s.tree, 6)
             ctx.check(v is s.A, f"the owner's walk to A returned {getattr(v, 'name', v)}")
+        elif case in SPAN_CASES:
+            i = 6 * SPAN_CASES[case][1] + 2
+            v = yield from ctx.call(_walk, s.tree, i)
+            ctx.check(v is s.X, f"the owner's walk to X ({i}) returned {getattr(v, 'name', v)}")
         else:
             v = yield from ctx.call(_walk, s.tree, 17)
             if zero_filter and _is_zero(v):
@@ -198,7 +220,9 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
 
     titles = {"insert-beside": "insert beside a stable entry",
               "insert-split": "insert that splits a stable entry's leaf",
-              "erase-beside": "erase beside an owned entry", "zero-entry": "reserved range"}
+              "erase-beside": "erase beside an owned entry", "zero-entry": "reserved range",
+              "erase-spanning": "erase beside an owned entry that is a spanning store",
+              "erase-rebalance": "erase beside an owned entry that rebalances its leaf"}
     return Scenario(id="node_race", title=titles[case],
                     description=f"{titles[case]} on the {tree_mode} tree"
                                 + (", replaced nodes freed at once" if node_free == "kfree" else "")
@@ -206,7 +230,7 @@ def node_race(case: str = "insert-beside", tree_mode: str = "rcu", node_free: st
                     threads=[Thread("W", writer), Thread("R", reader)], setup=setup,
                     source=builder_source("node_race", knobs), knobs=knobs,
                     kernel="lib/maple_tree.c: mtree_lookup_walk, mas_walk, mas_wr_node_store, "
-                           "ma_free_rcu")
+                           "mas_wr_spanning_store, mas_rebalance, ma_free_rcu")
 
 
 register("A1", "one store of B over A's exact range: reader sees A or B, never NULL",
@@ -225,6 +249,12 @@ register("E2", "negative control: maple node freed without a grace period under 
          node_race, "violation", case="erase-beside", node_free="kfree")
 register("E2-rcu", "same with the replaced node freed after a grace period (RCU mode)",
          node_race, "never", case="erase-beside")
+register("E2-span", "erase beside an owned entry that is a spanning store (two leaves "
+                    "rewritten), RCU mode: the owner's walk always finds its entry", node_race,
+         "never", case="erase-spanning")
+register("E2-rebalance", "erase beside an owned entry that rebalances its leaf with a sibling, "
+                         "RCU mode: the owner's walk always finds its entry", node_race, "never",
+         case="erase-rebalance")
 register("F1-inplace", "insert beside a stable entry, tree not in RCU mode: torn node seen",
          node_race, "violation", case="insert-beside", tree_mode="inplace")
 register("F1-cow", "insert beside a stable entry in RCU mode (copy-on-write): always X",

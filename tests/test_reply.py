@@ -14,10 +14,6 @@ import pytest
 from vmapsim import reply, report, thread
 from vmapsim.errors import ParameterError
 from vmapsim.numbers import CONDITIONS, SOURCES, error_band
-from vmapsim.paths import DATA_DIR
-
-#: the calibration band in percent, as the footnotes print it
-BAND = round(error_band() * 100)
 
 URL = "https://example.org/vmapsim/report"
 
@@ -58,7 +54,7 @@ def test_numbers_json_follows_the_schema():
         assert e["source"] in SOURCES and set(e["conditions"]) <= set(CONDITIONS)
         assert isinstance(e["value"], (int, float, str)) and e["steady"] in (True, False, None)
     # the model's timings carry the calibration band; other numbers do not
-    assert d["numbers"][0]["error_band"] == error_band() == json.loads((DATA_DIR / "perf" / "calibration.json").read_text())["error_band"]
+    assert d["numbers"][0]["error_band"] == error_band() > 0   # data/perf/calibration.json
     assert "error_band" not in d["numbers"][1] and "error_band" not in d["numbers"][2]
 
 
@@ -83,7 +79,8 @@ def test_table_by_rows_puts_conditions_in_footnotes():
     assert text[0].split() == ["design", "differs", "%", "[a]", "us/loop", "[b]"]
     assert text[3].split() == ["rfc-v1", "0.5", "1.50"]
     assert "[a] real kernel trace: trace=fork-s71" in text
-    assert any(ln.startswith(f"[b] model, not steady state, +-{BAND}% (calibration band): cpus=16")
+    band = f"+-{error_band():.0%} (calibration band)"
+    assert any(ln.startswith(f"[b] model, not steady state, {band}: cpus=16")
                for ln in text)
     with pytest.raises(ParameterError, match="numbers without that condition"):
         n.table(rows="scenario")
@@ -96,7 +93,8 @@ def test_listing_groups_shared_conditions():
         n.add(f"find, {p}", 0.1, "us", source="model", steady=False, lookup=p, cpus=4, loops=60)
     text = n.table().text().splitlines()
     assert "[a] explorer: scenario=C1" in text
-    assert f"[b,c] model, not steady state, +-{BAND}% (calibration band): cpus=4 loops=60" in text
+    assert (f"[b,c] model, not steady state, +-{error_band():.0%} (calibration band): cpus=4 "
+            "loops=60") in text
     assert "[b] lookup=spinlock" in text and "[c] lookup=seqcount" in text
 
 
@@ -108,8 +106,9 @@ def test_attribution_lines():
     # M14's header zone is a name (PDT): the same instant in UTC
     assert reply.attribution("M14") == ("On Sat, Jun 13, 2026 at 11:15:28PM +0000, "
                                         "Matthew Wilcox wrote:")
-    # M16's time is known to the minute only
-    assert reply.attribution("M16") == ("On Sun, Jun 14, 2026 at 12:28PM +0530, "
+    # M16's time is known to the minute only, and its zone (+0530) is the replier's (M25's
+    # mail client), not Rezki's: the same instant in UTC
+    assert reply.attribution("M16") == ("On Sun, Jun 14, 2026 at 06:58AM +0000, "
                                         "Uladzislau Rezki wrote:")
 
 
@@ -133,11 +132,38 @@ def test_quoted_lines_keep_the_posted_line_breaks():
     assert reply.quoted_lines("M14-text")[0] == ("> What I don't understand is why you maintain "
                                                  'a separate "free" tree.')
     assert reply.quoted_lines("M17-text")[4] == ">"          # the empty line inside M17
-    assert len(reply.quoted_lines("M19-no-alloc-under-lock")) == 1   # index quote: one line
+    assert len(reply.quoted_lines("M19-no-alloc-under-lock-index")) == 1   # index quote: one line
+    # M16 as M25 archives it: Rezki's line break after "structure)", the trailing space kept
+    assert reply.quoted_lines("M16-not-fragmented") == [
+        "> I am not sure we need to switch free-tree(it is not fragmented data structure)",
+        "> whereas lazy and busy sounds good to me as those contain more objects. "]
+    assert len(reply.quoted_lines("M19-no-alloc-under-lock")) == 6
 
 
-def test_cc_holds_only_addresses_the_project_has():
-    assert reply.cc_addresses("M18") == ["maple-tree@lists.infradead.org"]
+def test_cc_holds_the_recipients_the_project_has_as_data():
+    cc = reply.cc_addresses("M18")
+    # the author answered first, then the series' author, the cover letter's To: and the lists
+    assert cc[:2] == ["Matthew Wilcox <willy@infradead.org>",
+                      "Pranjal Arya <pranjal.arya@oss.qualcomm.com>"]
+    assert cc[-4:] == ["linux-mm@kvack.org", "linux-kernel@vger.kernel.org",
+                       "linux-arm-msm@vger.kernel.org", "maple-tree@lists.infradead.org"]
+    assert "Uladzislau Rezki <urezki@gmail.com>" in cc and len(cc) == len(set(cc)) == 11
+    assert reply.cc_addresses("M16")[0] == "Uladzislau Rezki <urezki@gmail.com>"
+    assert len(reply.cc_addresses("M16")) == 10      # Rezki is also a To: of the cover letter
+    for a in cc:
+        assert re.fullmatch(r'("?[\w .-]+"? <)?[\w.+-]+@[\w.-]+\.\w+>?', a), a
+
+
+@pytest.mark.parametrize("sender, bad", [
+    (None, "not both set"),
+    ("Seed maintainers <maintainers@users.noreply.r-seed-1625d5fc.example>", "reserved"),
+    ("A <a@example.org>", "reserved"), ("A <a@host.invalid>", "reserved"),
+    ("A <a@x.test>", "reserved"), ("A <a@localhost>", "reserved"),
+    ("A Reviewer <a.reviewer@kernel.org>", None), ("A <a@examples.org>", None),
+])
+def test_sender_problem_names_placeholder_identities(sender, bad):
+    problem = reply.sender_problem(sender)
+    assert (problem is None) if bad is None else (bad in problem)
 
 
 def test_git_sender_needs_name_and_email(tmp_path, monkeypatch):
@@ -149,7 +175,11 @@ def test_git_sender_needs_name_and_email(tmp_path, monkeypatch):
     cfg.write_text("[user]\n\tname = A Reviewer\n")
     assert reply.git_sender(tmp_path / "r") is None
     cfg.write_text("[user]\n\tname = A Reviewer\n\temail = a@example.org\n")
-    assert reply.git_sender(tmp_path / "r") == "A Reviewer <a@example.org>"
+    # a placeholder in a domain reserved for examples: nobody could reply to it
+    assert reply.git_identity(tmp_path / "r") == "A Reviewer <a@example.org>"
+    assert reply.git_sender(tmp_path / "r") is None
+    cfg.write_text("[user]\n\tname = A Reviewer\n\temail = a.reviewer@kernel.org\n")
+    assert reply.git_sender(tmp_path / "r") == "A Reviewer <a.reviewer@kernel.org>"
 
 
 def test_asciify():
@@ -187,13 +217,16 @@ def check_eml(text: str, notebook: str, url: str | None, sender: str | None):
         assert str(msg["From"]) == sender
     else:
         assert msg["From"] is None
-    assert [a.strip() for a in str(msg["Cc"]).split(",")] == reply.cc_addresses(payload_label)
+    cc = [a.split("<")[-1].rstrip(">") for a in reply.cc_addresses(payload_label)]
+    assert [a.addr_spec for a in msg["Cc"].addresses] == cc
     assert msg.get_content_type() == "text/plain"
     body = msg.get_content()
     lines = body.splitlines()
     # the attribution line, then quotes byte for byte against the thread's own text
     assert lines[0] == reply.attribution(payload_label)
     stored = [ln for ln in thread.verbatim_text().splitlines()]
+    archived = {q.id: q.text.split("\n") for q in thread.quotes(payload_label)
+                if q.source.startswith("archive:")}
     i = 1
     blocks = []
     while i < len(lines):
@@ -217,6 +250,9 @@ def check_eml(text: str, notebook: str, url: str | None, sender: str | None):
                 theirs = theirs[len(depth):]
                 theirs = theirs[1:] if theirs.startswith(" ") else theirs
                 assert ours == (("> " + theirs) if theirs else ">")
+        if q.id in archived:  # the archive's lines, one '>' level added, trailing spaces kept
+            theirs = [ln[q.depth:].removeprefix(" ") if q.depth else ln for ln in archived[q.id]]
+            assert block == [("> " + t) if t else ">" for t in theirs]
     # our own lines: 72 columns, ASCII; quotes keep their width; a lone URL may be longer
     for ln in lines:
         if not ln.startswith(">") and not re.fullmatch(r"https?://\S+", ln):
@@ -224,11 +260,17 @@ def check_eml(text: str, notebook: str, url: str | None, sender: str | None):
     assert body.isascii()
     assert not re.search(r"(^|\s)/(work|tmp|home|root)/|\.\./|build/report", body), "local path"
     assert not re.search(r"\d+ of \d+ claims|claims hold", body), "no claims count"
-    # the evidence line links the page (or says it is not published)
+    # the evidence line links the page (or says it is not linked, with no instruction)
     if url:
         assert f"{url.rstrip('/')}/{notebook}.html" in body
     else:
-        assert "not published yet" in " ".join(body.split())
+        assert reply.NOT_LINKED in " ".join(body.split())
+        assert not re.search(r"REPORT_URL|make report|run make", body), "no build instruction"
+    # every label of the project's own is explained at the end
+    if "Labels used above:" in body:
+        tail = body.split("Labels used above:", 1)[1]
+        for lab in thread.labels_in(body.split("Labels used above:", 1)[0]) - {payload_label}:
+            assert f"- {lab}: " in tail, lab
     assert not body.rstrip().endswith("--") and "\n-- \n" not in body, "no signature"
     return msg
 
@@ -241,7 +283,8 @@ def test_eml_parses_and_follows_the_list_rules(url, sender):
     # interleaved: each quoted part is followed by its answer
     assert body.index("> find_vmap_area() will walk") < body.index("Not for non-owners") < \
         body.index("> Does it sound like a good plan ?") < body.index("Not as posted.")
-    assert "us/loop" in body and f"+-{BAND}% (calibration band)" in body and "steady state" in body
+    assert "us/loop" in body and f"+-{error_band():.0%} (calibration band)" in body
+    assert "steady state" in body
     assert "threadripper-3970x" in body
     assert "\u2013" not in body and " - see below." in body
 
@@ -262,8 +305,34 @@ def test_unarchived_message_is_linked_through_the_one_quoting_it():
                        numbers=n, conclusion="c")
     lines = s.text.splitlines()
     assert thread.link("M25") in lines and "quoted in M25" in " ".join(lines[:4])
-    # the index quote stays on one line, exactly as the project holds it
-    assert "> " + thread.quote("M16-not-fragmented").text in lines
+    # the passage as M25 archives it, with its own line breaks
+    assert reply.quoted_lines("M16-not-fragmented") == lines[lines.index(
+        reply.attribution("M16")) + 1:][:2]
+    # an index quote stays on one line, exactly as the project holds it
+    s = report.summary("99-x", title="t", answers="M16", parts=[("M16-not-fragmented-index", "a")],
+                       numbers=n, conclusion="c")
+    assert "> " + thread.quote("M16-not-fragmented-index").text in s.text.splitlines()
+
+
+def test_glossary_explains_the_project_labels():
+    n = report.Numbers("99-x")
+    n.add("differs", 0.5, "%", source="real-trace", design="linux-6.18", trace="mixed-s61")
+    n.add("verdict", "violation", source="explorer", scenario="C3")
+    n.add("model", "yes", source="model", scenario="my-seq")
+    with pytest.raises(ParameterError, match="scenario='my-seq' and nothing describes it"):
+        report.summary("99-x", title="t", answers="M18", parts=[("M18-rule1", "See M19, Q4.")],
+                       numbers=n, conclusion="c")
+    s = report.summary("99-x", title="t", answers="M18", parts=[("M18-rule1", "See M19, Q4.")],
+                       numbers=n, conclusion="As rfc-v1 shows.", glossary={"my-seq": "a sequence"})
+    g = dict(s.payload["glossary"])
+    assert g["my-seq"] == "a sequence" and g["C3"].startswith("explorer scenario: ")
+    assert g["mixed-s61"].startswith("a real capture (Linux 6.18.44") and "held out" in g["mixed-s61"]
+    assert g["linux-6.18"].startswith("a design modelled") and "rfc-v1" in g
+    assert thread.message("M19").message_id in g["M19"] and "M18" not in g
+    assert g["Q4"].endswith(thread.question(4).title)
+    body = reply.body(s.payload)
+    assert "Labels used above:" in body and "- my-seq: a sequence" in body
+    reply.check_width(body)
 
 
 def test_check_width_allows_quotes_and_urls_only():

@@ -41,9 +41,11 @@ __all__ = ["Number", "Numbers", "SOURCES", "CONDITIONS", "error_band", "sim_cond
 SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
 #: condition keys: the parameter names of ``vmapsim simulate`` / ``replay`` / ``explore``, plus
 #: design parameters a replay passes through ``replay(..., **params)`` (``bump``, ``lazy_list``
-#: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode)
+#: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode),
+#: and ``simulate``'s reader CPUs (``reader``: the ``--reader`` string; ``readers_only``)
 CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
-              "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu")
+              "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu",
+              "reader", "readers_only")
 #: the band used when data/perf/calibration.json states none
 DEFAULT_BAND = 0.25
 SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..vmalloc.vmap_area import PAGE_SIZE
 from .pricing import SPIN, WORK
+from .readers import YIELD
 
 #: the last step of every operation's step list (the core then advances the worker)
 END = -1
@@ -162,6 +163,7 @@ class WorkerOps:
             self.result[c] = max(0.0, r.period_ns - lat)
         else:                                          # idle: time passes, no work
             out.append((WORK, op[1] / self.work_scale[c]))   # idle time is not stretched by SMT
+            out.append((YIELD,))   # the others catch up before the next rmark looks at them
 
     def _read(self, c, r, out):
         d = self.design

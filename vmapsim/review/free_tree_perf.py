@@ -32,7 +32,8 @@ from functools import lru_cache
 
 from ..designs import design_class
 from ..errors import ParameterError
-from ..params import check_choice, check_float, check_int
+from ..params import check_choice, check_float, check_int, check_seed
+from ..perf.costs import machine_names
 from ..perf.readers import READER_KINDS, ReaderSpec
 from ..perf.simulate import simulate, steady_warmup_for
 
@@ -81,7 +82,8 @@ def steady_config(design: str, cpus: int, workload: str = "fix_size_alloc_test",
     w = steady_warmup_for(workload, cpus, cpus)
     c = dict(design=_check_design(design), lookup="spinlock", cpus=cpus, online_cpus=cpus,
              workload=workload, loops=max(check_int("loops", loops, lo=1), w // 2),
-             warmup=w, machine=machine, seed=seed)
+             warmup=w, machine=check_choice("machine", machine, machine_names()),
+             seed=check_seed("seed", seed))
     if setup_scale is not None:
         c["setup_scale"] = check_float("setup_scale", setup_scale, lo=1e-6, hi=1.0)
     return c

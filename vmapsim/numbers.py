@@ -129,7 +129,7 @@ class Number:
         """The value as the tables print it (``fmt`` applied, no unit)."""
         if self.fmt and not isinstance(self.value, str):
             return format(self.value, self.fmt)
-        from .report import format_value
+        from .table import format_value
         return format_value(self.value)
 
     def kind(self) -> str:
@@ -275,7 +275,7 @@ class Numbers:
         conditions not shown in the table become footnotes ``[a]``, ``[b]``... (the *where*
         column, or the column header), one per distinct set.
         """
-        from .report import Table
+        from .table import Table
 
         if not self.numbers:
             raise ParameterError(f"{self.notebook}: no numbers were recorded")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import numbers as _numbers
-import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -334,13 +333,3 @@ class Numbers:
         else:
             footnotes = _footnotes(notes)
         return Table(header, body, title=title, notes=footnotes)
-
-
-def wrap_note(line: str, width: int) -> list[str]:
-    """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
-    head, _, rest = line.partition(" ")
-    # a single condition longer than the line (it has no space to break at) is cut, so that
-    # the reply keeps its column limit
-    return textwrap.wrap(rest, width, initial_indent=head + " ",
-                         subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
-                         break_long_words=True) or [line]

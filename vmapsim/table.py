@@ -8,9 +8,10 @@ long tables fold under ``<details>`` with the rows that carry the argument shown
 from __future__ import annotations
 
 import html
+import textwrap
 from typing import Sequence
 
-__all__ = ["format_value", "text_table", "table", "Table", "WIDTH"]
+__all__ = ["format_value", "text_table", "table", "Table", "WIDTH", "wrap_note"]
 
 #: maximum line length of a mailing-list summary
 WIDTH = 80
@@ -98,7 +99,6 @@ class Table:
         """Every row as fixed-width text, then the notes (ValueError if wider than *width*)."""
         out = text_table(self.header, self.rows, width=width)
         if self.notes:
-            from .numbers import wrap_note
             notes = [ln for n in self.notes for ln in wrap_note(n, width or 100)]
             out += "\n\n" + "\n".join(notes)
         return out
@@ -159,3 +159,13 @@ def table(header: Sequence, rows: Sequence[Sequence], **kwargs) -> Table:
 
 
 # --------------------------------------------------------------------------- summary
+
+
+def wrap_note(line: str, width: int) -> list[str]:
+    """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
+    head, _, rest = line.partition(" ")
+    # a single condition longer than the line (it has no space to break at) is cut, so that
+    # the reply keeps its column limit
+    return textwrap.wrap(rest, width, initial_indent=head + " ",
+                         subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
+                         break_long_words=True) or [line]

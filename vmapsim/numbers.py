@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import numbers as _numbers
-import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -131,7 +130,7 @@ class Number:
         """The value as the tables print it (``fmt`` applied, no unit)."""
         if self.fmt and not isinstance(self.value, str):
             return format(self.value, self.fmt)
-        from .report import format_value
+        from .table import format_value
         return format_value(self.value)
 
     def kind(self) -> str:
@@ -277,7 +276,7 @@ class Numbers:
         conditions not shown in the table become footnotes ``[a]``, ``[b]``... (the *where*
         column, or the column header), one per distinct set.
         """
-        from .report import Table
+        from .table import Table
 
         if not self.numbers:
             raise ParameterError(f"{self.notebook}: no numbers were recorded")
@@ -336,13 +335,3 @@ class Numbers:
         else:
             footnotes = _footnotes(notes)
         return Table(header, body, title=title, notes=footnotes)
-
-
-def wrap_note(line: str, width: int) -> list[str]:
-    """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
-    head, _, rest = line.partition(" ")
-    # a single condition longer than the line (it has no space to break at) is cut, so that
-    # the reply keeps its column limit
-    return textwrap.wrap(rest, width, initial_indent=head + " ",
-                         subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
-                         break_long_words=True) or [line]

@@ -412,7 +412,9 @@ held_out = load_table()["error_band_detail"]["held_out_worst_v1"]
 
 
 def distinguishable(ratio):
-    """The rule: |ratio - 1| < band -> not distinguishable by this model."""
+    """The rule: |ratio - 1| < band -> not distinguishable by this model.  (Written here
+    because no shared rule was on main; every verdict and claim below goes through this one
+    function.)"""
     return abs(ratio - 1) >= BAND
 
 
@@ -951,28 +953,36 @@ claims.add("the 6.18 model's vread_iter copies under the owner node's busy.lock 
             sum(h.endswith(".lazy.lock") for h in print_holds)),
            lambda v: len(v[0]) == 1 and v[0][0].endswith(".busy.lock") and v[1:] == (4, 4),
            "kernel-source: mm/vmalloc.c:vread_iter, vmalloc_info_show (docs/kernel-facts.md F4)")
-claims.add(f"steady state: maple-nofree-sharded against linux-6.18 at every CPU count and "
-           f"test run is within the band (largest |ratio - 1|)",
-           round(max(abs(v - 1) for v in facts["x618"]["maple-nofree-sharded"]), 3),
-           f"x < {BAND}", "restates the run: vmapsim.perf.simulate")
-claims.add(f"steady state: rfc-v1 against linux-6.18 at every CPU count and test run, and "
-           f"against maple-nofree-sharded at {nmax} CPUs, is within the band (largest "
-           f"|ratio - 1|)",
-           round(max([abs(v - 1) for v in facts["x618"]["rfc-v1"]] + [abs(x_v1_sh - 1)]), 3),
-           f"x < {BAND}", "restates the run: vmapsim.perf.simulate")
+claims.add(f"steady state: maple-nofree-sharded against linux-6.18 is not distinguishable at "
+           f"any CPU count and test run (smallest, largest ratio)",
+           (round(min(facts["x618"]["maple-nofree-sharded"]), 3),
+            round(max(facts["x618"]["maple-nofree-sharded"]), 3)),
+           lambda v: not any(distinguishable(r) for r in v),
+           "restates the run: vmapsim.perf.simulate")
+claims.add(f"steady state: rfc-v1 is not distinguishable from linux-6.18 at any CPU count "
+           f"and test run, nor from maple-nofree-sharded at {nmax} CPUs (smallest, largest "
+           f"ratio to 6.18; ratio to maple-nofree-sharded)",
+           (round(min(facts["x618"]["rfc-v1"]), 3), round(max(facts["x618"]["rfc-v1"]), 3),
+            round(x_v1_sh, 3)),
+           lambda v: not any(distinguishable(r) for r in v),
+           "restates the run: vmapsim.perf.simulate")
 claims.add(f"steady state: one tree for everything (maple-nofree) is slower than "
            f"maple-nofree-sharded beyond the band at {nmax} CPUs (ratio)",
-           round(x_one, 2), f"x > 1 + {BAND}", "restates the run: vmapsim.perf.simulate")
+           round(x_one, 2), lambda v: v > 1 and distinguishable(v),
+           "restates the run: vmapsim.perf.simulate")
 claims.add("readers back to back under locks: vmallocinfo slows one tree's allocators (maple-"
            "nofree) beyond the band more than 6.18's (ratio of the slowdowns)",
-           round(one_vs_618, 2), f"x > 1 + {BAND}", "restates the run: vmapsim.perf.readers")
+           round(one_vs_618, 2), lambda v: v > 1 and distinguishable(v),
+           "restates the run: vmapsim.perf.readers")
 claims.add("readers back to back: each reader's effect on the allocators in "
-           "maple-nofree-sharded is within the band of its effect in 6.18 (largest |ratio - 1|)",
-           round(sharded_vs_618, 3), f"x < {BAND}", "restates the run: vmapsim.perf.readers")
+           "maple-nofree-sharded is not distinguishable from its effect in 6.18 (largest "
+           "|ratio - 1|)",
+           round(sharded_vs_618, 3), lambda v: not distinguishable(1 + v),
+           "restates the run: vmapsim.perf.readers")
 claims.add("readers walking under RCU (M18, M22): no reader changes the allocators' time, and "
            "the allocators change no reader's time, beyond the band (largest ratio)",
            round(max(max(r.alloc_ratio, r.read_ratio) for r in rcu_rows), 2),
-           f"x < 1 + {BAND}", "restates the run: vmapsim.perf.readers")
+           lambda v: not distinguishable(v), "restates the run: vmapsim.perf.readers")
 cover = {(c["test"], c["smp"]): c["gain_pct"]
          for c in thread.series()["benchmark_claims"]["cases_x86_64"]
          if c["smp"] is not None and c["smp"] == c["nt"]}
@@ -985,7 +995,7 @@ if cover_pts:
                "same N are within the band of each other (N, gain %, model ratio, "
                "|model / published - 1|)",
                [(n, g, round(m, 3), round(abs(m * (1 + g / 100) - 1), 3)) for n, g, m in cover_pts],
-               lambda v: all(e[3] < BAND for e in v),
+               lambda v: not any(distinguishable(e[2] * (1 + e[1] / 100)) for e in v),
                "published: M1 (cover letter, metric undefined); a weak check: the band is wide")
 claims.verify()
 

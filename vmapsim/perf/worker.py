@@ -29,6 +29,8 @@ from .pricing import SPIN, WORK
 #: the last step of every operation's step list (the core then advances the worker)
 END = -1
 END_STEPS = (END,)
+#: the step that ends a lazy drain (the kworker's ``drain_vmap_work`` is done)
+DRAIN_DONE = 12
 
 
 class WorkerOps:
@@ -375,7 +377,7 @@ class WorkerOps:
                     self._record(out, self.rcu_free)
                     out.append((WORK, purged * self.purge_area_ns[c] * self.pricer.scale))
                     out.append((WORK, 0.0))
-                    out.append(("drain_done",))
+                    out.append((DRAIN_DONE,))
                     self.stats.purges += 1
                 else:                                        # kvfree_rcu block: vfree each
                     for a in arg:

@@ -46,7 +46,7 @@ from ..vmalloc.vmap_area import (
     decode_vn_id,
     nr_vmap_nodes_for,
 )
-from .base import VN_UNKNOWN, Choice, Design, Hold, IndexMemory
+from .base import VN_UNKNOWN, Choice, Design, IndexMemory
 from .linux618_replay import ReplayMixin
 from .readers import ReaderMixin
 
@@ -96,6 +96,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
+    fusable_record = True
     PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="limbo")
 
     def __init__(self, **params):
@@ -145,11 +146,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def _slab(self, alloc: int = 0, free: int = 0) -> None:
         """Work outside any lock: kmem_cache_alloc/free of vmap_area objects."""
-        acct = self.acct
-        acct.alloc_bytes += alloc
-        acct.free_bytes += free
-        if acct.enabled:
-            acct.holds.append(_hold_none(alloc, free))
+        self.acct.outside(alloc, free)
 
     def _eligible(self, vstart: int, vend: int) -> bool:
         return vstart == self.vmalloc_start and vend == self.vmalloc_end and self.nr_nodes > 1
@@ -623,7 +620,3 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             assert e1 <= s2, f"{k1} {s1:#x}-{e1:#x} overlaps {k2} {s2:#x}-{e2:#x}"
         covered = sum(e - s for s, e, _ in spans)
         assert covered == (1 << 64) - 2, "address space [1, ULONG_MAX) not fully accounted for"
-
-
-def _hold_none(alloc, free):
-    return Hold(None, "none", 0, 0, alloc, free)

@@ -46,6 +46,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from ..designs.base import Accounting
 from .pricing import (
     ATOMIC,
     CALL_RCU,
@@ -58,6 +59,8 @@ from .pricing import (
     UNLOCK,
     WORK,
     Pricer,
+    fuse,
+    unfuse,
 )
 from .rcu_cost import GracePeriods
 from .readers import TRYLOCK
@@ -214,7 +217,7 @@ class Simulation(WorkerOps):
         self._lock_names = self.pricer.lock_names
         self._ops_since_footprint = 0
         self.acct = design.acct
-        self.record_steps = self.pricer.record_steps
+        self.fused = False                 # set by run(): records priced as they are made
         if start is not None:
             self.sizes, self.owner_of = start.sizes, start.owner_of
             self.live, self.live_index = start.live, start.live_index
@@ -261,9 +264,17 @@ class Simulation(WorkerOps):
         import gc
         enabled = gc.isenabled()
         gc.disable()
+        acct = self.acct
+        if type(acct) is not Accounting:
+            raise TypeError(f"design {getattr(self.design, 'name', '?')!r}: its acct must be a "
+                            f"plain Accounting to be priced, not {type(acct).__name__}")
+        # lock records are priced as they are made (vmapsim.perf.pricing.FusedAccounting)
+        self.fused = fuse(acct, self.pricer,
+                          type(self.design).__dict__.get("fusable_record", False), self.rcu_free)
         try:
             return self._run()
         finally:
+            unfuse(acct)
             if enabled:
                 gc.enable()
 

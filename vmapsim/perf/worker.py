@@ -60,19 +60,22 @@ class WorkerOps:
         return pages
 
     # ------------------------------------------------------------------ operations
-    def _record(self, out, rcu_free=False):
-        a = self.acct
-        self.record_steps(a.holds, a.events, out, rcu_free)
-
+    # An operation's lock record is priced into its step list as it is made: ``acct.out = out``
+    # (``acct.fspill = out`` for a design whose record cannot be fused) before the design
+    # operation, ``acct.finish()`` after it (vmapsim.perf.pricing.FusedAccounting).
     def _exec(self, c, op, t):
         """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``."""
         out = []
         kind = op[0]
         if kind == "alloc":
             pages = op[1]
+            acct = self.acct
+            if self.fused:
+                acct.out = out
+            else:
+                acct.fspill = out
             addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
-            a = self.acct
-            self.record_steps(a.holds, a.events, out, self.rcu_free)
+            acct.finish()
             if addr is None:
                 self.stats.failures += 1
             else:
@@ -196,11 +199,20 @@ class WorkerOps:
         pages = self.sizes.pop(addr)
         if self.track_live:
             self._live_forget(addr)
-        a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
-        va = d.find_unlink_vmap_area(addr, c)
-        record(a.holds, a.events, out, rcu_free)
-        drain = d.free_vmap_area_noflush(va, c)
-        record(a.holds, a.events, out, rcu_free)
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)
+        else:
+            acct.fspill = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.fspill = out
+            drain = d.free_vmap_area_noflush(va, c)
+        acct.finish()
         base = self._free_ns.get(pages)
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
@@ -373,8 +385,13 @@ class WorkerOps:
                 out = []
                 if what == "drain":
                     self.drain_start = t
+                    acct = self.acct
+                    if self.fused:
+                        acct.out = out
+                    else:
+                        acct.fspill = out
                     purged = self.design.purge_vmap_area_lazy(cpu=c)
-                    self._record(out, self.rcu_free)
+                    acct.finish()
                     out.append((WORK, purged * self.purge_area_ns[c] * self.pricer.scale))
                     out.append((WORK, 0.0))
                     out.append((DRAIN_DONE,))

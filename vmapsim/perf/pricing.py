@@ -69,6 +69,8 @@ class Pricer:
         self.scale = REF_GHZ / machine.ghz
         self.lock_ids: dict[str, int] = {}
         self.lock_names: list[str] = []
+        #: called after a new name was interned (the simulation grows its per-lock state)
+        self.on_new_lock = None
         self.miss_ns = 0.0
         self._visit = costs.node_visit_ns * self.scale
         self._write = costs.node_write_ns * self.scale
@@ -83,6 +85,8 @@ class Pricer:
         if i is None:
             i = self.lock_ids[name] = len(self.lock_names)
             self.lock_names.append(name)
+            if self.on_new_lock is not None:
+                self.on_new_lock()
         return i
 
     def set_footprint(self, index_bytes: int, node_bytes: int = 72) -> None:

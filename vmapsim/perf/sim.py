@@ -177,9 +177,11 @@ class Simulation(WorkerOps):
         self._lazy_step = (ATOMIC, self.lazy_line, self.counter_rmw)
         # page allocator: pages on each CPU's per-CPU list, and the zone lock (worker._pcp_*)
         self.pcp = [costs.pcp_batch] * ncpu
+        self._pcp_high = costs.pcp_high
         self.zone_lock = self.pricer.lock_id("zone->lock")
         self.drain_start = 0.0
-        self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
+        self._alloc_ns = {}     # pages -> priced work outside the index, clearing (warm pages)
+        self._free_ns = {}      # pages -> priced work outside the index
         self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
         self.steps = [[END_STEPS] for _ in range(ncpu)]   # every step list ends with END_STEPS
@@ -213,8 +215,6 @@ class Simulation(WorkerOps):
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
-        self._nlocks = 0
-        self._lock_names = self.pricer.lock_names
         self._ops_since_footprint = 0
         self.acct = design.acct
         self.fused = False                 # set by run(): records priced as they are made
@@ -230,11 +230,11 @@ class Simulation(WorkerOps):
             self._fast_forward()
         self._update_footprint()
         self._grow()
+        self.pricer.on_new_lock = self._grow     # a lock seen for the first time gets its state
 
     # ------------------------------------------------------------------ bookkeeping
     def _grow(self):
         k = len(self.pricer.lock_names) - len(self.free_at)
-        self._nlocks = len(self.pricer.lock_names)
         if k > 0:
             self.free_at.extend([0.0] * k)
             self.owner.extend([-1] * k)

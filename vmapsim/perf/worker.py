@@ -65,45 +65,91 @@ class WorkerOps:
     # operation, ``acct.finish()`` after it (vmapsim.perf.pricing.FusedAccounting).
     def _exec(self, c, op, t):
         """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``."""
-        out = []
         kind = op[0]
         if kind == "alloc":
-            pages = op[1]
-            acct = self.acct
-            if self.fused:
-                acct.out = out
-            else:
-                acct.fspill = out
-            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
-            acct.finish()
-            if addr is None:
-                self.stats.failures += 1
-            else:
-                self.sizes[addr] = pages
-                if self.track_live:
-                    self._live_add(addr, c, pages)
-                cold = self._pcp_alloc(c, pages, out)
-                base = self._alloc_ns.get(pages)
-                if base is None:
-                    cs = self.costs
-                    base = self._alloc_ns[pages] = (cs.vmalloc_base_ns + pages * (
-                        cs.vmalloc_page_ns + cs.clear_page_ns)) * self.pricer.scale
-                clear = (pages * self.costs.clear_page_ns + cold * self.costs.cold_page_ns) \
-                    * self.pricer.scale
-                self.stats.clear_ns += clear * self.work_scale[c]
-                if cold:
-                    base += cold * self.costs.cold_page_ns * self.pricer.scale
-                out.append((WORK, base + self._pte_lines(addr, pages, c)))
-                out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
-            self.result[c] = addr
+            self._alloc(c, op[1], op[2])
         elif kind == "free":
-            self._vfree(c, op[1], out)
-            self.result[c] = None
+            self._free(c, op[1])
         else:
+            out = []
             self._exec_other(c, op, t, out)
-        if self._nlocks != len(self._lock_names):
-            self._grow()
+            self._set_steps(c, out)
+
+    def _set_steps(self, c, out):
+        """*out* is CPU *c*'s next step list; every 4096 operations the index footprint (the
+        capacity-miss cost) is updated.  (Copied at the end of :meth:`_alloc` and
+        :meth:`_free`.)"""
         out.append(END_STEPS)
+        self.steps[c] = out
+        self.pos[c] = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
+            self._update_footprint()
+        self._ops_since_footprint = n
+
+    def _alloc(self, c, pages, align):
+        """A vmalloc() of *pages* pages: alloc_vmap_area(), then the pages (per-CPU lists,
+        clearing, mapping) and ``nr_vmalloc_pages``."""
+        out = []
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+        else:
+            acct.fspill = out
+        addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
+        acct.finish()
+        if addr is None:
+            self.stats.failures += 1
+        else:
+            self.sizes[addr] = pages
+            if self.track_live:
+                self._live_add(addr, c, pages)
+            pcp = self.pcp                                  # _pcp_alloc's fast path, copied
+            have = pcp[c]
+            if have >= pages:
+                pcp[c] = have - pages
+                cold = 0
+            else:
+                cold = self._pcp_alloc(c, pages, out)
+            costs = self.costs
+            base_clear = self._alloc_ns.get(pages)
+            if base_clear is None:
+                base_clear = self._alloc_ns[pages] = (
+                    (costs.vmalloc_base_ns + pages * (costs.vmalloc_page_ns + costs.clear_page_ns))
+                    * self.pricer.scale,
+                    (pages * costs.clear_page_ns + 0 * costs.cold_page_ns) * self.pricer.scale)
+            base, clear = base_clear
+            if cold:
+                clear = (pages * costs.clear_page_ns + cold * costs.cold_page_ns) \
+                    * self.pricer.scale
+                base += cold * costs.cold_page_ns * self.pricer.scale
+            self.stats.clear_ns += clear * self.work_scale[c]
+            line = addr >> 15                               # _pte_lines's 1-line case, copied
+            if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+                owner = self.pte_owner
+                o = owner.get(line)
+                owner[line] = c
+                pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+            else:
+                pte = self._pte_lines(addr, pages, c)
+            out.append((WORK, base + pte))
+            out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
+        self.result[c] = addr
+        out.append(END_STEPS)                          # _set_steps, copied
+        self.steps[c] = out
+        self.pos[c] = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
+            self._update_footprint()
+        self._ops_since_footprint = n
+
+    def _free(self, c, addr):
+        """A vfree() (:meth:`_vfree`) as the CPU's operation."""
+        out = []
+        self._vfree(c, addr, out)
+        out.append(END_STEPS)                          # _set_steps, copied
         self.steps[c] = out
         self.pos[c] = 0
         n = self._ops_since_footprint + 1
@@ -217,8 +263,21 @@ class WorkerOps:
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
-        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
-        self._pcp_free(c, pages, out)
+        line = addr >> 15                                   # _pte_lines's 1-line case, copied
+        if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+            owner = self.pte_owner
+            o = owner.get(line)
+            owner[line] = c
+            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+        else:
+            pte = self._pte_lines(addr, pages, c)
+        out.append((WORK, base + pte + self.remote_ns[c]))
+        pcp = self.pcp                                      # _pcp_free's fast path, copied
+        have = pcp[c] + pages
+        if have < self._pcp_high:
+            pcp[c] = have
+        else:
+            self._pcp_free(c, pages, out)
         out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
         out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -399,7 +458,6 @@ class WorkerOps:
                 else:                                        # kvfree_rcu block: vfree each
                     for a in arg:
                         self._vfree(c, a, out)
-                self._grow()
                 out.append(END_STEPS)
                 self.steps[c] = out
                 self.pos[c] = 0
@@ -427,8 +485,11 @@ class WorkerOps:
                 return False
             result[c] = None
             k = op[0]
-            if k == "alloc" or k == "free":
-                self._exec(c, op, t)
+            if k == "alloc":
+                self._alloc(c, op[1], op[2])
+                return True
+            if k == "free":
+                self._free(c, op[1])
                 return True
             if k == "end":
                 if op[1]:

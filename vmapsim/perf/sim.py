@@ -304,6 +304,7 @@ class Simulation(WorkerOps):
         heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
         next_op = self._next
         inf = INF
+        debts = False                                # no TLB-flush IPI owed yet
         t = heappop(heap)
         while t != inf:
             c = at.pop(t)
@@ -317,7 +318,7 @@ class Simulation(WorkerOps):
             ws = scale[c]
             s = steps[pos]
             k = s[0]
-            if debt[c]:                              # TLB-flush IPIs: maybe not our turn now
+            if debts and debt[c]:                    # TLB-flush IPIs: maybe not our turn now
                 t += debt[c]
                 debt[c] = 0.0
                 if k > 0 and t > top:
@@ -428,6 +429,7 @@ class Simulation(WorkerOps):
                             top = heap[0]
                     elif k == FLUSH:
                         t += s[1]
+                        debts = True
                         for o in range(n):
                             if o != c and not self.done[o]:
                                 debt[o] += ipi_ns

@@ -146,9 +146,50 @@ class WorkerOps:
         self._ops_since_footprint = n
 
     def _free(self, c, addr):
-        """A vfree() (:meth:`_vfree`) as the CPU's operation."""
+        """A vfree() (:meth:`_vfree`, copied here) as the CPU's operation."""
         out = []
-        self._vfree(c, addr, out)
+        d = self.design                                # _vfree(c, addr, out), copied
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)
+        else:
+            acct.fspill = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.fspill = out
+            drain = d.free_vmap_area_noflush(va, c)
+        acct.finish()
+        base = self._free_ns.get(pages)
+        if base is None:
+            base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
+                                           * self.costs.vfree_page_ns) * self.pricer.scale
+        line = addr >> 15
+        if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+            owner = self.pte_owner
+            o = owner.get(line)
+            owner[line] = c
+            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+        else:
+            pte = self._pte_lines(addr, pages, c)
+        out.append((WORK, base + pte + self.remote_ns[c]))
+        pcp = self.pcp
+        have = pcp[c] + pages
+        if have < self._pcp_high:
+            pcp[c] = have
+        else:
+            self._pcp_free(c, pages, out)
+        out.append(self._pages_step)
+        out.append(self._lazy_step)
+        if drain and not self.drain_queued:
+            self.drain_queued = True
+            self.kwork[c].append((0.0, "drain", None))
         out.append(END_STEPS)                          # _set_steps, copied
         self.steps[c] = out
         self.pos[c] = 0
@@ -241,6 +282,8 @@ class WorkerOps:
         self.stats.trylock_failed[k] = self.stats.trylock_failed.get(k, 0) + 1
 
     def _vfree(self, c, addr, out):
+        """vfree() of *addr* on CPU *c*: find_unlink_vmap_area(), free_vmap_area_noflush(),
+        then the pages and the two counters; its steps go to *out*.  (Copied in :meth:`_free`.)"""
         d = self.design
         pages = self.sizes.pop(addr)
         if self.track_live:
@@ -466,18 +509,21 @@ class WorkerOps:
 
     # ------------------------------------------------------------------ worker protocol
     def _next(self, c, t):
-        """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
-        send = self._send[c]
+        """Advance CPU *c*'s worker to its next timed operation; False when it has finished.
+
+        (The kworker queue and a pending lookup are looked at once: the operations this loops
+        over without returning -- loop ends, test marks -- change neither.)"""
         kwork = self.kwork[c]
-        result = self.result
+        if kwork and self._kworker(c, t):
+            return True
         find_pending = self.find_pending
+        if find_pending[c] is not None:
+            if self.warm_end[c] is not None:
+                self.stats.find_latencies.append(t - find_pending[c])
+            find_pending[c] = None
+        send = self._send[c]
+        result = self.result
         while True:
-            if kwork and self._kworker(c, t):
-                return True
-            if find_pending[c] is not None:
-                if self.warm_end[c] is not None:
-                    self.stats.find_latencies.append(t - find_pending[c])
-                find_pending[c] = None
             try:
                 op = send(result[c])
             except StopIteration:

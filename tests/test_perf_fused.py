@@ -24,6 +24,7 @@ def _script_flat(a):
     a.unlock(h)
     a.events.append(("cond_resched", None))
     a.events.append(("call_rcu", 144))
+    a.held("vn[1].pool_lock", 1, 1)
     a.outside(free=72)
 
 
@@ -37,6 +38,7 @@ def _script_nested(a):
     inner = a.lock("vn[1].lazy.lock")            # nested: spills with the outer hold open
     a.written += 2
     a.unlock(inner)
+    a.held("vn[1].pool_lock", 0, 1)
     a.visited += 1
     a.unlock(outer)
     a.outside(alloc=72)
@@ -53,10 +55,19 @@ def _script_mutex(a):
         a.written += 1
         a.free_bytes += 256
         a.unlock(h)
+        a.held(f"vn[{i}].busy.lock", 2, 0)
     a.events.append(("tlb_flush", 12))
     a.unlock(m)
     h = a.lock("vn[2].busy.lock", "rcu")
     a.visited += 3
+    a.unlock(h)
+
+
+def _script_held_in_lock(a):
+    a.held("vn[0].pool_lock", 1, 1)
+    h = a.lock("free_vmap_area_lock")
+    a.visited += 2
+    a.held("vn[0].pool_lock", 1, 1)                # inside an open hold: spills
     a.unlock(h)
 
 
@@ -68,7 +79,7 @@ def _script_outside_in_lock(a):
 
 
 @pytest.mark.parametrize("script", [_script_flat, _script_nested, _script_mutex,
-                                    _script_outside_in_lock])
+                                    _script_held_in_lock, _script_outside_in_lock])
 @pytest.mark.parametrize("rcu_free", [False, True])
 @pytest.mark.parametrize("fusable", [True, False])
 def test_fused_steps_equal_the_two_pass_steps(script, rcu_free, fusable):
@@ -99,6 +110,20 @@ def test_fused_steps_equal_the_two_pass_steps(script, rcu_free, fusable):
     assert b.out is None and b.fspill is None and b.fdeferred == 0
     unfuse(b)
     assert type(b) is Accounting and b.fpricer is None
+
+
+def test_held_records_what_lock_and_unlock_record():
+    a, b = Accounting(), Accounting()
+    for x in (a, b):
+        x.begin("op", 0)
+        x.visited, x.written = 5, 7
+    h = a.lock("vn[2].pool_lock")
+    a.visited += 1
+    a.written += 3
+    a.unlock(h)
+    b.held("vn[2].pool_lock", 1, 3)
+    assert a.summary() == b.summary() == [("vn[2].pool_lock", "spin", 1, 3, 0, 0)]
+    assert (a.visited, a.written) == (b.visited, b.written)
 
 
 def test_without_a_step_list_the_record_is_kept_as_holds():

@@ -134,6 +134,15 @@ class Accounting:
         h.alloc_bytes += self.alloc_bytes
         h.free_bytes += self.free_bytes
 
+    def held(self, name, visited: int = 0, written: int = 0, kind: str = "spin") -> None:
+        """A lock taken and released around work of *visited* / *written* nodes that is all
+        counted here: the record ``h = lock(name, kind)``, the counters raised, ``unlock(h)``
+        would make, in one call."""
+        if self.enabled:
+            self.holds.append(Hold(name, kind, visited, written, 0, 0))
+        self.visited += visited
+        self.written += written
+
     def outside(self, alloc: int = 0, free: int = 0) -> None:
         """Work outside any lock: *alloc* / *free* bytes of slab objects (kmem_cache_alloc/free
         of a ``vmap_area``), counted and recorded as ``Hold(None, "none", 0, 0, alloc, free)``."""

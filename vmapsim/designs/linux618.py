@@ -165,10 +165,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         lst = vn.pool.get(idx)
         if not lst:
             return None
-        acct = self.acct
-        h = acct.lock(vn.pool_lock)
-        va = lst[-1]
-        acct.visited += 1
+        va = lst[-1]                                  # under pool_lock: 1 read, 1 write
         if va.va_start & (align - 1) == 0:
             lst.pop()
             if not lst:
@@ -179,8 +176,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             lst.pop()
             lst.insert(0, va)
             va = None
-        acct.written += 1
-        acct.unlock(h)
+        self.acct.held(vn.pool_lock, 1, 1)
         return va
 
     def _alloc_free_tree(self, size, align, vstart, vend, cpu):
@@ -314,9 +310,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         old_rule = self.params["decay_rule"] == "6.9"
         for idx in sorted(vn.pool):
             lst = vn.pool[idx]
-            h = acct.lock(vn.pool_lock)
-            acct.written += 1
-            acct.unlock(h)
+            acct.held(vn.pool_lock, 0, 1)
             n = len(lst)
             copies = sum(1 for va in lst if va.dual is not None) if self._ncopies else 0
             if copies:
@@ -338,9 +332,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                     left -= 1
                 merge_or_add_vmap_area(decay, va)
             if lst:
-                h = acct.lock(vn.pool_lock)
-                acct.written += 1
-                acct.unlock(h)
+                acct.held(vn.pool_lock, 0, 1)
             else:
                 del vn.pool[idx]
         self._reclaim_list_global(decay.detach_all())
@@ -467,7 +459,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         nr = self.nr_nodes
         populate = not vn.skip_populate
         pool, pool_lock, gen = vn.pool, vn.pool_lock, -batch.gen
-        lock, unlock = acct.lock, acct.unlock
+        held = acct.held
         for va in self._push_order(todo):
             size = va.va_end - va.va_start
             pages += size >> PAGE_SHIFT
@@ -477,8 +469,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             if idx >= MAX_VA_SIZE_PAGES:
                 idx = -1
             if 0 <= vn_id < nr and populate and idx >= 0:
-                h = lock(pool_lock)
-                lst = pool.get(idx)
+                lst = pool.get(idx)                         # under pool_lock: 1 write
                 va.seq = gen
                 if lst is None:
                     pool[idx] = [va]
@@ -486,8 +477,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                     lst.append(va)
                 else:
                     self._pool_push_sorted(lst, va)
-                acct.written += 1
-                unlock(h)
+                held(pool_lock, 0, 1)
             elif va.flags & VN_UNKNOWN and populate and idx >= 0 and nr > 1:
                 # unknown vn_id (pre-trace area): the kernel pushed it into one node's pool; keep
                 # a copy in every node's pool until an allocation shows which (replay only)

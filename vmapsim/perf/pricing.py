@@ -281,6 +281,28 @@ class FusedAccounting(Accounting):
         h.alloc_bytes += self.alloc_bytes
         h.free_bytes += self.free_bytes
 
+    def held(self, name, visited: int = 0, written: int = 0, kind: str = "spin") -> None:
+        out = self.out
+        if out is not None:
+            if self.fopen is None and kind == "spin" and name is not None:
+                self.visited += visited
+                self.written += written
+                p = self.fpricer
+                lid = p.lock_ids.get(name)
+                if lid is None:
+                    lid = p.lock_id(name)
+                visit, write, alloc, free, lock_ns = p._prices
+                # Pricer.record_steps's spin step, copied (no index bytes under this hold)
+                out.append((SPIN, lid, visited * visit + written * write + 0 * alloc
+                            + 0 * free + lock_ns, written, visited))
+                return
+            self._spill()
+        # Accounting.held, copied
+        if self.enabled:
+            self.holds.append(Hold(name, kind, visited, written, 0, 0))
+        self.visited += visited
+        self.written += written
+
     def outside(self, alloc: int = 0, free: int = 0) -> None:
         self.alloc_bytes += alloc
         self.free_bytes += free

@@ -128,6 +128,12 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         #: purge still being pushed (see ReplayMixin._unpush_pending)
         self.unpushed: list = []
         self._ncopies = 0
+        cls = type(self)
+        #: the class keeps 6.18's pool pop, busy insert and node walk: alloc_vmap_area and
+        #: find_unlink_vmap_area run copies of them inline (the performance model's hot path)
+        self._inline = all(getattr(cls, m) is getattr(Linux618, m)
+                           for m in ("_node_pool_del_va", "_insert_busy", "_node_walk",
+                                     "_node_lookup"))
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
         self.acct.begin("init", -1)
 
@@ -218,7 +224,24 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
             node = cpu % n
             vn = self.nodes[node]
-            if vn.pool:                                                         # any pool at all
+            if not vn.pool:                                                     # no pool at all
+                pass
+            elif self._inline:                  # _node_pool_del_va(vn, size, align), copied
+                idx = (size - 1) // PAGE_SIZE
+                lst = vn.pool.get(idx) if idx < MAX_VA_SIZE_PAGES else None
+                if lst:
+                    va = lst[-1]
+                    lst.pop()
+                    if va.va_start & (align - 1) == 0:
+                        if not lst:
+                            del vn.pool[idx]
+                        if va.dual is not None:
+                            self._resolve_dual(va)
+                    else:
+                        lst.insert(0, va)
+                        va = None
+                    acct.held(vn.pool_lock, 1, 1)
+            else:
                 va = self._node_pool_del_va(vn, size, align)
             vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
@@ -236,7 +259,13 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         va.va_start, va.va_end = addr, addr + size
         va.flags = va_flags | vn_id
         va.vm = True
-        self._insert_busy(va)
+        if self._inline:                                  # _insert_busy(va), copied
+            vn = self.nodes[(addr // self.zone) % n]
+            h = acct.lock(vn.busy_lock)
+            vn.busy.insert(va)
+            acct.unlock(h)
+        else:
+            self._insert_busy(va)
         return addr
 
     # ------------------------------------------------------------------ lookup and free
@@ -269,8 +298,24 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         return None if va is None else (va.va_start, va.va_end)
 
     def find_unlink_vmap_area(self, addr, cpu=0):
-        self.acct.begin("find_unlink_vmap_area", cpu)
-        return self._node_walk(addr, True)
+        acct = self.acct
+        acct.begin("find_unlink_vmap_area", cpu)
+        if not self._inline:
+            return self._node_walk(addr, True)
+        nodes, n = self.nodes, self.nr_nodes          # _node_walk and _node_lookup, copied
+        i = j = (addr // self.zone) % n
+        while True:
+            vn = nodes[i]
+            h = acct.lock(vn.busy_lock)
+            va = vn.busy.find(addr)
+            if va is not None:
+                vn.busy.unlink(va)
+                acct.unlock(h)
+                return va
+            acct.unlock(h)
+            i = (i + n - 1) % n
+            if i == j:
+                return None
 
     def _lazy_node(self, va: VmapArea) -> VmapNode:
         vn_id = decode_vn_id(va.flags & 0xFFFFFFFF)
@@ -336,46 +381,6 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             else:
                 del vn.pool[idx]
         self._reclaim_list_global(decay.detach_all())
-
-    @staticmethod
-    def _pool_push_sorted(lst, va) -> None:
-        """Push *va*, keeping this purge's pushes in address order when a copy of an unknown-node
-        area (pushed out of turn, with its owner's batch) is on top: the kernel pushes each node's
-        batch in address order, so the highest address of the batch is the head."""
-        gen = va.seq
-        i = len(lst)
-        while i > 0 and lst[i - 1].seq == gen and lst[i - 1].va_start > va.va_start \
-                and (lst[i - 1].dual is not None or va.dual is not None):
-            i -= 1
-        lst.insert(i, va)
-
-    def _resolve_dual(self, va: VmapArea) -> None:
-        """*va* (a copy of an unknown-node area) was taken: drop its copies from the other pools."""
-        idx = _va_pool_idx(va.va_end - va.va_start)
-        self._ncopies -= len(va.dual)
-        for c in va.dual:
-            if c is va:
-                continue
-            for vn in self.nodes:
-                lst = vn.pool.get(idx)
-                if lst and c in lst:
-                    lst.remove(c)
-                    if not lst:
-                        del vn.pool[idx]
-                    break
-            c.dual = None
-        va.dual = None
-
-    def _drop_copy(self, va: VmapArea) -> bool:
-        """Remove copy *va* from its group; True if other copies remain (so nothing is freed)."""
-        group = va.dual
-        group.remove(va)
-        va.dual = None
-        self._ncopies -= 1
-        if len(group) == 1:
-            group[0].dual = None
-            self._ncopies -= 1
-        return bool(group)
 
     def _reclaim_list_global(self, vas) -> None:
         """mm/vmalloc.c reclaim_list_global(): merge a list into the free tree under its lock."""

@@ -189,7 +189,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         """preload_this_cpu_lock() + __alloc_vmap_area() under free_vmap_area_lock."""
         acct = self.acct
         if not self._preloaded[cpu]:
-            self._slab(alloc=SIZEOF_VMAP_AREA)
+            acct.outside(SIZEOF_VMAP_AREA)             # _slab(), inlined
             self._preloaded[cpu] = True
         h = acct.lock("free_vmap_area_lock")
         spare = self._spare                  # a blank object: only an NE split uses (takes) it
@@ -247,7 +247,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         if va is not None:
             addr = va.va_start
         else:
-            self._slab(alloc=self.sizeof_vmap_area)
+            acct.outside(self.sizeof_vmap_area)    # _slab(), inlined
             va = VmapArea()
             addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:

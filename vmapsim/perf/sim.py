@@ -194,6 +194,7 @@ class Simulation(WorkerOps):
         self.test_counts = [dict() for _ in range(ncpu)]
         self.done = [False] * ncpu
         self.find_pending = [None] * ncpu
+        self.finds = False                 # True once a timed lookup left a find_pending
         # measurement: without warm-up the whole run; with it, from the moment every CPU runs
         # counted iterations to the moment the first one finishes (all CPUs busy, steady state)
         self.warmup = spec.warmup
@@ -476,8 +477,8 @@ class Simulation(WorkerOps):
                         if smt:
                             sib = sibling[c]
                             if sib >= 0:                 # SMT: the sibling's busy share so far
-                                busy = 1.0 - cpu_wait[sib] / t if t > 0 else 1.0
-                                ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0 else 0.0)
+                                busy = 1.0 - cpu_wait[sib] / t if t > 0.0 else 1.0
+                                ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0.0 else 0.0)
                         if not next_op(c, t):
                             break                        # this CPU has finished
                         steps = steps_of[c]

@@ -95,10 +95,15 @@ class WorkerOps:
         acct = self.acct
         if self.fused:
             acct.out = out
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+            else:                                      # finish() with nothing to add, inlined
+                acct.out = None
         else:
             acct.fspill = out
-        addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
-        acct.finish()
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
+            acct.finish()
         if addr is None:
             self.stats.failures += 1
         else:
@@ -126,7 +131,7 @@ class WorkerOps:
                 base += cold * costs.cold_page_ns * self.pricer.scale
             self.stats.clear_ns += clear * self.work_scale[c]
             line = addr >> 15                               # _pte_lines's 1-line case, copied
-            if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+            if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
                 owner = self.pte_owner
                 o = owner.get(line)
                 owner[line] = c
@@ -156,22 +161,27 @@ class WorkerOps:
         if self.fused:
             acct.out = out
             va = d.find_unlink_vmap_area(addr, c)
-            acct.finish()
-            acct.out = out
-            drain = d.free_vmap_area_noflush(va, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+                acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)   # (finish() with nothing to add: the
+            if acct.out is None or acct.events or acct.fdeferred:    # same as going on)
+                acct.finish()
+            else:
+                acct.out = None
         else:
             acct.fspill = out
             va = d.find_unlink_vmap_area(addr, c)
             acct.finish()
             acct.fspill = out
             drain = d.free_vmap_area_noflush(va, c)
-        acct.finish()
+            acct.finish()
         base = self._free_ns.get(pages)
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
         line = addr >> 15
-        if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+        if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
             owner = self.pte_owner
             o = owner.get(line)
             owner[line] = c
@@ -209,6 +219,7 @@ class WorkerOps:
                 self.lookup.find_steps(d.acct.holds, found, addr + PAGE_SIZE // 2,
                                        self.owner_of.get(addr, c), c, out)
                 self.find_pending[c] = t
+                self.finds = True
             self.result[c] = None
         elif kind == "kvfree_rcu":
             addr = op[1]
@@ -292,22 +303,27 @@ class WorkerOps:
         if self.fused:
             acct.out = out
             va = d.find_unlink_vmap_area(addr, c)
-            acct.finish()
-            acct.out = out
-            drain = d.free_vmap_area_noflush(va, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+                acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)   # (finish() with nothing to add: the
+            if acct.out is None or acct.events or acct.fdeferred:    # same as going on)
+                acct.finish()
+            else:
+                acct.out = None
         else:
             acct.fspill = out
             va = d.find_unlink_vmap_area(addr, c)
             acct.finish()
             acct.fspill = out
             drain = d.free_vmap_area_noflush(va, c)
-        acct.finish()
+            acct.finish()
         base = self._free_ns.get(pages)
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
         line = addr >> 15                                   # _pte_lines's 1-line case, copied
-        if line == (addr + pages * PAGE_SIZE - 1) >> 15:
+        if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
             owner = self.pte_owner
             o = owner.get(line)
             owner[line] = c
@@ -516,11 +532,12 @@ class WorkerOps:
         kwork = self.kwork[c]
         if kwork and self._kworker(c, t):
             return True
-        find_pending = self.find_pending
-        if find_pending[c] is not None:
-            if self.warm_end[c] is not None:
-                self.stats.find_latencies.append(t - find_pending[c])
-            find_pending[c] = None
+        if self.finds:                                 # some lookup was timed
+            find_pending = self.find_pending
+            if find_pending[c] is not None:
+                if self.warm_end[c] is not None:
+                    self.stats.find_latencies.append(t - find_pending[c])
+                find_pending[c] = None
         send = self._send[c]
         result = self.result
         while True:

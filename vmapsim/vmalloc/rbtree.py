@@ -219,7 +219,13 @@ class RBTree:
         n = va
         w = 0
         while n is not None:
-            m = _compute_max(n)
+            m = n.va_end - n.va_start                # _compute_max(n), inlined
+            c = n.rb_left
+            if c is not None and c.subtree_max_size > m:
+                m = c.subtree_max_size
+            c = n.rb_right
+            if c is not None and c.subtree_max_size > m:
+                m = c.subtree_max_size
             if n.subtree_max_size == m:
                 break
             n.subtree_max_size = m

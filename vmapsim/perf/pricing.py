@@ -38,7 +38,7 @@ Step kinds (first field):
 """
 from __future__ import annotations
 
-from ..designs.base import _NO_HOLD, Accounting, Hold
+from ..designs.base import NO_HOLD, Accounting, Hold
 from .costs import Costs, Machine
 
 WORK, SPIN, MUTEX, UNLOCK, ATOMIC, RCU_READ, FLUSH, CALL_RCU, TRYFAIL, SEQ_READ = range(10)
@@ -239,7 +239,7 @@ class FusedAccounting(Accounting):
             self._spill()
         # Accounting.lock, copied (one call frame less)
         if not self.enabled:
-            return _NO_HOLD
+            return NO_HOLD
         h = _new_hold(Hold)
         h.lock = name
         h.kind = kind
@@ -262,19 +262,25 @@ class FusedAccounting(Accounting):
                     self.fdcount += max(1, free_b // INDEX_BLOCK)
                     free_b = 0
                 p = self.fpricer
-                lid = p.lock_ids.get(self.fopen)
-                if lid is None:
+                try:
+                    lid = p.lock_ids[self.fopen]
+                except KeyError:
                     lid = p.lock_id(self.fopen)
                 self.fopen = None
                 visit, write, alloc, free, lock_ns = p._prices
-                # Pricer.record_steps's spin step, copied
-                out.append((SPIN, lid, visited * visit + written * write
-                            + (self.alloc_bytes - self.fa) * alloc + free_b * free + lock_ns,
-                            written, visited))
+                alloc_b = self.alloc_bytes - self.fa
+                # Pricer.record_steps's spin step, copied; without index bytes its two terms
+                # are 0.0 and adding them to the (non-negative) sum changes no bit
+                if alloc_b or free_b:
+                    out.append((SPIN, lid, visited * visit + written * write + alloc_b * alloc
+                                + free_b * free + lock_ns, written, visited))
+                else:
+                    out.append((SPIN, lid, visited * visit + written * write + lock_ns,
+                                written, visited))
                 return
             h = self.fhold                      # spilled while open: a Hold of the record now
             self.fhold = self.fopen = None
-        elif h is _NO_HOLD:
+        elif h is NO_HOLD:
             return
         h.visited += self.visited
         h.written += self.written
@@ -288,13 +294,15 @@ class FusedAccounting(Accounting):
                 self.visited += visited
                 self.written += written
                 p = self.fpricer
-                lid = p.lock_ids.get(name)
-                if lid is None:
+                try:
+                    lid = p.lock_ids[name]
+                except KeyError:
                     lid = p.lock_id(name)
-                visit, write, alloc, free, lock_ns = p._prices
-                # Pricer.record_steps's spin step, copied (no index bytes under this hold)
-                out.append((SPIN, lid, visited * visit + written * write + 0 * alloc
-                            + 0 * free + lock_ns, written, visited))
+                visit, write, _, _, lock_ns = p._prices
+                # Pricer.record_steps's spin step, copied (no index bytes under this hold: their
+                # two terms are 0.0, and adding them to the non-negative sum changes no bit)
+                out.append((SPIN, lid, visited * visit + written * write + lock_ns,
+                            written, visited))
                 return
             self._spill()
         # Accounting.held, copied
@@ -313,9 +321,10 @@ class FusedAccounting(Accounting):
                 self.fdeferred += free_b
                 self.fdcount += max(1, free_b // INDEX_BLOCK)
                 free_b = 0
-            visit, write, price_alloc, price_free, _ = self.fpricer._prices
-            # Pricer.record_steps's step of a hold outside the locks, copied
-            out.append((WORK, 0 * visit + 0 * write + alloc * price_alloc + free_b * price_free))
+            _, _, price_alloc, price_free, _ = self.fpricer._prices
+            # Pricer.record_steps's step of a hold outside the locks, copied, without its two
+            # terms of no nodes (0.0: adding them to the non-negative rest changes no bit)
+            out.append((WORK, alloc * price_alloc + free_b * price_free))
             return
         if out is not None:
             self._spill()

@@ -97,10 +97,15 @@ class WorkerOps:
         if self.fused:
             acct.out = out
             addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
-            if acct.out is None or acct.events or acct.fdeferred:
+            if acct.out is None or acct.fdeferred:
                 acct.finish()
-            else:                                      # finish() with nothing to add, inlined
-                acct.out = None
+            else:                           # finish(), inlined while it has nothing to add:
+                acct.out = None             # of the events, it prices only these two kinds
+                for ev in acct.events:      # (alloc_vmap_area's cond_resched is not one)
+                    if ev[0] == "tlb_flush" or ev[0] == "call_rcu":
+                        acct.out = out
+                        acct.finish()
+                        break
         else:
             acct.fspill = out
             addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)

@@ -187,8 +187,14 @@ def alloc_vmap_area_range(tree: RBTree, size: int, align: int, vstart: int, vend
         return None, NOTHING_FIT
     a = va.va_start
     nva = (((a if a > vstart else vstart) + align - 1) & ~(align - 1)) & ULONG_MAX
-    if nva + size > vend:
+    nve = nva + size
+    if nve > vend:
         return None, NOTHING_FIT
+    if a == nva and nve < va.va_end:          # va_clip()'s LE_FIT_TYPE case, copied
+        va.va_start = nve
+        tree.acct.written += 1
+        tree.propagate_from(va)
+        return nva, LE_FIT_TYPE
     return nva, va_clip(tree, va, nva, size, spare)
 
 

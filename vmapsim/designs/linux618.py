@@ -46,7 +46,7 @@ from ..vmalloc.vmap_area import (
     decode_vn_id,
     nr_vmap_nodes_for,
 )
-from .base import VN_UNKNOWN, Choice, Design, IndexMemory
+from .base import COND_RESCHED, VN_UNKNOWN, Choice, Design, IndexMemory
 from .linux618_replay import ReplayMixin
 from .readers import ReaderMixin
 
@@ -114,6 +114,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             raise ParameterError(f"unknown decay_rule {self.params['decay_rule']!r}; "
                                  "valid decay_rule values: 6.16, 6.9")
         self.zone = VMAP_ZONE_PAGES * PAGE_SIZE if n > 1 else 1
+        self._zone_shift = self.zone.bit_length() - 1     # addr // zone == addr >> this
         acct = self.acct
         self.free = RBTree(True, acct)
         self.nodes = [VmapNode(i, acct, self.new_busy_index(i)) for i in range(n)]
@@ -204,7 +205,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         else:
             self._spare = spare
         acct.unlock(h)
-        acct.events.append(("cond_resched", None))
+        acct.events.append(COND_RESCHED)
         return addr
 
     def _insert_busy(self, va: VmapArea) -> None:
@@ -266,15 +267,13 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                 h = acct.lock("free_vmap_area_lock")
                 spare = self._spare
                 if spare is None:
-                    spare = VmapArea()
+                    spare = self._spare = VmapArea()
                 addr, fit = alloc_vmap_area_range(self.free, size, align, vstart, vend, spare)
                 if fit == 4:
                     preloaded[cpu] = False
                     self._spare = None
-                else:
-                    self._spare = spare
                 acct.unlock(h)
-                acct.events.append(("cond_resched", None))
+                acct.events.append(COND_RESCHED)
             else:
                 addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:
@@ -285,7 +284,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                     return None
             va = VmapArea(addr, addr + size, va_flags | vn_id, True)
         if self._inline:                                  # _insert_busy(va), copied
-            vn = self.nodes[(addr // self.zone) % n]
+            vn = self.nodes[(addr >> self._zone_shift) % n]
             h = acct.lock(vn.busy_lock)
             vn.busy.insert(va)
             acct.unlock(h)
@@ -329,13 +328,14 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         if not self._inline:
             return self._node_walk(addr, True)
         nodes, n = self.nodes, self.nr_nodes          # _node_walk and _node_lookup, copied
-        i = j = (addr // self.zone) % n
+        i = j = (addr >> self._zone_shift) % n
         while True:
             vn = nodes[i]
             h = acct.lock(vn.busy_lock)
-            va = vn.busy.find(addr)
+            busy = vn.busy
+            va = busy.find(addr)
             if va is not None:
-                vn.busy.unlink(va)
+                busy.unlink(va)
                 acct.unlock(h)
                 return va
             acct.unlock(h)
@@ -359,8 +359,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             vn = self.nodes[vn_id]
         else:
             vn = self.nodes[(va.va_start // self.zone) % self.nr_nodes]
-        self._lazy_seq += 1
-        va.seq = self._lazy_seq
+        va.seq = self._lazy_seq = self._lazy_seq + 1
         h = acct.lock(vn.lazy_lock)
         vn.lazy.insert(va)
         acct.unlock(h)

@@ -256,11 +256,6 @@ class FusedAccounting(Accounting):
             if out is not None:
                 visited = self.visited - self.fv
                 written = self.written - self.fw
-                free_b = self.free_bytes - self.ff
-                if free_b and self.frcu:
-                    self.fdeferred += free_b
-                    self.fdcount += max(1, free_b // INDEX_BLOCK)
-                    free_b = 0
                 p = self.fpricer
                 try:
                     lid = p.lock_ids[self.fopen]
@@ -269,9 +264,14 @@ class FusedAccounting(Accounting):
                 self.fopen = None
                 visit, write, alloc, free, lock_ns = p._prices
                 alloc_b = self.alloc_bytes - self.fa
+                free_b = self.free_bytes - self.ff
                 # Pricer.record_steps's spin step, copied; without index bytes its two terms
                 # are 0.0 and adding them to the (non-negative) sum changes no bit
                 if alloc_b or free_b:
+                    if free_b and self.frcu:
+                        self.fdeferred += free_b
+                        self.fdcount += max(1, free_b // INDEX_BLOCK)
+                        free_b = 0
                     out.append((SPIN, lid, visited * visit + written * write + alloc_b * alloc
                                 + free_b * free + lock_ns, written, visited))
                 else:
@@ -313,11 +313,12 @@ class FusedAccounting(Accounting):
 
     def outside(self, alloc: int = 0, free: int = 0) -> None:
         self.alloc_bytes += alloc
-        self.free_bytes += free
+        if free:
+            self.free_bytes += free
         out = self.out
         if out is not None and self.fopen is None:
             free_b = free
-            if self.frcu and free_b:
+            if free_b and self.frcu:
                 self.fdeferred += free_b
                 self.fdcount += max(1, free_b // INDEX_BLOCK)
                 free_b = 0

@@ -175,6 +175,8 @@ class Simulation(WorkerOps):
             self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
         self._pages_step = (ATOMIC, self.pages_line, self.counter_rmw)
         self._lazy_step = (ATOMIC, self.lazy_line, self.counter_rmw)
+        #: the end of a vfree's steps (worker._free): nr_vmalloc_pages, vmap_lazy_nr, END
+        self._free_tail = (self._pages_step, self._lazy_step, END_STEPS)
         # page allocator: pages on each CPU's per-CPU list, and the zone lock (worker._pcp_*)
         self.pcp = [costs.pcp_batch] * ncpu
         self._pcp_high = costs.pcp_high
@@ -294,7 +296,9 @@ class Simulation(WorkerOps):
         steps_of, pos_of, debt = self.steps, self.pos, self.debt
         free_at, owner, last_written = self.free_at, self.owner, self.last_written
         wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
-        transfer, rmw = self.transfer, self.rmw
+        # a row of zeros at index -1 (a lock no CPU has taken or written yet: owner and
+        # writer -1), so a SPIN step needs no test for it (it adds 0.0 to a positive time)
+        transfer, rmw = self.transfer + [[0.0] * n], self.rmw + [[0.0] * n]
         overlap = self.costs.coherence_overlap
         scale, sibling, smt_extra, cpu_wait = self.work_scale, self.sibling, self.smt_extra, \
             self.cpu_wait
@@ -307,6 +311,7 @@ class Simulation(WorkerOps):
         heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
         next_op = self._next
         inf = INF
+        SPIN_, ATOMIC_, WORK_ = SPIN, ATOMIC, WORK    # locals: the three common step kinds
         debts = False                                # no TLB-flush IPI owed yet
         t = heappop(heap)
         while t != inf:
@@ -336,21 +341,22 @@ class Simulation(WorkerOps):
             # shared step either is played too (still our turn) or the CPU waits for it.
             while True:
                 if k > 0:
-                    if k == SPIN:
+                    if k == SPIN_:
                         _, lid, work, written, v = s
                         work *= ws
                         o = owner[lid]
                         fa = free_at[lid]
                         if fa > t:
-                            wait_ns[lid] += fa - t
-                            cpu_wait[c] += fa - t
+                            d = fa - t
+                            wait_ns[lid] += d
+                            cpu_wait[c] += d
                             contended[lid] += 1
                             t = fa
-                        if o != c and o >= 0:
+                        if o != c:                       # (o == -1: rmw[-1] is zeros)
                             work += rmw[o][c]
                         wr = writer[lid]
                         sn = seen[lid]
-                        if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        if wr != c and sn[c] != version[lid]:   # (wr == -1: zeros)
                             lw = last_written[lid]
                             work += overlap * (v if v < lw else lw) * transfer[wr][c]
                         t += work
@@ -364,14 +370,15 @@ class Simulation(WorkerOps):
                             sn[c] = version[lid]
                         hold_ns[lid] += work
                         acq[lid] += 1
-                    elif k == ATOMIC:
+                    elif k == ATOMIC_:
                         lid = s[1]
                         o = owner[lid]
                         fa = free_at[lid]
                         work = local_rmw
                         if fa > t:
-                            wait_ns[lid] += fa - t
-                            cpu_wait[c] += fa - t
+                            d = fa - t
+                            wait_ns[lid] += d
+                            cpu_wait[c] += d
                             contended[lid] += 1
                             t = fa
                         if o != c and o >= 0:
@@ -473,7 +480,7 @@ class Simulation(WorkerOps):
                     s = steps[pos]
                     k = s[0]
                 while k <= 0:                            # private steps: WORK, END
-                    if k == WORK:
+                    if k == WORK_:
                         t += s[1] * ws
                         pos += 1
                     else:                                # the operation's steps are done
@@ -482,9 +489,9 @@ class Simulation(WorkerOps):
                             if sib >= 0:                 # SMT: the sibling's busy share so far
                                 busy = 1.0 - cpu_wait[sib] / t if t > 0.0 else 1.0
                                 ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0.0 else 0.0)
-                        if not next_op(c, t):
+                        steps = next_op(c, t)        # the next operation's steps
+                        if steps is None:
                             break                        # this CPU has finished
-                        steps = steps_of[c]
                         pos = 0
                     s = steps[pos]
                     k = s[0]

@@ -142,34 +142,46 @@ class RBTree:
         Where the two differ -- *va* overlaps a node -- the slot it ends at has that overlap
         with its successor (the first area ending above ``va_start``), so one test there finds
         it, and :meth:`find_va_links` then raises its :class:`OverlapError` with the same
-        visits counted."""
+        visits counted.  An area after the last one (a lazy tree's usual insert) goes right at
+        every level: that descent follows the right links without comparing."""
         n = self.root
         if n is None:
             self.link(va, None, True)
             return
         s, e = va.va_start, va.va_end
-        steps = 0
-        while True:
-            steps += 1
-            if s >= n.va_end:
+        if s >= self.last.va_end:          # after the last area: right at every level
+            steps = 1                      # (the loop below, without its comparisons)
+            c = n.rb_right
+            while c is not None:
+                n = c
                 c = n.rb_right
-                if c is None:
-                    prv = n
-                    nxt = n.next
-                    if nxt is not None and nxt.va_start < e:
-                        self.find_va_links(va)                 # raises OverlapError
-                    n.rb_right = va
-                    break
-            else:
-                c = n.rb_left
-                if c is None:
-                    if n.va_start < e:
-                        self.find_va_links(va)                 # raises OverlapError
-                    nxt = n
-                    prv = n.prev
-                    n.rb_left = va
-                    break
-            n = c
+                steps += 1
+            prv = n
+            nxt = None
+            n.rb_right = va
+        else:
+            steps = 0
+            while True:
+                steps += 1
+                if s >= n.va_end:
+                    c = n.rb_right
+                    if c is None:
+                        prv = n
+                        nxt = n.next
+                        if nxt is not None and nxt.va_start < e:
+                            self.find_va_links(va)                 # raises OverlapError
+                        n.rb_right = va
+                        break
+                else:
+                    c = n.rb_left
+                    if c is None:
+                        if n.va_start < e:
+                            self.find_va_links(va)                 # raises OverlapError
+                        nxt = n
+                        prv = n.prev
+                        n.rb_left = va
+                        break
+                n = c
         self.acct.visited += steps
         # self.link(va, n, is_left), inlined for a non-empty tree
         va.rb_parent = n

@@ -314,8 +314,13 @@ class Simulation(WorkerOps):
         SPIN_, ATOMIC_, WORK_ = SPIN, ATOMIC, WORK    # locals: the three common step kinds
         debts = False                                # no TLB-flush IPI owed yet
         t = heappop(heap)
-        while t != inf:
-            c = at.pop(t)
+        while True:
+            try:
+                c = at.pop(t)
+            except KeyError:                         # INF: every CPU has finished or sleeps
+                if t != inf:
+                    raise
+                break
             if more:                                 # others wait at t too: the next one
                 q = more.get(t)
                 if q is not None:

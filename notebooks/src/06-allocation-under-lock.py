@@ -432,16 +432,22 @@ _p_ctx = {"p": p_example, "p_is": "GFP_NOWAIT node-allocation failure probabilit
           "(not measured)", "rerun": "allocation_under_lock.per_pair(store_census(trace), p)"}
 _any_p = {"p": None, "p_is": "not used: this number does not depend on p",
           "rerun": "allocation_under_lock.per_pair(store_census(trace), p), any p"}
-for key, name in (("nowait_erase", "posted: GFP_NOWAIT erases under free_vmap_area_lock, any p"),
+_what = {"nowait_erase": "occupied-tree erases' GFP_NOWAIT node allocations under "
+                        "free_vmap_area_lock (mas_store_gfp's first attempt)",
+         "atomic_erase": "occupied-tree erases' GFP_ATOMIC fallbacks (mas_store_gfp's "
+                         "mas_nomem, lock kept), q p",
+         "atomic_store": "stores' mas_store_gfp(GFP_ATOMIC) fallbacks, q p: an upper bound on "
+                         "their GFP_ATOMIC allocations (mas_store_gfp tries GFP_NOWAIT again first)"}
+for key, name in (("nowait_erase", "posted: GFP_NOWAIT erases, any p"),
                   ("atomic_erase", "posted: GFP_ATOMIC erases"),
-                  ("atomic_store", "posted: GFP_ATOMIC store retries, at most"),
+                  ("atomic_store", "posted: GFP_ATOMIC stores (max)"),
                   ("kernel", "09: GFP_KERNEL under busy.lock"),
                   ("wilcox", "Wilcox: tree-lock drops"),
                   ("rezki", "Rezki (as read): lock drops, any p")):
     any_p = key in ("rezki", "nowait_erase")
+    ctx = dict(_any_p if any_p else _p_ctx, **({"what": _what[key]} if key in _what else {}))
     nums.add(name if any_p else f"{name}, p={p_example}", pair[key], "/1000 pairs",
-             source="model", fmt=".1f", context=_any_p if any_p else _p_ctx, rcu=False,
-             **replay_cond)
+             source="model", fmt=".1f", context=ctx, rcu=False, **replay_cond)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",

@@ -176,12 +176,16 @@ def test_clone_behaves_like_the_original(name):
 
 
 def test_sensitivity_widget_is_steady_and_reuses_the_warm_state():
-    from vmapsim.review.scaling import sensitivity
-    a = sensitivity(cpus=2, loops=5)
-    b = sensitivity(cpus=2, loops=5, node_visit_ns=8.0)
+    from vmapsim.review.scaling import sensitivity, sensitivity_config, sensitivity_widget
+    a = sensitivity_widget(cpus=2, loops=5)
+    b = sensitivity_widget(cpus=2, loops=5, node_visit_ns=8.0)
     assert a.steady and a.warmup > 0
     assert a.setup["cache"] == "miss" and b.setup["cache"] == "memory"
+    assert a.purges == 0                  # between two purges: the purge is not in the window
     assert not sensitivity(cpus=2, loops=5, cold=True).steady
+    # the panel's own runs time whole purge cycles after two untimed ones
+    c = sensitivity_config(cpus=2)
+    assert c["warmup"] == 2 * c["loops"]
 
 
 def test_an_unreadable_cache_file_is_rebuilt(tmp_path):

@@ -97,7 +97,9 @@ def test_groups_print_one_table_each():
                              "cover": ("workload", "cpus")}, conclusion="c")
     assert s.payload["title"] == "t"
     assert "time:" in s.payload["table"] and "cover:" in s.payload["table"]
-    assert "8 CPUs us" in "\n".join(s.payload["table"])
+    assert "8 CPUs us" in "\n".join(s.payload["table"])    # the title does not say "(us)"
+    t = n.table("design", title="time per op (us)", group="time")
+    assert t.header == ("design", "8 CPUs")
     assert all(e.get("group") for e in s.payload["numbers"]["numbers"])
     assert "<b>ratio</b>" in s._repr_mimebundle_()["text/html"]
 

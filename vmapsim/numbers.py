@@ -342,9 +342,10 @@ def _unit_suffix(n: Number) -> str:
     return f" {n.unit}" if n.unit else ""
 
 
-def _header(name: str, unit: str) -> str:
-    """A column's title: the name, and the unit unless the name already says it."""
-    return f"{name} {unit}" if unit and unit not in name else name
+def _header(name: str, unit: str, title: str = "") -> str:
+    """A column's title: the name, and the unit unless the name already says it or the table's
+    title does (``"time per op (us)"``)."""
+    return f"{name} {unit}" if unit and unit not in name and f"({unit})" not in title else name
 
 
 def _cond_text(v) -> str:
@@ -516,7 +517,7 @@ class Numbers:
             # one set of conditions per column: its letter goes in the header; several: in
             # every cell of the column
             header = tuple(keys) + tuple(
-                _header(name, unit) + (f" {col_marks[(name, unit)][0]}"
+                _header(name, unit, title) + (f" {col_marks[(name, unit)][0]}"
                                        if len(col_marks[(name, unit)]) == 1 else "")
                 for name, unit in cols)
             body = [rid + tuple(

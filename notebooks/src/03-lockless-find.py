@@ -62,8 +62,10 @@ step_scenario = "C0"        # counterexample shown first by the step-through wid
 tree_areas = 3              # other areas in the maple tree of the step-through scenarios
 cost_areas = 1000           # areas in the tree used to count each protocol's operations
 trace = "fork-s71" if FAST else "mixed-s61"   # real 6.18 capture for the writer-side cost
-perf_cpus = [4] if FAST else [1, 16]      # CPUs for the performance model's lookup workload
+perf_cpus = [4] if FAST else [16]         # CPUs for the performance model's lookup workload
 perf_designs = ["linux-6.18", "rfc-maple-busy"]   # today's allocator; a per-node busy maple tree
+perf_protocols = (["spinlock", "rcu-readonce"] if FAST else
+                  ["spinlock", "rcu-readonce", "rcu-trylock-retry", "rcu-refcount", "seqcount"])
 seed = 0
 
 # %%
@@ -72,7 +74,8 @@ first = explore_tables.stepped(step_scenario, areas=tree_areas)
 costs = lockless_find.protocol_costs(areas=cost_areas, seed=seed)
 wc_rcu = lockless_find.writer_cost(trace, rcu=True)
 print(f"step_scenario={step_scenario} tree_areas={tree_areas} cost_areas={cost_areas} "
-      f"trace={trace} perf_cpus={perf_cpus} perf_designs={perf_designs} fast={FAST}")
+      f"trace={trace} perf_cpus={perf_cpus} perf_designs={perf_designs} "
+      f"perf_protocols={perf_protocols} fast={FAST}")
 print(f"{step_scenario} on a maple busy tree (the step-through widget): {first.verdict}, "
       f"{len(first)} steps")
 
@@ -528,6 +531,7 @@ lockless_find.plot_protocol_costs(costs)
 
 # %%
 perf = {(d, c): {r["lookup"]: r for r in scaling.lookup_costs(cpus=c, design=d, seed=seed,
+                                                               protocols=perf_protocols,
                                                                processes=2)}
         for d in perf_designs for c in perf_cpus}
 pc = perf[(perf_designs[0], perf_cpus[-1])]["spinlock"]["conditions"]

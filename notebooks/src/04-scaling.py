@@ -550,6 +550,7 @@ claims.verify()
 
 # %%
 G_TIME, G_RATIO = "time per op, steady (us)", f"x linux-6.18 (apart only beyond x{thr:.2f})"
+# both tables: one row per design, one column per count of CPUs running the test
 G_COVER, G_CAL = "M1's x86_64 KVM gains against the model", "calibration: Rezki v1"
 nums = report.Numbers("04-scaling")
 for r in grid.records:

@@ -76,14 +76,16 @@ def test_explore_runs_are_estimated_against_both_limits():
     one_line_error(p, "--max-seconds", "100,000 executions, ~")
 
 
-def test_closed_pipe_is_quiet():
+def test_closed_pipe_is_one_line_and_status_2():
     r, w = os.pipe()
     os.close(r)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-m", "vmapsim", "replay", str(TRACES_DIR / "fork-s71"),
                         "--json"], stdout=w, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     os.close(w)
-    assert p.returncode == 141 and p.stderr == ""
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "standard output was closed" in p.stderr
+    assert "Traceback" not in p.stderr
 
 
 def test_seeds_never_alias():

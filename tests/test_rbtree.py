@@ -236,3 +236,38 @@ def test_random_sequences_match_the_reference_rule():
         if step % 200 == 0:
             t.validate()
     t.validate()
+
+
+
+def test_insert_refuses_every_overlap_like_find_va_links():
+    # insert() descends with one comparison per level and tests the overlap at its slot: it
+    # refuses exactly what find_va_links refuses, with the same message and visits counted,
+    # and otherwise counts the same descent
+    from vmapsim.designs.base import Accounting
+    rng = random.Random(7)
+    refused = 0
+    for _ in range(200):
+        acct = Accounting()
+        t = RBTree(False, acct)
+        for s in rng.sample(range(0, 400, 2), rng.randint(0, 60)):
+            t.insert(VmapArea(s * P, (s + 1) * P))
+        for _ in range(20):
+            s = rng.randrange(0, 400)
+            va = VmapArea(s * P, (s + rng.randint(1, 5)) * P)
+            v0 = acct.visited
+            try:
+                t.find_va_links(va)
+                want = None
+            except OverlapError as err:
+                want = str(err)
+            v1 = acct.visited
+            try:
+                t.insert(va)
+                got = None
+            except OverlapError as err:
+                got = str(err)
+                refused += 1
+            assert got == want
+            assert acct.visited - v1 == v1 - v0
+            t.validate()
+    assert refused > 100

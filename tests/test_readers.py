@@ -110,3 +110,15 @@ def test_readers_with_nothing_to_read_still_let_the_allocators_run():
     r = simulate(cpus=2, loops=20, online_cpus=5, cold=True,
                  readers=["vread:rate=0", "usercopy:rate=0", "dump_obj:rate=0"])
     assert r.ops == 40 and all(e["reads"] > 0 for e in r.readers.values())
+
+
+def test_a_reader_at_a_rate_stops_with_the_allocators():
+    # the idle period between two reads yields: the reader's next rmark sees the allocators'
+    # progress, so no read starts after they have finished
+    kw = dict(design="linux-6.18", cpus=2, online_cpus=3, workload="long_busy_list_alloc_test",
+              loops=20, setup_scale=0.02)
+    slow = simulate(readers=["vread:rate=100"], **kw)          # one period: 10 ms
+    assert slow.sim_seconds < 0.01 and slow.readers["vread"]["reads"] == 1
+    fast = simulate(readers=["vread:rate=100000"], **kw)       # 10 us periods
+    n = fast.readers["vread"]["reads"]
+    assert 1 < n <= fast.sim_seconds * 1e5 + 1

@@ -6,9 +6,9 @@ be added without touching each other.
 
 Exit status: 0 done; 2 bad input (a :class:`VmapsimError` or a command line argparse refuses),
 printed on one line; 128 + N when stopped by signal N (130 for SIGINT / Ctrl-C, 143 for
-SIGTERM; a module may raise ``KeyboardInterrupt`` with a ``signum`` attribute); 141 with
-nothing printed when standard output is a pipe whose reader went away (``... --json | head
--1``): the status a shell shows for a command killed by SIGPIPE.  Nothing else is caught.
+SIGTERM; a module may raise ``KeyboardInterrupt`` with a ``signum`` attribute).  A standard
+output whose reader went away (``... --json | head -1``) is bad input too: status 2 and one line
+saying the output was cut short, never a traceback.  Nothing else is caught.
 """
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signum
     except BrokenPipeError:
         _quiet_stdout()
-        return 128 + signal.SIGPIPE
+        print(f"vmapsim {args._name}: error: standard output was closed before the output was "
+              "complete (the reader of the pipe exited); the output is cut short", file=sys.stderr)
+        return 2
 
 
 def _one_line(exc) -> str:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import math
 import numbers as _numbers
-import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -64,15 +63,17 @@ SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
 #: design parameters a replay passes through ``replay(..., **params)`` (``bump``, ``lazy_list``
 #: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode);
 #: ``cost`` is ``simulate --cost NAME=VALUE`` (a constant of data/perf/costs.json moved, e.g. the
-#: calibration's ``counters_share_line=1``; a string or a list of them)
+#: calibration's ``counters_share_line=1``; a string or a list of them); ``simulate``'s reader
+#: CPUs (``reader``: the ``--reader`` string; ``readers_only``); ``settle`` (``--settle``)
 CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
               "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu",
-              "cost")
+              "cost", "reader", "readers_only", "settle")
 #: conditions ``vmapsim simulate`` takes, and its option for each (:meth:`Number.command`)
 SIMULATE_OPTIONS = {"design": "--design", "lookup": "--lookup", "cpus": "--cpus",
                     "workload": "--workload", "loops": "--loops", "machine": "--machine",
                     "seed": "--seed", "online_cpus": "--online-cpus", "warmup": "--warmup",
-                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost"}
+                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost",
+                    "settle": "--settle"}
 #: the band used when data/perf/calibration.json states none
 DEFAULT_BAND = 0.25
 SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",
@@ -285,7 +286,7 @@ class Number:
         """The value as the tables print it (``fmt`` applied, no unit)."""
         if self.fmt and not isinstance(self.value, str):
             return format(self.value, self.fmt)
-        from .report import format_value
+        from .table import format_value
         return format_value(self.value)
 
     def kind(self) -> str:
@@ -468,7 +469,7 @@ class Numbers:
         column, or the column header), one per distinct set.  *group*: only the numbers of that
         group (default: all).
         """
-        from .report import Table
+        from .table import Table
 
         if not self.numbers:
             raise ParameterError(f"{self.notebook}: no numbers were recorded")
@@ -534,13 +535,3 @@ class Numbers:
         else:
             footnotes = _footnotes(notes)
         return Table(header, body, title=title, notes=footnotes)
-
-
-def wrap_note(line: str, width: int) -> list[str]:
-    """A footnote ``[a] text`` wrapped to *width* with the text's indentation."""
-    head, _, rest = line.partition(" ")
-    # a single condition longer than the line (it has no space to break at) is cut, so that
-    # the reply keeps its column limit
-    return textwrap.wrap(rest, width, initial_indent=head + " ",
-                         subsequent_indent=" " * (len(head) + 1), break_on_hyphens=False,
-                         break_long_words=True) or [line]

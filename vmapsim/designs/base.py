@@ -82,18 +82,31 @@ class Accounting:
 
     Data structures add their work to the running counters ``visited``, ``written``,
     ``alloc_bytes`` and ``free_bytes``; :meth:`lock` / :meth:`unlock` turn the counter
-    differences into a :class:`Hold`.  Locks may nest (each hold then includes the work of the
-    inner one); 6.18 never nests two spinlocks.  ``holds`` and ``events`` are new lists for each
-    operation, so a consumer may keep the references.
+    differences into a :class:`Hold`, :meth:`outside` records work outside any lock (a
+    ``Hold`` whose lock is None).  Locks may nest (each hold then includes the work of the
+    inner one); 6.18 never nests two spinlocks.  ``holds`` and ``events`` are new lists for
+    each operation, so a consumer may keep the references.
+
+    The slots from ``out`` on belong to the performance model's fused mode
+    (:class:`vmapsim.perf.pricing.FusedAccounting`, which a simulation swaps in as this object's
+    class while it runs, for designs that declare ``fusable_record``): there holds are priced
+    into steps as they are released instead of being kept as :class:`Hold` objects.  Here they
+    stay unused.
     """
 
     __slots__ = ("op", "cpu", "holds", "events", "visited", "written", "alloc_bytes", "free_bytes",
-                 "enabled")
+                 "enabled",
+                 # fused mode (vmapsim.perf.pricing.FusedAccounting); None/0 otherwise
+                 "out", "fspill", "fopen", "fv", "fw", "fa", "ff", "fhold", "fpricer", "frcu",
+                 "fdeferred", "fdcount")
 
     def __init__(self, enabled: bool = True):
         self.visited = self.written = self.alloc_bytes = self.free_bytes = 0
         #: False: no Hold records are made (replay, which only needs addresses); counters still run
         self.enabled = enabled
+        self.out = self.fspill = self.fopen = self.fhold = self.fpricer = None
+        self.fv = self.fw = self.fa = self.ff = self.fdeferred = self.fdcount = 0
+        self.frcu = False
         self.begin("init", -1)
 
     def begin(self, op: str, cpu: int) -> None:
@@ -120,6 +133,23 @@ class Accounting:
         h.written += self.written
         h.alloc_bytes += self.alloc_bytes
         h.free_bytes += self.free_bytes
+
+    def held(self, name, visited: int = 0, written: int = 0, kind: str = "spin") -> None:
+        """A lock taken and released around work of *visited* / *written* nodes that is all
+        counted here: the record ``h = lock(name, kind)``, the counters raised, ``unlock(h)``
+        would make, in one call."""
+        if self.enabled:
+            self.holds.append(Hold(name, kind, visited, written, 0, 0))
+        self.visited += visited
+        self.written += written
+
+    def outside(self, alloc: int = 0, free: int = 0) -> None:
+        """Work outside any lock: *alloc* / *free* bytes of slab objects (kmem_cache_alloc/free
+        of a ``vmap_area``), counted and recorded as ``Hold(None, "none", 0, 0, alloc, free)``."""
+        self.alloc_bytes += alloc
+        self.free_bytes += free
+        if self.enabled:
+            self.holds.append(Hold(None, "none", 0, 0, alloc, free))
 
     def event(self, kind: str, value=None) -> None:
         """Record a costed non-lock event (``tlb_flush`` pages, ``schedule_work`` name, ...)."""
@@ -184,6 +214,11 @@ class Design:
     name = "abstract"
     #: sizeof(struct vmap_area) this design implies
     sizeof_vmap_area = SIZEOF_VMAP_AREA
+    #: True, in a class's own body (never inherited: ``type(d).__dict__`` is read), when every
+    #: hold the class records goes through ``acct.lock/unlock/outside`` and nothing reads or
+    #: rewrites ``acct.holds`` during an operation: the performance model then prices its holds
+    #: as they are released (:class:`vmapsim.perf.pricing.FusedAccounting`), with the same steps.
+    fusable_record = False
     #: parameter -> default
     PARAMS: dict = {"possible_cpus": 2, "online_cpus": None, "vmalloc_start": VMALLOC_START,
                     "vmalloc_end": VMALLOC_END, "seed": 0}

@@ -46,7 +46,7 @@ from ..vmalloc.vmap_area import (
     decode_vn_id,
     nr_vmap_nodes_for,
 )
-from .base import VN_UNKNOWN, Choice, Design, Hold, IndexMemory
+from .base import VN_UNKNOWN, Choice, Design, IndexMemory
 from .linux618_replay import ReplayMixin
 from .readers import ReaderMixin
 
@@ -96,6 +96,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     name = "linux-6.18"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
+    fusable_record = True
     PARAMS = dict(Design.PARAMS, nr_vmap_nodes=None, decay_rule="6.16", pool_resync="limbo")
 
     def __init__(self, **params):
@@ -127,6 +128,12 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         #: purge still being pushed (see ReplayMixin._unpush_pending)
         self.unpushed: list = []
         self._ncopies = 0
+        cls = type(self)
+        #: the class keeps 6.18's pool pop, busy insert and node walk: alloc_vmap_area and
+        #: find_unlink_vmap_area run copies of them inline (the performance model's hot path)
+        self._inline = all(getattr(cls, m) is getattr(Linux618, m)
+                           for m in ("_node_pool_del_va", "_insert_busy", "_node_walk",
+                                     "_node_lookup"))
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
         self.acct.begin("init", -1)
 
@@ -145,11 +152,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def _slab(self, alloc: int = 0, free: int = 0) -> None:
         """Work outside any lock: kmem_cache_alloc/free of vmap_area objects."""
-        acct = self.acct
-        acct.alloc_bytes += alloc
-        acct.free_bytes += free
-        if acct.enabled:
-            acct.holds.append(_hold_none(alloc, free))
+        self.acct.outside(alloc, free)
 
     def _eligible(self, vstart: int, vend: int) -> bool:
         return vstart == self.vmalloc_start and vend == self.vmalloc_end and self.nr_nodes > 1
@@ -168,10 +171,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         lst = vn.pool.get(idx)
         if not lst:
             return None
-        acct = self.acct
-        h = acct.lock(vn.pool_lock)
-        va = lst[-1]
-        acct.visited += 1
+        va = lst[-1]                                  # under pool_lock: 1 read, 1 write
         if va.va_start & (align - 1) == 0:
             lst.pop()
             if not lst:
@@ -182,15 +182,14 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             lst.pop()
             lst.insert(0, va)
             va = None
-        acct.written += 1
-        acct.unlock(h)
+        self.acct.held(vn.pool_lock, 1, 1)
         return va
 
     def _alloc_free_tree(self, size, align, vstart, vend, cpu):
         """preload_this_cpu_lock() + __alloc_vmap_area() under free_vmap_area_lock."""
         acct = self.acct
         if not self._preloaded[cpu]:
-            self._slab(alloc=SIZEOF_VMAP_AREA)
+            acct.outside(SIZEOF_VMAP_AREA)             # _slab(), inlined
             self._preloaded[cpu] = True
         h = acct.lock("free_vmap_area_lock")
         spare = self._spare                  # a blank object: only an NE split uses (takes) it
@@ -225,13 +224,30 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
             node = cpu % n
             vn = self.nodes[node]
-            if vn.pool:                                                         # any pool at all
+            if not vn.pool:                                                     # no pool at all
+                pass
+            elif self._inline:                  # _node_pool_del_va(vn, size, align), copied
+                idx = (size - 1) // PAGE_SIZE
+                lst = vn.pool.get(idx) if idx < MAX_VA_SIZE_PAGES else None
+                if lst:
+                    va = lst[-1]
+                    lst.pop()
+                    if va.va_start & (align - 1) == 0:
+                        if not lst:
+                            del vn.pool[idx]
+                        if va.dual is not None:
+                            self._resolve_dual(va)
+                    else:
+                        lst.insert(0, va)
+                        va = None
+                    acct.held(vn.pool_lock, 1, 1)
+            else:
                 va = self._node_pool_del_va(vn, size, align)
             vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
             addr = va.va_start
         else:
-            self._slab(alloc=self.sizeof_vmap_area)
+            acct.outside(self.sizeof_vmap_area)    # _slab(), inlined
             va = VmapArea()
             addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:
@@ -243,7 +259,13 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         va.va_start, va.va_end = addr, addr + size
         va.flags = va_flags | vn_id
         va.vm = True
-        self._insert_busy(va)
+        if self._inline:                                  # _insert_busy(va), copied
+            vn = self.nodes[(addr // self.zone) % n]
+            h = acct.lock(vn.busy_lock)
+            vn.busy.insert(va)
+            acct.unlock(h)
+        else:
+            self._insert_busy(va)
         return addr
 
     # ------------------------------------------------------------------ lookup and free
@@ -276,8 +298,24 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         return None if va is None else (va.va_start, va.va_end)
 
     def find_unlink_vmap_area(self, addr, cpu=0):
-        self.acct.begin("find_unlink_vmap_area", cpu)
-        return self._node_walk(addr, True)
+        acct = self.acct
+        acct.begin("find_unlink_vmap_area", cpu)
+        if not self._inline:
+            return self._node_walk(addr, True)
+        nodes, n = self.nodes, self.nr_nodes          # _node_walk and _node_lookup, copied
+        i = j = (addr // self.zone) % n
+        while True:
+            vn = nodes[i]
+            h = acct.lock(vn.busy_lock)
+            va = vn.busy.find(addr)
+            if va is not None:
+                vn.busy.unlink(va)
+                acct.unlock(h)
+                return va
+            acct.unlock(h)
+            i = (i + n - 1) % n
+            if i == j:
+                return None
 
     def _lazy_node(self, va: VmapArea) -> VmapNode:
         vn_id = decode_vn_id(va.flags & 0xFFFFFFFF)
@@ -317,9 +355,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         old_rule = self.params["decay_rule"] == "6.9"
         for idx in sorted(vn.pool):
             lst = vn.pool[idx]
-            h = acct.lock(vn.pool_lock)
-            acct.written += 1
-            acct.unlock(h)
+            acct.held(vn.pool_lock, 0, 1)
             n = len(lst)
             copies = sum(1 for va in lst if va.dual is not None) if self._ncopies else 0
             if copies:
@@ -341,52 +377,10 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                     left -= 1
                 merge_or_add_vmap_area(decay, va)
             if lst:
-                h = acct.lock(vn.pool_lock)
-                acct.written += 1
-                acct.unlock(h)
+                acct.held(vn.pool_lock, 0, 1)
             else:
                 del vn.pool[idx]
         self._reclaim_list_global(decay.detach_all())
-
-    @staticmethod
-    def _pool_push_sorted(lst, va) -> None:
-        """Push *va*, keeping this purge's pushes in address order when a copy of an unknown-node
-        area (pushed out of turn, with its owner's batch) is on top: the kernel pushes each node's
-        batch in address order, so the highest address of the batch is the head."""
-        gen = va.seq
-        i = len(lst)
-        while i > 0 and lst[i - 1].seq == gen and lst[i - 1].va_start > va.va_start \
-                and (lst[i - 1].dual is not None or va.dual is not None):
-            i -= 1
-        lst.insert(i, va)
-
-    def _resolve_dual(self, va: VmapArea) -> None:
-        """*va* (a copy of an unknown-node area) was taken: drop its copies from the other pools."""
-        idx = _va_pool_idx(va.va_end - va.va_start)
-        self._ncopies -= len(va.dual)
-        for c in va.dual:
-            if c is va:
-                continue
-            for vn in self.nodes:
-                lst = vn.pool.get(idx)
-                if lst and c in lst:
-                    lst.remove(c)
-                    if not lst:
-                        del vn.pool[idx]
-                    break
-            c.dual = None
-        va.dual = None
-
-    def _drop_copy(self, va: VmapArea) -> bool:
-        """Remove copy *va* from its group; True if other copies remain (so nothing is freed)."""
-        group = va.dual
-        group.remove(va)
-        va.dual = None
-        self._ncopies -= 1
-        if len(group) == 1:
-            group[0].dual = None
-            self._ncopies -= 1
-        return bool(group)
 
     def _reclaim_list_global(self, vas) -> None:
         """mm/vmalloc.c reclaim_list_global(): merge a list into the free tree under its lock."""
@@ -470,7 +464,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         nr = self.nr_nodes
         populate = not vn.skip_populate
         pool, pool_lock, gen = vn.pool, vn.pool_lock, -batch.gen
-        lock, unlock = acct.lock, acct.unlock
+        held = acct.held
         for va in self._push_order(todo):
             size = va.va_end - va.va_start
             pages += size >> PAGE_SHIFT
@@ -480,8 +474,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             if idx >= MAX_VA_SIZE_PAGES:
                 idx = -1
             if 0 <= vn_id < nr and populate and idx >= 0:
-                h = lock(pool_lock)
-                lst = pool.get(idx)
+                lst = pool.get(idx)                         # under pool_lock: 1 write
                 va.seq = gen
                 if lst is None:
                     pool[idx] = [va]
@@ -489,8 +482,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
                     lst.append(va)
                 else:
                     self._pool_push_sorted(lst, va)
-                acct.written += 1
-                unlock(h)
+                held(pool_lock, 0, 1)
             elif va.flags & VN_UNKNOWN and populate and idx >= 0 and nr > 1:
                 # unknown vn_id (pre-trace area): the kernel pushed it into one node's pool; keep
                 # a copy in every node's pool until an allocation shows which (replay only)
@@ -623,7 +615,3 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             assert e1 <= s2, f"{k1} {s1:#x}-{e1:#x} overlaps {k2} {s2:#x}-{e2:#x}"
         covered = sum(e - s for s, e, _ in spans)
         assert covered == (1 << 64) - 2, "address space [1, ULONG_MAX) not fully accounted for"
-
-
-def _hold_none(alloc, free):
-    return Hold(None, "none", 0, 0, alloc, free)

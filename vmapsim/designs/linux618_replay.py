@@ -29,6 +29,49 @@ def _pool_idx(size: int) -> int:
 class ReplayMixin:
     """``load_state``, ``apply_alloc``, ``apply_free`` and the forced-state helpers."""
 
+    # ------------------------------------------------------------------ copies of unknown-node areas
+    # (Linux618.purge_push keeps a copy of a pre-trace area in every node's pool until an
+    # allocation shows which node had it; these keep the copies consistent.)
+    @staticmethod
+    def _pool_push_sorted(lst, va) -> None:
+        """Push *va*, keeping this purge's pushes in address order when a copy of an unknown-node
+        area (pushed out of turn, with its owner's batch) is on top: the kernel pushes each node's
+        batch in address order, so the highest address of the batch is the head."""
+        gen = va.seq
+        i = len(lst)
+        while i > 0 and lst[i - 1].seq == gen and lst[i - 1].va_start > va.va_start \
+                and (lst[i - 1].dual is not None or va.dual is not None):
+            i -= 1
+        lst.insert(i, va)
+
+    def _resolve_dual(self, va: VmapArea) -> None:
+        """*va* (a copy of an unknown-node area) was taken: drop its copies from the other pools."""
+        idx = _pool_idx(va.va_end - va.va_start)
+        self._ncopies -= len(va.dual)
+        for c in va.dual:
+            if c is va:
+                continue
+            for vn in self.nodes:
+                lst = vn.pool.get(idx)
+                if lst and c in lst:
+                    lst.remove(c)
+                    if not lst:
+                        del vn.pool[idx]
+                    break
+            c.dual = None
+        va.dual = None
+
+    def _drop_copy(self, va: VmapArea) -> bool:
+        """Remove copy *va* from its group; True if other copies remain (so nothing is freed)."""
+        group = va.dual
+        group.remove(va)
+        va.dual = None
+        self._ncopies -= 1
+        if len(group) == 1:
+            group[0].dual = None
+            self._ncopies -= 1
+        return bool(group)
+
     # ------------------------------------------------------------------ start state
     def load_state(self, busy, lazy):
         """Start state from a snapshot: busy areas (flags as given), lazy areas on their listed node,

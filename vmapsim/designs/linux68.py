@@ -26,7 +26,7 @@ from ..vmalloc.free_space import (
 )
 from ..vmalloc.rbtree import RBTree
 from ..vmalloc.vmap_area import PAGE_SHIFT, PAGE_SIZE, SIZEOF_VMAP_AREA, VmapArea
-from .base import Choice, Design, Hold, IndexMemory
+from .base import Choice, Design, IndexMemory
 from .readers import ReaderMixin
 
 __all__ = ["Linux68"]
@@ -37,6 +37,7 @@ class Linux68(ReaderMixin, Design):
 
     name = "linux-6.8"
     sizeof_vmap_area = SIZEOF_VMAP_AREA
+    fusable_record = True
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -50,11 +51,7 @@ class Linux68(ReaderMixin, Design):
         acct.begin("init", -1)
 
     def _slab(self, alloc=0, free=0):
-        acct = self.acct
-        acct.alloc_bytes += alloc
-        acct.free_bytes += free
-        if acct.enabled:
-            acct.holds.append(Hold(None, "none", 0, 0, alloc, free))
+        self.acct.outside(alloc, free)
 
     def _alloc_free_tree(self, size, align, vstart, vend, cpu):
         acct = self.acct

@@ -38,6 +38,7 @@ Step kinds (first field):
 """
 from __future__ import annotations
 
+from ..designs.base import _NO_HOLD, Accounting, Hold
 from .costs import Costs, Machine
 
 WORK, SPIN, MUTEX, UNLOCK, ATOMIC, RCU_READ, FLUSH, CALL_RCU, TRYFAIL, SEQ_READ = range(10)
@@ -68,6 +69,8 @@ class Pricer:
         self.scale = REF_GHZ / machine.ghz
         self.lock_ids: dict[str, int] = {}
         self.lock_names: list[str] = []
+        #: called after a new name was interned (the simulation grows its per-lock state)
+        self.on_new_lock = None
         self.miss_ns = 0.0
         self._visit = costs.node_visit_ns * self.scale
         self._write = costs.node_write_ns * self.scale
@@ -82,6 +85,8 @@ class Pricer:
         if i is None:
             i = self.lock_ids[name] = len(self.lock_names)
             self.lock_names.append(name)
+            if self.on_new_lock is not None:
+                self.on_new_lock()
         return i
 
     def set_footprint(self, index_bytes: int, node_bytes: int = 72) -> None:
@@ -112,16 +117,18 @@ class Pricer:
         return (visited * (self._visit + self.miss_ns) + written * self._write
                 + alloc_bytes * self._alloc + free_bytes * self._free)
 
-    def record_steps(self, holds, events, out: list, rcu_free: bool = False) -> None:
+    def record_steps(self, holds, events, out: list, rcu_free: bool = False,
+                     deferred: int = 0, deferred_count: int = 0) -> None:
         """Append the steps of one operation's record (*holds*, *events*) to *out*.
 
         With *rcu_free*, index bytes freed under a lock are not freed at once but queued with
-        ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects).
+        ``call_rcu`` (the designs' RCU-mode trees and RCU-freed ``vmap_area`` objects);
+        *deferred* / *deferred_count*: bytes and objects already deferred by holds of the same
+        operation priced earlier (:class:`FusedAccounting`).
         """
         ids = self.lock_ids
         visit, write, alloc, free, lock_ns = self._prices
         append = out.append
-        deferred = deferred_count = 0
         mutexes = None
         for h in holds:
             kind = h.kind
@@ -191,3 +198,183 @@ class Pricer:
         if own > 0:
             out.append((WORK, own))
         mutexes.append(lid)
+
+
+
+#: what :meth:`FusedAccounting.lock` returns for a hold priced when it is released
+_FUSED = Hold(None, "fused", 0, 0, 0, 0)
+_new_hold = Hold.__new__
+
+
+class FusedAccounting(Accounting):
+    """A design's :class:`~vmapsim.designs.base.Accounting` while a simulation runs: the class
+    :meth:`vmapsim.perf.sim.Simulation.run` gives the design's ``acct`` for the run
+    (``acct.__class__``; the same slots), which prices lock records as they are made.
+
+    Between ``acct.out = steps`` and :meth:`finish`, an operation's record goes straight into
+    the list *steps*: a ``spin`` hold that nests no other hold becomes its :data:`SPIN` step
+    when it is released, work outside the locks (:meth:`outside`) a :data:`WORK` step, with no
+    :class:`~vmapsim.designs.base.Hold` objects and no second pass; :meth:`finish` adds the
+    steps of the events.  These are the steps :meth:`Pricer.record_steps` makes of the same
+    record, in the same order, with the same arithmetic (the two price expressions below are
+    copies of its own).  Anything else -- a mutex, another kind of hold, a hold taken while one
+    is open -- *spills*: from there on the operation is recorded as usual (an open hold becomes
+    a ``Hold`` in its place) and :meth:`finish` prices the rest with
+    :meth:`Pricer.record_steps`, carrying the bytes deferred so far.  ``acct.fspill = steps``
+    spills from the start (a design that is not ``fusable_record``); with neither set this is
+    the base class's record (lookups and readers, whose pricers read ``acct.holds``).
+    """
+
+    __slots__ = ()
+
+    def lock(self, name, kind: str = "spin") -> Hold:
+        if self.fopen is None and self.out is not None and kind == "spin" and name is not None:
+            self.fopen = name
+            self.fv = self.visited
+            self.fw = self.written
+            self.fa = self.alloc_bytes
+            self.ff = self.free_bytes
+            return _FUSED
+        if self.out is not None:
+            self._spill()
+        # Accounting.lock, copied (one call frame less)
+        if not self.enabled:
+            return _NO_HOLD
+        h = _new_hold(Hold)
+        h.lock = name
+        h.kind = kind
+        h.visited = -self.visited
+        h.written = -self.written
+        h.alloc_bytes = -self.alloc_bytes
+        h.free_bytes = -self.free_bytes
+        self.holds.append(h)
+        return h
+
+    def unlock(self, h: Hold) -> None:
+        if h is _FUSED:
+            out = self.out
+            if out is not None:
+                visited = self.visited - self.fv
+                written = self.written - self.fw
+                free_b = self.free_bytes - self.ff
+                if free_b and self.frcu:
+                    self.fdeferred += free_b
+                    self.fdcount += max(1, free_b // INDEX_BLOCK)
+                    free_b = 0
+                p = self.fpricer
+                lid = p.lock_ids.get(self.fopen)
+                if lid is None:
+                    lid = p.lock_id(self.fopen)
+                self.fopen = None
+                visit, write, alloc, free, lock_ns = p._prices
+                # Pricer.record_steps's spin step, copied
+                out.append((SPIN, lid, visited * visit + written * write
+                            + (self.alloc_bytes - self.fa) * alloc + free_b * free + lock_ns,
+                            written, visited))
+                return
+            h = self.fhold                      # spilled while open: a Hold of the record now
+            self.fhold = self.fopen = None
+        elif h is _NO_HOLD:
+            return
+        h.visited += self.visited
+        h.written += self.written
+        h.alloc_bytes += self.alloc_bytes
+        h.free_bytes += self.free_bytes
+
+    def held(self, name, visited: int = 0, written: int = 0, kind: str = "spin") -> None:
+        out = self.out
+        if out is not None:
+            if self.fopen is None and kind == "spin" and name is not None:
+                self.visited += visited
+                self.written += written
+                p = self.fpricer
+                lid = p.lock_ids.get(name)
+                if lid is None:
+                    lid = p.lock_id(name)
+                visit, write, alloc, free, lock_ns = p._prices
+                # Pricer.record_steps's spin step, copied (no index bytes under this hold)
+                out.append((SPIN, lid, visited * visit + written * write + 0 * alloc
+                            + 0 * free + lock_ns, written, visited))
+                return
+            self._spill()
+        # Accounting.held, copied
+        if self.enabled:
+            self.holds.append(Hold(name, kind, visited, written, 0, 0))
+        self.visited += visited
+        self.written += written
+
+    def outside(self, alloc: int = 0, free: int = 0) -> None:
+        self.alloc_bytes += alloc
+        self.free_bytes += free
+        out = self.out
+        if out is not None and self.fopen is None:
+            free_b = free
+            if self.frcu and free_b:
+                self.fdeferred += free_b
+                self.fdcount += max(1, free_b // INDEX_BLOCK)
+                free_b = 0
+            visit, write, price_alloc, price_free, _ = self.fpricer._prices
+            # Pricer.record_steps's step of a hold outside the locks, copied
+            out.append((WORK, 0 * visit + 0 * write + alloc * price_alloc + free_b * price_free))
+            return
+        if out is not None:
+            self._spill()
+        if self.enabled:
+            self.holds.append(Hold(None, "none", 0, 0, alloc, free))
+
+    def _spill(self) -> None:
+        """Record the rest of this operation as Hold objects (see the class docstring)."""
+        self.fspill = self.out
+        self.out = None
+        if self.fopen is not None:
+            h = self.fhold = Hold(self.fopen, "spin", -self.fv, -self.fw, -self.fa, -self.ff)
+            self.holds.append(h)
+
+    def finish(self) -> None:
+        """The operation is over: add the steps of its events (and of a spilled rest) to its
+        step list, and stop pricing into it."""
+        out = self.out
+        if out is not None:
+            self.out = None
+            events = self.events
+            if events:
+                # Pricer.record_steps's event steps, copied
+                flush_ns = self.fpricer.flush_ns
+                for kind, value in events:
+                    if kind == "tlb_flush":
+                        out.append((FLUSH, flush_ns))
+                    elif kind == "call_rcu":
+                        out.append((CALL_RCU, int(value or 0), 1))
+            if self.fdeferred:
+                out.append((CALL_RCU, self.fdeferred, self.fdcount))
+                self.fdeferred = self.fdcount = 0
+            return
+        out = self.fspill
+        self.fspill = None
+        deferred, count = self.fdeferred, self.fdcount
+        self.fdeferred = self.fdcount = 0
+        self.fpricer.record_steps(self.holds, self.events, out, self.frcu, deferred, count)
+
+#: False: simulations price every record after the operation (the spilled path throughout);
+#: the results are the same (tests/test_perf_core.py compares the two)
+FUSE = True
+
+
+def fuse(acct, pricer: Pricer, fusable: bool, rcu_free: bool) -> bool:
+    """Make *acct* (a plain :class:`~vmapsim.designs.base.Accounting`) a
+    :class:`FusedAccounting` priced by *pricer*; returns whether the operations' holds are
+    priced as they are released (*fusable*: the design's ``fusable_record``, and :data:`FUSE`)
+    rather than after each operation."""
+    acct.__class__ = FusedAccounting
+    acct.fpricer, acct.frcu = pricer, rcu_free
+    acct.out = acct.fspill = acct.fopen = acct.fhold = None
+    acct.fdeferred = acct.fdcount = 0
+    return bool(fusable and FUSE)
+
+
+def unfuse(acct) -> None:
+    """Back to a plain :class:`~vmapsim.designs.base.Accounting` (the run is over)."""
+    acct.out = acct.fspill = acct.fopen = acct.fhold = acct.fpricer = None
+    acct.fdeferred = acct.fdcount = 0
+    acct.frcu = False
+    acct.__class__ = Accounting

@@ -46,6 +46,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from ..designs.base import Accounting
 from .pricing import (
     ATOMIC,
     CALL_RCU,
@@ -58,10 +59,12 @@ from .pricing import (
     UNLOCK,
     WORK,
     Pricer,
+    fuse,
+    unfuse,
 )
 from .rcu_cost import GracePeriods
 from .readers import TRYLOCK
-from .worker import END, END_STEPS, WorkerOps
+from .worker import DRAIN_DONE, END_STEPS, WorkerOps
 
 INF = float("inf")
 #: ns to wake a task sleeping on a mutex (assumed; a context switch is a few us)
@@ -174,9 +177,11 @@ class Simulation(WorkerOps):
         self._lazy_step = (ATOMIC, self.lazy_line, self.counter_rmw)
         # page allocator: pages on each CPU's per-CPU list, and the zone lock (worker._pcp_*)
         self.pcp = [costs.pcp_batch] * ncpu
+        self._pcp_high = costs.pcp_high
         self.zone_lock = self.pricer.lock_id("zone->lock")
         self.drain_start = 0.0
-        self._alloc_ns, self._free_ns = {}, {}     # pages -> priced work outside the index
+        self._alloc_ns = {}     # pages -> priced work outside the index, clearing (warm pages)
+        self._free_ns = {}      # pages -> priced work outside the index
         self.pte_owner = {}                # page-table cache line -> CPU that wrote it last
         # per-CPU state
         self.steps = [[END_STEPS] for _ in range(ncpu)]   # every step list ends with END_STEPS
@@ -189,6 +194,7 @@ class Simulation(WorkerOps):
         self.test_counts = [dict() for _ in range(ncpu)]
         self.done = [False] * ncpu
         self.find_pending = [None] * ncpu
+        self.finds = False                 # True once a timed lookup left a find_pending
         # measurement: without warm-up the whole run; with it, from the moment every CPU runs
         # counted iterations to the moment the first one finishes (all CPUs busy, steady state)
         self.warmup = spec.warmup
@@ -210,11 +216,9 @@ class Simulation(WorkerOps):
         self.kv_batch = [[] for _ in range(ncpu)]
         self.kv_first = [0.0] * ncpu
         self.drain_queued = False
-        self._nlocks = 0
-        self._lock_names = self.pricer.lock_names
         self._ops_since_footprint = 0
         self.acct = design.acct
-        self.record_steps = self.pricer.record_steps
+        self.fused = False                 # set by run(): records priced as they are made
         if start is not None:
             self.sizes, self.owner_of = start.sizes, start.owner_of
             self.live, self.live_index = start.live, start.live_index
@@ -227,11 +231,11 @@ class Simulation(WorkerOps):
             self._fast_forward()
         self._update_footprint()
         self._grow()
+        self.pricer.on_new_lock = self._grow     # a lock seen for the first time gets its state
 
     # ------------------------------------------------------------------ bookkeeping
     def _grow(self):
         k = len(self.pricer.lock_names) - len(self.free_at)
-        self._nlocks = len(self.pricer.lock_names)
         if k > 0:
             self.free_at.extend([0.0] * k)
             self.owner.extend([-1] * k)
@@ -261,9 +265,17 @@ class Simulation(WorkerOps):
         import gc
         enabled = gc.isenabled()
         gc.disable()
+        acct = self.acct
+        if type(acct) is not Accounting:
+            raise TypeError(f"design {getattr(self.design, 'name', '?')!r}: its acct must be a "
+                            f"plain Accounting to be priced, not {type(acct).__name__}")
+        # lock records are priced as they are made (vmapsim.perf.pricing.FusedAccounting)
+        self.fused = fuse(acct, self.pricer,
+                          type(self.design).__dict__.get("fusable_record", False), self.rcu_free)
         try:
             return self._run()
         finally:
+            unfuse(acct)
             if enabled:
                 gc.enable()
 
@@ -272,8 +284,10 @@ class Simulation(WorkerOps):
         # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
         # CPUs, first come first served, when several wait at exactly the same time).  This
         # pops in the same order as a heap of (time, push sequence number, cpu) tuples, with
-        # cheaper float comparisons.
+        # cheaper float comparisons.  INF stays in the heap as a sentinel (so it is never
+        # empty): popping it means every CPU has finished or sleeps.
         heap = [0.0] * n
+        heap.append(INF)
         at = {0.0: list(range(n))} if n > 1 else {0.0: 0}
         steps_of, pos_of, debt = self.steps, self.pos, self.debt
         free_at, owner, last_written = self.free_at, self.owner, self.last_written
@@ -290,182 +304,200 @@ class Simulation(WorkerOps):
         rcu = self.rcu
         heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
         next_op = self._next
+        inf = INF
+        debts = False                                # no TLB-flush IPI owed yet
         t = heappop(heap)
-        while True:
+        while t != inf:
             c = at.pop(t)
             if c.__class__ is list:                  # several CPUs wait at t: the first one
                 q = c
                 c = q.pop(0)
                 at[t] = q if len(q) > 1 else q[0]
-            if debt[c]:
-                t += debt[c]
-                debt[c] = 0.0
             steps = steps_of[c]
             pos = pos_of[c]
-            top = heap[0] if heap else INF
+            top = heap[0]
             ws = scale[c]
-            while True:
-                s = steps[pos]
-                k = s[0]
-                if k == WORK:
-                    t += s[1] * ws
-                    pos += 1
-                    continue
-                if k == END:                             # the operation's steps are done
-                    if smt:
-                        sib = sibling[c]
-                        if sib >= 0:                     # SMT: the sibling's busy share so far
-                            busy = 1.0 - cpu_wait[sib] / t if t > 0 else 1.0
-                            ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0 else 0.0)
-                    if not next_op(c, t):
-                        t = heappop(heap) if heap else None
-                        break
-                    steps = steps_of[c]
-                    pos = 0
-                    continue
-                if t > top:                              # shared resource: wait for our turn
-                    pos_of[c] = pos
-                    q = at.get(t)                        # _wait_at(at, t, c), inlined
-                    if q is None:
-                        at[t] = c
-                    elif q.__class__ is list:
-                        q.append(c)
-                    else:
-                        at[t] = [q, c]
+            s = steps[pos]
+            k = s[0]
+            if debts and debt[c]:                    # TLB-flush IPIs: maybe not our turn now
+                t += debt[c]
+                debt[c] = 0.0
+                if k > 0 and t > top:
+                    q = at.setdefault(t, c)          # _wait_at(at, t, c), inlined
+                    if q is not c:
+                        if q.__class__ is list:
+                            q.append(c)
+                        else:
+                            at[t] = [q, c]
                     t = heappushpop(heap, t)
-                    break
-                if k == SPIN:
-                    _, lid, work, written, v = s
-                    work *= ws
-                    o = owner[lid]
-                    fa = free_at[lid]
-                    if fa > t:
-                        wait_ns[lid] += fa - t
-                        cpu_wait[c] += fa - t
-                        contended[lid] += 1
-                        t = fa
-                    if o != c and o >= 0:
-                        work += rmw[o][c]
-                    wr = writer[lid]
-                    sn = seen[lid]
-                    if wr != c and wr >= 0 and sn[c] != version[lid]:
-                        lw = last_written[lid]
-                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
-                    t += work
-                    free_at[lid] = t
-                    owner[lid] = c
-                    if written:
-                        last_written[lid] = written
-                        writer[lid] = c
-                        sn[c] = version[lid] = version[lid] + 1
-                    else:
-                        sn[c] = version[lid]
-                    hold_ns[lid] += work
-                    acq[lid] += 1
-                elif k == ATOMIC:
-                    lid = s[1]
-                    o = owner[lid]
-                    fa = free_at[lid]
-                    work = local_rmw
-                    if fa > t:
-                        wait_ns[lid] += fa - t
-                        cpu_wait[c] += fa - t
-                        contended[lid] += 1
-                        t = fa
-                    if o != c and o >= 0:
-                        work = (s[2] if len(s) > 2 else rmw)[o][c]
-                    t += work
-                    free_at[lid] = t
-                    owner[lid] = c
-                    last_written[lid] = 0
-                    hold_ns[lid] += work
-                    acq[lid] += 1
-                elif k == RCU_READ or k == SEQ_READ:
-                    lid = s[1]
-                    if k == SEQ_READ and free_at[lid] > t:   # writer inside: read_seqcount_retry
-                        wait_ns[lid] += free_at[lid] - t
-                        t = free_at[lid]
-                        self.stats.seq_retries += 1
-                    cost = s[2] * ws
-                    wr = writer[lid]
-                    sn = seen[lid]
-                    if wr != c and wr >= 0 and sn[c] != version[lid]:
-                        lw = last_written[lid]
-                        v = s[3]
-                        cost += overlap * (v if v < lw else lw) * transfer[wr][c]
-                    sn[c] = version[lid]
-                    t += cost
-                elif k == TRYFAIL:
-                    o = owner[s[1]]
-                    t += rmw[o][c] if o >= 0 and o != c else local_rmw
-                elif k == MUTEX:
-                    lid = s[1]
-                    holder = self.mutex_holder.get(lid, -1)
-                    if holder >= 0 and holder != c:
-                        self.mutex_waiters.setdefault(lid, []).append((c, t))
-                        pos_of[c] = pos + 1
-                        t = heappop(heap) if heap else None
-                        break                            # sleeps until the unlock wakes it
-                    self.mutex_holder[lid] = c
-                    o = owner[lid]
-                    t += self.pricer.lock_ns + (rmw[o][c] if o >= 0 and o != c else 0.0)
-                    owner[lid] = c
-                    acq[lid] += 1
-                elif k == UNLOCK:
-                    lid = s[1]
-                    self.mutex_holder[lid] = -1
-                    waiters = self.mutex_waiters.get(lid)
-                    if waiters:
-                        w, since = waiters.pop(0)
-                        self.mutex_holder[lid] = w
-                        owner[lid] = w
+                    continue
+            # The CPU's steps from *pos*: a shared step (k > 0) is played at once (it was this
+            # CPU's turn: t <= top); then the private steps after it (WORK, END); then the next
+            # shared step either is played too (still our turn) or the CPU waits for it.
+            while True:
+                if k > 0:
+                    if k == SPIN:
+                        _, lid, work, written, v = s
+                        work *= ws
+                        o = owner[lid]
+                        fa = free_at[lid]
+                        if fa > t:
+                            wait_ns[lid] += fa - t
+                            cpu_wait[c] += fa - t
+                            contended[lid] += 1
+                            t = fa
+                        if o != c and o >= 0:
+                            work += rmw[o][c]
+                        wr = writer[lid]
+                        sn = seen[lid]
+                        if wr != c and wr >= 0 and sn[c] != version[lid]:
+                            lw = last_written[lid]
+                            work += overlap * (v if v < lw else lw) * transfer[wr][c]
+                        t += work
+                        free_at[lid] = t
+                        owner[lid] = c
+                        if written:
+                            last_written[lid] = written
+                            writer[lid] = c
+                            sn[c] = version[lid] = version[lid] + 1
+                        else:
+                            sn[c] = version[lid]
+                        hold_ns[lid] += work
                         acq[lid] += 1
-                        wake = t + MUTEX_WAKE_NS
-                        wait_ns[lid] += wake - since
-                        contended[lid] += 1
-                        _wait_at(at, wake, w)
-                        heappush(heap, wake)
-                        top = heap[0]
-                elif k == FLUSH:
-                    t += s[1]
-                    for o in range(n):
-                        if o != c and not self.done[o]:
-                            debt[o] += ipi_ns
-                elif k == CALL_RCU:
-                    t += call_rcu_ns * s[2]
-                    rcu.enqueue(t, s[1], s[2])
-                elif k == "drain_done":
-                    self.drain_queued = False
-                    d_ns = t - self.drain_start
-                    self.stats.drain_ns += d_ns
-                    if d_ns > self.stats.drain_max_ns:
-                        self.stats.drain_max_ns = d_ns
-                # (YIELD steps do nothing here: reaching this point gave the others their turn)
-                elif k == TRYLOCK:                       # a reader's spin_trylock
-                    lid = s[1]
-                    o = owner[lid]
-                    if free_at[lid] > t:                 # held: give up (one atomic)
+                    elif k == ATOMIC:
+                        lid = s[1]
+                        o = owner[lid]
+                        fa = free_at[lid]
+                        work = local_rmw
+                        if fa > t:
+                            wait_ns[lid] += fa - t
+                            cpu_wait[c] += fa - t
+                            contended[lid] += 1
+                            t = fa
+                        if o != c and o >= 0:
+                            work = (s[2] if len(s) > 2 else rmw)[o][c]
+                        t += work
+                        free_at[lid] = t
+                        owner[lid] = c
+                        last_written[lid] = 0
+                        hold_ns[lid] += work
+                        acq[lid] += 1
+                    elif k == RCU_READ or k == SEQ_READ:
+                        lid = s[1]
+                        if k == SEQ_READ and free_at[lid] > t:   # writer inside: read_seqcount_retry
+                            wait_ns[lid] += free_at[lid] - t
+                            t = free_at[lid]
+                            self.stats.seq_retries += 1
+                        cost = s[2] * ws
+                        wr = writer[lid]
+                        sn = seen[lid]
+                        if wr != c and wr >= 0 and sn[c] != version[lid]:
+                            lw = last_written[lid]
+                            v = s[3]
+                            cost += overlap * (v if v < lw else lw) * transfer[wr][c]
+                        sn[c] = version[lid]
+                        t += cost
+                    elif k == TRYFAIL:
+                        o = owner[s[1]]
                         t += rmw[o][c] if o >= 0 and o != c else local_rmw
-                        self._trylock_failed(c)
+                    elif k == MUTEX:
+                        lid = s[1]
+                        holder = self.mutex_holder.get(lid, -1)
+                        if holder >= 0 and holder != c:
+                            self.mutex_waiters.setdefault(lid, []).append((c, t))
+                            pos_of[c] = pos + 1
+                            t = heappop(heap)
+                            break                        # sleeps until the unlock wakes it
+                        self.mutex_holder[lid] = c
+                        o = owner[lid]
+                        t += self.pricer.lock_ns + (rmw[o][c] if o >= 0 and o != c else 0.0)
+                        owner[lid] = c
+                        acq[lid] += 1
+                    elif k == UNLOCK:
+                        lid = s[1]
+                        self.mutex_holder[lid] = -1
+                        waiters = self.mutex_waiters.get(lid)
+                        if waiters:
+                            w, since = waiters.pop(0)
+                            self.mutex_holder[lid] = w
+                            owner[lid] = w
+                            acq[lid] += 1
+                            wake = t + MUTEX_WAKE_NS
+                            wait_ns[lid] += wake - since
+                            contended[lid] += 1
+                            _wait_at(at, wake, w)
+                            heappush(heap, wake)
+                            top = heap[0]
+                    elif k == FLUSH:
+                        t += s[1]
+                        debts = True
+                        for o in range(n):
+                            if o != c and not self.done[o]:
+                                debt[o] += ipi_ns
+                    elif k == CALL_RCU:
+                        t += call_rcu_ns * s[2]
+                        rcu.enqueue(t, s[1], s[2])
+                    elif k == DRAIN_DONE:
+                        self.drain_queued = False
+                        d_ns = t - self.drain_start
+                        self.stats.drain_ns += d_ns
+                        if d_ns > self.stats.drain_max_ns:
+                            self.stats.drain_max_ns = d_ns
+                    # (YIELD steps do nothing here: reaching this point gave the others their turn)
+                    elif k == TRYLOCK:                   # a reader's spin_trylock
+                        lid = s[1]
+                        o = owner[lid]
+                        if free_at[lid] > t:             # held: give up (one atomic)
+                            t += rmw[o][c] if o >= 0 and o != c else local_rmw
+                            self._trylock_failed(c)
+                        else:
+                            work = s[2] * ws
+                            if o != c and o >= 0:
+                                work += rmw[o][c]
+                            wr = writer[lid]
+                            sn = seen[lid]
+                            if wr != c and wr >= 0 and sn[c] != version[lid]:
+                                lw = last_written[lid]
+                                v = s[4]
+                                work += overlap * (v if v < lw else lw) * transfer[wr][c]
+                            sn[c] = version[lid]
+                            t += work
+                            free_at[lid] = t
+                            owner[lid] = c
+                            hold_ns[lid] += work
+                            acq[lid] += 1
+                    pos += 1
+                    s = steps[pos]
+                    k = s[0]
+                while k <= 0:                            # private steps: WORK, END
+                    if k == WORK:
+                        t += s[1] * ws
                         pos += 1
-                        continue
-                    work = s[2] * ws
-                    if o != c and o >= 0:
-                        work += rmw[o][c]
-                    wr = writer[lid]
-                    sn = seen[lid]
-                    if wr != c and wr >= 0 and sn[c] != version[lid]:
-                        lw = last_written[lid]
-                        v = s[4]
-                        work += overlap * (v if v < lw else lw) * transfer[wr][c]
-                    sn[c] = version[lid]
-                    t += work
-                    free_at[lid] = t
-                    owner[lid] = c
-                    hold_ns[lid] += work
-                    acq[lid] += 1
-                pos += 1
-            if t is None:
+                    else:                                # the operation's steps are done
+                        if smt:
+                            sib = sibling[c]
+                            if sib >= 0:                 # SMT: the sibling's busy share so far
+                                busy = 1.0 - cpu_wait[sib] / t if t > 0.0 else 1.0
+                                ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0.0 else 0.0)
+                        if not next_op(c, t):
+                            break                        # this CPU has finished
+                        steps = steps_of[c]
+                        pos = 0
+                    s = steps[pos]
+                    k = s[0]
+                else:
+                    if t > top:                          # shared resource: wait for our turn
+                        pos_of[c] = pos
+                        q = at.setdefault(t, c)          # _wait_at(at, t, c), inlined
+                        if q is not c:
+                            if q.__class__ is list:
+                                q.append(c)
+                            else:
+                                at[t] = [q, c]
+                        t = heappushpop(heap, t)
+                        break
+                    continue
+                t = heappop(heap)                        # (after a finished CPU's break)
                 break
         st = self.stats
         st.sim_ns = max(st.worker_ns) if st.worker_ns else 0.0

@@ -445,6 +445,9 @@ def add_arguments(parser) -> None:
                         help="reader CPUs beside the allocators (repeatable): vread, vmallocinfo, "
                              "usercopy or dump_obj, options cpus=, rate= (reads/s per CPU), "
                              "chunk= (pages per vread), rcu=1 (M22's walks), e.g. vread:rate=500")
+    parser.add_argument("--readers-only", action="store_true",
+                        help="with --reader: prepare the allocators' state (setup, warm-up) but "
+                             "do not run them; each reader does its ops= reads (default 20)")
     parser.add_argument("--no-cache", action="store_true",
                         help="build the setup and warm-up afresh and keep nothing (build/warm/)")
     parser.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
@@ -499,7 +502,7 @@ def run(args) -> int:
                  loops=loops, machine=args.machine, seed=args.seed, online_cpus=online,
                  costs=costs, run_test_mask=mask, nr_pages=nr_pages, setup_scale=scale,
                  warmup=warmup, prefill=prefill, cold=args.cold, cache=not args.no_cache,
-                 readers=args.reader, settle=settle)
+                 readers=args.reader, readers_only=args.readers_only, settle=settle)
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from ..vmalloc.vmap_area import PAGE_SIZE
 from .pricing import SPIN, WORK
+from .readers import YIELD
 
 #: the last step of every operation's step list (the core then advances the worker)
 END = -1
 END_STEPS = (END,)
+#: the step that ends a lazy drain (the kworker's ``drain_vmap_work`` is done)
+DRAIN_DONE = 12
 
 
 class WorkerOps:
@@ -58,47 +61,147 @@ class WorkerOps:
         return pages
 
     # ------------------------------------------------------------------ operations
-    def _record(self, out, rcu_free=False):
-        a = self.acct
-        self.record_steps(a.holds, a.events, out, rcu_free)
-
+    # An operation's lock record is priced into its step list as it is made: ``acct.out = out``
+    # (``acct.fspill = out`` for a design whose record cannot be fused) before the design
+    # operation, ``acct.finish()`` after it (vmapsim.perf.pricing.FusedAccounting).
     def _exec(self, c, op, t):
         """Run *op* of CPU *c* on the design now; fill ``self.steps[c]``."""
-        out = []
         kind = op[0]
         if kind == "alloc":
-            pages = op[1]
-            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, op[2], None, None, c)
-            a = self.acct
-            self.record_steps(a.holds, a.events, out, self.rcu_free)
-            if addr is None:
-                self.stats.failures += 1
-            else:
-                self.sizes[addr] = pages
-                if self.track_live:
-                    self._live_add(addr, c, pages)
-                cold = self._pcp_alloc(c, pages, out)
-                base = self._alloc_ns.get(pages)
-                if base is None:
-                    cs = self.costs
-                    base = self._alloc_ns[pages] = (cs.vmalloc_base_ns + pages * (
-                        cs.vmalloc_page_ns + cs.clear_page_ns)) * self.pricer.scale
-                clear = (pages * self.costs.clear_page_ns + cold * self.costs.cold_page_ns) \
-                    * self.pricer.scale
-                self.stats.clear_ns += clear * self.work_scale[c]
-                if cold:
-                    base += cold * self.costs.cold_page_ns * self.pricer.scale
-                out.append((WORK, base + self._pte_lines(addr, pages, c)))
-                out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
-            self.result[c] = addr
+            self._alloc(c, op[1], op[2])
         elif kind == "free":
-            self._vfree(c, op[1], out)
-            self.result[c] = None
+            self._free(c, op[1])
         else:
+            out = []
             self._exec_other(c, op, t, out)
-        if self._nlocks != len(self._lock_names):
-            self._grow()
+            self._set_steps(c, out)
+
+    def _set_steps(self, c, out):
+        """*out* is CPU *c*'s next step list; every 4096 operations the index footprint (the
+        capacity-miss cost) is updated.  (Copied at the end of :meth:`_alloc` and
+        :meth:`_free`.)"""
         out.append(END_STEPS)
+        self.steps[c] = out
+        self.pos[c] = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
+            self._update_footprint()
+        self._ops_since_footprint = n
+
+    def _alloc(self, c, pages, align):
+        """A vmalloc() of *pages* pages: alloc_vmap_area(), then the pages (per-CPU lists,
+        clearing, mapping) and ``nr_vmalloc_pages``."""
+        out = []
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+            else:                                      # finish() with nothing to add, inlined
+                acct.out = None
+        else:
+            acct.fspill = out
+            addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
+            acct.finish()
+        if addr is None:
+            self.stats.failures += 1
+        else:
+            self.sizes[addr] = pages
+            if self.track_live:
+                self._live_add(addr, c, pages)
+            pcp = self.pcp                                  # _pcp_alloc's fast path, copied
+            have = pcp[c]
+            if have >= pages:
+                pcp[c] = have - pages
+                cold = 0
+            else:
+                cold = self._pcp_alloc(c, pages, out)
+            costs = self.costs
+            base_clear = self._alloc_ns.get(pages)
+            if base_clear is None:
+                base_clear = self._alloc_ns[pages] = (
+                    (costs.vmalloc_base_ns + pages * (costs.vmalloc_page_ns + costs.clear_page_ns))
+                    * self.pricer.scale,
+                    (pages * costs.clear_page_ns + 0 * costs.cold_page_ns) * self.pricer.scale)
+            base, clear = base_clear
+            if cold:
+                clear = (pages * costs.clear_page_ns + cold * costs.cold_page_ns) \
+                    * self.pricer.scale
+                base += cold * costs.cold_page_ns * self.pricer.scale
+            self.stats.clear_ns += clear * self.work_scale[c]
+            line = addr >> 15                               # _pte_lines's 1-line case, copied
+            if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
+                owner = self.pte_owner
+                o = owner.get(line)
+                owner[line] = c
+                pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+            else:
+                pte = self._pte_lines(addr, pages, c)
+            out.append((WORK, base + pte))
+            out.append(self._pages_step)               # atomic_long_add(nr_vmalloc_pages)
+        self.result[c] = addr
+        out.append(END_STEPS)                          # _set_steps, copied
+        self.steps[c] = out
+        self.pos[c] = 0
+        n = self._ops_since_footprint + 1
+        if n >= 4096:
+            n = 0
+            self._update_footprint()
+        self._ops_since_footprint = n
+
+    def _free(self, c, addr):
+        """A vfree() (:meth:`_vfree`, copied here) as the CPU's operation."""
+        out = []
+        d = self.design                                # _vfree(c, addr, out), copied
+        pages = self.sizes.pop(addr)
+        if self.track_live:
+            self._live_forget(addr)
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+            va = d.find_unlink_vmap_area(addr, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+                acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)   # (finish() with nothing to add: the
+            if acct.out is None or acct.events or acct.fdeferred:    # same as going on)
+                acct.finish()
+            else:
+                acct.out = None
+        else:
+            acct.fspill = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.fspill = out
+            drain = d.free_vmap_area_noflush(va, c)
+            acct.finish()
+        base = self._free_ns.get(pages)
+        if base is None:
+            base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
+                                           * self.costs.vfree_page_ns) * self.pricer.scale
+        line = addr >> 15
+        if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
+            owner = self.pte_owner
+            o = owner.get(line)
+            owner[line] = c
+            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+        else:
+            pte = self._pte_lines(addr, pages, c)
+        out.append((WORK, base + pte + self.remote_ns[c]))
+        pcp = self.pcp
+        have = pcp[c] + pages
+        if have < self._pcp_high:
+            pcp[c] = have
+        else:
+            self._pcp_free(c, pages, out)
+        out.append(self._pages_step)
+        out.append(self._lazy_step)
+        if drain and not self.drain_queued:
+            self.drain_queued = True
+            self.kwork[c].append((0.0, "drain", None))
+        out.append(END_STEPS)                          # _set_steps, copied
         self.steps[c] = out
         self.pos[c] = 0
         n = self._ops_since_footprint + 1
@@ -117,6 +220,7 @@ class WorkerOps:
                 self.lookup.find_steps(d.acct.holds, found, addr + PAGE_SIZE // 2,
                                        self.owner_of.get(addr, c), c, out)
                 self.find_pending[c] = t
+                self.finds = True
             self.result[c] = None
         elif kind == "kvfree_rcu":
             addr = op[1]
@@ -162,6 +266,7 @@ class WorkerOps:
             self.result[c] = max(0.0, r.period_ns - lat)
         else:                                          # idle: time passes, no work
             out.append((WORK, op[1] / self.work_scale[c]))   # idle time is not stretched by SMT
+            out.append((YIELD,))   # the others catch up before the next rmark looks at them
 
     def _read(self, c, r, out):
         d = self.design
@@ -190,21 +295,50 @@ class WorkerOps:
         self.stats.trylock_failed[k] = self.stats.trylock_failed.get(k, 0) + 1
 
     def _vfree(self, c, addr, out):
+        """vfree() of *addr* on CPU *c*: find_unlink_vmap_area(), free_vmap_area_noflush(),
+        then the pages and the two counters; its steps go to *out*.  (Copied in :meth:`_free`.)"""
         d = self.design
         pages = self.sizes.pop(addr)
         if self.track_live:
             self._live_forget(addr)
-        a, record, rcu_free = self.acct, self.record_steps, self.rcu_free
-        va = d.find_unlink_vmap_area(addr, c)
-        record(a.holds, a.events, out, rcu_free)
-        drain = d.free_vmap_area_noflush(va, c)
-        record(a.holds, a.events, out, rcu_free)
+        acct = self.acct
+        if self.fused:
+            acct.out = out
+            va = d.find_unlink_vmap_area(addr, c)
+            if acct.out is None or acct.events or acct.fdeferred:
+                acct.finish()
+                acct.out = out
+            drain = d.free_vmap_area_noflush(va, c)   # (finish() with nothing to add: the
+            if acct.out is None or acct.events or acct.fdeferred:    # same as going on)
+                acct.finish()
+            else:
+                acct.out = None
+        else:
+            acct.fspill = out
+            va = d.find_unlink_vmap_area(addr, c)
+            acct.finish()
+            acct.fspill = out
+            drain = d.free_vmap_area_noflush(va, c)
+            acct.finish()
         base = self._free_ns.get(pages)
         if base is None:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
-        out.append((WORK, base + self._pte_lines(addr, pages, c) + self.remote_ns[c]))
-        self._pcp_free(c, pages, out)
+        line = addr >> 15                                   # _pte_lines's 1-line case, copied
+        if (addr & 0x7FFF) + pages * PAGE_SIZE <= 0x8000:      # one line
+            owner = self.pte_owner
+            o = owner.get(line)
+            owner[line] = c
+            pte = 0.0 + self.transfer[o][c] if o is not None and o != c else 0.0
+        else:
+            pte = self._pte_lines(addr, pages, c)
+        out.append((WORK, base + pte + self.remote_ns[c]))
+        pcp = self.pcp                                      # _pcp_free's fast path, copied
+        have = pcp[c] + pages
+        if have < self._pcp_high:
+            pcp[c] = have
+        else:
+            self._pcp_free(c, pages, out)
         out.append(self._pages_step)                        # atomic_long_sub(nr_vmalloc_pages)
         out.append(self._lazy_step)                         # atomic_long_add_return(vmap_lazy_nr)
         if drain and not self.drain_queued:                  # schedule_work(&drain_vmap_work)
@@ -371,16 +505,20 @@ class WorkerOps:
                 out = []
                 if what == "drain":
                     self.drain_start = t
+                    acct = self.acct
+                    if self.fused:
+                        acct.out = out
+                    else:
+                        acct.fspill = out
                     purged = self.design.purge_vmap_area_lazy(cpu=c)
-                    self._record(out, self.rcu_free)
+                    acct.finish()
                     out.append((WORK, purged * self.purge_area_ns[c] * self.pricer.scale))
                     out.append((WORK, 0.0))
-                    out.append(("drain_done",))
+                    out.append((DRAIN_DONE,))
                     self.stats.purges += 1
                 else:                                        # kvfree_rcu block: vfree each
                     for a in arg:
                         self._vfree(c, a, out)
-                self._grow()
                 out.append(END_STEPS)
                 self.steps[c] = out
                 self.pos[c] = 0
@@ -389,18 +527,22 @@ class WorkerOps:
 
     # ------------------------------------------------------------------ worker protocol
     def _next(self, c, t):
-        """Advance CPU *c*'s worker to its next timed operation; False when it has finished."""
-        send = self._send[c]
+        """Advance CPU *c*'s worker to its next timed operation; False when it has finished.
+
+        (The kworker queue and a pending lookup are looked at once: the operations this loops
+        over without returning -- loop ends, test marks -- change neither.)"""
         kwork = self.kwork[c]
-        result = self.result
-        find_pending = self.find_pending
-        while True:
-            if kwork and self._kworker(c, t):
-                return True
+        if kwork and self._kworker(c, t):
+            return True
+        if self.finds:                                 # some lookup was timed
+            find_pending = self.find_pending
             if find_pending[c] is not None:
                 if self.warm_end[c] is not None:
                     self.stats.find_latencies.append(t - find_pending[c])
                 find_pending[c] = None
+        send = self._send[c]
+        result = self.result
+        while True:
             try:
                 op = send(result[c])
             except StopIteration:
@@ -408,8 +550,11 @@ class WorkerOps:
                 return False
             result[c] = None
             k = op[0]
-            if k == "alloc" or k == "free":
-                self._exec(c, op, t)
+            if k == "alloc":
+                self._alloc(c, op[1], op[2])
+                return True
+            if k == "free":
+                self._free(c, op[1])
                 return True
             if k == "end":
                 if op[1]:

@@ -6,7 +6,8 @@ from ..vmalloc.vmap_area import VMALLOC_START
 from .figures import finished
 
 __all__ = ["plot_replay_matrix", "plot_address_differences", "plot_lock_work", "plot_memory",
-           "plot_reader_interference", "CAUSE_COLORS"]
+           "plot_reader_interference", "plot_steady", "plot_readers", "plot_reader_run",
+           "CAUSE_COLORS"]
 
 CAUSE_COLORS = {"bump-chunk": "tab:red", "exact-aligned-gap": "tab:blue",
                 "lazy-list-order": "tab:orange", "exact-range-padding": "tab:purple",
@@ -159,5 +160,81 @@ def plot_reader_interference(rows, *, title: str = ""):
         ax.axhline(0, color="k", lw=0.6)
     if title:
         fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_steady(runs: dict, designs, cpus, workload: str, band: float, *, title: str = ""):
+    """us per loop against CPUs (= CPUs online) per design, steady state, from ``{(workload,
+    cpus, design): ModelRun}``; the shaded area is what the model cannot tell from linux-6.18:
+    a time within ``(1 - band, 1 + band)`` times 6.18's."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    base = [runs[(workload, n, "linux-6.18")].us_per_op for n in cpus]
+    ax.fill_between(cpus, [max(0.0, 1 - band) * b for b in base], [(1 + band) * b for b in base],
+                    color="0.88", label=f"within +-{band:.0%} of linux-6.18 (not distinguishable)")
+    for d in designs:
+        ax.plot(cpus, [runs[(workload, n, d)].us_per_op for n in cpus], marker="o", label=d)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(cpus), [str(n) for n in cpus])
+    ax.set_xlabel("CPUs running the test (= CPUs online)")
+    ax.set_ylabel("us per loop (test_vmalloc avg / loops)")
+    ax.set_title(title or f"{workload}, steady state", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_readers(rows, band: float, *, title: str = ""):
+    """:class:`~vmapsim.review.free_tree_perf.ReaderRun` rows: left, the allocators' time with
+    the reader over without; right, the reader's time per read with the allocators over
+    without; one bar per design and protocol, grouped by reader kind, log scale; the dashed
+    line is ``1 + band``: bars below it are not distinguishable by the model."""
+    import numpy as np
+    plt = _plt()
+    kinds = list(dict.fromkeys(r.kind for r in rows))
+    series = list(dict.fromkeys((r.design, r.protocol) for r in rows))
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / max(1, len(series))
+    for ax, what, label in ((axes[0], "alloc_ratio", "allocators: time with the reader / alone"),
+                            (axes[1], "read_ratio", "reader: time per read with allocators / alone")):
+        for j, key in enumerate(series):
+            xs, ys = [], []
+            for i, k in enumerate(kinds):
+                hit = [r for r in rows if (r.design, r.protocol) == key and r.kind == k]
+                if hit:
+                    xs.append(i + (j - (len(series) - 1) / 2) * width)
+                    ys.append(getattr(hit[0], what))
+            ax.bar(xs, ys, width, color=cmap(j % 10), label=f"{key[0]} / {key[1]}")
+        ax.axhline(1 + band, color="k", ls="--", lw=0.8)
+        ax.axhline(1, color="k", lw=0.5)
+        ax.set_yscale("log")
+        ax.set_xticks(np.arange(len(kinds)), kinds)
+        ax.set_ylabel(label, fontsize=8)
+    axes[0].legend(fontsize=6, loc="upper right")
+    axes[0].set_title("readers slow the allocators", fontsize=9)
+    axes[1].set_title(f"allocators slow the readers (dashed: 1 + band = {1 + band:.2f})",
+                      fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_reader_run(run, band: float):
+    """One :class:`~vmapsim.review.free_tree_perf.ReaderRun`: the allocators' us per loop and the
+    reader's us per read, each alone and together."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 2.8))
+    a1.bar(["alone", "with reader"], [run.alloc_us, run.alloc_us_with], color=["0.6", "tab:blue"])
+    a1.set_ylabel("allocators: us per loop")
+    a2.bar(["alone", "with allocators"], [run.read_us, run.read_us_with],
+           color=["0.6", "tab:orange"])
+    a2.set_ylabel(f"{run.kind}: us per read")
+    a2.set_yscale("log")
+    fig.suptitle(f"{run.design} / {run.protocol}, {run.kind} at "
+                 f"{'back to back' if run.rate <= 0 else f'{run.rate:g}/s'} "
+                 f"(band +-{band:.0%})", fontsize=9)
     fig.tight_layout()
     return finished(fig)

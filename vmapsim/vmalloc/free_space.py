@@ -180,11 +180,16 @@ def va_alloc(tree: RBTree, va: VmapArea, size: int, align: int, vstart: int, ven
 def alloc_vmap_area_range(tree: RBTree, size: int, align: int, vstart: int, vend: int,
                           spare: VmapArea | None = None):
     """mm/vmalloc.c __alloc_vmap_area(): search and clip; ``(addr, fit)`` or ``(None, NOTHING_FIT)``."""
+    # adjust_search_size() and va_alloc() (with _align()), inlined
     va = find_vmap_lowest_match(tree, size, align, vstart,
-                                adjust_search_size(size, align, vstart, vend))
+                                not (align <= PAGE_SIZE or (vend - vstart) == size))
     if va is None:
         return None, NOTHING_FIT
-    return va_alloc(tree, va, size, align, vstart, vend, spare)
+    a = va.va_start
+    nva = (((a if a > vstart else vstart) + align - 1) & ~(align - 1)) & ULONG_MAX
+    if nva + size > vend:
+        return None, NOTHING_FIT
+    return nva, va_clip(tree, va, nva, size, spare)
 
 
 def predict_range(tree: RBTree, size: int, align: int, vstart: int, vend: int) -> int | None:

@@ -138,7 +138,11 @@ class RBTree:
         """mm/vmalloc.c insert_vmap_area() (busy and lazy trees: no augmentation).
 
         The descent of :meth:`find_va_links` is inlined here (the hot path of the performance
-        model); it counts the same visits and raises the same :class:`OverlapError`."""
+        model) with one comparison per level: right when ``va_start >= n.va_end``, else left.
+        Where the two differ -- *va* overlaps a node -- the slot it ends at has that overlap
+        with its successor (the first area ending above ``va_start``), so one test there finds
+        it, and :meth:`find_va_links` then raises its :class:`OverlapError` with the same
+        visits counted."""
         n = self.root
         if n is None:
             self.link(va, None, True)
@@ -147,33 +151,30 @@ class RBTree:
         steps = 0
         while True:
             steps += 1
-            if s >= n.va_end:                # right first: lazy frees mostly come in address order
+            if s >= n.va_end:
                 c = n.rb_right
                 if c is None:
-                    is_left = False
-                    break
-            elif e <= n.va_start:
-                c = n.rb_left
-                if c is None:
-                    is_left = True
+                    prv = n
+                    nxt = n.next
+                    if nxt is not None and nxt.va_start < e:
+                        self.find_va_links(va)                 # raises OverlapError
+                    n.rb_right = va
                     break
             else:
-                self.acct.visited += steps
-                raise OverlapError(f"{s:#x}-{e:#x} overlaps {n.va_start:#x}-{n.va_end:#x}")
+                c = n.rb_left
+                if c is None:
+                    if n.va_start < e:
+                        self.find_va_links(va)                 # raises OverlapError
+                    nxt = n
+                    prv = n.prev
+                    n.rb_left = va
+                    break
             n = c
         self.acct.visited += steps
         # self.link(va, n, is_left), inlined for a non-empty tree
         va.rb_parent = n
         va.rb_left = va.rb_right = None
         va.rb_red = True
-        if is_left:
-            n.rb_left = va
-            nxt = n
-            prv = n.prev
-        else:
-            n.rb_right = va
-            prv = n
-            nxt = n.next
         va.prev, va.next = prv, nxt
         if prv is None:
             self.first = va
@@ -218,7 +219,13 @@ class RBTree:
         n = va
         w = 0
         while n is not None:
-            m = _compute_max(n)
+            m = n.va_end - n.va_start                # _compute_max(n), inlined
+            c = n.rb_left
+            if c is not None and c.subtree_max_size > m:
+                m = c.subtree_max_size
+            c = n.rb_right
+            if c is not None and c.subtree_max_size > m:
+                m = c.subtree_max_size
             if n.subtree_max_size == m:
                 break
             n.subtree_max_size = m

@@ -21,18 +21,18 @@ capture's kind, whether it was held out from the model's development, its kernel
 workload and duration (written to the JSON, not to the table).
 
 **How the band applies to a comparison of two designs** (the one rule every notebook uses,
-:func:`compare`).  The band *b* (``error_band`` of ``data/perf/calibration.json``: the largest
-held-out error of a time, model / published - 1) is read as a factor: a model time *t* stands
-for a true time between *t* / (1 + *b*) and *t* x (1 + *b*).  The errors of two designs' times
-are not assumed to cancel: in the calibration they did not (:func:`band_evidence`: at held-out
-points the model's ratio of ``linux-6.8`` to ``linux-6.18`` was off by up to a factor 2.4).  So a
-ratio of two model times A / B stands for a true ratio within a factor (1 + *b*) ** 2 of it
-(:func:`ratio_threshold`), and a difference between designs is **distinguishable by this
-model** only when the slower design's time is more than (1 + *b*) ** 2 times the faster one's;
-anything closer is "not distinguishable by this model".  With *b* = 1.15 the factor is 4.62:
-a difference of up to 78 % in time per op (the faster taking 22 % of the slower's time, or
-more) is not distinguishable.  A notebook may use a tighter band for a subset of designs only
-where it states the held-out evidence for that subset (``compare(..., band=...)``).
+:func:`compare`).  The band *b* is ``error_band`` of ``data/perf/calibration.json``: the largest
+held-out error of a model time, model / published - 1, rounded up.  For two model times A and B
+of different designs under the same conditions, with ratio r = A / B: **if |r - 1| < b, the
+two are "not distinguishable by this model"**.  The rule is applied to the slower time over the
+faster (r >= 1; :attr:`Comparison.factor`), so that it does not depend on which design is
+named first: a design is told apart from another only when one takes more than (1 + *b*)
+times the other's time (:func:`ratio_threshold`).  With *b* = 1.15 that is a factor 2.15.  The
+rule assumes nothing about whether two designs' errors cancel; :func:`band_evidence` states
+what the calibration says about ratios (the worst held-out error of the ``linux-6.8`` /
+``linux-6.18`` ratio), and a notebook that compares against ``linux-6.8`` prints it beside its
+verdicts.  A notebook may use a tighter band for a subset of designs only where it states the
+held-out evidence for that subset (``compare(..., band=...)``).
 
 A model number that ``vmapsim simulate`` reruns (a time with its design, cpus and workload)
 says how in the JSON: ``rerun`` (:meth:`Number.command`), the command line with the number's
@@ -64,16 +64,15 @@ SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
 #: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode);
 #: ``cost`` is ``simulate --cost NAME=VALUE`` (a constant of data/perf/costs.json moved, e.g. the
 #: calibration's ``counters_share_line=1``; a string or a list of them); ``simulate``'s reader
-#: CPUs (``reader``: the ``--reader`` string; ``readers_only``); ``settle`` (``--settle``)
+#: CPUs (``reader``: the ``--reader`` string; ``readers_only``)
 CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
               "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu",
-              "cost", "reader", "readers_only", "settle")
+              "cost", "reader", "readers_only")
 #: conditions ``vmapsim simulate`` takes, and its option for each (:meth:`Number.command`)
 SIMULATE_OPTIONS = {"design": "--design", "lookup": "--lookup", "cpus": "--cpus",
                     "workload": "--workload", "loops": "--loops", "machine": "--machine",
                     "seed": "--seed", "online_cpus": "--online-cpus", "warmup": "--warmup",
-                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost",
-                    "settle": "--settle"}
+                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost"}
 #: the band used when data/perf/calibration.json states none
 DEFAULT_BAND = 0.25
 SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",
@@ -95,12 +94,13 @@ def error_band() -> float:
 
 def ratio_threshold(band: float | None = None) -> float:
     """The factor by which one design's model time must exceed another's before this model can
-    tell them apart: ``(1 + band) ** 2`` (the module docstring gives the rule; *band* defaults
-    to :func:`error_band`)."""
+    tell them apart: ``1 + band`` (the module docstring gives the rule: |ratio - 1| < band is
+    not distinguishable, ratio taken as the slower over the faster; *band* defaults to
+    :func:`error_band`)."""
     b = error_band() if band is None else float(band)
     if not (math.isfinite(b) and b >= 0):
         raise ParameterError(f"band must be a finite fraction >= 0, got {band!r}")
-    return (1.0 + b) ** 2
+    return 1.0 + b
 
 
 @dataclass(frozen=True)
@@ -123,16 +123,17 @@ class Comparison:
 
     @property
     def distinguishable(self) -> bool:
-        """The slower takes more than :attr:`threshold` times the faster's time."""
-        return self.factor > self.threshold
+        """The project's rule: not distinguishable when |factor - 1| < band, where
+        :attr:`threshold` is 1 + band (so distinguishable when factor >= threshold)."""
+        return self.factor >= self.threshold
 
     def verdict(self) -> str:
         """``distinguishable`` or ``not distinguishable by this model``."""
         return "distinguishable" if self.distinguishable else "not distinguishable by this model"
 
     def text(self) -> str:
-        """``1.03x: not distinguishable by this model (needs > 4.62x)``."""
-        return f"{self.ratio:.2f}x: {self.verdict()} (needs > {self.threshold:.2f}x either way)"
+        """``1.03x: not distinguishable by this model (needs >= 2.15x either way)``."""
+        return f"{self.ratio:.2f}x: {self.verdict()} (needs >= {self.threshold:.2f}x either way)"
 
 
 def compare(a: float, b: float, band: float | None = None) -> Comparison:
@@ -298,7 +299,7 @@ class Number:
             what.append("not steady state")
         if self.error_band is not None:
             if self.band_applies == "ratio":
-                what.append(f"apart only beyond x{ratio_threshold(self.error_band):.2f} "
+                what.append(f"apart only from x{ratio_threshold(self.error_band):.2f} "
                             f"(band +-{self.error_band:.0%})")
             else:
                 what.append(f"+-{self.error_band:.0%} (calibration band)")

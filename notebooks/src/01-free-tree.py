@@ -60,7 +60,7 @@ from vmapsim import report, thread
 from vmapsim.designs import make_design
 from vmapsim.designs.reference import DESIGN_MISS_CAUSES
 from vmapsim.errors import ParameterError
-from vmapsim.numbers import error_band
+from vmapsim.numbers import compare, error_band, ratio_threshold
 from vmapsim.params import check_choice
 from vmapsim.perf.calibrate import load_table
 from vmapsim.review import free_tree as ft
@@ -401,9 +401,10 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # worker. Each run is deterministic for its seed; the cell after the table reruns two designs
 # with another seed to show the run-to-run spread.
 #
-# The model's times carry an error band, and this notebook applies one rule to every ratio of
-# two model times (written here; the same words as the project's rule): **if |ratio - 1| is
-# smaller than the band, the two are "not distinguishable by this model"**.
+# The model's times carry an error band, and this notebook applies the project's one rule to
+# every ratio of two model times (`vmapsim.numbers.compare`, shared with 03 and 04): **if
+# |ratio - 1| is smaller than the band, the two are "not distinguishable by this model"**, the
+# ratio taken as the slower design's time over the faster one's.
 
 # %%
 
@@ -412,10 +413,10 @@ held_out = load_table()["error_band_detail"]["held_out_worst_v1"]
 
 
 def distinguishable(ratio):
-    """The rule: |ratio - 1| < band -> not distinguishable by this model.  (Written here
-    because no shared rule was on main; every verdict and claim below goes through this one
-    function.)"""
-    return abs(ratio - 1) >= BAND
+    """The project's rule (`vmapsim.numbers.compare`, the one every notebook uses): |ratio - 1|
+    < band -> not distinguishable by this model, the ratio taken as the slower over the
+    faster, so that it does not matter which design is named first."""
+    return compare(ratio, 1.0).distinguishable
 
 
 def verdict(ratio):
@@ -425,9 +426,9 @@ def verdict(ratio):
 print(f"error band +-{BAND:.0%}: data/perf/calibration.json 'error_band', the largest error of "
       f"a published time held out of the fit, rounded up (linux-6.8's one global lock "
       f"{held_out['linux-6.8']:+.0%}, linux-6.18 {held_out['linux-6.18']:+.0%}).\n"
-      f"rule: |ratio - 1| < {BAND:.2f} -> not distinguishable by this model; so a design is "
-      f"distinguishable from another only when its time is more than {1 + BAND:.2f} times "
-      f"the other's.")
+      f"rule: |ratio - 1| < {BAND:.2f} -> not distinguishable by this model (ratio = slower / "
+      f"faster); so a design is distinguishable from another only when one takes at least "
+      f"{ratio_threshold():.2f} times the other's time.")
 
 # %%
 configs = [fperf.steady_config(d, n, wl, loops=sim_loops, machine=machine, seed=seed,

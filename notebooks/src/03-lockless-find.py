@@ -526,8 +526,9 @@ lockless_find.plot_protocol_costs(costs)
 # its rb-tree, which a real lockless walk could not use); `rfc-maple-busy` has the per-node
 # busy maple tree the owner's RCU walk needs. The model's `spinlock` keeps the area's first
 # reads inside the busy-lock hold, where 6.18 reads them after the unlock (`spinlock-6.18`, not
-# priced: the difference is those few reads). Under the model's error band two times are
-# distinguishable only beyond (1 + band)^2 (`vmapsim.numbers.compare`).
+# priced: the difference is those few reads). The project's rule for two model times: if
+# |ratio - 1| < band (ratio = slower / faster), they are not distinguishable by this model
+# (`vmapsim.numbers.compare`).
 
 # %%
 perf = {(d, c): {r["lookup"]: r for r in scaling.lookup_costs(cpus=c, design=d, seed=seed,
@@ -551,7 +552,7 @@ display(report.table(("design", "protocol", "cpus", "find us", "x locked", "this
                      title=f"find_vmap_area() under contention, steady state, "
                            f"{pc['machine']}, {pc['online_cpus']} CPUs online (x locked: "
                            f"against the same design's spinlock lookup; band "
-                           f"+-{error_band():.0%}, distinguishable beyond "
+                           f"+-{error_band():.0%}, distinguishable from "
                            f"x{ratio_threshold():.2f})"))
 cn = perf_cpus[-1]
 owner = perf[("rfc-maple-busy", cn)] if "rfc-maple-busy" in perf_designs else None
@@ -833,5 +834,5 @@ report.summary(
                + (f" The performance model (steady, {perf_cpus[-1]} of 64 CPUs of the "
                   f"calibrated 3970X) puts the owner's RCU walk at x{walk.ratio:.2f} of today's "
                   f"locked lookup: {walk.verdict()} (band +-{error_band():.0%}, apart only "
-                  f"beyond x{walk.threshold:.2f})." if owner else ""),
+                  f"from x{walk.threshold:.2f})." if owner else ""),
 )

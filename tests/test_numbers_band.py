@@ -75,7 +75,7 @@ def test_ratio_numbers_carry_the_rule_and_time_numbers_a_rerun_command():
     assert r["error_band_applies"] == "ratio" and "rerun" not in r
     assert r["distinguishable_beyond"] == pytest.approx(ratio_threshold(), abs=1e-4)
     assert "error_band" not in p and "rerun" not in p
-    assert "apart only beyond x" in n.numbers[1].kind()
+    assert "apart only from x" in n.numbers[1].kind()
     with pytest.raises(ParameterError):
         n.add("x", 1.0, source="published", ratio=True)
     # a cold figure says so; several designs, or a trace, cannot be one command

@@ -64,15 +64,16 @@ SOURCES = ("model", "real-trace", "explorer", "published", "kernel-source")
 #: and ``rcu`` of ``rfc-v1``: without the bump overlay, 6.18's pool order, trees in RCU mode);
 #: ``cost`` is ``simulate --cost NAME=VALUE`` (a constant of data/perf/costs.json moved, e.g. the
 #: calibration's ``counters_share_line=1``; a string or a list of them); ``simulate``'s reader
-#: CPUs (``reader``: the ``--reader`` string; ``readers_only``)
+#: CPUs (``reader``: the ``--reader`` string; ``readers_only``); ``settle`` (``--settle``)
 CONDITIONS = ("design", "lookup", "cpus", "online_cpus", "workload", "loops", "warmup", "machine",
               "setup_scale", "seed", "trace", "scenario", "prefill", "bump", "lazy_list", "rcu",
-              "cost", "reader", "readers_only")
+              "cost", "reader", "readers_only", "settle")
 #: conditions ``vmapsim simulate`` takes, and its option for each (:meth:`Number.command`)
 SIMULATE_OPTIONS = {"design": "--design", "lookup": "--lookup", "cpus": "--cpus",
                     "workload": "--workload", "loops": "--loops", "machine": "--machine",
                     "seed": "--seed", "online_cpus": "--online-cpus", "warmup": "--warmup",
-                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost"}
+                    "setup_scale": "--setup-scale", "prefill": "--prefill", "cost": "--cost",
+                    "settle": "--settle"}
 #: the band used when data/perf/calibration.json states none
 DEFAULT_BAND = 0.25
 SOURCE_TEXT = {"model": "model", "real-trace": "real kernel trace", "explorer": "explorer",

@@ -240,6 +240,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
                      xfail=XFAIL, start=start, readers=readers, readers_only=readers_only)
     st = sim.run()
     wall = time.perf_counter() - t0
+    if settle and readers and not readers_only:
+        mark = sim.reader_mark or {}
+        cut = {k: (mark.get(k, 0) if sim.reader_mark is not None else len(v))
+               for k, v in st.reader_latencies.items()}
+        st.reader_latencies = {k: v[cut[k]:] for k, v in st.reader_latencies.items()}
+        st.reader_settle_reads = cut
     total = cpus * st.window_ns
     spin_wait = sum(ww for name, ww in zip(st.lock_names, st.window_wait_ns)
                     if name not in _NOT_SPINLOCKS)
@@ -286,20 +292,27 @@ class _Settled(Simulation):
     a worker that ran a long drain lags the others, and the window of the plain run (every
     worker counting) can shrink to nothing."""
 
+    reader_mark: dict | None = None
+
     def _warm_done(self, c):
         self.warm_end[c] = self.iter_start[c]
         self.n_warm += 1
         if self.window[0] is None:
             self.window[0] = (self.iter_start[c], self._counters())
+            # reads done so far fell in the settle: the readers' figures start here too
+            self.reader_mark = {k: len(v) for k, v in self.stats.reader_latencies.items()}
 
 
 def _reader_info(st, readers) -> dict:
-    """Per reader kind: reads done, their time (us) and failed trylocks."""
+    """Per reader kind: reads counted (``reads``; those done during the settle are left out and
+    counted in ``settle_reads``), their time (us) and failed trylocks."""
     out = {}
     for r in readers:
         lat = st.reader_latencies.get(r.kind, [])
         e = _pct(lat)
-        out[r.kind] = {"reads": len(lat), "mean_us": e["mean"], "p50_us": e["p50"],
+        out[r.kind] = {"reads": len(lat),
+                       "settle_reads": getattr(st, "reader_settle_reads", {}).get(r.kind, 0),
+                       "mean_us": e["mean"], "p50_us": e["p50"],
                        "p99_us": e["p99"], "cpus": r.cpus, "rate": r.rate, "rcu": r.rcu,
                        "trylock_failed": st.trylock_failed.get(r.kind, 0)}
     return out

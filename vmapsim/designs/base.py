@@ -115,7 +115,7 @@ class Accounting:
 
     def lock(self, name, kind: str = "spin") -> Hold:
         if not self.enabled:
-            return _NO_HOLD
+            return NO_HOLD
         h = _new_hold(Hold)                 # same fields as Hold(...), without the __init__ frame
         h.lock = name
         h.kind = kind
@@ -127,7 +127,7 @@ class Accounting:
         return h
 
     def unlock(self, h: Hold) -> None:
-        if h is _NO_HOLD:
+        if h is NO_HOLD:
             return
         h.visited += self.visited
         h.written += self.written
@@ -160,7 +160,7 @@ class Accounting:
         return [h.as_tuple() for h in self.holds]
 
 
-_NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
+NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
 _new_hold = Hold.__new__
 
 

@@ -38,7 +38,7 @@ Step kinds (first field):
 """
 from __future__ import annotations
 
-from ..designs.base import _NO_HOLD, Accounting, Hold
+from ..designs.base import NO_HOLD, Accounting, Hold
 from .costs import Costs, Machine
 
 WORK, SPIN, MUTEX, UNLOCK, ATOMIC, RCU_READ, FLUSH, CALL_RCU, TRYFAIL, SEQ_READ = range(10)
@@ -239,7 +239,7 @@ class FusedAccounting(Accounting):
             self._spill()
         # Accounting.lock, copied (one call frame less)
         if not self.enabled:
-            return _NO_HOLD
+            return NO_HOLD
         h = _new_hold(Hold)
         h.lock = name
         h.kind = kind
@@ -274,7 +274,7 @@ class FusedAccounting(Accounting):
                 return
             h = self.fhold                      # spilled while open: a Hold of the record now
             self.fhold = self.fopen = None
-        elif h is _NO_HOLD:
+        elif h is NO_HOLD:
             return
         h.visited += self.visited
         h.written += self.written

@@ -394,8 +394,10 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # records above. Every figure here is **steady state**: the modelled machine has exactly N CPUs
 # online (so `lazy_max_pages()` and the number of vmap nodes follow N); two lazy-purge cycles are
 # played untimed first, so that 6.18's per-node pools hold areas as they do on a running
-# system; then at least one whole purge cycle is counted, so that every counted loop pays its
-# share of a purge. This is the rule of notebook 04's design grid (`vmapsim.perf.scaling`): at
+# system; one more cycle runs on the clock but is not counted (the untimed warm-up plays each
+# drain at once, so the first timed cycle is still a transient: 6.18's pools run dry while
+# the first timed drain works); then at least one whole purge cycle is counted, so that every
+# counted loop pays its share of a purge. This is the rule of notebook 04's design grid (`vmapsim.perf.scaling`): at
 # the same N, loops and seed the two notebooks run the same configuration. The time is the one
 # test_vmalloc reports: its `avg` divided by the loops, microseconds per loop iteration of one
 # worker. Each run is deterministic for its seed; the cell after the table reruns two designs
@@ -456,7 +458,7 @@ display(report.table(
      f"vs 6.18 (band +-{BAND:.0%})", "top lock wait"), sim_rows,
     key=lambda r: r[1] == nmax, name="01-model-runs",
     title=f"model, steady state: machine {machine}, N CPUs online = N running, warm-up two "
-    f"lazy-purge cycles, seed {seed}; us/loop = test_vmalloc avg / loops"
+    f"lazy-purge cycles and one settle cycle, seed {seed}; us/loop = test_vmalloc avg / loops"
     + (f"; long_busy_list setup_scale {sim_setup_scale}" if len(sim_workloads) > 1 else "")))
 
 # %%

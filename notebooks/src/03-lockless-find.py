@@ -522,7 +522,7 @@ lockless_find.plot_protocol_costs(costs)
 # per iteration on every CPU, 4 `find_vmap_area()` calls (half by the area's owner, half on
 # another CPU's live area) next to one `vfree()` + `vmalloc()`, on the calibrated Threadripper
 # 3970X with all 64 CPUs online and `perf_cpus` of them running, after two untimed lazy-purge
-# cycles, one cycle timed. `linux-6.18` is today's allocator (its RCU protocols are priced on
+# cycles and one timed uncounted cycle (settle), one cycle counted. `linux-6.18` is today's allocator (its RCU protocols are priced on
 # its rb-tree, which a real lockless walk could not use); `rfc-maple-busy` has the per-node
 # busy maple tree the owner's RCU walk needs. The model's `spinlock` keeps the area's first
 # reads inside the busy-lock hold, where 6.18 reads them after the unlock (`spinlock-6.18`, not

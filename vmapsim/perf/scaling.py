@@ -91,6 +91,8 @@ def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64
     table = sweep(configs, client=client, processes=processes, progress=progress)
     for c, r in zip(configs, table.records):
         r["conditions"] = run_conditions(c)
+        if r.get("settle"):                 # the timed, uncounted cycle simulate() settled
+            r["conditions"]["settle"] = r["settle"]
         r["steady"] = bool(c["warmup"])
     return table
 
@@ -102,7 +104,8 @@ def lookup_costs(*, cpus: int = 16, protocols=PROTOCOLS, design: str = LOOKUP_RI
     ``find_vmap_area()`` + put), ``us_per_op`` (us per iteration of the lookup workload, the
     writers' view), ``rcu_backlog_max`` and ``conditions`` (what ``vmapsim simulate`` reruns).
 
-    Steady state (two untimed purge cycles, one timed) on :data:`LOOKUP_RIG`; the one function
+    Steady state (two untimed purge cycles, one timed but uncounted, one counted) on
+    :data:`LOOKUP_RIG`; the one function
     notebooks 03 and 04 call for this figure, so that they print the same number under the same
     conditions."""
     cpus = check_int("cpus", cpus, lo=1, hi=online_cpus)

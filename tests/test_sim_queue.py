@@ -21,14 +21,14 @@ def scripted(ncpu, build):
     sim._grow()
     done_at = {}
 
-    def next_op(cpu, t):
+    def next_op(cpu, t):                # WorkerOps._next's protocol: the steps, None at the end
         if not todo[cpu]:
             done_at[cpu] = t
             sim._worker_done(cpu, t)
-            return False
-        sim.steps[cpu] = list(todo[cpu].pop(0)) + [END_STEPS]
+            return None
+        sim.steps[cpu] = steps = list(todo[cpu].pop(0)) + [END_STEPS]
         sim.pos[cpu] = 0
-        return True
+        return steps
 
     sim._next = next_op
     return sim, done_at

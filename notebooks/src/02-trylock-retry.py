@@ -161,9 +161,22 @@ trylock_retry.plot_layouts(lay, areas=areas)
 
 # %% [markdown]
 # Putting the `rcu_head` in a union with `list` (the lazy/purge/pool linkage, unused once the
-# area goes to the slab) or making the cache `SLAB_TYPESAFE_BY_RCU` (no `rcu_head` at all, but a
-# `freeptr_offset` so SLUB's free pointer does not overwrite the count or the bounds) keeps
-# 16 of the 24 bytes. A per-node sequence count with copy-out readers costs nothing per area.
+# area goes to the slab) keeps 16 of the 24 bytes. Making the cache `SLAB_TYPESAFE_BY_RCU`
+# needs no `rcu_head` at all, and then where SLUB keeps its free-list pointer decides the size
+# (`mm/slub.c:calculate_sizes`). For a `SLAB_TYPESAFE_BY_RCU` cache created without
+# `freeptr_offset` it stores the pointer after the object, so that a freed object's fields stay
+# as a stale reader expects them: 8 more bytes, 64 B per area, 8 of the 24 bytes kept. With
+# `freeptr_offset` the pointer goes inside the object at the offset given, which must be a
+# field no reader relies on while the object is free (here `list`, not the count or the
+# bounds): 56 B, 16 of the 24 bytes kept. The table's `SLAB_TYPESAFE_BY_RCU` row assumes
+# `freeptr_offset`. One more condition: in 6.18 a cache with a constructor always gets its free
+# pointer after the object (`s->ctor` is one of `calculate_sizes()`'s reasons to move it out, and
+# `include/linux/slab.h` says a constructor is not supported with a custom free pointer), so if
+# the stabiliser is initialised by a constructor (R1b's condition above) the type-safe layout is
+# 64 B on 6.18. A patch allowing a constructor together with `freeptr_offset` ("mm/slab: allow
+# specifying free pointer offset when using constructor", v5 posted in January 2026) was seen
+# on the list; whether and in which release it was merged was not established here. A per-node
+# sequence count with copy-out readers costs nothing per area.
 #
 # The 384 KB are not the series' whole memory balance. Its bump overlay (patches 10-12)
 # allocates a `struct vmap_bump_chunk` per 64 MB chunk with `kvzalloc()`: 131,136 bytes, of which
@@ -171,8 +184,8 @@ trylock_retry.plot_layouts(lay, areas=areas)
 # succeeds. There is at least one per CPU that has bump-allocated, plus every drained chunk not
 # yet released (notebook 07). At the 32 CPUs of the chunk-size argument in patch 10 that is
 # 4 MiB of descriptors (8 MiB as order-6 blocks), ten to twenty times the 384 KB saved; at 2
-# CPUs (the machine of this project's traces) 256 KiB as requested, less than the saving, and
-# 512 KiB as order-6 blocks. The comparison depends on the CPU count and on how many drained
+# CPUs (the machine of this project's traces) 256 KiB as requested, less than the saving, but
+# 512 KiB as order-6 blocks, more than it. The comparison depends on the CPU count and on how many drained
 # chunks wait for release; it is layout arithmetic, not a measurement.
 
 # %% [markdown]
@@ -281,12 +294,18 @@ nums.add("vmap_area bytes, upstream", up.size, "B", source="kernel-source", desi
 nums.add("vmap_area bytes, RFC patch 04", rfc.size, "B", source="published", design="rfc-v1")
 # the layouts below are arithmetic on the headers' field types (vmapsim.vmalloc.vmap_area,
 # C alignment rules): the project's layout model, not a size read from a kernel build
+def _layout(title):
+    """What a layout number is (arithmetic, not a run): the layout's key in vmapsim.vmalloc."""
+    return {"layout": lay_by[title].name, "computed": "C layout rules, 64-bit, no lock debugging"}
+
+
 nums.add("RFC + rcu_head + lock/refcount, computed", lay_by["+ rcu_head + spinlock_t"].size, "B",
-         source="model")
+         source="model", context=_layout("+ rcu_head + spinlock_t"))
 nums.add("... the same, PREEMPT_RT spinlock_t", lay_by["+ rcu_head + spinlock_t, PREEMPT_RT"].size,
-         "B", source="model")
+         "B", source="model", context=_layout("+ rcu_head + spinlock_t, PREEMPT_RT"))
 nums.add("rcu_head in union with list + refcount",
-         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="model")
+         lay_by["rcu_head in union with list + refcount_t"].size, "B", source="model",
+         context=_layout("rcu_head in union with list + refcount_t"))
 nums.add("vm_struct freed at once (C3)", by_id["R2"].without_verdict, source="explorer",
          scenario=scenario_of(by_id["R2"].without))
 nums.add("vm_struct, stabilised (D1)", by_id["R2"].with_verdict, source="explorer",
@@ -329,8 +348,9 @@ report.summary(
                "refcount costs exactly the 24 bytes patch 04 saves (96 B on PREEMPT_RT). The "
                "series' own chunk descriptors are 131,136 B each (patch 11's struct), at least "
                "one per CPU that bump-allocates: at the 32 CPUs of patch 10's chunk-size "
-               "argument 4 MiB, ten times the 384 KB; at 2 CPUs 256 KiB as requested, less "
-               "than the saving (512 KiB as order-6 blocks). Weak-memory ordering rests on "
+               "argument 4 MiB as requested (8 MiB as order-6 blocks), ten to twenty times "
+               "the 384 KB; at 2 CPUs 256 KiB as requested, less than the 384 KB, but 512 KiB "
+               "as order-6 blocks, more. Weak-memory ordering rests on "
                "LKMM litmus tests that were not run here.",
     # what the builder-made scenarios are (catalogue ids are explained by the catalogue)
     glossary={scenario_of(lab): f"explorer scenario: {lab}: "

@@ -137,8 +137,9 @@ real_traces.plot_nodes(b)
 display(report.table(("trace", "role", "design", "allocs", "purges", "agreement", "final state",
                       "main misses"),
                      [r.cells() for r in rows],
-                     title=f"{len({r.trace for r in rows})} captures (pools drained first) x "
-                           f"{len(designs)} designs",
+                     title=f"the {len({r.trace for r in rows})} captures of the first set "
+                           f"(pools drained first; the later drained ones are in the table of "
+                           f"kinds below) x {len(designs)} designs",
                      key=lambda r: r[2] == "linux-6.18", name="05-fidelity"))
 real_traces.plot_fidelity(rows)
 
@@ -395,11 +396,19 @@ for r in mine:
 for st, kind, name, r in kind_rows:
     add_replay(name, r, r)
 
-held = [(r.trace, r) for r in mine if r.role == "held-out"] + [
-    (name, r) for st, kind, name, r in kind_rows if st == "held-out" and kind == "drained"]
-dev = [r for r in mine if r.role == "development"]
-low = min(mine, key=lambda r: r.agreement)
-high = max(mine, key=lambda r: r.agreement)
+# every capture whose pools were drained first: the 7 of the fidelity table and the drained
+# ones of the kind table; roles from data/traces/roles.json (through captures.info)
+drained = [(r.trace, r) for r in mine] + [(name, r) for _, kind, name, r in kind_rows
+                                          if kind == "drained"]
+role = {n: _captures.info(n)["role"] for n, _ in drained}
+held = [(n, r) for n, r in drained if role[n] == "held-out"]
+dev = [(n, r) for n, r in drained if role[n] == "development"]
+low = min(drained, key=lambda nr: nr[1].agreement)
+high = max(drained, key=lambda nr: nr[1].agreement)
+builds = {}
+for n, _ in drained:
+    k = _captures.info(n)["kernel"]
+    builds[k] = builds.get(k, 0) + 1
 others = [(name, r) for _, kind, name, r in kind_rows if kind != "drained"]
 no_purge = [r.trace for r in mine if not r.purges]
 weak = [(n, r) for n, r in others if r.certain_matched / max(1, r.certain) < 0.99]
@@ -418,11 +427,12 @@ def share(c):
 answer = (
     f"A model of 6.18's allocator replayed against the kernel's own allocations on a 2-CPU "
     f"Linux 6.18.44 machine (vmalloc trace events between two /proc/vmallocinfo snapshots) "
-    f"predicts the kernel's address before seeing it for {pct(low.agreement)} "
-    f"({low.trace}: {low.matched} of {low.allocs}) to {pct(high.agreement)} ({high.trace}) "
-    f"of allocations on {len(mine)} captures whose pools were drained first. "
+    f"predicts the kernel's address before seeing it for {pct(low[1].agreement)} "
+    f"({low[0]}: {low[1].matched} of {low[1].allocs}) to {pct(high[1].agreement)} ({high[0]}) "
+    f"of allocations on the {len(drained)} captures whose pools were drained first ("
+    + " and ".join(f"{c} of build {k}" for k, c in builds.items()) + "). "
     + (f"{len(dev)} of them were used to develop the model; " if dev else "")
-    + (f"the drained captures held out from it give "
+    + (f"the {len(held)} held out from it give "
        + ", ".join(f"{pct(r.agreement)} ({n})" for n, r in held) + ". " if held else "")
     + (f"On {', '.join(no_purge)} no purge happened, so its pools never filled and the "
        f"pool-less 6.8 model gets {pct(plain[no_purge[0]].agreement)} there too. "

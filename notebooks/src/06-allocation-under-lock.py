@@ -28,7 +28,7 @@
 # 6.18 trace (the failure probabilities of `GFP_NOWAIT` and `GFP_ATOMIC` were not measured
 # anywhere, so they stay parameters), and what happens to callers that cannot sleep. The
 # series itself already allocates with `GFP_KERNEL` under a spinlock: patch 09's `mas_erase()`
-# under `vn->busy.lock` (notebook 07 section 4).
+# under `vn->busy.lock` (notebook 07 section 5).
 #
 # Two baselines matter here. In **6.18** every `alloc_vmap_area()` caller may sleep (it calls
 # `might_sleep()` unconditionally). Since **6.19** (Rezki's "__vmalloc()/kvmalloc() and no-block
@@ -41,7 +41,7 @@
 
 # %%
 import ipywidgets as widgets
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from vmapsim import report
 from vmapsim.review import allocation_under_lock, explore_tables, stepview
@@ -101,9 +101,11 @@ print(f"trace={trace} p_example={p_example} fast={FAST}")
 # bytes). "remapping already mapped page" is not vmalloc's: it is the `dump_page()` text of
 # `vmap_pte_range()`, the physical-range path (`vmap_page_range()`, ioremap), which then
 # calls `BUG()`. The posted series cannot run into I1 (it never
-# drops the lock); whether Rezki's splat against the series (M16) is such a double mapping is
-# notebook 07's subject, where the link is rated medium-low. Each approach, and the variant that
-# breaks it:
+# drops the lock). Notebook 07 reads the registers of Rezki's splat against the series (M16) as
+# a page still mapped where a new area was being mapped (this project's reading of the
+# registers; the log does not name their roles), and finds routes to that in the series' bump
+# chunks (patches 10-12), not in I1; which route M16's kernel took, the log cannot decide.
+# Each approach, and the variant that breaks it:
 
 # %%
 verdicts = allocation_under_lock.approach_verdicts()
@@ -195,8 +197,15 @@ display(report.table(census_rcu.HEADER, census_rcu.rows(),
 
 # %% [markdown]
 # In the port's classification about a quarter of every kind of store needs nodes on this trace
-# with plain trees (splits, rebalances and spanning stores), and nearly all of them in RCU mode,
-# where every store that changes a node copies it. An earlier version of this notebook took `q` from a synthetic churn
+# with plain trees (splits, rebalances and spanning stores), and nearly all of them in RCU mode.
+# In RCU mode every node store builds a new node and frees the old one after a grace period
+# (`mas_wr_node_store`), where a plain tree rewrites the node in place; two store types still
+# write in place in RCU mode and need no node: an exact fit (`wr_exact_fit`: the stored range
+# is exactly an existing slot's, e.g. an erase between two occupied neighbours), and a slot
+# store that moves the boundary between two adjacent ranges without changing the slot count
+# (`wr_slot_store` with one slot touched; `lib/maple_tree.c:mas_wr_store_type`,
+# `mas_wr_slot_store`; appends are not used in RCU mode). Those are the stores that still need
+# nothing in RCU mode. An earlier version of this notebook took `q` from a synthetic churn
 # of about 200 areas built from an empty tree and found 5-7 %; the real trees are larger and
 # the share is several times higher. Allocations from a node pool make no occupied-tree store
 # (the range stays reserved while pooled), which is why that row has fewer stores than there
@@ -240,14 +249,22 @@ for key, label in (("need", "stores needing nodes"),
     print(f"  {label:52s} {pair[key]:8.1f} / {pair_rcu[key]:8.1f}")
 display(allocation_under_lock.plot_expected([census, census_rcu]))
 
-# %% [markdown]
-# Two things do not depend on `p`. The posted scheme's occupied-tree erases take `GFP_ATOMIC`
-# nodes on about a fifth of purged areas with plain trees, with no memory pressure at all, and
-# the reading of M19 modelled here drops the lock on every store that needs nodes (a quarter
-# of all stores, nearly all in RCU mode). The worst-case preload reading would instead
-# allocate, outside any lock, up to the largest request in the tables (a function of the
-# tree's height in `mas_prealloc_calc()`) on every store and give back what the store did not
-# use.
+# %%
+_er = ("free_vmap_area_lock", "erase")
+_e, _e_rcu = census.kinds.get(_er, {"n": 0, "need": 0}), census_rcu.kinds.get(_er, {"n": 0, "need": 0})
+display(Markdown(
+    "Two things do not depend on `p`. The posted scheme's occupied-tree erases (made at purge, "
+    "for the purged areas that do not go back to a pool) take `GFP_ATOMIC` nodes whenever they "
+    f"need nodes, with no memory pressure at all: on {trace}, {_e['need']} of {_e['n']} "
+    f"occupied-tree erases ({100 * census.q(_er):.0f} %) with plain trees, {_e_rcu['need']} of "
+    f"{_e_rcu['n']} ({100 * census_rcu.q(_er):.0f} %) in RCU mode; per 1000 vmalloc+vfree pairs "
+    f"{pair['atomic_erase']:.1f} (plain) and {pair_rcu['atomic_erase']:.1f} (RCU mode), since "
+    f"only {_e['n']} of the trace's {census.frees} freed areas reach the occupied tree's erase. "
+    "And the reading of M19 modelled here drops the lock on every store that needs nodes (a "
+    "quarter of all stores, nearly all in RCU mode). The worst-case preload reading would "
+    "instead allocate, outside any lock, up to the largest request in the tables (a function of "
+    "the tree's height in `mas_prealloc_calc()`) on every store and give back what the store "
+    "did not use."))
 #
 # ## Callers that cannot sleep (6.19 and later)
 #
@@ -256,9 +273,10 @@ display(allocation_under_lock.plot_expected([census, census_rcu]))
 # Rezki's preallocation and Wilcox's `mas_nomem()` must use the caller's flags. An allocation
 # makes one busy insert and, when it does not come from a pool, one occupied-tree store. With
 # `p_c` the probability that the caller's flags fail a node allocation, Rezki's approach fails
-# about `q p_c` per store that needs nodes; Wilcox's fails when the `GFP_NOWAIT` attempt and
-# then `mas_nomem()`'s attempt with the caller's flags both fail, between 0 and `q p` (the two
-# are not independent); the posted scheme fails none and parks instead. For scale: a
+# about `p_c` per store that needs nodes (`q p_c` per store); Wilcox's fails when the
+# `GFP_NOWAIT` attempt and then `mas_nomem()`'s attempt with the caller's flags both fail, per
+# store between 0 and `q p` (the two are not independent); the posted scheme fails none and
+# parks instead. For scale: a
 # non-blocking `alloc_vmap_area()` already fails when its `vmap_area` slab allocation fails
 # (F3). The share of non-blocking callers on a real system is not known (no trace of a later
 # kernel ships with this project).
@@ -281,9 +299,10 @@ print(f"at p = p_c = {p_example}: Rezki fails about {allocs_needing[False] * p_e
 # * The posted scheme is correct only with the retry list treated as allocator state: scanned by
 #   every search, drained by the purge worker, and sized for the rate at which publishes fail
 #   (`q p` times the unknown conditional failure of `GFP_ATOMIC`). Its `GFP_ATOMIC` fallback
-#   dips into the atomic reserves on `q p` of stores, its erase helpers on `q` of purged areas
-#   whatever `p`, and its busy unlink (patch 09) allocates with `GFP_KERNEL` under
-#   `vn->busy.lock` on `q p` of `vfree()`s: the allocation under a spinlock that M24 says the
+#   dips into the atomic reserves on `q p` of stores, its erase helpers on `q` of the
+#   occupied-tree erases at purge (purged areas not returned to a pool) whatever `p`, and its
+#   busy unlink (patch 09) allocates with `GFP_KERNEL` under `vn->busy.lock` on `q p` of
+#   `vfree()`s: the allocation under a spinlock that M24 says the
 #   scheme avoids.
 # * Rezki's preallocation needs the re-check (I1 vs I1-revalidate). Read as "drop the lock and
 #   preallocate what this store needs", it drops the lock on every store that needs nodes (a

@@ -343,7 +343,8 @@ print(f"model, 1 CPU, {3 * 8192 + 1} alloc/free pairs of 1 page: {lk['refills']}
 lb = make_design("rfc-v1", possible_cpus=1)
 lb_arr = lb.alloc_vmap_area(31 * PAGE_SIZE)                     # the pointer array + guard
 lb_setup = [lb.alloc_vmap_area(2 * PAGE_SIZE) for _ in range(15000)]
-for _ in range(3 * splats_m16.refills_per_call()["iterations_per_chunk"]):
+lb_loops = 3 * splats_m16.refills_per_call()["iterations_per_chunk"]
+for _ in range(lb_loops):
     _a, _b = lb.alloc_vmap_area(101 * PAGE_SIZE), lb.alloc_vmap_area(2 * PAGE_SIZE)
     lb.vfree(_a)
     lb.vfree(_b)
@@ -354,7 +355,7 @@ lb_mid = dict(lb.bump.counts)
 lb.vfree(lb_arr)
 lb_end = dict(lb.bump.counts)
 print(f"model, 1 CPU, one long_busy_list_alloc_test call (loop cut to "
-      f"{3 * splats_m16.refills_per_call()['iterations_per_chunk']} iterations): "
+      f"{lb_loops} iterations): "
       f"{lb_end.get('refills', 0)} refills; after the loop {lb_loop.get('leaked_chunks', 0)} "
       f"loop chunks retired and never released; chunks released while the setup areas are "
       f"freed {lb_mid.get('releases', 0)}, at the vfree() of the pointer array "
@@ -708,19 +709,31 @@ nums.add("Q8 WARN orders (count, not odds)", mig.first.get("pte_present", 0),
 nums.add("Q8 WARN orders (count, not odds)", win.first.get("pte_present", 0),
          f"of {win.total}", source="model", scenario="window-pte", **model)
 nums.add("Q8 releases per long_busy call", lb_end.get("releases", 0), source="model",
-         design="rfc-v1", cpus=1, workload="long_busy_list_alloc_test")
+         design="rfc-v1", cpus=1, workload="long_busy_list_alloc_test", loops=lb_loops,
+         context={"setup_areas": len(lb_setup), "pointer_array_pages": 30,
+                  "loop": "alloc/free of a 100-page and a 1-page area per iteration",
+                  "calls": 1, "rerun": "notebook 07 section 4 (vmapsim.designs rfc-v1, "
+                                       "possible_cpus=1)"})
 nums.add("M16 free memory at the WARN", round(g["free"], 1), "GiB", source="published")
 nums.add("M16 page tables (Mem-Info)", round(g["pagetables"], 2), "GiB", source="published")
 nums.add("... span if all vmalloc PTEs", round(mi.ptes_cover_tib, 2), "TiB (inference)",
-         source="model")
+         source="model", context={"computed": "M16 Mem-Info pagetables pages x 2 MiB each "
+                                               "(512 PTEs of 4 KiB per page-table page)"})
 nums.add("Q15 module area (cause open)", "model: if 2 allocs fail", source="model",
          scenario="stale-erase", **model)
 nums.add("Q9 levels in M16's oops", trace.nested_fallbacks, source="published")
 nums.add("Q9 refill chains/call, default", n_chains, f"over {hist['min_workers']} workers",
-         source="model", workload="long_busy_list_alloc_test")
+         source="model", workload="long_busy_list_alloc_test", loops=1_000_000)
 nums.add("Q9 refill chains/call, smoke", n_smoke, f"over {hist['min_workers']} workers",
-         source="model", workload="long_busy_list_alloc_test")
-nums.add("Q9 fix nested-tree: max depth", rec[2].max_depth, source="model", **model)
+         source="model", workload="long_busy_list_alloc_test", loops=10_000)
+nums.add(f"Q9 {rec[2].guard} guard: max depth", rec[2].max_depth,
+         f"at p={rec[2].fail:g} {rec[2].mode}", source="model", design="rfc-v1", cpus=1, seed=seed,
+         context={"refill_guard": rec[2].guard, "kmalloc_fail": rec[2].fail,
+                  "fail_mode": rec[2].mode, "chains": rec[2].chains,
+                  "stack_levels": rec[2].stack_levels,
+                  "request": "32 MB areas on one CPU",
+                  "rerun": "vmapsim.review.splats_stack.recursion(fail, mode, guard, chains, "
+                           "stack_levels, seed)"})
 report.summary(
     "07-splats",
     title="the splats of M15 and M16",
@@ -739,7 +752,7 @@ report.summary(
             "tainted W, and 15 warn_alloc reports were suppressed before it. The Mem-Info "
             "(48.7 GiB free) shows no memory pressure. Our inference, not shown: its 2.3 GiB "
             "of page tables would span about 1.2 TiB if all were vmalloc PTE pages, and its "
-            "6.9 GiB of unmovable slab holds the descriptors; a refill that retires a chunk "
+            "6.9 GiB of unreclaimable slab (which counts large kmallocs) would hold the descriptors; a refill that retires a chunk "
             "whose areas are all freed never releases it (only an unlink does), which the "
             "loop's alloc/free pairs do to every loop chunk. The routes need a release, and "
             "the test makes them at its end: in the model its 15,000 setup areas' chunks are "

@@ -160,7 +160,11 @@ class Accounting:
         return [h.as_tuple() for h in self.holds]
 
 
+#: what lock() returns while the record is disabled (unlock() ignores it)
 NO_HOLD = Hold(None, "disabled", 0, 0, 0, 0)
+#: the event a search of the free tree records (alloc_vmap_area's cond_resched()); one object,
+#: so a consumer comparing event lists finds it by identity
+COND_RESCHED = ("cond_resched", None)
 _new_hold = Hold.__new__
 
 

@@ -46,7 +46,7 @@ from ..vmalloc.vmap_area import (
     decode_vn_id,
     nr_vmap_nodes_for,
 )
-from .base import VN_UNKNOWN, Choice, Design, IndexMemory
+from .base import COND_RESCHED, VN_UNKNOWN, Choice, Design, IndexMemory
 from .linux618_replay import ReplayMixin
 from .readers import ReaderMixin
 
@@ -114,6 +114,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             raise ParameterError(f"unknown decay_rule {self.params['decay_rule']!r}; "
                                  "valid decay_rule values: 6.16, 6.9")
         self.zone = VMAP_ZONE_PAGES * PAGE_SIZE if n > 1 else 1
+        self._zone_shift = self.zone.bit_length() - 1     # addr // zone == addr >> this
         acct = self.acct
         self.free = RBTree(True, acct)
         self.nodes = [VmapNode(i, acct, self.new_busy_index(i)) for i in range(n)]
@@ -134,6 +135,8 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         self._inline = all(getattr(cls, m) is getattr(Linux618, m)
                            for m in ("_node_pool_del_va", "_insert_busy", "_node_walk",
                                      "_node_lookup"))
+        #: likewise for the free-tree search (designs with another free-space index override it)
+        self._inline_free = cls._alloc_free_tree is Linux618._alloc_free_tree
         merge_or_add_vmap_area(self.free, VmapArea(1, (1 << 64) - 1))
         self.acct.begin("init", -1)
 
@@ -202,7 +205,7 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
         else:
             self._spare = spare
         acct.unlock(h)
-        acct.events.append(("cond_resched", None))
+        acct.events.append(COND_RESCHED)
         return addr
 
     def _insert_busy(self, va: VmapArea) -> None:
@@ -214,14 +217,19 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def alloc_vmap_area(self, size, align=PAGE_SIZE, vstart=None, vend=None, cpu=0, va_flags=0):
         acct = self.acct
-        acct.begin("alloc_vmap_area", cpu)
-        vstart = self.vmalloc_start if vstart is None else vstart
-        vend = self.vmalloc_end if vend is None else vend
+        acct.op, acct.cpu = "alloc_vmap_area", cpu          # acct.begin(), copied
+        acct.holds, acct.events = [], []
+        if vstart is None and vend is None:               # the whole vmalloc range
+            vstart, vend, whole = self.vmalloc_start, self.vmalloc_end, True
+        else:
+            vstart = self.vmalloc_start if vstart is None else vstart
+            vend = self.vmalloc_end if vend is None else vend
+            whole = vstart == self.vmalloc_start and vend == self.vmalloc_end
         if size <= 0 or size % PAGE_SIZE or align <= 0 or align & (align - 1):
             self._check_request(size, align)
         va, vn_id = None, 0
         n = self.nr_nodes
-        if vstart == self.vmalloc_start and vend == self.vmalloc_end and n > 1:   # _eligible()
+        if whole and n > 1:                                                     # _eligible()
             node = cpu % n
             vn = self.nodes[node]
             if not vn.pool:                                                     # no pool at all
@@ -246,21 +254,37 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
             vn_id = (node + 1) << 8                                             # encode_vn_id()
         if va is not None:
             addr = va.va_start
+            va.va_end = addr + size
+            va.flags = va_flags | vn_id
+            va.vm = True
         else:
-            acct.outside(self.sizeof_vmap_area)    # _slab(), inlined
-            va = VmapArea()
-            addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
+            acct.outside(self.sizeof_vmap_area)    # _slab(), inlined (the object: below)
+            if self._inline_free:                 # _alloc_free_tree(...), copied
+                preloaded = self._preloaded
+                if not preloaded[cpu]:
+                    acct.outside(SIZEOF_VMAP_AREA)
+                    preloaded[cpu] = True
+                h = acct.lock("free_vmap_area_lock")
+                spare = self._spare
+                if spare is None:
+                    spare = self._spare = VmapArea()
+                addr, fit = alloc_vmap_area_range(self.free, size, align, vstart, vend, spare)
+                if fit == 4:
+                    preloaded[cpu] = False
+                    self._spare = None
+                acct.unlock(h)
+                acct.events.append(COND_RESCHED)
+            else:
+                addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
             if addr is None:
                 self._purge(True, cpu)
                 addr = self._alloc_free_tree(size, align, vstart, vend, cpu)
                 if addr is None:
                     self._slab(free=self.sizeof_vmap_area)
                     return None
-        va.va_start, va.va_end = addr, addr + size
-        va.flags = va_flags | vn_id
-        va.vm = True
+            va = VmapArea(addr, addr + size, va_flags | vn_id, True)
         if self._inline:                                  # _insert_busy(va), copied
-            vn = self.nodes[(addr // self.zone) % n]
+            vn = self.nodes[(addr >> self._zone_shift) % n]
             h = acct.lock(vn.busy_lock)
             vn.busy.insert(va)
             acct.unlock(h)
@@ -299,17 +323,19 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def find_unlink_vmap_area(self, addr, cpu=0):
         acct = self.acct
-        acct.begin("find_unlink_vmap_area", cpu)
+        acct.op, acct.cpu = "find_unlink_vmap_area", cpu          # acct.begin(), copied
+        acct.holds, acct.events = [], []
         if not self._inline:
             return self._node_walk(addr, True)
         nodes, n = self.nodes, self.nr_nodes          # _node_walk and _node_lookup, copied
-        i = j = (addr // self.zone) % n
+        i = j = (addr >> self._zone_shift) % n
         while True:
             vn = nodes[i]
             h = acct.lock(vn.busy_lock)
-            va = vn.busy.find(addr)
+            busy = vn.busy
+            va = busy.find(addr)
             if va is not None:
-                vn.busy.unlink(va)
+                busy.unlink(va)
                 acct.unlock(h)
                 return va
             acct.unlock(h)
@@ -325,15 +351,15 @@ class Linux618(ReplayMixin, ReaderMixin, Design):
 
     def free_vmap_area_noflush(self, va, cpu=0):
         acct = self.acct
-        acct.begin("free_vmap_area_noflush", cpu)
+        acct.op, acct.cpu = "free_vmap_area_noflush", cpu          # acct.begin(), copied
+        acct.holds, acct.events = [], []
         self.vmap_lazy_nr += (va.va_end - va.va_start) >> PAGE_SHIFT
         vn_id = ((va.flags & 0xFFFFFFFF) >> 8) - 1          # _lazy_node(va), inlined
         if 0 <= vn_id < self.nr_nodes:
             vn = self.nodes[vn_id]
         else:
             vn = self.nodes[(va.va_start // self.zone) % self.nr_nodes]
-        self._lazy_seq += 1
-        va.seq = self._lazy_seq
+        va.seq = self._lazy_seq = self._lazy_seq + 1
         h = acct.lock(vn.lazy_lock)
         vn.lazy.insert(va)
         acct.unlock(h)

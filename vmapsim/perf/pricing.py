@@ -256,21 +256,27 @@ class FusedAccounting(Accounting):
             if out is not None:
                 visited = self.visited - self.fv
                 written = self.written - self.fw
-                free_b = self.free_bytes - self.ff
-                if free_b and self.frcu:
-                    self.fdeferred += free_b
-                    self.fdcount += max(1, free_b // INDEX_BLOCK)
-                    free_b = 0
                 p = self.fpricer
-                lid = p.lock_ids.get(self.fopen)
-                if lid is None:
+                try:
+                    lid = p.lock_ids[self.fopen]
+                except KeyError:
                     lid = p.lock_id(self.fopen)
                 self.fopen = None
                 visit, write, alloc, free, lock_ns = p._prices
-                # Pricer.record_steps's spin step, copied
-                out.append((SPIN, lid, visited * visit + written * write
-                            + (self.alloc_bytes - self.fa) * alloc + free_b * free + lock_ns,
-                            written, visited))
+                alloc_b = self.alloc_bytes - self.fa
+                free_b = self.free_bytes - self.ff
+                # Pricer.record_steps's spin step, copied; without index bytes its two terms
+                # are 0.0 and adding them to the (non-negative) sum changes no bit
+                if alloc_b or free_b:
+                    if free_b and self.frcu:
+                        self.fdeferred += free_b
+                        self.fdcount += max(1, free_b // INDEX_BLOCK)
+                        free_b = 0
+                    out.append((SPIN, lid, visited * visit + written * write + alloc_b * alloc
+                                + free_b * free + lock_ns, written, visited))
+                else:
+                    out.append((SPIN, lid, visited * visit + written * write + lock_ns,
+                                written, visited))
                 return
             h = self.fhold                      # spilled while open: a Hold of the record now
             self.fhold = self.fopen = None
@@ -288,13 +294,15 @@ class FusedAccounting(Accounting):
                 self.visited += visited
                 self.written += written
                 p = self.fpricer
-                lid = p.lock_ids.get(name)
-                if lid is None:
+                try:
+                    lid = p.lock_ids[name]
+                except KeyError:
                     lid = p.lock_id(name)
-                visit, write, alloc, free, lock_ns = p._prices
-                # Pricer.record_steps's spin step, copied (no index bytes under this hold)
-                out.append((SPIN, lid, visited * visit + written * write + 0 * alloc
-                            + 0 * free + lock_ns, written, visited))
+                visit, write, _, _, lock_ns = p._prices
+                # Pricer.record_steps's spin step, copied (no index bytes under this hold: their
+                # two terms are 0.0, and adding them to the non-negative sum changes no bit)
+                out.append((SPIN, lid, visited * visit + written * write + lock_ns,
+                            written, visited))
                 return
             self._spill()
         # Accounting.held, copied
@@ -305,17 +313,19 @@ class FusedAccounting(Accounting):
 
     def outside(self, alloc: int = 0, free: int = 0) -> None:
         self.alloc_bytes += alloc
-        self.free_bytes += free
+        if free:
+            self.free_bytes += free
         out = self.out
         if out is not None and self.fopen is None:
             free_b = free
-            if self.frcu and free_b:
+            if free_b and self.frcu:
                 self.fdeferred += free_b
                 self.fdcount += max(1, free_b // INDEX_BLOCK)
                 free_b = 0
-            visit, write, price_alloc, price_free, _ = self.fpricer._prices
-            # Pricer.record_steps's step of a hold outside the locks, copied
-            out.append((WORK, 0 * visit + 0 * write + alloc * price_alloc + free_b * price_free))
+            _, _, price_alloc, price_free, _ = self.fpricer._prices
+            # Pricer.record_steps's step of a hold outside the locks, copied, without its two
+            # terms of no nodes (0.0: adding them to the non-negative rest changes no bit)
+            out.append((WORK, alloc * price_alloc + free_b * price_free))
             return
         if out is not None:
             self._spill()

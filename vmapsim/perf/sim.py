@@ -175,6 +175,8 @@ class Simulation(WorkerOps):
             self.pages_line = self.pricer.lock_id("nr_vmalloc_pages")
         self._pages_step = (ATOMIC, self.pages_line, self.counter_rmw)
         self._lazy_step = (ATOMIC, self.lazy_line, self.counter_rmw)
+        #: the end of a vfree's steps (worker._free): nr_vmalloc_pages, vmap_lazy_nr, END
+        self._free_tail = (self._pages_step, self._lazy_step, END_STEPS)
         # page allocator: pages on each CPU's per-CPU list, and the zone lock (worker._pcp_*)
         self.pcp = [costs.pcp_batch] * ncpu
         self._pcp_high = costs.pcp_high
@@ -281,18 +283,22 @@ class Simulation(WorkerOps):
 
     def _run(self) -> RunStats:
         n = self.n
-        # The ready queue: a heap of times plus, per time, the CPU waiting at it (a list of
-        # CPUs, first come first served, when several wait at exactly the same time).  This
-        # pops in the same order as a heap of (time, push sequence number, cpu) tuples, with
-        # cheaper float comparisons.  INF stays in the heap as a sentinel (so it is never
-        # empty): popping it means every CPU has finished or sleeps.
+        # The ready queue: a heap of times plus, per time, the CPU waiting at it (``at``) and,
+        # when several wait at exactly the same time, the others in arrival order (``more``:
+        # first come, first served).  This pops in the same order as a heap of (time, push
+        # sequence number, cpu) tuples, with cheaper float comparisons.  INF stays in the heap
+        # as a sentinel (so it is never empty): popping it means every CPU has finished or
+        # sleeps.
         heap = [0.0] * n
         heap.append(INF)
-        at = {0.0: list(range(n))} if n > 1 else {0.0: 0}
+        at = {0.0: 0}
+        more = {0.0: list(range(1, n))} if n > 1 else {}
         steps_of, pos_of, debt = self.steps, self.pos, self.debt
         free_at, owner, last_written = self.free_at, self.owner, self.last_written
         wait_ns, hold_ns, acq, contended = self.wait_ns, self.hold_ns, self.acq, self.contended
-        transfer, rmw = self.transfer, self.rmw
+        # a row of zeros at index -1 (a lock no CPU has taken or written yet: owner and
+        # writer -1), so a SPIN step needs no test for it (it adds 0.0 to a positive time)
+        transfer, rmw = self.transfer + [[0.0] * n], self.rmw + [[0.0] * n]
         overlap = self.costs.coherence_overlap
         scale, sibling, smt_extra, cpu_wait = self.work_scale, self.sibling, self.smt_extra, \
             self.cpu_wait
@@ -302,17 +308,25 @@ class Simulation(WorkerOps):
         ipi_ns = self.costs.tlb_ipi_handler_ns
         local_rmw = self.machine.rmw_ns[0]
         rcu = self.rcu
-        heappush, heappop, heappushpop = heapq.heappush, heapq.heappop, heapq.heappushpop
+        heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
         next_op = self._next
         inf = INF
+        SPIN_, ATOMIC_, WORK_ = SPIN, ATOMIC, WORK    # locals: the three common step kinds
         debts = False                                # no TLB-flush IPI owed yet
         t = heappop(heap)
-        while t != inf:
-            c = at.pop(t)
-            if c.__class__ is list:                  # several CPUs wait at t: the first one
-                q = c
-                c = q.pop(0)
-                at[t] = q if len(q) > 1 else q[0]
+        while True:
+            try:
+                c = at.pop(t)
+            except KeyError:                         # INF: every CPU has finished or sleeps
+                if t != inf:
+                    raise
+                break
+            if more:                                 # others wait at t too: the next one
+                q = more.get(t)
+                if q is not None:
+                    at[t] = q.pop(0)
+                    if not q:
+                        del more[t]
             steps = steps_of[c]
             pos = pos_of[c]
             top = heap[0]
@@ -323,34 +337,31 @@ class Simulation(WorkerOps):
                 t += debt[c]
                 debt[c] = 0.0
                 if k > 0 and t > top:
-                    q = at.setdefault(t, c)          # _wait_at(at, t, c), inlined
-                    if q is not c:
-                        if q.__class__ is list:
-                            q.append(c)
-                        else:
-                            at[t] = [q, c]
-                    t = heappushpop(heap, t)
+                    if at.setdefault(t, c) is not c:     # _wait_at(at, more, t, c), inlined
+                        more.setdefault(t, []).append(c)
+                    t = heapreplace(heap, t)         # = heappushpop: t > top
                     continue
             # The CPU's steps from *pos*: a shared step (k > 0) is played at once (it was this
             # CPU's turn: t <= top); then the private steps after it (WORK, END); then the next
             # shared step either is played too (still our turn) or the CPU waits for it.
             while True:
                 if k > 0:
-                    if k == SPIN:
+                    if k == SPIN_:
                         _, lid, work, written, v = s
                         work *= ws
                         o = owner[lid]
                         fa = free_at[lid]
                         if fa > t:
-                            wait_ns[lid] += fa - t
-                            cpu_wait[c] += fa - t
+                            d = fa - t
+                            wait_ns[lid] += d
+                            cpu_wait[c] += d
                             contended[lid] += 1
                             t = fa
-                        if o != c and o >= 0:
+                        if o != c:                       # (o == -1: rmw[-1] is zeros)
                             work += rmw[o][c]
                         wr = writer[lid]
                         sn = seen[lid]
-                        if wr != c and wr >= 0 and sn[c] != version[lid]:
+                        if wr != c and sn[c] != version[lid]:   # (wr == -1: zeros)
                             lw = last_written[lid]
                             work += overlap * (v if v < lw else lw) * transfer[wr][c]
                         t += work
@@ -364,18 +375,22 @@ class Simulation(WorkerOps):
                             sn[c] = version[lid]
                         hold_ns[lid] += work
                         acq[lid] += 1
-                    elif k == ATOMIC:
+                    elif k == ATOMIC_:
                         lid = s[1]
                         o = owner[lid]
                         fa = free_at[lid]
                         work = local_rmw
                         if fa > t:
-                            wait_ns[lid] += fa - t
-                            cpu_wait[c] += fa - t
+                            d = fa - t
+                            wait_ns[lid] += d
+                            cpu_wait[c] += d
                             contended[lid] += 1
                             t = fa
                         if o != c and o >= 0:
-                            work = (s[2] if len(s) > 2 else rmw)[o][c]
+                            try:                         # the step's own line costs
+                                work = s[2][o][c]
+                            except IndexError:           # (ATOMIC, lock): the RMW matrix
+                                work = rmw[o][c]
                         t += work
                         free_at[lid] = t
                         owner[lid] = c
@@ -425,7 +440,7 @@ class Simulation(WorkerOps):
                             wake = t + MUTEX_WAKE_NS
                             wait_ns[lid] += wake - since
                             contended[lid] += 1
-                            _wait_at(at, wake, w)
+                            _wait_at(at, more, wake, w)
                             heappush(heap, wake)
                             top = heap[0]
                     elif k == FLUSH:
@@ -470,7 +485,7 @@ class Simulation(WorkerOps):
                     s = steps[pos]
                     k = s[0]
                 while k <= 0:                            # private steps: WORK, END
-                    if k == WORK:
+                    if k == WORK_:
                         t += s[1] * ws
                         pos += 1
                     else:                                # the operation's steps are done
@@ -479,22 +494,18 @@ class Simulation(WorkerOps):
                             if sib >= 0:                 # SMT: the sibling's busy share so far
                                 busy = 1.0 - cpu_wait[sib] / t if t > 0.0 else 1.0
                                 ws = scale[c] = 1.0 + smt_extra * (busy if busy > 0.0 else 0.0)
-                        if not next_op(c, t):
+                        steps = next_op(c, t)        # the next operation's steps
+                        if steps is None:
                             break                        # this CPU has finished
-                        steps = steps_of[c]
                         pos = 0
                     s = steps[pos]
                     k = s[0]
                 else:
                     if t > top:                          # shared resource: wait for our turn
                         pos_of[c] = pos
-                        q = at.setdefault(t, c)          # _wait_at(at, t, c), inlined
-                        if q is not c:
-                            if q.__class__ is list:
-                                q.append(c)
-                            else:
-                                at[t] = [q, c]
-                        t = heappushpop(heap, t)
+                        if at.setdefault(t, c) is not c:     # _wait_at(at, more, t, c), inlined
+                            more.setdefault(t, []).append(c)
+                        t = heapreplace(heap, t)     # = heappushpop: t > top
                         break
                     continue
                 t = heappop(heap)                        # (after a finished CPU's break)
@@ -555,16 +566,12 @@ def _no_ops():
     yield
 
 
-def _wait_at(at: dict, t: float, c: int) -> None:
-    """Queue CPU *c* at time *t* in the ready queue's per-time FIFO (see :meth:`Simulation.run`;
-    the run loop's hot path has this inlined)."""
-    q = at.get(t)
-    if q is None:
-        at[t] = c
-    elif q.__class__ is list:
-        q.append(c)
-    else:
-        at[t] = [q, c]
+def _wait_at(at: dict, more: dict, t: float, c: int) -> None:
+    """Queue CPU *c* at time *t* in the ready queue's per-time FIFO: ``at[t]`` is the first CPU
+    waiting at *t*, ``more[t]`` the others in arrival order (see :meth:`Simulation._run`; the
+    run loop's hot path has this inlined)."""
+    if at.setdefault(t, c) is not c:
+        more.setdefault(t, []).append(c)
 
 
 _NODE = re.compile(r"\[\d+\]")

@@ -23,6 +23,7 @@ half (:mod:`vmapsim.perf.sim`) is the event core that plays their steps against 
 """
 from __future__ import annotations
 
+from ..designs.base import COND_RESCHED
 from ..vmalloc.vmap_area import PAGE_SIZE
 from .pricing import SPIN, WORK
 from .readers import YIELD
@@ -32,6 +33,8 @@ END = -1
 END_STEPS = (END,)
 #: the step that ends a lazy drain (the kworker's ``drain_vmap_work`` is done)
 DRAIN_DONE = 12
+#: the events of an alloc_vmap_area() from the free tree: nothing FusedAccounting.finish() prices
+_COND_RESCHED = [COND_RESCHED]
 
 
 class WorkerOps:
@@ -91,16 +94,17 @@ class WorkerOps:
 
     def _alloc(self, c, pages, align):
         """A vmalloc() of *pages* pages: alloc_vmap_area(), then the pages (per-CPU lists,
-        clearing, mapping) and ``nr_vmalloc_pages``."""
+        clearing, mapping) and ``nr_vmalloc_pages``; returns its step list."""
         out = []
         acct = self.acct
         if self.fused:
             acct.out = out
             addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
-            if acct.out is None or acct.events or acct.fdeferred:
+            events = acct.events
+            if acct.out is None or acct.fdeferred or (events and events != _COND_RESCHED):
                 acct.finish()
-            else:                                      # finish() with nothing to add, inlined
-                acct.out = None
+            else:                           # finish() with nothing to add (of the events it
+                acct.out = None             # prices tlb_flush and call_rcu only), inlined
         else:
             acct.fspill = out
             addr = self.design.alloc_vmap_area((pages + 1) * PAGE_SIZE, align, None, None, c)
@@ -118,15 +122,16 @@ class WorkerOps:
                 cold = 0
             else:
                 cold = self._pcp_alloc(c, pages, out)
-            costs = self.costs
-            base_clear = self._alloc_ns.get(pages)
-            if base_clear is None:
-                base_clear = self._alloc_ns[pages] = (
+            try:
+                base, clear = self._alloc_ns[pages]
+            except KeyError:
+                costs = self.costs
+                base, clear = self._alloc_ns[pages] = (
                     (costs.vmalloc_base_ns + pages * (costs.vmalloc_page_ns + costs.clear_page_ns))
                     * self.pricer.scale,
                     (pages * costs.clear_page_ns + 0 * costs.cold_page_ns) * self.pricer.scale)
-            base, clear = base_clear
             if cold:
+                costs = self.costs
                 clear = (pages * costs.clear_page_ns + cold * costs.cold_page_ns) \
                     * self.pricer.scale
                 base += cold * costs.cold_page_ns * self.pricer.scale
@@ -150,9 +155,11 @@ class WorkerOps:
             n = 0
             self._update_footprint()
         self._ops_since_footprint = n
+        return out
 
     def _free(self, c, addr):
-        """A vfree() (:meth:`_vfree`, copied here) as the CPU's operation."""
+        """A vfree() (:meth:`_vfree`, copied here) as the CPU's operation; returns its step
+        list."""
         out = []
         d = self.design                                # _vfree(c, addr, out), copied
         pages = self.sizes.pop(addr)
@@ -177,8 +184,9 @@ class WorkerOps:
             acct.fspill = out
             drain = d.free_vmap_area_noflush(va, c)
             acct.finish()
-        base = self._free_ns.get(pages)
-        if base is None:
+        try:
+            base = self._free_ns[pages]
+        except KeyError:
             base = self._free_ns[pages] = (self.costs.vfree_base_ns + pages
                                            * self.costs.vfree_page_ns) * self.pricer.scale
         line = addr >> 15
@@ -196,12 +204,10 @@ class WorkerOps:
             pcp[c] = have
         else:
             self._pcp_free(c, pages, out)
-        out.append(self._pages_step)
-        out.append(self._lazy_step)
         if drain and not self.drain_queued:
             self.drain_queued = True
             self.kwork[c].append((0.0, "drain", None))
-        out.append(END_STEPS)                          # _set_steps, copied
+        out += self._free_tail                         # the two atomics; _set_steps, copied
         self.steps[c] = out
         self.pos[c] = 0
         n = self._ops_since_footprint + 1
@@ -209,6 +215,7 @@ class WorkerOps:
             n = 0
             self._update_footprint()
         self._ops_since_footprint = n
+        return out
 
     def _exec_other(self, c, op, t, out):
         d, costs = self.design, self.costs
@@ -527,13 +534,14 @@ class WorkerOps:
 
     # ------------------------------------------------------------------ worker protocol
     def _next(self, c, t):
-        """Advance CPU *c*'s worker to its next timed operation; False when it has finished.
+        """Advance CPU *c*'s worker to its next timed operation and return its step list
+        (``self.steps[c]``); None when the worker has finished.
 
         (The kworker queue and a pending lookup are looked at once: the operations this loops
         over without returning -- loop ends, test marks -- change neither.)"""
         kwork = self.kwork[c]
         if kwork and self._kworker(c, t):
-            return True
+            return self.steps[c]
         if self.finds:                                 # some lookup was timed
             find_pending = self.find_pending
             if find_pending[c] is not None:
@@ -547,15 +555,13 @@ class WorkerOps:
                 op = send(result[c])
             except StopIteration:
                 self._worker_done(c, t)
-                return False
+                return None
             result[c] = None
             k = op[0]
             if k == "alloc":
-                self._alloc(c, op[1], op[2])
-                return True
+                return self._alloc(c, op[1], op[2])
             if k == "free":
-                self._free(c, op[1])
-                return True
+                return self._free(c, op[1])
             if k == "end":
                 if op[1]:
                     if self.warm_end[c] is None:
@@ -590,7 +596,7 @@ class WorkerOps:
                 self.iter_start[c] = t
                 continue
             self._exec(c, op, t)
-            return True
+            return self.steps[c]
 
     def _worker_done(self, c, t):
         st = self.stats

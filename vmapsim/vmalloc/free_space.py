@@ -51,9 +51,10 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
     node = tree.root
     length = size + align - 1 if adjust else size
     steps = 0
-    mask = ~(align - 1)
+    mask = ~(align - 1) & ULONG_MAX         # (x & ~(align - 1)) & ULONG_MAX == x & mask
     # is_within_this_va(node, size, align, vstart) is inlined below (twice); every return
-    # adds the steps to acct.visited
+    # adds the steps to acct.visited.  Its test nva + size <= ULONG_MAX is implied by
+    # nva + size <= node.va_end (no area ends above ULONG_MAX).
     while node is not None:
         steps += 1
         left = node.rb_left
@@ -61,8 +62,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
             node = left
             continue
         a = node.va_start
-        nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
-        if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
+        nva = ((a if a > vstart else vstart) + align - 1) & mask
+        if nva >= vstart and nva + size <= node.va_end:
             tree.acct.visited += steps
             return node
         right = node.rb_right
@@ -76,8 +77,8 @@ def find_vmap_lowest_match(tree: RBTree, size: int, align: int, vstart: int,
                 return None
             steps += 1
             a = node.va_start
-            nva = (((a if a > vstart else vstart) + align - 1) & mask) & ULONG_MAX
-            if nva + size <= ULONG_MAX and nva >= vstart and nva + size <= node.va_end:
+            nva = ((a if a > vstart else vstart) + align - 1) & mask
+            if nva >= vstart and nva + size <= node.va_end:
                 tree.acct.visited += steps
                 return node
             right = node.rb_right
@@ -187,8 +188,14 @@ def alloc_vmap_area_range(tree: RBTree, size: int, align: int, vstart: int, vend
         return None, NOTHING_FIT
     a = va.va_start
     nva = (((a if a > vstart else vstart) + align - 1) & ~(align - 1)) & ULONG_MAX
-    if nva + size > vend:
+    nve = nva + size
+    if nve > vend:
         return None, NOTHING_FIT
+    if a == nva and nve < va.va_end:          # va_clip()'s LE_FIT_TYPE case, copied
+        va.va_start = nve
+        tree.acct.written += 1
+        tree.propagate_from(va)
+        return nva, LE_FIT_TYPE
     return nva, va_clip(tree, va, nva, size, spare)
 
 

@@ -10,8 +10,11 @@ so every size the project prints comes from the same arithmetic (docs/rcu-review
 
 Objects per 4 KiB slab page are ``4096 // size`` (SLUB without debug metadata).  A
 ``SLAB_TYPESAFE_BY_RCU`` cache keeps its free pointer inside the object only when it is
-created with ``freeptr_offset``; without it SLUB appends 8 bytes (``mm/slub.c:calculate_sizes``),
-which the ``typesafe-refcount-56`` layout assumes away and says so.
+created with ``freeptr_offset`` (placed over a field no reader uses while the object is free,
+e.g. ``list``); without it SLUB stores the pointer after the object, 8 more bytes
+(``mm/slub.c:calculate_sizes``).  In 6.18 a constructor also forces the pointer after the object
+whatever ``freeptr_offset`` says (``s->ctor`` is one of ``calculate_sizes``' conditions).  The
+``typesafe-refcount-56`` layout assumes ``freeptr_offset`` and no constructor, and says so.
 """
 from __future__ import annotations
 
@@ -117,8 +120,10 @@ LAYOUTS: dict[str, Layout] = _layouts(
            "rcu_head in a union with list (unused once the area goes to the slab) + refcount_t",
            title="rcu_head in union with list + refcount_t"),
     Layout("typesafe-refcount-56", _RFC + (_REF,),
-           "SLAB_TYPESAFE_BY_RCU + refcount_t, no rcu_head; 56 B only with freeptr_offset "
-           "(else SLUB appends the free pointer: 64 B)", title="SLAB_TYPESAFE_BY_RCU + refcount_t"),
+           "SLAB_TYPESAFE_BY_RCU + refcount_t, no rcu_head; 56 B only with freeptr_offset over "
+           "a field readers do not use (e.g. list) and, in 6.18, no constructor (else SLUB "
+           "stores the free pointer after the object: 64 B)",
+           title="SLAB_TYPESAFE_BY_RCU + refcount_t, freeptr_offset"),
     Layout("seqcount-48", _RFC, "per-node seqcount (copy-out): 0 B per area, the count lives in "
            "vmap_node", title="per-node seqcount (copy-out)"),
 )

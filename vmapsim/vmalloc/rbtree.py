@@ -142,34 +142,46 @@ class RBTree:
         Where the two differ -- *va* overlaps a node -- the slot it ends at has that overlap
         with its successor (the first area ending above ``va_start``), so one test there finds
         it, and :meth:`find_va_links` then raises its :class:`OverlapError` with the same
-        visits counted."""
+        visits counted.  An area after the last one (a lazy tree's usual insert) goes right at
+        every level: that descent follows the right links without comparing."""
         n = self.root
         if n is None:
             self.link(va, None, True)
             return
         s, e = va.va_start, va.va_end
-        steps = 0
-        while True:
-            steps += 1
-            if s >= n.va_end:
+        if s >= self.last.va_end:          # after the last area: right at every level
+            steps = 1                      # (the loop below, without its comparisons)
+            c = n.rb_right
+            while c is not None:
+                n = c
                 c = n.rb_right
-                if c is None:
-                    prv = n
-                    nxt = n.next
-                    if nxt is not None and nxt.va_start < e:
-                        self.find_va_links(va)                 # raises OverlapError
-                    n.rb_right = va
-                    break
-            else:
-                c = n.rb_left
-                if c is None:
-                    if n.va_start < e:
-                        self.find_va_links(va)                 # raises OverlapError
-                    nxt = n
-                    prv = n.prev
-                    n.rb_left = va
-                    break
-            n = c
+                steps += 1
+            prv = n
+            nxt = None
+            n.rb_right = va
+        else:
+            steps = 0
+            while True:
+                steps += 1
+                if s >= n.va_end:
+                    c = n.rb_right
+                    if c is None:
+                        prv = n
+                        nxt = n.next
+                        if nxt is not None and nxt.va_start < e:
+                            self.find_va_links(va)                 # raises OverlapError
+                        n.rb_right = va
+                        break
+                else:
+                    c = n.rb_left
+                    if c is None:
+                        if n.va_start < e:
+                            self.find_va_links(va)                 # raises OverlapError
+                        nxt = n
+                        prv = n.prev
+                        n.rb_left = va
+                        break
+                n = c
         self.acct.visited += steps
         # self.link(va, n, is_left), inlined for a non-empty tree
         va.rb_parent = n
@@ -197,21 +209,6 @@ class RBTree:
         parent, is_left = self.find_va_links(va, start)
         self.link(va, parent, is_left)
         self.propagate_from(va)
-
-    def unlink(self, va: VmapArea) -> None:
-        """mm/vmalloc.c __unlink_va(): erase from the tree (augmented if the tree is) and the list."""
-        self._erase(va)
-        prv, nxt = va.prev, va.next
-        if prv is None:
-            self.first = nxt
-        else:
-            prv.next = nxt
-        if nxt is None:
-            self.last = prv
-        else:
-            nxt.prev = prv
-        va.prev = va.next = va.rb_parent = va.rb_left = va.rb_right = None
-        self.count -= 1
 
     def propagate_from(self, va: VmapArea) -> None:
         """mm/vmalloc.c augment_tree_propagate_from(): RB_DECLARE_CALLBACKS_MAX propagate to the root,
@@ -424,8 +421,11 @@ class RBTree:
             n = n.rb_parent
         self.acct.written += w
 
-    def _erase(self, node: VmapArea) -> None:
-        """lib/rbtree.c __rb_erase_augmented() + ____rb_erase_color()."""
+    def unlink(self, node: VmapArea) -> None:
+        """mm/vmalloc.c __unlink_va(): erase from the tree (augmented if the tree is) and the list.
+
+        The tree part is lib/rbtree.c __rb_erase_augmented() + ____rb_erase_color(), with
+        :meth:`_change_child` inlined (copies marked)."""
         aug = self.augment
         child = node.rb_right
         tmp = node.rb_left
@@ -433,7 +433,12 @@ class RBTree:
         if tmp is None:
             # case 1: at most one child (the right one)
             parent = node.rb_parent
-            self._change_child(node, child, parent)
+            if parent is None:                          # _change_child(node, child, parent)
+                self.root = child
+            elif parent.rb_left is node:
+                parent.rb_left = child
+            else:
+                parent.rb_right = child
             if child is not None:
                 child.rb_parent, child.rb_red = parent, node.rb_red
                 rebalance = None
@@ -444,7 +449,12 @@ class RBTree:
             # still case 1, the child is the left one
             parent = node.rb_parent
             tmp.rb_parent, tmp.rb_red = parent, node.rb_red
-            self._change_child(node, tmp, parent)
+            if parent is None:                          # _change_child(node, tmp, parent)
+                self.root = tmp
+            elif parent.rb_left is node:
+                parent.rb_left = tmp
+            else:
+                parent.rb_right = tmp
             rebalance = None
             tmp = parent
         else:
@@ -477,7 +487,12 @@ class RBTree:
             successor.rb_left = tmp
             tmp.rb_parent = successor
             pparent = node.rb_parent
-            self._change_child(node, successor, pparent)
+            if pparent is None:                         # _change_child(node, successor, pparent)
+                self.root = successor
+            elif pparent.rb_left is node:
+                pparent.rb_left = successor
+            else:
+                pparent.rb_right = successor
             if child2 is not None:
                 child2.rb_parent, child2.rb_red = parent, False
                 rebalance = None
@@ -491,6 +506,17 @@ class RBTree:
             self._propagate(tmp, None)
         if rebalance is not None:
             self._erase_color(rebalance)
+        prv, nxt = node.prev, node.next                 # the list (list_del_init)
+        if prv is None:
+            self.first = nxt
+        else:
+            prv.next = nxt
+        if nxt is None:
+            self.last = prv
+        else:
+            nxt.prev = prv
+        node.prev = node.next = node.rb_parent = node.rb_left = node.rb_right = None
+        self.count -= 1
 
     def _erase_color(self, parent: VmapArea) -> None:
         aug = self.augment
@@ -609,40 +635,7 @@ class RBTree:
 
     # ------------------------------------------------------------------ invariants
     def validate(self) -> None:
-        """Assert the red-black, ordering, parent-link, list and ``subtree_max_size`` invariants."""
-        root = self.root
-        assert root is None or (root.rb_parent is None and not root.rb_red), "root must be black, parentless"
-        inorder = []
-
-        def walk(n, lo, hi):
-            """Return the black height of the subtree at *n*."""
-            if n is None:
-                return 1
-            assert n.va_start < n.va_end, f"empty area {n!r}"
-            assert lo is None or n.va_start >= lo, f"{n!r} out of order"
-            assert hi is None or n.va_end <= hi, f"{n!r} out of order"
-            for c in (n.rb_left, n.rb_right):
-                if c is not None:
-                    assert c.rb_parent is n, f"bad parent link of {c!r}"
-                    assert not (n.rb_red and c.rb_red), f"red {n!r} has red child {c!r}"
-            bl = walk(n.rb_left, lo, n.va_start)
-            inorder.append(n)
-            br = walk(n.rb_right, n.va_end, hi)
-            assert bl == br, f"black heights differ below {n!r}"
-            if self.augment:
-                assert n.subtree_max_size == _compute_max(n), \
-                    f"subtree_max_size of {n!r} is {n.subtree_max_size}, should be {_compute_max(n)}"
-            return bl + (0 if n.rb_red else 1)
-
-        walk(root, None, None)
-        assert len(inorder) == self.count, f"count {self.count} but {len(inorder)} nodes"
-        listed = []
-        prev = None
-        n = self.first
-        while n is not None:
-            assert n.prev is prev, f"bad list prev link at {n!r}"
-            listed.append(n)
-            prev = n
-            n = n.next
-        assert prev is self.last, "list tail mismatch"
-        assert listed == inorder, "list order differs from tree order"
+        """Assert the red-black, ordering, parent-link, list and ``subtree_max_size`` invariants
+        (:func:`vmapsim.vmalloc.rbtree_bulk.validate_tree`)."""
+        from .rbtree_bulk import validate_tree
+        validate_tree(self)

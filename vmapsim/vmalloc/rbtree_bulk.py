@@ -1,9 +1,9 @@
 """Bulk operations of :class:`~vmapsim.vmalloc.rbtree.RBTree`: an O(n) build from a sorted list
 and pickling without recursion (the tree's methods ``from_sorted``, ``__getstate__`` and
-``__setstate__`` call these)."""
+``__setstate__`` call these), and the invariant check of ``validate``."""
 from __future__ import annotations
 
-__all__ = ["build_sorted", "tree_state", "set_tree_state"]
+__all__ = ["build_sorted", "tree_state", "set_tree_state", "validate_tree"]
 
 
 def build_sorted(t, areas):
@@ -103,3 +103,53 @@ def set_tree_state(t, state) -> None:
             areas[right].rb_parent = va
     if t.root is not None:
         t.root.rb_parent = None
+
+
+def _subtree_max(n) -> int:
+    """``max(size, children's subtree_max_size)`` of *n*, recomputed for the check."""
+    m = n.va_end - n.va_start
+    for c in (n.rb_left, n.rb_right):
+        if c is not None and c.subtree_max_size > m:
+            m = c.subtree_max_size
+    return m
+
+
+def validate_tree(self) -> None:
+    """Assert the red-black, ordering, parent-link, list and ``subtree_max_size`` invariants of
+    the tree *self* (:meth:`vmapsim.vmalloc.rbtree.RBTree.validate`)."""
+    root = self.root
+    assert root is None or (root.rb_parent is None and not root.rb_red), "root must be black, parentless"
+    inorder = []
+
+    def walk(n, lo, hi):
+        """Return the black height of the subtree at *n*."""
+        if n is None:
+            return 1
+        assert n.va_start < n.va_end, f"empty area {n!r}"
+        assert lo is None or n.va_start >= lo, f"{n!r} out of order"
+        assert hi is None or n.va_end <= hi, f"{n!r} out of order"
+        for c in (n.rb_left, n.rb_right):
+            if c is not None:
+                assert c.rb_parent is n, f"bad parent link of {c!r}"
+                assert not (n.rb_red and c.rb_red), f"red {n!r} has red child {c!r}"
+        bl = walk(n.rb_left, lo, n.va_start)
+        inorder.append(n)
+        br = walk(n.rb_right, n.va_end, hi)
+        assert bl == br, f"black heights differ below {n!r}"
+        if self.augment:
+            assert n.subtree_max_size == _subtree_max(n), \
+                f"subtree_max_size of {n!r} is {n.subtree_max_size}, should be {_subtree_max(n)}"
+        return bl + (0 if n.rb_red else 1)
+
+    walk(root, None, None)
+    assert len(inorder) == self.count, f"count {self.count} but {len(inorder)} nodes"
+    listed = []
+    prev = None
+    n = self.first
+    while n is not None:
+        assert n.prev is prev, f"bad list prev link at {n!r}"
+        listed.append(n)
+        prev = n
+        n = n.next
+    assert prev is self.last, "list tail mismatch"
+    assert listed == inorder, "list order differs from tree order"

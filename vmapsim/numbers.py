@@ -27,7 +27,7 @@ of different designs under the same conditions, with ratio r = A / B: **if |r - 
 two are "not distinguishable by this model"**.  The rule is applied to the slower time over the
 faster (r >= 1; :attr:`Comparison.factor`), so that it does not depend on which design is
 named first: a design is told apart from another only when one takes more than (1 + *b*)
-times the other's time (:func:`ratio_threshold`).  With *b* = 1.15 that is a factor 2.15.  The
+times the other's time (:func:`ratio_threshold`).  With *b* = 1.55 that is a factor 2.55.  The
 rule assumes nothing about whether two designs' errors cancel; :func:`band_evidence` states
 what the calibration says about ratios (the worst held-out error of the ``linux-6.8`` /
 ``linux-6.18`` ratio), and a notebook that compares against ``linux-6.8`` prints it beside its

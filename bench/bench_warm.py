@@ -2,8 +2,8 @@
 
     python bench/bench_warm.py [--designs linux-6.18,maple-nofree] [--cpus 16,64]
 
-For each design and CPU count, one widget update (``vmapsim.review.scaling.sensitivity``, its
-default 150 loops) is timed as CPU seconds of this process: a cold start (``cold=True``, the
+For each design and CPU count, one widget update (``vmapsim.review.scaling.sensitivity_widget``:
+150 loops between two purges, after two and a half untimed purge cycles) is timed as CPU seconds of this process: a cold start (``cold=True``, the
 widget before steady state became the default), the first steady update (the warm state is
 built: a miss), a steady update whose warm state is on disk (a new process: the memory cache is
 cleared), and one whose warm state is in memory (the widget moved a cost slider).  CPU seconds
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     os.environ["VMAPSIM_WARM_CACHE"] = tempfile.mkdtemp(prefix="vmapsim-warm-")
     from vmapsim.perf import warm
-    from vmapsim.review.scaling import sensitivity
+    from vmapsim.review.scaling import sensitivity, sensitivity_widget
     sensitivity(cpus=2, loops=2, cold=True)                     # imports
     ref = reference_loop()
     print(f"reference: 5M Python additions in {ref:.2f} CPU-s; load {os.getloadavg()[0]:.2f}")
@@ -54,10 +54,10 @@ def main(argv=None) -> int:
         for n in (int(x) for x in a.cpus.split(",")):
             cold, _ = _cpu(lambda: sensitivity(design=d, cpus=n, cold=True))
             warm.clear_memory_cache()
-            miss, r = _cpu(lambda: sensitivity(design=d, cpus=n))
+            miss, r = _cpu(lambda: sensitivity_widget(design=d, cpus=n))
             warm.clear_memory_cache()
-            disk, r2 = _cpu(lambda: sensitivity(design=d, cpus=n, line_scale=1.5))
-            mem, r3 = _cpu(lambda: sensitivity(design=d, cpus=n, node_visit_ns=12.0))
+            disk, r2 = _cpu(lambda: sensitivity_widget(design=d, cpus=n, line_scale=1.5))
+            mem, r3 = _cpu(lambda: sensitivity_widget(design=d, cpus=n, node_visit_ns=12.0))
             assert r2.setup["cache"] == "disk" and r3.setup["cache"] == "memory"
             worst = max(worst, mem, disk)
             print(f"{d:22s} {n:3d} CPUs: cold {cold:5.2f} s | steady, warm-up {r.warmup} "

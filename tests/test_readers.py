@@ -116,9 +116,13 @@ def test_a_reader_at_a_rate_stops_with_the_allocators():
     # the idle period between two reads yields: the reader's next rmark sees the allocators'
     # progress, so no read starts after they have finished
     kw = dict(design="linux-6.18", cpus=2, online_cpus=3, workload="long_busy_list_alloc_test",
-              loops=20, setup_scale=0.02)
+              loops=20, setup_scale=0.02, settle=0)    # counted from the first timed loop
     slow = simulate(readers=["vread:rate=100"], **kw)          # one period: 10 ms
     assert slow.sim_seconds < 0.01 and slow.readers["vread"]["reads"] == 1
     fast = simulate(readers=["vread:rate=100000"], **kw)       # 10 us periods
     n = fast.readers["vread"]["reads"]
     assert 1 < n <= fast.sim_seconds * 1e5 + 1
+    # settled (the default): reads done in the timed, uncounted settle are not counted
+    settled = simulate(readers=["vread:rate=100000"], **{**kw, "settle": None})
+    assert settled.settle > 0 and settled.readers["vread"]["settle_reads"] > 0
+    assert settled.readers["vread"]["reads"] > 1

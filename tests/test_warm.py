@@ -118,7 +118,7 @@ def test_resumed_worker_equals_the_old_fast_forward():
     from vmapsim.perf.costs import make_costs, make_machine
     from vmapsim.perf.sim import Simulation
     kw = dict(cpus=3, loops=60, warmup=500, online_cpus=3)
-    new = simulate(**kw)
+    new = simulate(**kw, settle=0)          # counted from the first timed loop, as before
     spec = make_spec("fix_size_alloc_test", 60, online_cpus=3, warmup=500)
     d = make_design("linux-6.18", possible_cpus=3, online_cpus=3, seed=0)
     st = Simulation(d, spec, 3, make_machine("threadripper-3970x"), make_costs(),
@@ -176,12 +176,16 @@ def test_clone_behaves_like_the_original(name):
 
 
 def test_sensitivity_widget_is_steady_and_reuses_the_warm_state():
-    from vmapsim.review.scaling import sensitivity
-    a = sensitivity(cpus=2, loops=5)
-    b = sensitivity(cpus=2, loops=5, node_visit_ns=8.0)
+    from vmapsim.review.scaling import sensitivity, sensitivity_config, sensitivity_widget
+    a = sensitivity_widget(cpus=2, loops=5)
+    b = sensitivity_widget(cpus=2, loops=5, node_visit_ns=8.0)
     assert a.steady and a.warmup > 0
     assert a.setup["cache"] == "miss" and b.setup["cache"] == "memory"
+    assert a.purges == 0                  # between two purges: the purge is not in the window
     assert not sensitivity(cpus=2, loops=5, cold=True).steady
+    # the panel's own runs time whole purge cycles after two untimed ones
+    c = sensitivity_config(cpus=2)
+    assert c["warmup"] == 2 * c["loops"]
 
 
 def test_an_unreadable_cache_file_is_rebuilt(tmp_path):

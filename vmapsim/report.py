@@ -227,7 +227,9 @@ class Summary:
     numbers: Any = None
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        numbers_html = self.numbers.table(rows=self.payload.get("rows"))._repr_html_() \
+        numbers_html = "".join(
+            (f"<p><b>{html.escape(title)}</b></p>" if title else "") + t._repr_html_()
+            for title, t in self.numbers.tables(self.payload.get("rows"))) \
             if self.numbers is not None else ""
         return {
             "text/plain": self.text,
@@ -246,7 +248,9 @@ def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers
     *parts* is a list of ``(quote_id, answer)``: each passage of *answers* the reply quotes
     (ids of ``data/thread/quotes.json``, in the message's order), with the answer printed under
     it.  *numbers* (a :class:`~vmapsim.numbers.Numbers`) is the key-number table, printed from it
-    (*rows*: see :meth:`~vmapsim.numbers.Numbers.table`) and written as ``<name>.json``;
+    (*rows*: see :meth:`~vmapsim.numbers.Numbers.table`; a mapping ``{group: rows}`` prints
+    one table per group of numbers, :meth:`~vmapsim.numbers.Numbers.tables`) and written as
+    ``<name>.json``;
     *conclusion* follows it.  Our lines are wrapped to 72 columns (ValueError if the table is
     wider than 70).  The reply ends with the labels it uses, each explained in one line
     (:func:`vmapsim.reply.glossary`); *glossary* gives the descriptions only the notebook knows
@@ -260,8 +264,11 @@ def summary(notebook: str, *, title: str, answers: str, parts: Sequence, numbers
         raise ParameterError("summary needs at least one (quote_id, answer) part")
     reply.check_parts(answers, [q for q, _ in parts])
     run = "fast" if fast() else "full"
-    tbl = numbers.table(rows=rows)
-    table_text = tbl.text(width=reply.WIDTH - 2).splitlines()
+    table_text = []
+    for heading, tbl in numbers.tables(rows):
+        if heading:
+            table_text += ([""] if table_text else []) + [f"{heading}:"]
+        table_text += tbl.text(width=reply.WIDTH - 2).splitlines()
     words = "\n".join([a for _, a in parts] + table_text + [conclusion or ""])
     labels = reply.glossary(words, [n.conditions for n in numbers], glossary, answers)
     payload = {"notebook": notebook, "title": title, "answers": answers,

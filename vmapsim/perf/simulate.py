@@ -14,6 +14,7 @@ machine has.  For the test_vmalloc workloads an op is one loop iteration (one
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ OPS_PER_SECOND = 15_000
 #: estimate also shown in the refusal
 BYTES_PER_OP = 100
 
-__all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "steady_warmup_for",
+__all__ = ["simulate", "SimResult", "add_arguments", "run", "summary_lines", "steady_warmup_for", "settle_for",
            "STEADY_WORKLOADS", "estimate_work", "check_work", "MAX_OPS", "MAX_SECONDS",
            "OPS_PER_SECOND"]
 
@@ -101,6 +102,7 @@ class SimResult:
     zone_lock_trips: int = 0
     warmup: int = 0                     # uncounted iterations per CPU before the timed ones
     steady: bool = False                # warmup > 0
+    settle: int = 0                     # timed but uncounted iterations per CPU after the warm-up
     setup: dict = field(default_factory=dict, repr=False)
     readers: dict = field(default_factory=dict, repr=False)
 
@@ -125,7 +127,7 @@ class SimResult:
                  spin_wait_fraction=self.spin_wait_fraction,
                  clear_fraction=self.clear_fraction, drain_fraction=self.drain_fraction,
                  drain_max_us=self.drain_max_us, zone_lock_trips=self.zone_lock_trips,
-                 warmup=self.warmup, steady=self.steady,
+                 warmup=self.warmup, steady=self.steady, settle=self.settle,
                  setup={k: v for k, v in self.setup.items()
                         if k not in ("cache", "state_bytes") and not k.endswith("_seconds")},
                  warm_cache={k: self.setup.get(k) for k in ("cache", "state_bytes",
@@ -158,7 +160,8 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
              setup_scale: float = 1.0, lookups: int = 4, owner_fraction: float = 0.5,
              live_per_cpu: int = 64, warmup: int | None = None, prefill: int = 0,
              machine_params: dict | None = None, cold: bool = False,
-             cache: bool = True, readers=(), readers_only: bool = False) -> SimResult:
+             cache: bool = True, readers=(), readers_only: bool = False,
+             settle: int | None = None) -> SimResult:
     """Run the performance model once (see the module docstring); deterministic for *seed*.
 
     Steady state is the default: *warmup* None plays :func:`steady_warmup_for` uncounted
@@ -170,7 +173,17 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     *readers* (:mod:`vmapsim.perf.readers`) adds reader CPUs beside the *cpus* allocator CPUs,
     reading until the allocators are done; with *readers_only* the allocators' state is
     prepared (setup, warm-up) but they do not run, and each reader does its ``ops`` reads.
-    The result's ``readers`` gives, per kind, the reads and their time."""
+    The result's ``readers`` gives, per kind, the reads and their time.
+
+    *settle*: iterations per CPU run on the clock but not counted, between the untimed warm-up
+    and the counted loops.  The untimed warm-up plays each lazy drain at once; a timed drain
+    takes as long as its work, and while it runs the pools it refills are empty, so the first
+    timed purge cycle after the warm-up is still a transient for designs with pools
+    (``linux-6.18``, fix_size_alloc_test, 64 CPUs of 64, prefill 4000: 6.45 us per op over the
+    first timed cycle, 12-16 us over each later one; at 32 CPUs 3.2 against 6.2).  None (the
+    default) settles one purge cycle (:func:`settle_for`) whenever the run is steady and its
+    workload resumes warm (the single test_vmalloc tests, ``lookup``), else 0; 0 asks for the
+    first timed cycle."""
     from ..designs import make_design
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
     loops = check_int("loops", loops, lo=1)
@@ -207,11 +220,32 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
     start = prepare(fresh, spec, cpus, seed, dict(design=design, online_cpus=online_cpus,
                                                    prefill=prefill), cache=cache, track_live=track)
     d = fresh() if start is None else start.design
+    if settle is None:
+        settle = (settle_for(workload, cpus, online_cpus, nr_pages=nr_pages)
+                  if start is not None and start.warmed and not readers_only else 0)
+    settle = check_int("settle", settle, lo=0)
+    run_spec = spec
+    if settle:
+        if start is None or not start.warmed:
+            raise ParameterError("settle needs a warm-up (not --cold, warmup > 0) of a workload "
+                                 "whose workers resume warm: a single test_vmalloc test or "
+                                 "lookup")
+        for st in start.workers:            # the workers run `settle` uncounted iterations
+            st["warm_left"] = settle
+        start.warmed = False                # ... on the clock: the window opens after them
+        run_spec = dataclasses.replace(spec, warmup=settle)
     t0 = time.perf_counter()
-    sim = Simulation(d, spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
+    sim = (_Settled if settle else Simulation)(
+        d, run_spec, cpus, m, c, seed=seed, lookup=lookup, online_cpus=online_cpus,
                      xfail=XFAIL, start=start, readers=readers, readers_only=readers_only)
     st = sim.run()
     wall = time.perf_counter() - t0
+    if settle and readers and not readers_only:
+        mark = sim.reader_mark or {}
+        cut = {k: (mark.get(k, 0) if sim.reader_mark is not None else len(v))
+               for k, v in st.reader_latencies.items()}
+        st.reader_latencies = {k: v[cut[k]:] for k, v in st.reader_latencies.items()}
+        st.reader_settle_reads = cut
     total = cpus * st.window_ns
     spin_wait = sum(ww for name, ww in zip(st.lock_names, st.window_wait_ns)
                     if name not in _NOT_SPINLOCKS)
@@ -246,18 +280,39 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
         # the drain runs once a cycle, often after the counted window: over the whole run
         clear_fraction=clear_ns / clear_total, drain_fraction=st.drain_ns / busy_total,
         drain_max_us=st.drain_max_ns / 1000.0, zone_lock_trips=st.zone_refills,
-        warmup=spec.warmup,
+        warmup=spec.warmup, settle=settle,
         steady=spec.warmup > 0, setup=_setup_info(spec, start),
         readers=_reader_info(st, readers))
 
 
+class _Settled(Simulation):
+    """A run with *settle* timed, uncounted iterations per CPU.  Its lock, clearing and drain
+    shares are measured from the moment the first worker starts counting (every worker has
+    then run at least *settle* iterations on the clock) to the moment the first one is done:
+    a worker that ran a long drain lags the others, and the window of the plain run (every
+    worker counting) can shrink to nothing."""
+
+    reader_mark: dict | None = None
+
+    def _warm_done(self, c):
+        self.warm_end[c] = self.iter_start[c]
+        self.n_warm += 1
+        if self.window[0] is None:
+            self.window[0] = (self.iter_start[c], self._counters())
+            # reads done so far fell in the settle: the readers' figures start here too
+            self.reader_mark = {k: len(v) for k, v in self.stats.reader_latencies.items()}
+
+
 def _reader_info(st, readers) -> dict:
-    """Per reader kind: reads done, their time (us) and failed trylocks."""
+    """Per reader kind: reads counted (``reads``; those done during the settle are left out and
+    counted in ``settle_reads``), their time (us) and failed trylocks."""
     out = {}
     for r in readers:
         lat = st.reader_latencies.get(r.kind, [])
         e = _pct(lat)
-        out[r.kind] = {"reads": len(lat), "mean_us": e["mean"], "p50_us": e["p50"],
+        out[r.kind] = {"reads": len(lat),
+                       "settle_reads": getattr(st, "reader_settle_reads", {}).get(r.kind, 0),
+                       "mean_us": e["mean"], "p50_us": e["p50"],
                        "p99_us": e["p99"], "cpus": r.cpus, "rate": r.rate, "rcu": r.rcu,
                        "trylock_failed": st.trylock_failed.get(r.kind, 0)}
     return out
@@ -287,6 +342,13 @@ STEADY_WORKLOADS = ("fix_size_alloc_test", "no_block_alloc_test", "full_fit_allo
 _PAGES_PER_ITERATION = {"full_fit_alloc_test": 2, "long_busy_list_alloc_test": 103,
                         "random_size_alloc_test": 51.5, "fix_align_alloc_test": 6,
                         "random_size_align_alloc_test": 6.5, "lookup": 3.5}
+
+
+def settle_for(workload: str, cpus: int, online: int, *, nr_pages: int = 0) -> int:
+    """Timed, uncounted iterations per CPU of the steady-state default: one lazy-purge cycle
+    (half of :func:`steady_warmup_for`), 0 where there is no warm-up."""
+    w = steady_warmup_for(workload, cpus, online, nr_pages=nr_pages)
+    return max(1, w // 2) if w else 0
 
 
 def steady_warmup_for(workload: str, cpus: int, online: int, *, nr_pages: int = 0) -> int:
@@ -400,6 +462,10 @@ def add_arguments(parser) -> None:
                              "two lazy-purge cycles, the steady state)")
     parser.add_argument("--cold", action="store_true",
                         help="no warm-up: time the transient from empty pools")
+    parser.add_argument("--settle", default=None,
+                        help="iterations per CPU run on the clock, uncounted, after the warm-up "
+                             "(default in steady state: one purge cycle, so that the first timed "
+                             "drain's transient passes; 0 times the first cycle)")
     parser.add_argument("--reader", action="append", default=[], metavar="KIND[:k=v,...]",
                         help="reader CPUs beside the allocators (repeatable): vread, vmallocinfo, "
                              "usercopy or dump_obj, options cpus=, rate= (reads/s per CPU), "
@@ -437,6 +503,7 @@ def run(args) -> int:
     online = None if args.online_cpus is None else check_int("online_cpus", args.online_cpus, lo=1)
     warmup = None if args.warmup is None else check_int("warmup", args.warmup, lo=0)
     prefill = check_int("prefill", args.prefill, lo=0)
+    settle = None if args.settle is None else check_int("settle", args.settle, lo=0)
     nr_pages = check_int("nr_pages", args.nr_pages, lo=0)
     costs = _cost_overrides(args.cost)
     make_costs(**costs)                     # a bad --cost before anything is estimated or run
@@ -451,7 +518,9 @@ def run(args) -> int:
         warm = steady_warmup_for(args.workload, cpus, online_eff, nr_pages=nr_pages)
     else:
         warm = warmup or 0
-    spec = make_spec(args.workload, loops, run_test_mask=mask, nr_pages=nr_pages,
+    settle_est = settle if settle is not None else (
+        settle_for(args.workload, cpus, online_eff, nr_pages=nr_pages) if warm else 0)
+    spec = make_spec(args.workload, loops + settle_est, run_test_mask=mask, nr_pages=nr_pages,
                      online_cpus=online_eff, setup_scale=scale, warmup=warm)
     check_work(estimate_work(spec, cpus, prefill), cpus * spec.counted_per_worker,
                check_float("max_ops", args.max_ops, lo=1),
@@ -460,7 +529,7 @@ def run(args) -> int:
                  loops=loops, machine=args.machine, seed=args.seed, online_cpus=online,
                  costs=costs, run_test_mask=mask, nr_pages=nr_pages, setup_scale=scale,
                  warmup=warmup, prefill=prefill, cold=args.cold, cache=not args.no_cache,
-                 readers=args.reader, readers_only=args.readers_only)
+                 readers=args.reader, readers_only=args.readers_only, settle=settle)
     if args.json:
         print(json.dumps(r.as_json(), indent=1, sort_keys=False))
     else:

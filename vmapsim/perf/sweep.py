@@ -48,7 +48,7 @@ def row_of(result) -> dict:
     """A flat record of a :class:`~vmapsim.perf.simulate.SimResult` (one table row)."""
     row = {"design": result.design, "lookup": result.lookup, "cpus": result.cpus,
            "workload": result.workload, "machine": result.machine, "seed": result.seed,
-           "loops": result.loops, "ops": result.ops, "sim_seconds": result.sim_seconds,
+           "loops": result.loops, "settle": result.settle, "ops": result.ops, "sim_seconds": result.sim_seconds,
            "ops_per_sec": result.ops_per_sec, "us_per_op": result.us_per_op,
            "p50_us": result.latency_us["p50"], "p99_us": result.latency_us["p99"],
            "find_us": result.find_latency_us["mean"],

@@ -156,7 +156,8 @@ def model_grid(configs, *, processes: int | None = 1, progress=False) -> list[Mo
     from ..perf.sweep import sweep
     configs = [dict(c) for c in configs]
     rows = sweep(configs, processes=processes, progress=progress).records
-    return [ModelRun(c, r["us_per_op"], r["purges"], dict(r["lock_wait_fraction"]))
+    return [ModelRun({**c, "settle": r["settle"]} if r.get("settle") else c, r["us_per_op"],
+                     r["purges"], dict(r["lock_wait_fraction"]))
             for c, r in zip(configs, rows)]
 
 

@@ -16,14 +16,24 @@ from ..perf.calibrate import JOBS, REZKI_2023, calibration_points, error_band
 from ..perf.lookup_cost import PROTOCOLS
 from ..perf.mechanisms import contributions
 from ..perf.rcu_cost import backlog_estimate
-from ..perf.scaling import available_perf_designs, scaling, steady_warmup
+from ..perf.scaling import (
+    STEADY_RIG,
+    available_perf_designs,
+    lookup_costs,
+    run_conditions,
+    scaling,
+    steady_warmup,
+)
 from .figures import finished
 
 __all__ = ["calibration", "plot_calibration", "calibration_rows", "contributions", "plot_mechanisms",
            "cover_letter_cases", "cover_letter_comparison",
            "scaling", "plot_scaling", "plot_protocols", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
            "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
-           "COVER_LETTER_X86", "available_perf_designs", "steady_warmup"]
+           "COVER_LETTER_X86", "available_perf_designs", "steady_warmup", "lookup_costs",
+           "design_comparison", "versus", "claimed_ratio_range", "STEADY_RIG",
+           "sensitivity_widget", "seed_spread", "robustness", "sensitivity_config",
+           "ROBUST_MOVES", "plot_versus"]
 # scaling, steady_warmup and available_perf_designs live in vmapsim.perf.scaling (re-exported here
 # for the notebooks that plot them)
 
@@ -102,17 +112,19 @@ def plot_mechanisms(table):
 
 
 # --------------------------------------------------------------------------- cover letter
-#: docs/perf-sources.md section 5: the cover letter's x86_64 KVM cases (test, smp, nt, claimed gain %)
-COVER_LETTER_X86 = [
-    ("full_fit_alloc_test", 16, 16, 64.9), ("long_busy_list_alloc_test", 16, 16, 62.9),
-    ("full_fit_alloc_test", 16, 8, 51.7), ("long_busy_list_alloc_test", 16, 8, 49.3),
-    ("long_busy_list_alloc_test", 8, 8, 43.6), ("full_fit_alloc_test", 8, 4, 40.4),
-    ("full_fit_alloc_test", 8, 8, 40.0), ("full_fit_alloc_test", 16, 4, 38.2),
-    ("full_fit_alloc_test", 8, 2, 31.2), ("long_busy_list_alloc_test", 8, 4, 29.3),
-    ("long_busy_list_alloc_test", 16, 4, 28.2), ("full_fit_alloc_test", 4, 2, 26.5),
-    ("full_fit_alloc_test", 8, 1, 20.4), ("long_busy_list_alloc_test", 8, 2, 17.7),
-    ("long_busy_list_alloc_test", 4, 2, 15.3),
-]
+def _cover_cases() -> list:
+    """The cover letter's x86_64 KVM smp/nt cases from the thread data (M1's table,
+    ``data/thread/messages.json`` series benchmark claims; the functional run left out), largest
+    claimed gain first: ``(test, smp, nt, claimed gain %)``."""
+    from ..thread import series
+    cases = [(f"{c['test']}_alloc_test", c["smp"], c["nt"], c["gain_pct"])
+             for c in series()["benchmark_claims"]["cases_x86_64"] if not c["functional"]]
+    return sorted(cases, key=lambda c: -c[3])
+
+
+#: docs/perf-sources.md section 5: the cover letter's x86_64 KVM cases (test, smp, nt, claimed
+#: gain %), read from the thread data
+COVER_LETTER_X86 = _cover_cases()
 
 
 @dataclass
@@ -123,6 +135,7 @@ class CoverCase:
     claimed_pct: float
     base_us: float
     rfc_us: float | None
+    conditions: dict | None = None
 
     @property
     def model_pct(self) -> float | None:
@@ -131,33 +144,55 @@ class CoverCase:
             return None
         return 100.0 * (self.base_us - self.rfc_us) / self.base_us
 
+    @property
+    def comparison(self):
+        """rfc-v1's time against 6.18's under the band rule (:func:`vmapsim.numbers.compare`)."""
+        from ..numbers import compare
+        return None if self.rfc_us is None else compare(self.rfc_us, self.base_us)
+
 
 def cover_letter_cases(limit: int | None = None):
     return COVER_LETTER_X86[:limit] if limit else list(COVER_LETTER_X86)
 
 
-def cover_letter_comparison(*, cases=None, loops: int = 2000, setup_scale: float = 1.0,
+def claimed_ratio_range(pct: float) -> tuple[float, float]:
+    """The time ratio MT / RB a claimed gain of *pct* % stands for under the two readings the
+    cover letter leaves open: a shorter time (ratio 1 - pct/100) or a higher rate (ratio
+    1 / (1 + pct/100)).  Returned as (time reading, rate reading)."""
+    return 1.0 - pct / 100.0, 1.0 / (1.0 + pct / 100.0)
+
+
+def cover_letter_comparison(*, cases=None, loops: int = 1, setup_scale: float = 1.0,
                             machine: str = "kvm-guest-16", rfc: str = "rfc-v1",
                             base: str = "linux-6.18", seed: int = 0,
                             processes: int | None = None) -> list[CoverCase]:
-    """Model time per op of *rfc* and *base* on the cover letter's test/smp/nt cases.
+    """Model time per op of *rfc* and *base* on the cover letter's test/smp/nt cases, steady.
 
-    smp = online CPUs of the guest, nt = test threads (simulated CPUs).  When *rfc* is not
-    implemented in this build its column is None.
+    smp = online CPUs of the guest, nt = test threads (simulated CPUs).  Each run plays its
+    test's setup and two lazy-purge cycles untimed, then times ``max(loops, one cycle)`` loops
+    per thread (:func:`vmapsim.perf.scaling.scaling`).  When *rfc* is not implemented in this
+    build its column is None.
     """
+    from ..perf.simulate import steady_warmup_for
     from ..perf.sweep import sweep
     cases = cases or cover_letter_cases()
     designs = [base] + ([rfc] if rfc in available_designs() else [])
-    configs = [dict(design=d, cpus=nt, online_cpus=smp, workload=t, loops=loops,
-                    machine=machine, setup_scale=setup_scale, seed=seed)
-               for (t, smp, nt, _) in cases for d in designs]
+    configs = []
+    for (t, smp, nt, _) in cases:
+        w = steady_warmup_for(t, nt, smp)
+        for d in designs:
+            configs.append(dict(design=d, cpus=nt, online_cpus=smp, workload=t,
+                                loops=max(loops, w // 2), warmup=w, machine=machine,
+                                setup_scale=setup_scale, seed=seed))
     table = sweep(configs, processes=processes)
-    rows = iter(table.records)
+    rows = iter(zip(configs, table.records))
     out = []
     for (t, smp, nt, pct) in cases:
-        b = next(rows)["us_per_op"]
-        r = next(rows)["us_per_op"] if len(designs) > 1 else None
-        out.append(CoverCase(t, smp, nt, pct, b, r))
+        cb, b = next(rows)
+        r = next(rows)[1]["us_per_op"] if len(designs) > 1 else None
+        cond = run_conditions(cb)
+        cond.pop("design")
+        out.append(CoverCase(t, smp, nt, pct, b["us_per_op"], r, cond))
     return out
 
 
@@ -194,6 +229,39 @@ def plot_scaling(table, *, y: str = "ops_per_sec", title: str = ""):
     ax.set_title(f"{title}\n{len(cpus)} CPU count{'s' if len(cpus) != 1 else ''} "
                  f"({', '.join(map(str, cpus))}) x {len(keys)} "
                  f"{'designs' if one_lookup else 'design/protocol pairs'}", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return finished(fig)
+
+
+def plot_versus(table, *, base: str = "linux-6.18", threshold: float | None = None,
+                title: str = ""):
+    """Time per op of each design over the CPU counts of a sweep (log-log), with the zone this
+    model cannot tell apart from *base* shaded: *base*'s time x/÷ *threshold*
+    (:func:`vmapsim.numbers.ratio_threshold`).  A design whose line stays in the zone is not
+    distinguishable from *base* by this model."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
+
+    from ..numbers import ratio_threshold
+    threshold = ratio_threshold() if threshold is None else threshold
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    cpus = _cpu_counts(table)
+    ref = table.where(design=base)
+    x, y = ref.column("cpus"), ref.column("us_per_op")
+    ax.fill_between(x, y / threshold, y * threshold, color="grey", alpha=0.18,
+                    label=f"not distinguishable from {base} (x/÷{threshold:.2f})")
+    for d in dict.fromkeys(r["design"] for r in table.records):
+        t = table.where(design=d)
+        ax.plot(t.column("cpus"), t.column("us_per_op"), "o-",
+                lw=2.5 if d == base else 1.2, label=d)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(cpus, [str(c) for c in cpus])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("CPUs running the test")
+    ax.set_ylabel("us per op (test_vmalloc avg / loops)")
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return finished(fig)
@@ -297,26 +365,139 @@ def plot_rcu_backlog(bl: dict, measured=None):
     return finished(fig)
 
 
+# --------------------------------------------------------------------------- design comparison
+def design_comparison(*, designs=None, cpus=(1, 8, 32, 64), workload: str = "fix_size_alloc_test",
+                      seed: int = 0, processes: int | None = None, progress=False, **rig):
+    """Every design at each CPU count in steady state on :data:`STEADY_RIG` (the calibrated
+    machine, 64 CPUs online, the calibration's prefilled address space; *rig* overrides): a
+    SweepTable whose records carry their ``conditions``."""
+    kw = {**STEADY_RIG, **rig}
+    machine = kw.pop("machine")
+    online = kw.pop("online_cpus")
+    return scaling(designs=designs, cpus=cpus, workload=workload, loops=1, machine=machine,
+                   seed=seed, processes=processes, progress=progress, online_cpus=online, **kw)
+
+
+def versus(table, base: str = "linux-6.18", band: float | None = None) -> list[dict]:
+    """Each design's time per op against *base*'s at the same CPU count (same lookup) of a
+    sweep, under the band rule (:func:`vmapsim.numbers.compare`): ``design``, ``cpus``,
+    ``us_per_op``, ``base_us``, ``ratio`` (design / base), ``distinguishable``, ``verdict``."""
+    from ..numbers import compare
+    ref = {(r["lookup"], r["cpus"]): r["us_per_op"] for r in table.records if r["design"] == base}
+    out = []
+    for r in table.records:
+        b = ref.get((r["lookup"], r["cpus"]))
+        if r["design"] == base or b is None:
+            continue
+        c = compare(r["us_per_op"], b, band)
+        out.append(dict(design=r["design"], lookup=r["lookup"], cpus=r["cpus"],
+                        us_per_op=r["us_per_op"], base_us=b, ratio=c.ratio,
+                        distinguishable=c.distinguishable, verdict=c.verdict()))
+    return out
+
+
+def seed_spread(*, design: str = "linux-6.18", cpus: int = 8, seeds=(0, 1, 2),
+                workload: str = "fix_size_alloc_test", processes: int | None = None, **rig):
+    """The run-to-run spread of one steady figure over *seeds* (the model is deterministic for a
+    seed: the same seed reruns to the same value): ``(values, (max - min) / mean)``."""
+    kw = {**STEADY_RIG, **rig}
+    machine, online = kw.pop("machine"), kw.pop("online_cpus")
+    vals = []
+    for sd in seeds:
+        t = scaling(designs=[design], cpus=(cpus,), workload=workload, loops=1, machine=machine,
+                    seed=sd, processes=processes, online_cpus=online, **kw)
+        vals.append(t.records[0]["us_per_op"])
+    mean = sum(vals) / len(vals)
+    return vals, (max(vals) - min(vals)) / mean
+
+
 # --------------------------------------------------------------------------- sensitivity
-def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int = 150,
+def sensitivity(*, design: str = "linux-6.18", cpus: int = 16, loops: int | None = None,
                 workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
                 node_visit_ns: float | None = None, grace_period_ms: float | None = None,
                 counter_rmw_ns: float | None = None, smt_yield: float | None = None,
                 lookup: str = "spinlock", machine: str = "threadripper-3970x", seed: int = 0,
-                cold: bool = False):
-    """One run with the main cost constants moved (the widget of the sensitivity panel).
+                cold: bool = False, window: str = "cycle", prefill: int = STEADY_RIG["prefill"]):
+    """One run with the main cost constants moved (the sensitivity panel and its widget).
 
-    Steady state by default: the warm-up (two purge cycles) does not depend on the cost
-    constants, so it is built once per design and CPU count and restored from the warm-state
-    cache on every later move of a slider (:mod:`vmapsim.perf.warm`); *cold* shows the
-    transient from empty pools instead."""
+    *window* says what is timed: ``"cycle"`` (default) two untimed lazy-purge cycles, then
+    ``max(loops, one cycle)`` loops per CPU: the steady state with the purge amortised over the
+    loops it serves; ``"between-purges"`` two and a half untimed cycles, then *loops* (default
+    150, at most a quarter cycle) loops in the middle of the third cycle: the steady time per op
+    *without* the purge (the widget's cheap view).  The warm-up does not depend on the cost
+    constants: it is built once per design and CPU count and restored from the warm-state cache
+    on every later move of a slider (:mod:`vmapsim.perf.warm`).  *cold* times the transient
+    from empty pools instead (*loops* default 150).  The machine has all its CPUs online and
+    *prefill* busy areas (the calibration's 4,000 by default), as in :data:`STEADY_RIG`."""
     from ..perf.simulate import simulate
+    return simulate(**sensitivity_config(
+        design=design, cpus=cpus, loops=loops, workload=workload, line_scale=line_scale,
+        node_visit_ns=node_visit_ns, grace_period_ms=grace_period_ms,
+        counter_rmw_ns=counter_rmw_ns, smt_yield=smt_yield, lookup=lookup, machine=machine,
+        seed=seed, cold=cold, window=window, prefill=prefill))
+
+
+def sensitivity_config(*, design: str = "linux-6.18", cpus: int = 16, loops: int | None = None,
+                       workload: str = "fix_size_alloc_test", line_scale: float = 1.0,
+                       node_visit_ns: float | None = None, grace_period_ms: float | None = None,
+                       counter_rmw_ns: float | None = None, smt_yield: float | None = None,
+                       lookup: str = "spinlock", machine: str = "threadripper-3970x",
+                       seed: int = 0, cold: bool = False, window: str = "cycle",
+                       prefill: int = STEADY_RIG["prefill"]) -> dict:
+    """The ``simulate()`` arguments of :func:`sensitivity` (same parameters)."""
+    from ..perf.costs import make_machine
+    from ..perf.simulate import steady_warmup_for
+    check_choice("window", window, ("cycle", "between-purges"))
+    cpus = check_int("cpus", cpus, lo=1, hi=1024)
     costs = {k: v for k, v in (("node_visit_ns", node_visit_ns), ("grace_period_ms", grace_period_ms),
                                ("counter_rmw_ns", counter_rmw_ns), ("smt_yield", smt_yield))
              if v is not None}
-    return simulate(design=design, lookup=lookup, cpus=check_int("cpus", cpus, lo=1, hi=1024),
-                    workload=workload, loops=loops, machine=machine, seed=seed, costs=costs,
-                    machine_params={"line_scale": line_scale}, cold=cold)
+    kw = dict(design=design, lookup=lookup, cpus=cpus, workload=workload, machine=machine,
+              seed=seed, costs=costs, machine_params={"line_scale": line_scale}, prefill=prefill)
+    if cold:
+        return dict(kw, loops=loops or 150, cold=True)
+    hw = make_machine(machine).hw_threads
+    online = cpus if cpus > hw else hw
+    w = steady_warmup_for(workload, cpus, online)
+    if window == "cycle":
+        return dict(kw, loops=max(loops or 1, w // 2), warmup=w)
+    # between purges: a quarter cycle past the untimed warm-up, counted at once (no settle: a
+    # settled cycle would put a purge in the window; the widget says what it shows)
+    return dict(kw, loops=min(loops or 150, max(1, w // 8)), warmup=w + w // 4, settle=0)
+
+
+#: the constants the robustness table moves, and to what (each well outside its fitted or
+#: assumed value; counter_rmw_ns to the ends of its sourced bounds)
+ROBUST_MOVES = (("line_scale", (0.5, 2.0)), ("node_visit_ns", (1.0, 8.0)),
+                ("counter_rmw_ns", (24.0, 94.0)), ("smt_yield", (0.0, 1.0)))
+
+
+def robustness(*, designs=("linux-6.8", "linux-6.18", "maple-nofree"), cpus: int = 32,
+               base: str = "linux-6.18", moves=ROBUST_MOVES, processes: int | None = None,
+               **kw) -> list[dict]:
+    """The design comparison again with each main constant moved (:func:`sensitivity`, whole
+    purge cycles): one row per (constant, value) with each design's time per op and its ratio
+    to *base* (``<design>`` and ``<design> x``)."""
+    from ..numbers import compare
+    from ..perf.sweep import sweep
+    cells = [(name, v, d) for name, values in moves for v in values for d in designs]
+    configs = [sensitivity_config(design=d, cpus=cpus, **{name: v}, **kw) for name, v, d in cells]
+    recs = sweep(configs, processes=processes).records
+    rows: dict = {}
+    for (name, v, d), r in zip(cells, recs):
+        rows.setdefault((name, v), {"constant": name, "value": v})[d] = r["us_per_op"]
+    out = list(rows.values())
+    for row in out:
+        for d in designs:
+            if d != base:
+                row[f"{d} x"] = compare(row[d], row[base]).ratio
+    return out
+
+
+def sensitivity_widget(**kw):
+    """The widget's update: :func:`sensitivity` between purges (150 loops), within the widget
+    budget of a second once the warm state is cached."""
+    return sensitivity(window="between-purges", **kw)
 
 
 # --------------------------------------------------------------------------- notebooks 01 and 03
@@ -329,17 +510,13 @@ def contention_by_design(*, designs=None, cpus=(1, 8, 32), workload: str = "fix_
                    machine=machine, seed=seed, processes=processes)
 
 
-def lookup_speed(*, design: str = "linux-6.18", protocols=PROTOCOLS, cpus: int = 16,
-                 loops: int = 300, lookups: int = 8, owner_fraction: float = 0.5,
-                 machine: str = "threadripper-3970x", seed: int = 0,
+def lookup_speed(*, cpus: int = 16, protocols=PROTOCOLS, seed: int = 0,
                  processes: int | None = None) -> dict:
-    """For notebook 03: mean find_vmap_area() time of each lookup protocol on the lookup-heavy
-    workload, and what it does to the writers (us per iteration, RCU backlog)."""
-    from ..perf.sweep import sweep
-    configs = [dict(design=design, lookup=p, cpus=cpus, workload="lookup", loops=loops,
-                    lookups=lookups, owner_fraction=owner_fraction, machine=machine, seed=seed)
-               for p in protocols]
-    t = sweep(configs, processes=processes)
+    """``protocol -> {find_us, us_per_iteration, rcu_backlog_max, lock_wait_total, conditions}``
+    of :func:`vmapsim.perf.scaling.lookup_costs` (the one source notebooks 03 and 04 print)."""
     return {r["lookup"]: {"find_us": r["find_us"], "us_per_iteration": r["us_per_op"],
                           "rcu_backlog_max": r["rcu_backlog_max"],
-                          "lock_wait_total": r["lock_wait_total"]} for r in t.records}
+                          "lock_wait_total": r["lock_wait_total"],
+                          "conditions": r["conditions"]}
+            for r in lookup_costs(cpus=cpus, protocols=protocols, seed=seed,
+                                  processes=processes)}

@@ -168,6 +168,16 @@ def test_store_census_classifies_the_series_stores():
     assert unlink[4] == round(1000 * c.q(("busy", "unlink")) * 0.01, 1) > 0   # GFP_KERNEL
     pair = a.per_pair(c, 0.0)
     assert pair["kernel"] == pair["wilcox"] == 0 and pair["rezki"] == pair["need"] > 0
+    # the erase helpers' GFP_ATOMIC is mas_store_gfp's fallback (q p); GFP_NOWAIT at q, any p
+    assert pair["atomic"] == pair["atomic_erase"] == 0
+    # (this trace makes no occupied-tree erase: a census made up of 724 of them, 164 needing nodes)
+    er = ("free_vmap_area_lock", "erase")
+    made = a.StoreCensus("x", False, {}, 8156, 8109, 1.0, {er: {"n": 724, "need": 164,
+                                                                 "nodes": 164, "max_nodes": 1}})
+    p0, p1 = a.per_pair(made, 0.0), a.per_pair(made, 0.01)
+    assert round(p0["nowait_erase"], 1) == round(p1["nowait_erase"], 1) == 20.1
+    assert p0["atomic_erase"] == 0 and round(p1["atomic_erase"], 2) == 0.2
+    assert {r[0]: r for r in a.expected_rates(made, 0.01)}["occupied-tree erase (purge)"][2] == 2.3
     assert a.wilson(0, 0) == (0.0, 1.0)
     with pytest.raises(ParameterError, match="trace"):
         a.store_census("no-such-trace")

@@ -175,8 +175,43 @@ def test_without_the_retry_list_failed_erases_leak():
         d.vfree(a)
     d.na.atomic_fail = 1.0
     d.purge_vmap_area_lazy()
-    assert d.leaked and not d.retry
-    d.validate()
+    assert not d.leaked, "mas_store_gfp tries GFP_NOWAIT first: GFP_ATOMIC is not reached"
+    d2 = make_design("rfc-v1", possible_cpus=1, bump=False, retry_list=False)
+    live = [d2.alloc_vmap_area(PAGE_SIZE * 3) for _ in range(600)]
+    for a in live:
+        d2.vfree(a)
+    d2.na.nowait_fail = d2.na.atomic_fail = 1.0
+    d2.purge_vmap_area_lazy()
+    assert d2.leaked and not d2.retry
+    d2.validate()
+
+
+def test_series_erase_helpers_try_gfp_nowait_before_gfp_atomic():
+    """The erase helpers' mas_store_gfp(NULL, GFP_ATOMIC): lib/maple_tree.c:mas_store_gfp
+    allocates first with GFP_NOWAIT (mas_wr_preallocate), GFP_ATOMIC only in mas_nomem()."""
+    from vmapsim.designs.base import Accounting
+    from vmapsim.designs.node_alloc import NodeAlloc
+    from vmapsim.maple import MapleTree
+
+    def erase_needing_nodes(nowait_fail, atomic_fail):
+        t = MapleTree()
+        for k in range(1, 40):
+            t.store_range(0x10000 * k, 0x10000 * k + 0xfff, f"va{k}")
+        k = next(k for k in range(1, 40) if t.nodes_needed(0x10000 * k, 0x10000 * k + 0xfff, None))
+        na = NodeAlloc("series", nowait_fail=nowait_fail, atomic_fail=atomic_fail, seed=0)
+        acct = Accounting()
+        acct.begin("purge", 0)
+        r = na.run(acct, "free_vmap_area_lock", t,
+                   lambda: (0x10000 * k, 0x10000 * k + 0xfff), None, kind="erase")
+        return r, na.counts, acct
+
+    assert NodeAlloc("series").recipe("erase") == "store_gfp"
+    r, c, acct = erase_needing_nodes(0.0, 1.0)
+    assert r.ok and c["nowait_attempts"] == 1 and c["atomic_attempts"] == 0 and acct.alloc_bytes
+    r, c, _ = erase_needing_nodes(1.0, 0.0)
+    assert r.ok and c["nowait_fail"] == 1 and c["atomic_attempts"] == 1
+    r, c, _ = erase_needing_nodes(1.0, 1.0)
+    assert not r.ok and c["atomic_fail"] == 1 and c["gfp_kernel_under_spinlock"] == 0
 
 
 def test_rfc_v1_pads_an_exact_range_and_fails_where_618_succeeds():

@@ -41,6 +41,43 @@ def test_notebook_follows_conventions(name):
     assert "claims.verify()" in code or ".verify()" in code, "a claims table must be verified"
 
 
+def _heading_text(md: str) -> str:
+    """A markdown heading as the page shows it: links, code and emphasis marks dropped."""
+    md = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", md)
+    return " ".join(re.sub(r"[`*]", "", md).split())
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_source_heading_reaches_the_page(name):
+    """A heading written in the source (``# ## ...``) is on the page: in a markdown cell of the
+    built notebook and in its HTML (code is hidden there, so a heading that fell into a code
+    cell, a markdown cell without its ``# %% [markdown]`` marker, would silently vanish)."""
+    import html as _html
+
+    from vmapsim.export import to_html
+    from vmapsim.notebook import parse_source
+
+    src = NOTEBOOK_DIR / "src" / f"{name}.py"
+    cells = parse_source(src.read_text(), str(src))
+    stray = [line for c in cells if c.kind == "code" for line in c.source.splitlines()
+             if re.match(r"#\s?#{1,6} \S", line)]
+    assert stray == [], f"{src.name}: markdown heading(s) inside a code cell: {stray}"
+    headings = [_heading_text(m.group(1)) for line in src.read_text().splitlines()
+                if (m := re.match(r"#\s?#{1,6} (\S.*)$", line))]
+    assert headings, f"{src.name} has no heading"
+    import nbformat
+
+    nb = nbformat.reads((NOTEBOOK_DIR / f"{name}.ipynb").read_text(), as_version=4)
+    md = "\n".join(_heading_text(c["source"].replace("\n", " \n "))
+                   for c in nb["cells"] if c["cell_type"] == "markdown")
+    # the page's text without tags or whitespace (inline tags such as <code> split words)
+    page = "".join(_html.unescape(re.sub(r"<[^>]+>", "", to_html(nb))).split())
+    missing_md = [h for h in headings if h not in md]
+    missing_page = [h for h in headings if "".join(h.split()) not in page]
+    assert missing_md == [] and missing_page == [], (
+        f"{name}: headings not in a markdown cell {missing_md}, not on the page {missing_page}")
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_headless(name, executed_or_fail):
     nb = executed_or_fail(name)

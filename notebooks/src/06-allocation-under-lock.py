@@ -2,10 +2,14 @@
 # # 06 · Allocating maple nodes for stores made under a spinlock
 #
 # Uladzislau Rezki, 18 Jun 2026 ([lore](https://lore.kernel.org/all/ajPDDkV7yqWlhPIh@pc636/)),
-# on the insert path of a maple-tree vmalloc (one sentence, as the thread index quotes it; the
-# message's line breaks are not known):
+# on the insert path of a maple-tree vmalloc (the whole paragraph, as archived):
 #
-# > If we are under spin-lock sleeping is not possible, using NOWAIT or ATOMIC is not a case thus we should somehow pre-allocate outside the lock and store the range without any allocation.
+# > There are some drawback i am thinking of. One of them is maple insert path,
+# > mas_store_gfp()? First we need to find an empty area, then set-range and do
+# > mas_store_gfp() that uses gfp flag for its internal allocation. If we are
+# > under spin-lock sleeping is not possible, using NOWAIT or ATOMIC is not a
+# > case thus we should somehow pre-allocate outside the lock and store the range
+# > without any allocation.
 #
 # He adds that finding a free range and publishing it must be serialised against other writers,
 # and that a range chosen before preallocating must be re-checked. Pranjal Arya (26 Jun) keeps
@@ -66,7 +70,7 @@ print(f"trace={trace} p_example={p_example} fast={FAST}")
 # | | posted (M24, patches 04-05, 09) | Rezki (M19), as this project reads it | Wilcox (M26) |
 # |---|---|---|---|
 # | lock | external `free_vmap_area_lock`, held from gap search to publish; `vn->busy.lock` for the busy tree | external, dropped to allocate | the tree's internal spinlock, which may also protect the caller's state |
-# | where nodes come from | stores: `GFP_NOWAIT` under the lock, then `GFP_ATOMIC`; occupied-tree erases: `GFP_ATOMIC` at once; busy unlink (patch 09): `mas_erase()`, i.e. `GFP_NOWAIT`, then `mas_nomem(GFP_KERNEL)` **under `vn->busy.lock`** | outside the lock with the caller's flags: `GFP_KERNEL` for a blocking caller | `GFP_NOWAIT` under the lock; on failure `mas_nomem()` allocates with the caller's flags, dropping the lock only if they may block |
+# | where nodes come from | stores: `GFP_NOWAIT` under the lock, then `GFP_ATOMIC`; occupied-tree erases: `mas_store_gfp(NULL, GFP_ATOMIC)`, which also allocates with `GFP_NOWAIT` under the lock first and with `GFP_ATOMIC` (lock kept) only when that fails; busy unlink (patch 09): `mas_erase()`, i.e. `GFP_NOWAIT`, then `mas_nomem(GFP_KERNEL)` **under `vn->busy.lock`** | outside the lock with the caller's flags: `GFP_KERNEL` for a blocking caller | `GFP_NOWAIT` under the lock; on failure `mas_nomem()` allocates with the caller's flags, dropping the lock only if they may block |
 # | blocking caller (all of 6.18's), allocation fails | store: range parked on `vmap_retry_list`; busy unlink: a sleeping allocation in atomic context (and if it fails, the erase is skipped, notebook 07) | only where any small `GFP_KERNEL` allocation fails (an OOM victim once the memory reserves it may use are gone: `mm/page_alloc.c:__alloc_pages_slowpath`); the model never fails it | as for Rezki's |
 # | non-blocking caller (6.19+), allocation fails | range parked on `vmap_retry_list`; the allocation succeeds | `alloc_vmap_area()` fails (`-ENOMEM`) | `alloc_vmap_area()` fails (`-ENOMEM`) |
 # | what keeps the gap | the lock, plus the retry list as an exclusion set | a re-check after retaking the lock | `mtree_alloc_range` restarts the whole search |
@@ -213,18 +217,23 @@ display(report.table(census_rcu.HEADER, census_rcu.rows(),
 #
 # ## What each recipe then does, per store
 #
-# With `p` the probability that a `GFP_NOWAIT` request for nodes fails: the posted scheme's
-# stores try `GFP_ATOMIC` at `q p` and park the range on `vmap_retry_list` when that fails too;
-# its occupied-tree erases go to `GFP_ATOMIC` whenever they need nodes, whatever `p` (the
-# series' erase helpers, `mas_store_gfp(NULL, GFP_ATOMIC)`, as `vmapsim.designs.node_alloc`
-# reads patches 04-08); patch 09's busy unlink falls back to `mas_nomem(GFP_KERNEL)` **under
-# `vn->busy.lock`** at `q p`; Wilcox's `mas_nomem()` drops the tree lock at `q p`; Rezki's
-# preallocation as read here drops the lock at `q`, whatever `p`. Whether the `GFP_ATOMIC`
-# retry fails too is not a second independent rate: `GFP_ATOMIC` may use reserves
-# `GFP_NOWAIT` may not, and under real pressure the two failures are correlated. The parked
-# column therefore gives the range from "every `GFP_ATOMIC` retry succeeds" to "every one
-# fails". `p` is not known for any real system; the tables use `p_example`, and every rate but
-# Rezki's and the erase helpers' scales linearly with it. Per 1000 stores of each kind:
+# With `p` the probability that a `GFP_NOWAIT` request for nodes fails: every store of the
+# posted scheme that needs nodes first allocates them with `GFP_NOWAIT` under its spinlock
+# (`free_vmap_area_lock` or `vn->busy.lock`), at `q` whatever `p` (the `q` column). Its stores
+# then call `mas_store_gfp(GFP_ATOMIC)` at `q p` and park the range on `vmap_retry_list` when
+# that fails too; `lib/maple_tree.c:mas_store_gfp` itself tries `GFP_NOWAIT` once more
+# (`mas_wr_preallocate`) before `mas_nomem()` allocates with `GFP_ATOMIC`, so `q p` is an upper
+# bound on the stores' `GFP_ATOMIC` allocations. Its occupied-tree erase helpers call
+# `mas_store_gfp(NULL, GFP_ATOMIC)` with no preallocation (as `vmapsim.designs.node_alloc` reads
+# patches 04-08), which is the same sequence: `GFP_NOWAIT` at `q`, `GFP_ATOMIC` at `q p`.
+# Patch 09's busy unlink falls back to `mas_nomem(GFP_KERNEL)` **under `vn->busy.lock`** at
+# `q p`; Wilcox's `mas_nomem()` drops the tree lock at `q p`; Rezki's preallocation as read
+# here drops the lock at `q`, whatever `p`. Whether the `GFP_ATOMIC` retry fails too is not a
+# second independent rate: `GFP_ATOMIC` may use reserves `GFP_NOWAIT` may not, and under real
+# pressure the two failures are correlated. The parked column therefore gives the range from
+# "every `GFP_ATOMIC` retry succeeds" to "every one fails". `p` is not known for any real
+# system; the tables use `p_example`, and every rate but `q` and Rezki's lock drops scales
+# linearly with it. Per 1000 stores of each kind:
 
 # %%
 display(report.table(allocation_under_lock.RATE_HEADER,
@@ -238,9 +247,10 @@ display(report.table(allocation_under_lock.RATE_HEADER,
 pair, pair_rcu = (allocation_under_lock.per_pair(c, p_example) for c in (census, census_rcu))
 print(f"\nper 1000 vmalloc+vfree pairs of {trace} at p = {p_example} (plain / RCU mode; "
       "patches 01-09, the port's q):")
-for key, label in (("need", "stores needing nodes"),
-                   ("atomic_erase", "posted: GFP_ATOMIC, occupied-tree erases (any p)"),
-                   ("atomic_store", "posted: GFP_ATOMIC, stores' retries (q p)"),
+for key, label in (("need", "stores needing nodes (posted: GFP_NOWAIT, any p)"),
+                   ("nowait_erase", "posted: GFP_NOWAIT, occupied-tree erases (any p)"),
+                   ("atomic_erase", "posted: GFP_ATOMIC, occupied-tree erases (q p)"),
+                   ("atomic_store", "posted: GFP_ATOMIC, stores (at most q p)"),
                    ("atomic", "posted: GFP_ATOMIC tries, both"),
                    ("parked_max", "posted: ranges parked on vmap_retry_list, at most"),
                    ("kernel", "posted: GFP_KERNEL allocations under vn->busy.lock"),
@@ -253,19 +263,28 @@ display(allocation_under_lock.plot_expected([census, census_rcu]))
 _er = ("free_vmap_area_lock", "erase")
 _e, _e_rcu = census.kinds.get(_er, {"n": 0, "need": 0}), census_rcu.kinds.get(_er, {"n": 0, "need": 0})
 display(Markdown(
-    "Two things do not depend on `p`. The posted scheme's occupied-tree erases (made at purge, "
-    "for the purged areas that do not go back to a pool) take `GFP_ATOMIC` nodes whenever they "
-    f"need nodes, with no memory pressure at all: on {trace}, {_e['need']} of {_e['n']} "
-    f"occupied-tree erases ({100 * census.q(_er):.0f} %) with plain trees, {_e_rcu['need']} of "
-    f"{_e_rcu['n']} ({100 * census_rcu.q(_er):.0f} %) in RCU mode; per 1000 vmalloc+vfree pairs "
-    f"{pair['atomic_erase']:.1f} (plain) and {pair_rcu['atomic_erase']:.1f} (RCU mode), since "
-    f"only {_e['n']} of the trace's {census.frees} freed areas reach the occupied tree's erase. "
+    "Two things do not depend on `p`. Every store of the posted scheme that needs nodes "
+    "allocates them with `GFP_NOWAIT` under a spinlock, with no memory pressure at all: "
+    f"{pair['need']:.1f} per 1000 vmalloc+vfree pairs with plain trees, "
+    f"{pair_rcu['need']:.1f} in RCU mode. The occupied-tree erases made at purge (for the purged "
+    "areas that do not go back to a pool) are among them, under `free_vmap_area_lock`: on "
+    f"{trace}, {_e['need']} of {_e['n']} occupied-tree erases ({100 * census.q(_er):.0f} %) "
+    f"with plain trees, {_e_rcu['need']} of {_e_rcu['n']} ({100 * census_rcu.q(_er):.0f} %) in "
+    f"RCU mode; per 1000 pairs {pair['nowait_erase']:.1f} (plain) and "
+    f"{pair_rcu['nowait_erase']:.1f} (RCU mode), since only {_e['n']} of the trace's "
+    f"{census.frees} freed areas reach the occupied tree's erase. Their helpers pass "
+    "`GFP_ATOMIC` to `mas_store_gfp()`, but that is only the fallback: "
+    "`lib/maple_tree.c:mas_store_gfp` allocates first with `GFP_NOWAIT` (`mas_wr_preallocate`) "
+    "and calls `mas_nomem()` with the caller's flags only when that fails, so the erases take "
+    f"atomic reserves at `q p`: {pair['atomic_erase']:.1f} (plain) and "
+    f"{pair_rcu['atomic_erase']:.1f} (RCU mode) per 1000 pairs at p = {p_example}. "
     "And the reading of M19 modelled here drops the lock on every store that needs nodes (a "
     "quarter of all stores, nearly all in RCU mode). The worst-case preload reading would "
     "instead allocate, outside any lock, up to the largest request in the tables (a function of "
     "the tree's height in `mas_prealloc_calc()`) on every store and give back what the store "
     "did not use."))
-#
+
+# %% [markdown]
 # ## Callers that cannot sleep (6.19 and later)
 #
 # A caller passing `GFP_NOWAIT` or `GFP_ATOMIC` (6.18 has none; since 6.19 `__vmalloc()` and
@@ -298,12 +317,12 @@ print(f"at p = p_c = {p_example}: Rezki fails about {allocs_needing[False] * p_e
 #
 # * The posted scheme is correct only with the retry list treated as allocator state: scanned by
 #   every search, drained by the purge worker, and sized for the rate at which publishes fail
-#   (`q p` times the unknown conditional failure of `GFP_ATOMIC`). Its `GFP_ATOMIC` fallback
-#   dips into the atomic reserves on `q p` of stores, its erase helpers on `q` of the
-#   occupied-tree erases at purge (purged areas not returned to a pool) whatever `p`, and its
+#   (`q p` times the unknown conditional failure of `GFP_ATOMIC`). Its stores and its
+#   occupied-tree erase helpers (at purge, for purged areas not returned to a pool) allocate
+#   with `GFP_NOWAIT` under the spinlock on `q` of them whatever `p`, and dip into the atomic
+#   reserves (`GFP_ATOMIC`, through `mas_store_gfp()`'s `mas_nomem()`) on at most `q p`; its
 #   busy unlink (patch 09) allocates with `GFP_KERNEL` under `vn->busy.lock` on `q p` of
-#   `vfree()`s: the allocation under a spinlock that M24 says the
-#   scheme avoids.
+#   `vfree()`s: the allocation under a spinlock that M24 says the scheme avoids.
 # * Rezki's preallocation needs the re-check (I1 vs I1-revalidate). Read as "drop the lock and
 #   preallocate what this store needs", it drops the lock on every store that needs nodes (a
 #   quarter of them with plain trees on the real trace, nearly all in RCU mode); read as a
@@ -409,13 +428,26 @@ for c, mode in ((census, "plain"), (census_rcu, "RCU mode")):
         if key in c.kinds:
             nums.add(f"{name} needing nodes, {mode}", round(100 * c.q(key)), "% (port)",
                      source="model", rcu=c.rcu, **replay_cond)
-for key, name in (("atomic_erase", "posted: GFP_ATOMIC erases, any p"),
-                  ("atomic_store", "posted: GFP_ATOMIC retries"),
+_p_ctx = {"p": p_example, "p_is": "GFP_NOWAIT node-allocation failure probability, assumed "
+          "(not measured)", "rerun": "allocation_under_lock.per_pair(store_census(trace), p)"}
+_any_p = {"p": None, "p_is": "not used: this number does not depend on p",
+          "rerun": "allocation_under_lock.per_pair(store_census(trace), p), any p"}
+_what = {"nowait_erase": "occupied-tree erases' GFP_NOWAIT node allocations under "
+                        "free_vmap_area_lock (mas_store_gfp's first attempt)",
+         "atomic_erase": "occupied-tree erases' GFP_ATOMIC fallbacks (mas_store_gfp's "
+                         "mas_nomem, lock kept), q p",
+         "atomic_store": "stores' mas_store_gfp(GFP_ATOMIC) fallbacks, q p: an upper bound on "
+                         "their GFP_ATOMIC allocations (mas_store_gfp tries GFP_NOWAIT again first)"}
+for key, name in (("nowait_erase", "posted: GFP_NOWAIT erases, any p"),
+                  ("atomic_erase", "posted: GFP_ATOMIC erases"),
+                  ("atomic_store", "posted: GFP_ATOMIC stores (max)"),
                   ("kernel", "09: GFP_KERNEL under busy.lock"),
                   ("wilcox", "Wilcox: tree-lock drops"),
                   ("rezki", "Rezki (as read): lock drops, any p")):
-    nums.add(name if key in ("rezki", "atomic_erase") else f"{name}, p={p_example}", pair[key],
-             "/1000 pairs", source="model", fmt=".1f", rcu=False, **replay_cond)
+    any_p = key in ("rezki", "nowait_erase")
+    ctx = dict(_any_p if any_p else _p_ctx, **({"what": _what[key]} if key in _what else {}))
+    nums.add(name if any_p else f"{name}, p={p_example}", pair[key], "/1000 pairs",
+             source="model", fmt=".1f", context=ctx, rcu=False, **replay_cond)
 report.summary(
     "06-allocation-under-lock",
     title="maple nodes for stores under a spinlock",
@@ -441,10 +473,12 @@ report.summary(
                f"{elig['eligible']} of the trace's {elig['allocs']} allocations are "
                "bump-eligible and, while the bump path succeeds, make none of these stores; "
                "those rates were not computed. The GFP_NOWAIT failure probability "
-               f"p={p_example} is an assumption (nobody measured it); the occupied-tree "
-               "erases' GFP_ATOMIC allocations and the lock drops of M19 as read here do not "
-               "depend on it, and whether the GFP_ATOMIC retry also fails is left as a range, "
-               "not a second rate.",
+               f"p={p_example} is an assumption (nobody measured it). What does not depend on "
+               "it: the posted scheme's GFP_NOWAIT node allocations under its spinlocks (the "
+               "occupied-tree erases' under free_vmap_area_lock included; their helpers' "
+               "mas_store_gfp(GFP_ATOMIC) tries GFP_NOWAIT first and GFP_ATOMIC only at q p) "
+               "and the lock drops of M19 as read here. Whether the GFP_ATOMIC retry also "
+               "fails is left as a range, not a second rate.",
     glossary={sid: f"explorer scenario ({a.who}: {a.name}): {what}"
               for a in allocation_under_lock.APPROACHES for sid, what in a.scenarios},
 )

@@ -307,8 +307,10 @@ print(f"distance from the WARN task's stack (RSP {pw['rsp']:#x}) to the range it
 # project's reading (an inference, not shown): the series walked about 19,000 chunks' worth of
 # address space forward, and kept their descriptors. One cause is in the model: a refill that
 # retires a chunk whose areas are all unlinked already (`alloced == 0`) leaves it on the list
-# forever, since only an unlink releases a chunk; with `fix_size_alloc_test`'s alloc/free pairs
-# that is every chunk (below, on the model).
+# forever, since only an unlink releases a chunk; with alloc/free pairs that is every chunk.
+# Below, on the model, first with 1-page pairs (the shape of `fix_size_alloc_test`, the simplest
+# case), then with the loop of `long_busy_list_alloc_test`, M16's test, whose 100-page + 1-page
+# pairs behave the same.
 #
 # **The order-6 shortage came later.** One second later, the innermost refill's kmalloc was
 # in `__alloc_pages_slowpath()`; the allocator goes there only after its fast path found no
@@ -323,11 +325,12 @@ print(f"distance from the WARN task's stack (RSP {pw['rsp']:#x}) to the range it
 
 # %%
 leak = make_design("rfc-v1", possible_cpus=1)
-for _ in range(3 * 8192 + 1):                    # fix_size_alloc_test: 1 page + guard, alloc/free
+for _ in range(3 * 8192 + 1):                    # 1 page + guard, alloc/free (fix_size's shape)
     addr = leak.alloc_vmap_area(2 * PAGE_SIZE)
     leak.vfree(addr)
 lk = leak.bump.counts
-print(f"model, 1 CPU, {3 * 8192 + 1} alloc/free pairs of 1 page: {lk['refills']} refills, "
+print(f"model, 1 CPU, {3 * 8192 + 1} alloc/free pairs of 1 page (fix_size_alloc_test's "
+      f"shape): {lk['refills']} refills, "
       f"{lk['leaked_chunks']} chunks retired with nothing left to unlink (never released), "
       f"{leak.bump.memory()['bump_desc_bytes'] >> 10} KiB of descriptors held")
 

@@ -150,8 +150,9 @@ class MapleGapMixin:
         """Hook: *va*'s range has just become free."""
 
     def _erase_failed(self, vas) -> None:
-        """The erase could not get nodes (series ``GFP_ATOMIC`` failure) and the design has no
-        retry list: the range stays reserved for ever (a leak, counted)."""
+        """The erase could not get nodes (series: ``GFP_NOWAIT`` and then ``GFP_ATOMIC`` failed
+        in ``mas_store_gfp``) and the design has no retry list: the range stays reserved for
+        ever (a leak, counted)."""
         for va in vas:
             self.leaked.append((va.va_start, va.va_end))
             self.acct.events.append(("leak", va.va_end - va.va_start))

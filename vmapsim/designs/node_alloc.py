@@ -10,9 +10,19 @@ nodes come from is a design decision.  The thread has four answers; each is a *r
     ``mas_preallocate(GFP_NOWAIT | __GFP_NOWARN)`` + ``mas_store_prealloc()``; if that fails,
     ``mas_store_gfp(GFP_ATOMIC | __GFP_NOWARN)``; if that fails too the store is not done and
     the caller gets :data:`ENOMEM` (the series then uses ``vmap_retry_list``, see
-    :mod:`vmapsim.designs.rfc_v1`).
-``atomic`` -- the series' erase helpers (``*_erase_*_locked``: ``mas_store_gfp(NULL,
-    GFP_ATOMIC)`` straight away, as in patch 08's ``unlink_vmap_area_lazy_locked``).
+    :mod:`vmapsim.designs.rfc_v1`).  ``mas_store_gfp()`` itself first tries ``GFP_NOWAIT``
+    again (``mas_wr_preallocate``) and uses ``GFP_ATOMIC`` only in ``mas_nomem()``; that second
+    ``GFP_NOWAIT`` attempt is not drawn here (it is taken to fail with the first: the two are
+    moments apart), so the model's ``GFP_ATOMIC`` count for stores is an upper bound.
+``store_gfp`` -- the series' erase helpers (``*_erase_*_locked``, e.g. patch 08's
+    ``unlink_vmap_area_lazy_locked``: ``mas_store_gfp(NULL, GFP_ATOMIC | __GFP_NOWARN)`` with no
+    preallocation).  ``lib/maple_tree.c:mas_store_gfp`` allocates first in
+    ``mas_wr_preallocate`` with ``GFP_NOWAIT`` (``mas_node_count`` in v6.12,
+    ``mas_alloc_nodes(mas, GFP_NOWAIT)`` in the sheaf version); only if that fails does
+    ``mas_nomem(mas, GFP_ATOMIC)`` allocate with the caller's flags, under the lock (they may
+    not block), and the store restarts.  So an erase that needs nodes makes a ``GFP_NOWAIT``
+    allocation under the lock whatever the memory pressure, and a ``GFP_ATOMIC`` one only when
+    that fails; if both fail the erase is not done (:data:`ENOMEM`).
 ``erase`` -- ``mas_erase()`` under an external spinlock (patch 09's ``find_unlink_vmap_area``):
     ``lib/maple_tree.c:mas_erase`` preallocates with ``GFP_NOWAIT`` and on failure calls
     ``mas_nomem(mas, GFP_KERNEL)``.  ``mas_nomem`` drops the lock only when the gfp may block
@@ -48,7 +58,7 @@ kvmalloc() and no-block support", docs/kernel-facts.md F3; not in 6.18, where
 Such a caller cannot sleep, so ``kernel`` and ``outside`` cannot fall back to ``GFP_KERNEL``:
 ``kernel``'s ``mas_nomem()`` keeps the lock and allocates with the caller's flags (it drops the
 lock only for a gfp that may block); ``outside`` preallocates with the caller's flags.  Either
-can fail, and the store returns :data:`ENOMEM`.  ``prealloc``/``atomic`` use their own
+can fail, and the store returns :data:`ENOMEM`.  ``prealloc``/``store_gfp`` use their own
 non-blocking flags whatever the caller passes, so they are unchanged.  ``gfp`` is ``kernel``
 (the default: every caller in 6.18), ``nowait`` or ``atomic``; failures are drawn with
 ``nowait_fail`` / ``atomic_fail`` as for the other attempts (independent draws: under real memory
@@ -79,12 +89,13 @@ from .base import Hold
 
 __all__ = ["NodeAlloc", "RECIPES", "MODES", "ENOMEM", "GFP_CLASSES", "StoreResult", "tree_work"]
 
-RECIPES = ("prealloc", "atomic", "erase", "kernel", "outside")
+RECIPES = ("prealloc", "store_gfp", "erase", "kernel", "outside")
 #: design-level modes: which recipe each kind of store uses
 MODES = {
-    # the posted series: stores preallocate NOWAIT then ATOMIC; erase helpers ATOMIC; the busy
-    # unlink is mas_erase() under the external vn->busy.lock (patch 09)
-    "series": {"store": "prealloc", "erase": "atomic", "unlink": "erase"},
+    # the posted series: stores preallocate NOWAIT then ATOMIC; erase helpers mas_store_gfp(
+    # GFP_ATOMIC), i.e. NOWAIT then ATOMIC; the busy unlink is mas_erase() under the external
+    # vn->busy.lock (patch 09)
+    "series": {"store": "prealloc", "erase": "store_gfp", "unlink": "erase"},
     # Wilcox: every tree uses its internal lock and the normal GFP_KERNEL API
     "wilcox": {"store": "kernel", "erase": "kernel", "unlink": "kernel"},
     # Rezki: allocate outside the lock, re-validate, store without allocating
@@ -209,13 +220,13 @@ class NodeAlloc:
         n = tree.nodes_needed(first, last, entry)
         counts["nodes_requested"] += n
         have, outside = n, False
-        if n and recipe in ("prealloc", "atomic"):
-            ok = True
-            if recipe == "prealloc":
-                counts["nowait_attempts"] += 1
-                ok = not self._fails(self.nowait_fail)
-                counts["nowait_fail"] += not ok
-            if not ok or recipe == "atomic":
+        if n and recipe in ("prealloc", "store_gfp"):
+            # GFP_NOWAIT under the lock (mas_preallocate, or mas_store_gfp's mas_wr_preallocate);
+            # GFP_ATOMIC only when that fails (mas_store_gfp's mas_nomem, lock kept)
+            counts["nowait_attempts"] += 1
+            ok = not self._fails(self.nowait_fail)
+            counts["nowait_fail"] += not ok
+            if not ok:
                 counts["atomic_attempts"] += 1
                 if self._fails(self.atomic_fail):
                     counts["atomic_fail"] += 1

@@ -33,8 +33,9 @@ Structures (docs/rcu-review.md section 1.1; code read from patches 04, 06, 07, 0
 * ``struct vmap_area``: 48 B (patch 04).
 
 Node allocation: ``nodealloc="series"`` by default (``mas_preallocate(GFP_NOWAIT)``, then
-``mas_store_gfp(GFP_ATOMIC)``, then the retry list; unlink by ``mas_erase()`` under the external
-busy lock).  Failure rates ``nowait_fail`` / ``atomic_fail`` (default 0).
+``mas_store_gfp(GFP_ATOMIC)``, then the retry list; the occupied-tree erase helpers'
+``mas_store_gfp(NULL, GFP_ATOMIC)``, which tries ``GFP_NOWAIT`` first; unlink by ``mas_erase()``
+under the external busy lock).  Failure rates ``nowait_fail`` / ``atomic_fail`` (default 0).
 
 Where the thread or the code does not say: the retry list is drained at the end of each purge
 (after the flush), in list order, with the same node-allocation model; a busy insert that fails

@@ -234,7 +234,7 @@ STORE_KINDS = {
                                        "prealloc"),
     ("busy", "store"): ("busy insert (alloc)", "alloc", "prealloc"),
     ("busy", "unlink"): ("busy unlink (vfree; patch 09 mas_erase)", "free", "erase"),
-    ("free_vmap_area_lock", "erase"): ("occupied-tree erase (purge)", "purge", "atomic"),
+    ("free_vmap_area_lock", "erase"): ("occupied-tree erase (purge)", "purge", "store_gfp"),
 }
 
 
@@ -361,20 +361,24 @@ def expected_rates(census: StoreCensus, p: float, a: tuple = (0.0, 1.0)):
 
     Rows ``(store, share needing nodes q, posted: GFP_ATOMIC tries, posted: parked on
     vmap_retry_list (range over a), posted: GFP_KERNEL under a spinlock, Wilcox: lock drops,
-    Rezki (as read here): lock drops)``; each is ``1000 * q * ...`` by the recipe:
-    ``prealloc`` stores try ``GFP_ATOMIC`` at ``q p`` and park at ``q p a``; the ``atomic``
-    erase helpers try ``GFP_ATOMIC`` on every erase needing nodes (``q``, whatever ``p``) and
-    their failure, not modelled here, leaves the range reserved; patch 09's ``mas_erase``
-    falls back to ``mas_nomem(GFP_KERNEL)`` under ``vn->busy.lock`` at ``q p``; Wilcox's
-    ``mas_nomem`` drops the tree lock at ``q p``; Rezki's preallocation outside the lock, as
-    this project reads M19, drops the lock at ``q``."""
+    Rezki (as read here): lock drops)``; each is ``1000 * q * ...`` by the recipe.  Every
+    posted store needing nodes first allocates with ``GFP_NOWAIT`` under its spinlock (``q``,
+    whatever ``p``: the ``q`` column).  ``prealloc`` stores fall back to
+    ``mas_store_gfp(GFP_ATOMIC)`` at ``q p`` (an upper bound on their ``GFP_ATOMIC``
+    allocations: ``mas_store_gfp`` tries ``GFP_NOWAIT`` once more first) and park at
+    ``q p a``; the ``store_gfp`` erase helpers (``mas_store_gfp(NULL, GFP_ATOMIC)``, no
+    preallocation) reach ``GFP_ATOMIC`` only when their ``GFP_NOWAIT`` attempt fails, at
+    ``q p``, and their failure, not modelled here, leaves the range reserved; patch 09's
+    ``mas_erase`` falls back to ``mas_nomem(GFP_KERNEL)`` under ``vn->busy.lock`` at ``q p``;
+    Wilcox's ``mas_nomem`` drops the tree lock at ``q p``; Rezki's preallocation outside the
+    lock, as this project reads M19, drops the lock at ``q``."""
     rows = []
     for key, (label, per, recipe) in STORE_KINDS.items():
         k = census.kinds.get(key)
         if not k or not k["n"]:
             continue
         q = census.q(key)
-        atomic = q if recipe == "atomic" else (q * p if recipe == "prealloc" else 0.0)
+        atomic = q * p if recipe in ("prealloc", "store_gfp") else 0.0
         parked = (f"{1000 * q * p * a[0]:.1f}-{1000 * q * p * a[1]:.1f}"
                   if recipe == "prealloc" else "-")
         kernel = q * p if recipe == "erase" else 0.0
@@ -391,15 +395,18 @@ def per_pair(census: StoreCensus, p: float) -> dict:
     """Per 1000 vmalloc + vfree pairs of the trace (each store kind weighted by how many the
     replay made per allocation), at ``GFP_NOWAIT`` failure probability ``p``:
     ``atomic`` (posted: ``GFP_ATOMIC`` tries, the sum of ``atomic_store``, the stores' retries
-    at ``q p``, and ``atomic_erase``, the occupied-tree erase helpers' allocations, which do not
-    depend on ``p``), ``parked_max`` (posted: ranges parked on the
+    at ``q p``, an upper bound, and ``atomic_erase``, the occupied-tree erase helpers'
+    ``GFP_ATOMIC`` fallbacks, also at ``q p``), ``nowait_erase`` (posted: the erase helpers'
+    ``GFP_NOWAIT`` allocations under ``free_vmap_area_lock``, at ``q`` whatever ``p``; every
+    posted store needing nodes, patch 09's ``mas_erase`` included, starts with such a
+    ``GFP_NOWAIT`` allocation under its spinlock, so their total is ``need``), ``parked_max`` (posted: ranges parked on the
     retry list if every ``GFP_ATOMIC`` retry failed too; the lower bound is 0), ``kernel``
     (posted: ``GFP_KERNEL`` allocations under ``vn->busy.lock``, patch 09), ``wilcox``
     (tree-lock drops) and ``rezki`` (lock drops, as read here), and ``need`` (stores needing
     nodes).  Formulas as in :func:`expected_rates`."""
     n = max(1, census.allocs)
-    out = dict.fromkeys(("atomic", "atomic_store", "atomic_erase", "parked_max", "kernel",
-                         "wilcox", "rezki", "need"), 0.0)
+    out = dict.fromkeys(("atomic", "atomic_store", "atomic_erase", "nowait_erase", "parked_max",
+                         "kernel", "wilcox", "rezki", "need"), 0.0)
     for key, (_, _, recipe) in STORE_KINDS.items():
         k = census.kinds.get(key)
         if not k or not k["n"]:
@@ -413,9 +420,10 @@ def per_pair(census: StoreCensus, p: float) -> dict:
             out["atomic"] += 1000 * q * w * p
             out["atomic_store"] += 1000 * q * w * p
             out["parked_max"] += 1000 * q * w * p
-        elif recipe == "atomic":
-            out["atomic"] += 1000 * q * w
-            out["atomic_erase"] += 1000 * q * w
+        elif recipe == "store_gfp":
+            out["atomic"] += 1000 * q * w * p
+            out["atomic_erase"] += 1000 * q * w * p
+            out["nowait_erase"] += 1000 * q * w
         elif recipe == "erase":
             out["kernel"] += 1000 * q * w * p
     return out

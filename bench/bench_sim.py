@@ -1,7 +1,9 @@
 """Speed of the performance model (its floors), measured, not asserted.
 
 1. Simulated operations per wall second for linux-6.18 on fix_size_alloc_test at 64 CPUs
-   (floor: 20,000).  One op = one vmalloc+vfree pair.  Also per CPU-second (the machine is
+   (no floor: a wall-clock rate on a shared machine is not a stable measure; the figure is also
+   given as a ratio against the reference loop run in the same process, the time of one
+   simulated op in Python additions).  One op = one vmalloc+vfree pair.  Also per CPU-second (the machine is
    shared; CPU time is the fairer figure) and a pure-Python reference loop, so numbers from
    different machines can be compared.  The run is repeated (``--repeat``, default 3) after
    one untimed warm-up run, which pays the imports (the machine sets
@@ -11,7 +13,7 @@
    this bench always measured), then in steady state with the warm states built (a fresh
    warm-state cache) and again with them cached (on disk, for the sweep's worker processes).
 3. With ``--instructions`` (needs valgrind): machine instructions per simulated op (cold, and
-   in steady state), from
+   in steady state; floor: at most 150,000 cold), from
    valgrind's count for two runs of different length (20 and 120 loops, the difference divided
    by the ops between them).  Unlike seconds, this does not move with the shared machine's
    speed, so it compares code versions across sessions (the same Python, with
@@ -37,7 +39,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from vmapsim.perf.simulate import simulate  # noqa: E402
 from vmapsim.perf.sweep import grid, sweep  # noqa: E402
 
-FLOOR = 20_000
+#: at most this many machine instructions per simulated op (cold, --instructions)
+INSTRUCTION_FLOOR = 150_000
 
 
 def reference_loop() -> float:
@@ -109,12 +112,13 @@ def main(argv=None) -> int:
     best, med = max(rates), statistics.median(rates)
     print(f"ops per wall-second: best {best:,.0f}, median {med:,.0f} of {a.repeat} runs "
           f"(per CPU-second: best {max(cpu_rates):,.0f}, median "
-          f"{statistics.median(cpu_rates):,.0f}); floor {FLOOR:,}: "
-          f"{'met' if best >= FLOOR else 'NOT met'} by the best run, "
-          f"{'met' if med >= FLOOR else 'NOT met'} by the median")
+          f"{statistics.median(cpu_rates):,.0f}); one op takes the time of "
+          f"{5_000_000 / (ref * med):,.0f} reference additions (median run)")
     if a.instructions:
-        print(f"valgrind: {instructions_per_op(a.design):,.0f} machine instructions per op "
-              f"({a.design}, fix_size_alloc_test, 64 CPUs, cold, loops 20 -> 120)")
+        cold = instructions_per_op(a.design)
+        print(f"valgrind: {cold:,.0f} machine instructions per op "
+              f"({a.design}, fix_size_alloc_test, 64 CPUs, cold, loops 20 -> 120); floor "
+              f"{INSTRUCTION_FLOOR:,}: {'met' if cold <= INSTRUCTION_FLOOR else 'NOT met'}")
         print(f"valgrind: {instructions_per_op(a.design, cold=False):,.0f} machine instructions "
               f"per op ({a.design}, fix_size_alloc_test, 64 CPUs, steady, loops 20 -> 120)")
     for label, warm in (("cold", [0]), ("steady, warm states built", [None]),

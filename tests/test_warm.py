@@ -199,3 +199,17 @@ def test_an_unreadable_cache_file_is_rebuilt(tmp_path):
     for j in (first, again):
         j.pop("warm_cache"), j.pop("wall_seconds")
     assert first == again
+
+
+def test_a_cached_warm_state_times_the_same_run_for_every_design_with_state_outside_the_tree():
+    """rfc-v1's bump chunks kept their areas by id(): a warm state restored from the cache (a
+    pickled copy, new ids) lost which chunk each area came from, and a settled run from it
+    took x0.68 of the fresh run's time (8 CPUs).  Keyed by the area itself, a restored copy
+    keeps every pair."""
+    kw = dict(design="rfc-v1", cpus=4, online_cpus=4, workload="fix_size_alloc_test",
+              loops=2048, seed=3)
+    fresh = simulate(cache=False, **kw).us_per_op
+    simulate(**kw)                                   # builds and keeps the warm state
+    hit = simulate(**kw)
+    assert hit.setup["cache"] in ("memory", "disk")
+    assert hit.us_per_op == fresh

@@ -162,7 +162,8 @@ class BumpChunks:
         self.rng = random.Random(design.params["seed"] * 7919 + 1)
         self.counts: Counter = Counter()
         self.depth = 0
-        self._chunk_of: dict[int, Chunk] = {}  # id(bump area) -> its chunk (model bookkeeping)
+        # bump area (by identity, so a pickled copy keeps the pairs) -> its chunk
+        self._chunk_of: dict[VmapArea, Chunk] = {}
 
     # ------------------------------------------------------------------ allocation
     def eligible(self, size, align, vstart, vend) -> bool:
@@ -190,7 +191,7 @@ class BumpChunks:
         va = VmapArea(aligned, aligned + size, va_flags | encode_vn_id(node) | VA_FROM_BUMP_CHUNK, True)
         chunk.vas[aligned] = va
         insort(chunk.starts, aligned)
-        self._chunk_of[id(va)] = chunk
+        self._chunk_of[va] = chunk
         lines = -(-n * 8 // _CACHE_LINE)
         acct.visited += 1
         acct.written += 1 + lines
@@ -389,9 +390,9 @@ class BumpChunks:
         ``(erase, skip)``."""
         erase, skip = [], []
         for va in vas:
-            c = self._chunk_of.get(id(va)) if va.flags & VA_FROM_BUMP_CHUNK else None
+            c = self._chunk_of.get(va) if va.flags & VA_FROM_BUMP_CHUNK else None
             if c is not None:
-                del self._chunk_of[id(va)]
+                del self._chunk_of[va]
                 if not c.released or self.release_mode == "series":
                     skip.append(va)
                     continue
@@ -400,7 +401,7 @@ class BumpChunks:
 
     def forget(self, va) -> None:
         """*va* left the bump world (popped from a pool: its flags were reset)."""
-        self._chunk_of.pop(id(va), None)
+        self._chunk_of.pop(va, None)
 
     # ------------------------------------------------------------------ views
     def busy(self):

@@ -7,6 +7,7 @@ draw them; the notebooks only call these.  All runs go through :func:`vmapsim.pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,7 +31,7 @@ __all__ = ["calibration", "plot_calibration", "calibration_rows", "contributions
            "cover_letter_cases", "cover_letter_comparison",
            "scaling", "plot_scaling", "plot_protocols", "lock_breakdown", "plot_lock_breakdown", "rcu_backlog",
            "plot_rcu_backlog", "sensitivity", "contention_by_design", "lookup_speed",
-           "COVER_LETTER_X86", "available_perf_designs", "steady_warmup", "lookup_costs",
+           "cover_letter_x86", "available_perf_designs", "steady_warmup", "lookup_costs",
            "design_comparison", "versus", "claimed_ratio_range", "STEADY_RIG",
            "sensitivity_widget", "seed_spread", "robustness", "sensitivity_config",
            "ROBUST_MOVES", "plot_versus"]
@@ -112,19 +113,15 @@ def plot_mechanisms(table):
 
 
 # --------------------------------------------------------------------------- cover letter
-def _cover_cases() -> list:
-    """The cover letter's x86_64 KVM smp/nt cases from the thread data (M1's table,
+@lru_cache(maxsize=1)
+def cover_letter_x86() -> tuple:
+    """docs/perf-sources.md section 5: the cover letter's x86_64 KVM smp/nt cases from the thread data (M1's table,
     ``data/thread/messages.json`` series benchmark claims; the functional run left out), largest
     claimed gain first: ``(test, smp, nt, claimed gain %)``."""
     from ..thread import series
     cases = [(f"{c['test']}_alloc_test", c["smp"], c["nt"], c["gain_pct"])
              for c in series()["benchmark_claims"]["cases_x86_64"] if not c["functional"]]
-    return sorted(cases, key=lambda c: -c[3])
-
-
-#: docs/perf-sources.md section 5: the cover letter's x86_64 KVM cases (test, smp, nt, claimed
-#: gain %), read from the thread data
-COVER_LETTER_X86 = _cover_cases()
+    return tuple(sorted(cases, key=lambda c: -c[3]))
 
 
 @dataclass
@@ -152,7 +149,8 @@ class CoverCase:
 
 
 def cover_letter_cases(limit: int | None = None):
-    return COVER_LETTER_X86[:limit] if limit else list(COVER_LETTER_X86)
+    cases = cover_letter_x86()          # read when asked: importing reads no data file
+    return list(cases[:limit] if limit else cases)
 
 
 def claimed_ratio_range(pct: float) -> tuple[float, float]:

@@ -853,8 +853,9 @@ report.summary(
                   f"multiplied: the RCU walk on the same maple tree, x{rcu_part.ratio:.2f} "
                   f"({rcu_part.verdict()}), and the maple busy tree under the lock, "
                   f"x{tree_part.ratio:.2f} ({tree_part.verdict()}); the model credits the "
-                  f"walk with only part of the gain. In settled steady state the model makes "
-                  f"linux-6.18 wait too long at 16-32 CPUs against Rezki's published times "
-                  f"(a limit of the model, notebook 04), which favours any design measured "
-                  f"against it." if owner else ""),
+                  f"walk with only part of the gain. A limit of the model: in settled steady "
+                  f"state it makes linux-6.18 wait too long at 16-32 jobs against Rezki's "
+                  f"published Threadripper times (README, calibration), which favours the "
+                  f"designs set against 6.18; whether that also inflates 6.18's locked "
+                  f"lookup here was not measured." if owner else ""),
 )

@@ -403,7 +403,7 @@ print(f"kvzalloc's kmalloc failing half the time: {dict(rec.bump.counts)}")
 # cycles are counted (at least), so that every counted loop pays its share of a purge and the
 # figure is an average over cycles: one cycle's time differs from the next by tens of percent
 # at 16 CPUs (the cell after the table prints them, cycle by cycle: that cycle-to-cycle spread
-# is the run-to-run spread that matters here; another seed moves these runs by far less).
+# is the run-to-run spread that matters here).
 #
 # Notebook 04's design grid models Rezki's 64-CPU machine: 64 CPUs online whatever the number
 # running, so a larger `lazy_max_pages()` and 64 possible CPUs' worth of nodes. This notebook
@@ -1198,8 +1198,8 @@ report.summary(
             "the series' speed came from its bump overlay; both came from cold starts and "
             "are withdrawn: the steady figures point the same way but lie "
             "inside the band, and the overlay's share was not timed. The steady figures "
-            f"count {sim_cycles} or more purge cycles after a settle cycle (one cycle alone "
-            f"moves by up to {max(cyc_spread.values()):.0%} from the next at {nmax} CPUs). "
+            f"count {sim_cycles} or more purge cycles after a settle cycle (at {nmax} CPUs one "
+            f"cycle's time differs from another's by up to {max(cyc_spread.values()):.0%}). "
             "A limit of the model: against your published Threadripper times it makes "
             "linux-6.18 wait too long at 16-32 jobs in this steady state, which favours "
             "the designs that avoid the free tree; and it runs the lazy drain on one CPU, "

@@ -177,10 +177,12 @@ def simulate(design: str = "linux-6.18", lookup: str = "spinlock", cpus: int = 1
 
     *settle*: iterations per CPU run on the clock but not counted, between the untimed warm-up
     and the counted loops.  The untimed warm-up plays each lazy drain at once; a timed drain
-    takes as long as its work, and while it runs the pools it refills are empty, so the first
-    timed purge cycle after the warm-up is still a transient for designs with pools
-    (``linux-6.18``, fix_size_alloc_test, 64 CPUs of 64, prefill 4000: 6.45 us per op over the
-    first timed cycle, 12-16 us over each later one; at 32 CPUs 3.2 against 6.2).  None (the
+    takes as long as its work, and a node's pool is refilled only when the drain reaches that
+    node (after every pool's decay and the TLB flush; the model drains on one CPU, without
+    6.18's purge helpers), so the first timed purge cycle after the warm-up is still a
+    transient for designs with pools (``linux-6.18``, fix_size_alloc_test, 64 CPUs of 64,
+    prefill 4000, seed 0: 6.45 us per op over the first timed cycle, 15.5-16.3 us over each of
+    the next three; 32 CPUs of 64: 3.25 against 7.0-7.5).  None (the
     default) settles one purge cycle (:func:`settle_for`) whenever the run is steady and its
     workload resumes warm (the single test_vmalloc tests, ``lookup``), else 0; 0 asks for the
     first timed cycle."""

@@ -8,10 +8,12 @@ as the ``simulate`` command's parameters, so that :func:`conditions` is what
 (``python -m vmapsim simulate ...``).  Each run is deterministic for its seed.
 
 * :func:`steady_config` -- a steady run on a machine with exactly *cpus* CPUs online: two
-  lazy-purge cycles of warm-up (:func:`vmapsim.perf.simulate.steady_warmup_for`), then at least
-  one whole cycle counted, so every counted loop pays its share of a purge (the rule of
-  :func:`vmapsim.perf.scaling.scaling`, which notebook 04's design grid uses: at the same CPU
-  count, loops and seed the two notebooks run the same configuration);
+  lazy-purge cycles of warm-up (:func:`vmapsim.perf.simulate.steady_warmup_for`), one timed
+  but uncounted settle cycle (``simulate()``'s default), then *cycles* whole cycles counted, so
+  every counted loop pays its share of a purge and the figure averages over the cycles, whose
+  times differ from one to the next (:func:`cycle_times`).  Notebook 04's design grid models
+  Rezki's 64-CPU machine (64 online whatever the CPUs running); this one models an N-CPU
+  machine, so the two give different times for the same N;
 * :func:`before_config` -- the cold start the notebook's earlier version reported (no warm-up,
   300 loops per CPU, the machine's 64 CPUs online): a transient, kept to show what changed;
 * :func:`model_grid` -- many configurations, locally in processes;
@@ -38,6 +40,7 @@ from ..perf.readers import READER_KINDS, ReaderSpec
 from ..perf.simulate import simulate, steady_warmup_for
 
 __all__ = ["PERF_DESIGNS", "READER_DESIGNS", "PROTOCOL_TEXT", "steady_config", "before_config",
+           "cycle_loops", "cycle_times",
            "conditions", "command", "model_grid", "ModelRun", "reader_protocols", "reader_run",
            "reader_table", "ReaderRun", "reader_string", "BEFORE_LOOPS"]
 
@@ -75,18 +78,46 @@ def _check_design(design: str) -> str:
 # ----------------------------------------------------------------------------- configurations
 def steady_config(design: str, cpus: int, workload: str = "fix_size_alloc_test", *,
                   loops: int = 200, setup_scale: float | None = None,
-                  machine: str = "threadripper-3970x", seed: int = 0) -> dict:
+                  machine: str = "threadripper-3970x", seed: int = 0, cycles: int = 1) -> dict:
     """``simulate()`` arguments of a steady run with exactly *cpus* CPUs online (module
-    docstring): ``warmup`` two lazy-purge cycles, ``loops`` at least one."""
+    docstring): ``warmup`` two lazy-purge cycles (then ``simulate()``'s default settle cycle),
+    ``loops`` at least *cycles* whole lazy-purge cycles (:func:`cycle_loops`) and at least
+    *loops*."""
     cpus = check_int("cpus", cpus, lo=1, hi=1024)
+    cycles = check_int("cycles", cycles, lo=1, hi=64)
     w = steady_warmup_for(workload, cpus, cpus)
     c = dict(design=_check_design(design), lookup="spinlock", cpus=cpus, online_cpus=cpus,
-             workload=workload, loops=max(check_int("loops", loops, lo=1), w // 2),
+             workload=workload,
+             loops=max(check_int("loops", loops, lo=1), cycles * max(1, w // 2)),
              warmup=w, machine=check_choice("machine", machine, machine_names()),
              seed=check_seed("seed", seed))
     if setup_scale is not None:
         c["setup_scale"] = check_float("setup_scale", setup_scale, lo=1e-6, hi=1.0)
     return c
+
+
+def cycle_loops(config: dict) -> int:
+    """Loops per CPU of one lazy-purge cycle of a :func:`steady_config` run (half its
+    warm-up)."""
+    return max(1, config["warmup"] // 2)
+
+
+def cycle_times(config: dict, cycles: int, *, processes: int | None = 1,
+                last: float | None = None) -> list[float]:
+    """The time per loop of each of the first *cycles* counted lazy-purge cycles of *config*
+    (a :func:`steady_config` run): runs counting 1..*cycles* whole cycles, cycle j's time
+    taken as ``j * t_j - (j - 1) * t_(j-1)`` (t_j: the run counting j cycles).  What a
+    single counted cycle would report, cycle by cycle: the cycle-to-cycle spread.  *last*: the
+    time per loop of the run counting *cycles* cycles, when the caller has it (not rerun)."""
+    cycles = check_int("cycles", cycles, lo=1, hi=64)
+    n = cycle_loops(config)
+    todo = range(1, cycles + (last is None))
+    means = [r.us_per_op for r in model_grid([dict(config, loops=j * n) for j in todo],
+                                             processes=processes)]
+    if last is not None:
+        means.append(float(last))
+    return [j * means[j - 1] - (j - 1) * (means[j - 2] if j > 1 else 0.0)
+            for j in range(1, cycles + 1)]
 
 
 def before_config(design: str, cpus: int, workload: str = "fix_size_alloc_test", *,

@@ -43,10 +43,10 @@
 #   on the clock but not counted (`settle`: the untimed warm-up plays each drain at once, so the
 #   first timed cycle is still a transient, see below), then whole purge cycles counted, so that
 #   a purge is amortised over the loops it serves: one counted cycle in the calibration and the
-#   side panels, `grid_cycles` (3) in the design grid of section 2, because one cycle alone
-#   moves by tens of % from the next at 32-64 CPUs (section 2 prints by how much). This is the
-#   model's steady state, an average over a few cycles of a series that still oscillates, not a
-#   proof that it has converged; the conditions
+#   side panels, `grid_cycles` (2) in the design grid of section 2, because one cycle alone
+#   can differ from the next (section 2 prints by how much, cycle by cycle). This is the
+#   model's steady state, an average over a few cycles of a series that may still oscillate,
+#   not a proof that it has converged; the conditions
 #   (machine profile, CPUs running, CPUs online, warm-up and timed loops, setup scale, seed)
 #   are printed next to each figure and kept with each key number;
 # * *error band* = the model's calibration band (section 1); the project's rule for two model
@@ -83,9 +83,9 @@ mech_cpus = [1, 8] if FAST else [1, 8, 32, 64]   # CPU counts of the mechanism p
 mech_cycles = 0.25 if FAST else 1.0       # timed purge cycles per run of the mechanism panel
 cover_cases = 2 if FAST else 15           # cover-letter cases to model (largest claims first)
 grid_cycles = 1 if FAST else scaling.GRID_CYCLES   # purge cycles counted per run of the design grid
-spread_cpus = 8 if FAST else 32           # CPUs of the cycle-to-cycle spread (section 2)
-spread_cycles = 2 if FAST else 4          # counted cycles it compares, one by one
-cover_cycles = 1 if FAST else 2           # purge cycles counted per cover-letter case (rounded up)
+spread_cpus = 8 if FAST else 64           # CPUs of the cycle-to-cycle spread (section 2)
+spread_cycles = 2 if FAST else 3          # counted cycles it compares, one by one
+cover_cycles = 1                          # purge cycles counted per cover-letter case (rounded up)
 cover_setup_scale = 0.01 if FAST else 0.02   # shrink full_fit/long_busy_list setup (1.0 = kernel
                                           # sizes: 1.3 M setup allocations for smp=16 nt=16, minutes per case)
 lookup_cpus = 4 if FAST else 16           # CPUs of the lookup cost (the figure notebook 03 prints)
@@ -332,7 +332,8 @@ def verdict_of(ratio):
 rig = grid.records[0]["conditions"]
 print(f"conditions: machine={rig['machine']} online_cpus={rig['online_cpus']} "
       f"workload={rig['workload']} prefill={rig['prefill']} seed={rig['seed']} "
-      f"cost=counters_share_line=0 (today's; the calibration's is 1), {grid_cycles:g} counted "
+      f"cost=counters_share_line=0 (today's; the calibration's is 1; linux-6.8 keeps one "
+      f"line whatever the setting), {grid_cycles:g} counted "
       f"purge cycle{'s' if grid_cycles != 1 else ''} after one settle cycle; per CPU count: "
       + ", ".join(f"cpus={r['conditions']['cpus']} warmup={r['conditions']['warmup']} "
                   f"settle={r['conditions'].get('settle', 0)} loops={r['conditions']['loops']} "
@@ -688,7 +689,7 @@ G_COVER, G_CAL = "M1's x86_64 KVM gains against the model", "calibration: Rezki 
 nums = report.Numbers("04-scaling")
 for r in grid.records:
     col = f"{r['cpus']} CPU{'s' if r['cpus'] != 1 else ''}"
-    cond = dict(r["conditions"])
+    cond = dict(r["conditions"], cost="counters_share_line=0")   # today's; calibration: 1
     cond.pop("lookup")
     nums.add(col, r["us_per_op"], "us", source="model", steady=True, fmt=".2f", group=G_TIME,
              **cond)
@@ -765,10 +766,11 @@ answer = (
        " (borderline, within 5 % of the threshold, so resting on the band's rounding up from "
        f"+-{thr_raw - 1:.1%}: " + ", ".join(f"{d} at {n} CPUs x{f:.3f}" for d, n, f in edge)
        + ")")
-    + (f"; one counted cycle moves from the next by up to {cycle_spread:.0%} "
-       f"({', '.join(spread_designs)} at {spread_cpus} CPUs), which is why {grid_cycles:g} are "
-       f"counted, and {spread_designs[1]}'s ratio over 1..{spread_cycles} counted cycles runs "
-       f"{span(cyc_ratios)}" if len(spread_designs) > 1 else "")
+    + (f". From one counted purge cycle to the next the time per op moves by up to "
+       f"{cycle_spread:.0%} ({' and '.join(spread_designs)} at {spread_cpus} CPUs, cycles "
+       f"1..{spread_cycles} each on its own), far inside the band, and {spread_designs[1]}'s "
+       f"ratio to 6.18 counting 1..{spread_cycles} cycles runs {span(cyc_ratios)}; the "
+       f"figures above count {grid_cycles:g}" if len(spread_designs) > 1 else "")
     + (f"; moving the constants puts maple-nofree at {span(rnf)} at "
        f"{robust_cpus} CPUs, so a single lock may well be distinguishably slower"
        if max(rnf) >= thr and "maple-nofree" not in sep_maple else "")

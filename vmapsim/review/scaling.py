@@ -166,13 +166,17 @@ def claimed_ratio_range(pct: float) -> tuple[float, float]:
 
 def cycle_loops(workload: str, cpus: int, online: int, cycles: float = 1.0) -> int:
     """Loops per CPU that free at least *cycles* x ``lazy_max_pages()`` pages (rounded up, so a
-    counted window is never a few % short of a whole purge cycle)."""
+    counted window is never a few % short of a whole purge cycle).  The loops of one cycle on
+    one CPU come from :func:`vmapsim.perf.simulate.steady_warmup_for` (two cycles, rounded
+    down); when that rounding cut a fraction, half a loop is added back before rounding up."""
     import math
 
-    from ..perf.simulate import _PAGES_PER_ITERATION
+    from ..perf.simulate import steady_warmup_for
     from ..vmalloc.vmap_area import lazy_max_pages
-    pages = _PAGES_PER_ITERATION.get(workload, 2)
-    return max(1, math.ceil(cycles * lazy_max_pages(online) / pages / cpus))
+    two = steady_warmup_for(workload, 1, online)           # floor(2 x lazy_max / pages)
+    exact = (2 * lazy_max_pages(online)) % two == 0 if two else True
+    per_cycle = (two if exact else two + 1) / 2
+    return max(1, math.ceil(cycles * per_cycle / cpus))
 
 
 def cover_letter_comparison(*, cases=None, loops: int = 1, setup_scale: float = 1.0,
@@ -384,8 +388,8 @@ def plot_rcu_backlog(bl: dict, measured=None):
 
 # --------------------------------------------------------------------------- design comparison
 #: whole purge cycles notebook 04's design grid counts (after the settle cycle): one cycle
-#: alone moves by tens of % from one cycle to the next at 16-64 CPUs (:func:`cycle_spread`)
-GRID_CYCLES = 3
+#: alone can differ from the next by tens of % (:func:`cycle_spread` measures by how much)
+GRID_CYCLES = 2
 
 
 def design_comparison(*, designs=None, cpus=(1, 8, 32, 64), workload: str = "fix_size_alloc_test",

@@ -266,11 +266,15 @@ report.summary(
             "and by pcpu_get_vm_areas(). Without a free tree, all of these meet whatever "
             "guards the gaps. This project offers no contention figure for that here: its "
             "performance model's times carry a band of "
-            f"+-{error_band():.0%} (its largest error on Rezki's published Threadripper "
-            "3970X figures that were held out of its fit), too wide to settle it.")],
+            f"+-{error_band():.0%} (its largest held-out error of a time against Rezki's "
+            "published Threadripper 3970X figures, rounded up; its held-out profile shares are "
+            "off by more), too wide to settle it.")],
     numbers=nums, rows=("cpus", "online_cpus"),
-    conclusion=f"The table: cpus are possible CPUs (they set the nodes and the zones), "
-               f"online_cpus the online ones (they set lazy_max); a zone of 1 B means no "
+    conclusion=f"The table: here cpus are possible CPUs (they set the nodes and the zones), "
+               f"online_cpus the online ones (they set lazy_max); in the performance figures "
+               f"of 01, 03 and 04, which run a workload, cpus are the CPUs running it and "
+               f"online_cpus the CPUs online, the model's possible CPUs being the online ones "
+               f"(so cpus=8 online_cpus=64 there is 8 of 64 CPUs busy); a zone of 1 B means no "
                f"striping; the index spinlocks are free_vmap_area_lock and each node's busy, "
                f"lazy and (with more than one node) pool locks. For scale, on a synthetic "
                f"layout ({s1k.areas} areas of 1-16 pages plus a guard page, allocated "

@@ -34,7 +34,7 @@ __all__ = ["calibration", "plot_calibration", "calibration_rows", "contributions
            "cover_letter_x86", "available_perf_designs", "steady_warmup", "lookup_costs",
            "design_comparison", "versus", "claimed_ratio_range", "STEADY_RIG",
            "sensitivity_widget", "seed_spread", "robustness", "sensitivity_config",
-           "ROBUST_MOVES", "plot_versus"]
+           "ROBUST_MOVES", "plot_versus", "cycle_spread", "borderline", "GRID_CYCLES", "cycle_loops"]
 # scaling, steady_warmup and available_perf_designs live in vmapsim.perf.scaling (re-exported here
 # for the notebooks that plot them)
 
@@ -133,6 +133,8 @@ class CoverCase:
     base_us: float
     rfc_us: float | None
     conditions: dict | None = None
+    #: purges on the clock (the settle cycle's included) of the 6.18 and rfc-v1 runs
+    purges: tuple = ()
 
     @property
     def model_pct(self) -> float | None:
@@ -160,16 +162,31 @@ def claimed_ratio_range(pct: float) -> tuple[float, float]:
     return 1.0 - pct / 100.0, 1.0 / (1.0 + pct / 100.0)
 
 
+def cycle_loops(workload: str, cpus: int, online: int, cycles: float = 1.0) -> int:
+    """Loops per CPU that free at least *cycles* x ``lazy_max_pages()`` pages (rounded up, so a
+    counted window is never a few % short of a whole purge cycle).  The loops of one cycle on
+    one CPU come from :func:`vmapsim.perf.simulate.steady_warmup_for` (two cycles, rounded
+    down); when that rounding cut a fraction, half a loop is added back before rounding up."""
+    import math
+
+    from ..perf.simulate import steady_warmup_for
+    from ..vmalloc.vmap_area import lazy_max_pages
+    two = steady_warmup_for(workload, 1, online)           # floor(2 x lazy_max / pages)
+    exact = (2 * lazy_max_pages(online)) % two == 0 if two else True
+    per_cycle = (two if exact else two + 1) / 2
+    return max(1, math.ceil(cycles * per_cycle / cpus))
+
+
 def cover_letter_comparison(*, cases=None, loops: int = 1, setup_scale: float = 1.0,
                             machine: str = "kvm-guest-16", rfc: str = "rfc-v1",
-                            base: str = "linux-6.18", seed: int = 0,
+                            base: str = "linux-6.18", seed: int = 0, cycles: float = 1.0,
                             processes: int | None = None) -> list[CoverCase]:
     """Model time per op of *rfc* and *base* on the cover letter's test/smp/nt cases, steady.
 
     smp = online CPUs of the guest, nt = test threads (simulated CPUs).  Each run plays its
-    test's setup and two lazy-purge cycles untimed, then times ``max(loops, one cycle)`` loops
-    per thread (:func:`vmapsim.perf.scaling.scaling`).  When *rfc* is not implemented in this
-    build its column is None.
+    test's setup and two lazy-purge cycles untimed, one cycle on the clock uncounted (settle),
+    then counts ``max(loops, cycles whole purge cycles)`` loops per thread, rounded up
+    (:func:`cycle_loops`).  When *rfc* is not implemented in this build its column is None.
     """
     from ..perf.simulate import steady_warmup_for
     from ..perf.sweep import sweep
@@ -180,17 +197,21 @@ def cover_letter_comparison(*, cases=None, loops: int = 1, setup_scale: float = 
         w = steady_warmup_for(t, nt, smp)
         for d in designs:
             configs.append(dict(design=d, cpus=nt, online_cpus=smp, workload=t,
-                                loops=max(loops, w // 2), warmup=w, machine=machine,
-                                setup_scale=setup_scale, seed=seed))
+                                loops=max(loops, cycle_loops(t, nt, smp, cycles)), warmup=w,
+                                machine=machine, setup_scale=setup_scale, seed=seed))
     table = sweep(configs, processes=processes)
     rows = iter(zip(configs, table.records))
     out = []
     for (t, smp, nt, pct) in cases:
         cb, b = next(rows)
-        r = next(rows)[1]["us_per_op"] if len(designs) > 1 else None
+        rr = next(rows)[1] if len(designs) > 1 else None
         cond = run_conditions(cb)
         cond.pop("design")
-        out.append(CoverCase(t, smp, nt, pct, b["us_per_op"], r, cond))
+        if b.get("settle"):
+            cond["settle"] = b["settle"]
+        out.append(CoverCase(t, smp, nt, pct, b["us_per_op"],
+                             None if rr is None else rr["us_per_op"], cond,
+                             (b.get("purges"), None if rr is None else rr.get("purges"))))
     return out
 
 
@@ -364,16 +385,66 @@ def plot_rcu_backlog(bl: dict, measured=None):
 
 
 # --------------------------------------------------------------------------- design comparison
+#: whole purge cycles notebook 04's design grid counts (after the settle cycle): one cycle
+#: alone can differ from the next by tens of % (:func:`cycle_spread` measures by how much)
+GRID_CYCLES = 2
+
+
 def design_comparison(*, designs=None, cpus=(1, 8, 32, 64), workload: str = "fix_size_alloc_test",
-                      seed: int = 0, processes: int | None = None, progress=False, **rig):
+                      seed: int = 0, processes: int | None = None, progress=False,
+                      cycles: float = 1.0, **rig):
     """Every design at each CPU count in steady state on :data:`STEADY_RIG` (the calibrated
-    machine, 64 CPUs online, the calibration's prefilled address space; *rig* overrides): a
-    SweepTable whose records carry their ``conditions``."""
+    machine, 64 CPUs online, the calibration's prefilled address space; *rig* overrides),
+    *cycles* whole purge cycles counted: a SweepTable whose records carry their
+    ``conditions``."""
     kw = {**STEADY_RIG, **rig}
     machine = kw.pop("machine")
     online = kw.pop("online_cpus")
     return scaling(designs=designs, cpus=cpus, workload=workload, loops=1, machine=machine,
-                   seed=seed, processes=processes, progress=progress, online_cpus=online, **kw)
+                   seed=seed, processes=processes, progress=progress, online_cpus=online,
+                   cycles=cycles, **kw)
+
+
+def cycle_spread(*, designs=("linux-6.18", "rfc-v1"), cpus: int = 32, cycles: int = 4,
+                 workload: str = "fix_size_alloc_test", seed: int = 0,
+                 processes: int | None = None, **rig) -> dict:
+    """How much one counted purge cycle moves from the next, per design: runs counting 1, 2,
+    .., *cycles* whole cycles after the settle cycle (same seed, so each run replays the
+    shorter ones before going on), and each cycle's own time per op by difference, (loops_k x
+    T_k - loops_k-1 x T_k-1) / (loops_k - loops_k-1).  Per design: ``cumulative`` (T_k, us per
+    op over k cycles), ``per_cycle`` (us per op of cycle k alone), ``loops`` (loops_k) and
+    ``spread`` ((max - min) / mean of ``per_cycle``); ``ratios``: per k, each design's T_k over
+    the first design's."""
+    cycles = check_int("cycles", cycles, lo=2, hi=16)
+    kw = {**STEADY_RIG, **rig}
+    machine, online = kw.pop("machine"), kw.pop("online_cpus")
+    out = {d: {"cumulative": [], "loops": [], "per_cycle": []} for d in designs}
+    for k in range(1, cycles + 1):
+        t = scaling(designs=list(designs), cpus=(cpus,), workload=workload, loops=1,
+                    machine=machine, seed=seed, processes=processes, online_cpus=online,
+                    cycles=k, **kw)
+        for r in t.records:
+            o = out[r["design"]]
+            o["cumulative"].append(r["us_per_op"])
+            o["loops"].append(r["conditions"]["loops"])
+    for o in out.values():
+        prev_l, prev_t = 0, 0.0
+        for lk, tk in zip(o["loops"], o["cumulative"]):
+            o["per_cycle"].append((lk * tk - prev_l * prev_t) / (lk - prev_l))
+            prev_l, prev_t = lk, tk
+        pc = o["per_cycle"]
+        o["spread"] = (max(pc) - min(pc)) / (sum(pc) / len(pc))
+    base = designs[0]
+    ratios = {k + 1: {d: out[d]["cumulative"][k] / out[base]["cumulative"][k] for d in designs}
+              for k in range(cycles)}
+    return {"designs": out, "ratios": ratios, "cpus": cpus, "online_cpus": online,
+            "machine": machine, "seed": seed}
+
+
+def borderline(factor: float, threshold: float, margin: float = 0.05) -> bool:
+    """True when a verdict of the band rule rests on a few %: the factor (slower over faster,
+    unrounded) lies within *margin* of the threshold either way."""
+    return abs(factor / threshold - 1.0) < margin
 
 
 def versus(table, base: str = "linux-6.18", band: float | None = None) -> list[dict]:

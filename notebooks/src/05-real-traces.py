@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 · Today's allocator, replayed against real Linux 6.18 traces
 #
-# Uladzislau Rezki, replying to the RFC's test report (14 Jun 2026, quoted in
+# Uladzislau Rezki, in his test report on the RFC (M16, 14 Jun 2026, quoted in
 # [Pranjal Arya's answer](https://lore.kernel.org/all/403ad230-36ac-4837-8c08-8fad8c79000d@oss.qualcomm.com/)):
 #
 # > I am not sure we need to switch free-tree(it is not fragmented data

@@ -264,7 +264,7 @@ _er = ("free_vmap_area_lock", "erase")
 _e, _e_rcu = census.kinds.get(_er, {"n": 0, "need": 0}), census_rcu.kinds.get(_er, {"n": 0, "need": 0})
 display(Markdown(
     "Two things do not depend on `p`. Every store of the posted scheme that needs nodes "
-    "allocates them with `GFP_NOWAIT` under a spinlock, with no memory pressure at all: "
+    "allocates them with `GFP_NOWAIT` under a spinlock, even with no memory pressure: "
     f"{pair['need']:.1f} per 1000 vmalloc+vfree pairs with plain trees, "
     f"{pair_rcu['need']:.1f} in RCU mode. The occupied-tree erases made at purge (for the purged "
     "areas that do not go back to a pool) are among them, under `free_vmap_area_lock`: on "
@@ -278,6 +278,13 @@ display(Markdown(
     "and calls `mas_nomem()` with the caller's flags only when that fails, so the erases take "
     f"atomic reserves at `q p`: {pair['atomic_erase']:.1f} (plain) and "
     f"{pair_rcu['atomic_erase']:.1f} (RCU mode) per 1000 pairs at p = {p_example}. "
+    "If the `GFP_ATOMIC` try fails as well, `mas_store_gfp()` returns `-ENOMEM` and the erase "
+    "is not done: in the model of the series the range then stays in the occupied tree and "
+    "goes on `vmap_retry_list`, whose pass in the next purge retries the erase "
+    "(`vmapsim.designs.rfc_v1`: `_erase_failed`, `drain_retry_list`); until then the gap "
+    "search cannot offer it. That happens at most at `q p` times the (unknown) `GFP_ATOMIC` "
+    "failure rate; the patches' handling of the helper's return value was not re-read for "
+    "this page. "
     "And the reading of M19 modelled here drops the lock on every store that needs nodes (a "
     "quarter of all stores, nearly all in RCU mode). The worst-case preload reading would "
     "instead allocate, outside any lock, up to the largest request in the tables (a function of "

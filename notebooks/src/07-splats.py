@@ -419,8 +419,9 @@ print(f"model, 1 CPU, one long_busy_list_alloc_test call (loop cut to "
 # under a spinlock (on PREEMPT_RT a sleeping lock that holds `rcu_read_lock()`), which
 # `might_alloc()` reports on a kernel with `CONFIG_DEBUG_ATOMIC_SLEEP`, and not a silent
 # failure; the erase is silently skipped only if the `GFP_KERNEL` retry also gets nothing,
-# which Liam R. Howlett calls impossible (this project's remark: fault injection can still
-# force it; 7.3 made the retry `__GFP_NOFAIL`, docs/kernel-facts.md F5). The `stale-erase` sequence forces both failures (a 4 MB area: a BPF
+# an empty return of `mas_nomem()` that Liam R. Howlett says "should be impossible" (this
+# project's remark: fault injection can still force it, and notebook 06 names a real case, an
+# OOM victim past its reserves; 7.3 made the retry `__GFP_NOFAIL`, docs/kernel-facts.md F5). The `stale-erase` sequence forces both failures (a 4 MB area: a BPF
 # program pack on a two-node machine is `SZ_2M * num_possible_nodes()`; then a 1-page execmem
 # allocation):
 
@@ -763,9 +764,9 @@ report.summary(
             "which sits at its chunk's start when it was the chunk's first allocation, the "
             "unlink-before-unmap route's shape. syzbot's WARN (M15) is in the module area, "
             "which no chunk covers; the model reaches it only by forcing both of patch 09's "
-            "mas_erase() allocations to fail, a GFP_KERNEL failure under a spinlock that Liam "
-            "R. Howlett calls impossible, and its registers match any overlap there; its "
-            "cause is open."),
+            "mas_erase() allocations to fail: an empty return of mas_nomem() that Liam R. "
+            "Howlett says \"should be impossible\" (notebook 06: an OOM victim past its "
+            "reserves is one way); its registers match any overlap there; its cause is open."),
            ("M16-guard-page",
             f"The refill allocates its descriptor with kvzalloc() before it reserves the "
             f"chunk; when the order-6 kmalloc fails, the vmalloc fallback is bump-eligible "

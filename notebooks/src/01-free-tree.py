@@ -462,8 +462,8 @@ print(f"error band +-{BAND:.0%}: data/perf/calibration.json 'error_band', the la
       f"faster); so a design is distinguishable from another only when one takes at least "
       f"{ratio_threshold():.2f} times the other's time.\n"
       f"borderline (vmapsim.review.scaling.borderline, as in notebooks 03 and 04): a verdict "
-      f"whose factor (slower / faster, unrounded) lies within 5 % of the unrounded threshold "
-      f"x{ratio_threshold():.3f}, either way.")
+      f"whose factor (slower / faster, unrounded) lies within 5 % of the threshold "
+      f"x{ratio_threshold():.2f} (the band rule's), either way.")
 
 
 def is_borderline(ratio):
@@ -532,7 +532,7 @@ print(f"cycle-to-cycle spread at {nmax} CPUs: up to {max(cyc_spread.values()):.0
                    for d in one_cycle_flips) or "none")
       + f". The figures of this section average {sim_cycles} or more cycles; a verdict "
       f"that changes between single cycles rests on that average.\n"
-      f"borderline (within 5 % of x{ratio_threshold():.3f}) over {sim_cycles} cycles: "
+      f"borderline (within 5 % of x{ratio_threshold():.2f}) over {sim_cycles} cycles: "
       + (", ".join(f"{d} x{ratio_618('fix_size_alloc_test', nmax, d):.2f}"
                    for d in fperf.PERF_DESIGNS if d != "linux-6.18"
                    and is_borderline(ratio_618('fix_size_alloc_test', nmax, d))) or "none")

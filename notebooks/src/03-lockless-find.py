@@ -530,7 +530,7 @@ lockless_find.plot_protocol_costs(costs)
 # walk counts `verdict_cycles` whole cycles and prints each cycle's ratio by difference (same
 # seed: the longer run replays the shorter before going on). "Borderline" is
 # `vmapsim.review.scaling.borderline`, as in notebooks 01 and 04: the factor (slower / faster,
-# unrounded) lies within 5 % of the unrounded threshold either way. `linux-6.18` is today's allocator (its RCU protocols are priced on
+# unrounded) lies within 5 % of the band rule's threshold either way. `linux-6.18` is today's allocator (its RCU protocols are priced on
 # its rb-tree, which a real lockless walk could not use); `rfc-maple-busy` has the per-node
 # busy maple tree the owner's RCU walk needs. The model's `spinlock` keeps the area's first
 # reads inside the busy-lock hold, where 6.18 reads them after the unlock (`spinlock-6.18`, not
@@ -595,12 +595,12 @@ if owner:
                           f"{'distinguishable' if w.distinguishable else 'not dist.'})"
                           for i, w in enumerate(walk_cycles))
     print(f"\nborderline (vmapsim.review.scaling.borderline): a factor within 5 % of the "
-          f"unrounded threshold x{walk.threshold:.3f}, either way.\n"
+          f"band rule's threshold x{walk.threshold:.2f}, either way.\n"
           f"the owner's RCU walk of a maple busy tree (rfc-maple-busy, rcu-readonce) against "
           f"today's locked lookup (linux-6.18, spinlock) at {cn} CPUs, {verdict_cycles} purge "
           f"cycles counted (loops per CPU {longer['linux-6.18']['spinlock']['conditions']['loops']}):"
           f" {walk.text()}; the factor x{walk.factor:.2f} is {abs(walk_margin):.1%} "
-          f"{'beyond' if walk_margin >= 0 else 'short of'} x{walk.threshold:.3f}: {walk_word}.\n"
+          f"{'beyond' if walk_margin >= 0 else 'short of'} x{walk.threshold:.2f}: {walk_word}.\n"
           f"per cycle: {walk_each}.\n"
           f"per cycle, find us: linux-6.18 spinlock "
           + " / ".join(f"{x:.4f}" for x in base_c) + "; rfc-maple-busy spinlock "
@@ -885,7 +885,7 @@ report.summary(
                   f"calibrated 3970X, {verdict_cycles} purge cycles counted) puts the owner's "
                   f"RCU walk of a maple busy tree at x{walk.ratio:.2f} of today's locked "
                   f"rb-tree lookup: {walk_word} (band +-{error_band():.0%}, apart only from "
-                  f"x{walk.threshold:.3f}; x{walk.factor:.2f} is {abs(walk_margin):.1%} "
+                  f"x{walk.threshold:.2f}; x{walk.factor:.2f} is {abs(walk_margin):.1%} "
                   f"{'beyond' if walk_margin >= 0 else 'short of'} it; borderline means "
                   f"within 5 % of it; single cycles: "
                   + ", ".join(f"x{w.ratio:.2f}" for w in walk_cycles) + "). That is two "

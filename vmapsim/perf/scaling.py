@@ -99,17 +99,17 @@ def scaling(*, designs=None, lookups=("spinlock",), cpus=(1, 2, 4, 8, 16, 32, 64
 
 def lookup_costs(*, cpus: int = 16, protocols=PROTOCOLS, design: str = LOOKUP_RIG["design"],
                  online_cpus: int = LOOKUP_RIG["online_cpus"], machine: str = LOOKUP_RIG["machine"],
-                 seed: int = 0, processes: int | None = None) -> list[dict]:
+                 seed: int = 0, processes: int | None = None, cycles: float = 1.0) -> list[dict]:
     """The lookup cost at *cpus* CPUs, one record per protocol: ``find_us`` (mean time of one
     ``find_vmap_area()`` + put), ``us_per_op`` (us per iteration of the lookup workload, the
     writers' view), ``rcu_backlog_max`` and ``conditions`` (what ``vmapsim simulate`` reruns).
 
-    Steady state (two untimed purge cycles, one timed but uncounted, one counted) on
-    :data:`LOOKUP_RIG`; the one function
+    Steady state (two untimed purge cycles, one timed but uncounted, then *cycles* whole
+    purge cycles counted) on :data:`LOOKUP_RIG`; the one function
     notebooks 03 and 04 call for this figure, so that they print the same number under the same
     conditions."""
     cpus = check_int("cpus", cpus, lo=1, hi=online_cpus)
     t = scaling(designs=[design], lookups=tuple(protocols), cpus=(cpus,), workload="lookup",
                 loops=1, machine=machine, seed=seed, online_cpus=online_cpus,
-                processes=processes)
+                processes=processes, cycles=cycles)
     return t.records

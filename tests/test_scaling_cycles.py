@@ -39,3 +39,15 @@ def test_cycle_spread_differences_add_up_to_the_longer_runs():
         assert mean == pytest.approx(o["cumulative"][1])
         assert o["spread"] >= 0
     assert s["ratios"][1]["linux-6.18"] == 1.0
+
+
+def test_notebook_04_counts_two_cycles_per_cover_letter_case_and_flags_its_claim_gap():
+    """R5-A2: the cover-letter comparison counts >= 2 purge cycles outside FAST, and x2.46 (its
+    largest claim gap with one cycle) would be flagged borderline by the notebook's one rule."""
+    import re
+    from pathlib import Path
+    src = (Path(__file__).resolve().parents[1] / "notebooks/src/04-scaling.py").read_text()
+    m = re.search(r"^cover_cycles = 1 if FAST else (\d+)", src, re.M)
+    assert m and int(m.group(1)) >= 2
+    assert "edge_note(claim_gap_of(c))" in src and "scaling.borderline(claim_gap, thr)" in src
+    assert scaling.borderline(2.46, 2.55)

@@ -116,8 +116,10 @@ display(Markdown("| notebook | status | answers |\n|---|---|---|\n" + table))
 # spinlocks, and a pool spinlock that is used only with more than one node (`node_alloc()`
 # falls back to the free tree when there is one node). The free space stays one global
 # augmented rb-tree under one spinlock, `free_vmap_area_lock`, taken by every allocation the
-# per-node pools do not serve (every request outside the standard vmalloc range, and all of
-# them with one node), by every purge for the areas it does not return to a pool
+# per-node pools do not serve (among them: a miss on the CPU's node pool, whose size class is
+# empty or whose first area is not aligned as asked, `node_pool_del_va`; sizes over the pools'
+# largest class, 256 pages with the guard page; every request outside the standard vmalloc
+# range; and all of them with one node), by every purge for the areas it does not return to a pool
 # (`reclaim_list_global`), by every pool decay (`decay_va_pool_node`), by the pool shrinker and
 # by `pcpu_get_vm_areas`. Purges are serialised by a mutex, `vmap_purge_lock`, which guards no
 # index and is not counted below. Lazily freed areas are purged once `lazy_max_pages() =
@@ -260,8 +262,10 @@ report.summary(
             "mm/vmalloc.c: the busy and lazy trees are sharded into one vmap_node per "
             "possible CPU (at most 128), each with its own spinlocks, while all free space is "
             "one augmented rb-tree under free_vmap_area_lock. That lock is taken by every "
-            "allocation the per-node pools do not serve (requests outside the standard "
-            "vmalloc range, and all of them on a one-node machine), by each purge for the "
+            "allocation the per-node pools do not serve (among them: a miss because the "
+            "CPU's node pool has no area of that size or its first one is not aligned as "
+            "asked, sizes over the pools' largest class of 256 pages, requests outside the "
+            "standard vmalloc range, and every request on a one-node machine), by each purge for the "
             "areas it does not return to a pool, by every pool decay, by the pool shrinker "
             "and by pcpu_get_vm_areas(). Without a free tree, all of these meet whatever "
             "guards the gaps. This project offers no contention figure for that here: its "

@@ -120,7 +120,8 @@ display(Markdown("| notebook | status | answers |\n|---|---|---|\n" + table))
 # empty or whose first area is not aligned as asked, `node_pool_del_va`; sizes over the pools'
 # largest class, 256 pages with the guard page; every request outside the standard vmalloc
 # range; and all of them with one node), by every purge for the areas it does not return to a pool
-# (`reclaim_list_global`), by every pool decay (`decay_va_pool_node`), by the pool shrinker and
+# (`reclaim_list_global`), by every pool decay that releases areas (`decay_va_pool_node`; one
+# that releases none takes no lock), by the pool shrinker and
 # by `pcpu_get_vm_areas`. Purges are serialised by a mutex, `vmap_purge_lock`, which guards no
 # index and is not counted below. Lazily freed areas are purged once `lazy_max_pages() =
 # fls(online CPUs) * 32 MiB / PAGE_SIZE` pages are pending: that limit follows the *online*
@@ -266,7 +267,8 @@ report.summary(
             "CPU's node pool has no area of that size or its first one is not aligned as "
             "asked, sizes over the pools' largest class of 256 pages, requests outside the "
             "standard vmalloc range, and every request on a one-node machine), by each purge for the "
-            "areas it does not return to a pool, by every pool decay, by the pool shrinker "
+            "areas it does not return to a pool, by every pool decay that releases areas, by "
+            "the pool shrinker "
             "and by pcpu_get_vm_areas(). Without a free tree, all of these meet whatever "
             "guards the gaps. This project offers no contention figure for that here: its "
             "performance model's times carry a band of "

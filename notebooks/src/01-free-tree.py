@@ -1207,7 +1207,8 @@ report.summary(
             f"trees and locks is {near('maple-nofree-sharded')}: at {nmax} CPUs M22's "
             f"layout runs at x{x['maple-nofree-sharded']:.2f} of 6.18, the posted series at "
             f"x{x['rfc-v1']:.2f} ({near('rfc-v1')}); one lock for everything is "
-            f"x{x['maple-nofree']:.2f} ({verdict(x['maple-nofree'])}"
+            f"x{x['maple-nofree']:.2f} ({verdict(x['maple-nofree'])}, with {nmax} CPUs "
+            f"online; notebook 04, with 64 online, does not tell it apart from 6.18"
             + (", borderline" if is_borderline(x['maple-nofree']) else "")
             + (f"; single cycles range x{min(cyc_x['maple-nofree']):.2f} to "
                f"x{max(cyc_x['maple-nofree']):.2f}, so the verdict changes from cycle to cycle"
@@ -1234,7 +1235,7 @@ report.summary(
             f"count {sim_cycles} or more purge cycles after a settle cycle (at {nmax} CPUs one "
             f"cycle's time differs from another's by up to {max(cyc_spread.values()):.0%}). "
             "A limit of the model: in this steady state its linux-6.18 waits too long "
-            "against your published Threadripper times at 16-32 jobs (the published times "
+            "against Rezki's published Threadripper times at 16-32 jobs (the published times "
             "stop at 32), and at 64 threads, where only profile shares were published, it "
             "is off too; that favours "
             "the designs that avoid the free tree; and it runs the lazy drain on one CPU, "

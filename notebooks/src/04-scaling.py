@@ -773,8 +773,8 @@ if cv:
         + (f", and no claim differs from the model's ratio for its case by x{thr:.2f} or more "
            f"(largest x{claim_gap:.2f}, {cover_cycles:g} purge cycle"
            f"{'s' if cover_cycles != 1 else ''} counted per case"
-           + (f"; borderline: within 5 % of the threshold, x{thr_raw:.3f} before rounding, so "
-              f"that case's verdict rests on the band's rounding"
+           + (f"; borderline: within 5 % of the threshold x{thr:.2f} (x{thr_raw:.3f} before "
+              f"rounding)"
               if scaling.borderline(claim_gap, thr) else "")
            + "), so the model can neither confirm nor refute them"
            if claim_gap < thr else
@@ -787,7 +787,9 @@ answer = (
     f"{', '.join(map(str, cpus_list))} running fix_size_alloc_test, {grid_cycles:g} purge "
     f"cycles counted after one settle cycle), the per-node maple designs "
     f"({', '.join(per_node)}) take {span(pn)} of 6.18's time per op, and "
-    f"maple-nofree (one lock for every writer) {span(nf.values())}. "
+    f"maple-nofree (one lock for every writer) {span(nf.values())} (with 64 CPUs online; "
+    f"notebook 01, on a machine with only the running CPUs online, has it distinguishable at "
+    f"16 CPUs: its machine differs, with fewer vmap nodes and a smaller lazy_max_pages()). "
     f"The model's error band (+-{band:.0%}, from held-out points) separates two designs only "
     f"when one takes x{thr:.2f} the other's time or more, so "
     + ("none of them is distinguishable from 6.18 by this model" if not sep_maple else
@@ -812,8 +814,9 @@ answer = (
       "it runs each lazy drain on one test CPU, node after node, without purge helpers or an "
       "unbound workqueue, so its pools may stay dry longer than 6.18's"
     + (". What it does resolve is 6.9's per-node sharding (your vmap_node series), not the "
-       "free/busy split you describe here, which 6.8 already had: 6.8's global locks take "
-       if sep68 else ". 6.8's global locks take ")
+       "free/busy split you describe here, which 6.8 already had: 6.8 with its global locks "
+       "takes (at 1 CPU no lock is waited for: that is work per operation) "
+       if sep68 else ". 6.8 with its global locks takes (at 1 CPU no lock is waited for) ")
     + ", ".join(f"x{old[n]['ratio']:.1f} at {n}" for n in cpus_list)
     + (f" (distinguishable at {', '.join(map(str, sep68))} CPUs, and at {robust_cpus} under "
        f"every constant moved: {span(r68, '.1f')}{edge_note(min(r68))})"
